@@ -1,0 +1,210 @@
+import { createRequire } from 'node:module';
+import { createHash } from 'node:crypto';
+import { secp256k1 as noble } from '@noble/curves/secp256k1.js';
+import { CryptoError } from '../errors.js';
+import { equalBytes, utf8 } from './bytes.js';
+
+/**
+ * Cosmos secp256k1 semantics (cosmos-sdk v0.50 `crypto/keys/secp256k1`, nocgo build):
+ * sign(message) = ECDSA over SHA-256(message), RFC 6979 nonce, low-S, 64-byte r||s.
+ * verify rejects high-S and any signature length but 64.
+ */
+
+/** Curve order n and n/2, for low-S checks. */
+export const CURVE_ORDER = noble.Point.CURVE().n;
+const HALF_ORDER = CURVE_ORDER >> 1n;
+
+/** One implementation of the curve operations we need. Both engines produce identical bytes (RFC 6979). */
+export interface CurveEngine {
+  readonly name: 'native-libsecp256k1' | 'noble-curves';
+  signDigest(digest32: Uint8Array, privateKey32: Uint8Array): Uint8Array;
+  verifyDigest(signature64: Uint8Array, digest32: Uint8Array, publicKey33: Uint8Array): boolean;
+  publicKey(privateKey32: Uint8Array): Uint8Array;
+}
+
+const nobleEngine: CurveEngine = {
+  name: 'noble-curves',
+  // prehash:false because the digest is already SHA-256(message): noble v2 would otherwise hash it again.
+  signDigest: (digest, priv) => noble.sign(digest, priv, { prehash: false, lowS: true }),
+  verifyDigest: (sig, digest, pub) => {
+    try {
+      return noble.verify(sig, digest, pub, { prehash: false, lowS: true });
+    } catch {
+      return false;
+    }
+  },
+  publicKey: (priv) => noble.getPublicKey(priv, true),
+};
+
+interface NativeBinding {
+  ecdsaSign(msg32: Uint8Array, priv: Uint8Array): { signature: Uint8Array; recid: number };
+  ecdsaVerify(sig: Uint8Array, msg32: Uint8Array, pub: Uint8Array): boolean;
+  publicKeyCreate(priv: Uint8Array, compressed?: boolean): Uint8Array;
+}
+
+function loadNativeEngine(): CurveEngine | undefined {
+  let native: NativeBinding;
+  try {
+    // `secp256k1/bindings` fails loudly; plain `secp256k1` silently falls back to the slow `elliptic`.
+    native = createRequire(import.meta.url)('secp256k1/bindings') as NativeBinding;
+  } catch {
+    return undefined;
+  }
+  return {
+    name: 'native-libsecp256k1',
+    // libsecp256k1 always returns low-S with its default RFC 6979 nonce function.
+    signDigest: (digest, priv) => native.ecdsaSign(digest, priv).signature,
+    verifyDigest: (sig, digest, pub) => {
+      try {
+        // libsecp256k1's verify rejects high-S, like the Cosmos SDK.
+        return native.ecdsaVerify(sig, digest, pub);
+      } catch {
+        return false;
+      }
+    },
+    publicKey: (priv) => native.publicKeyCreate(priv, true),
+  };
+}
+
+// Known answer (signing-performance.md): private key 1, message "1:1:". Checked when an engine is chosen,
+// so a broken native build falls back to noble instead of producing wrong signatures.
+const KAT_PRIV = new Uint8Array(32);
+KAT_PRIV[31] = 1;
+const KAT_SIG =
+  '9f4037b11c37acf7e3913dbeb95a8f8cc03f7ca08c664e7ed4280e6b64a7655b604b5320caba7d35a8c6e76ced4c35c41a1493982145e56f009a4abc5b3aede7';
+
+function passesKnownAnswer(engine: CurveEngine): boolean {
+  try {
+    const digest = sha256(utf8('1:1:'));
+    const sig = engine.signDigest(digest, KAT_PRIV);
+    return Buffer.from(sig).toString('hex') === KAT_SIG && engine.verifyDigest(sig, digest, engine.publicKey(KAT_PRIV));
+  } catch {
+    return false;
+  }
+}
+
+let selected: CurveEngine | undefined;
+let selectionNote = '';
+
+/**
+ * The engine in use. `ARKEO_SIGNER_CRYPTO=noble` forces pure JS; `native` requires the addon.
+ * Default: the native addon when it loads and passes the known answer, else noble.
+ */
+export function curveEngine(): CurveEngine {
+  if (selected) return selected;
+  const wanted = process.env.ARKEO_SIGNER_CRYPTO ?? 'auto';
+  if (wanted !== 'noble') {
+    const native = loadNativeEngine();
+    if (native && passesKnownAnswer(native)) {
+      selected = native;
+      selectionNote = 'secp256k1 engine: native libsecp256k1 (npm secp256k1 addon)';
+    } else if (wanted === 'native') {
+      throw new CryptoError('ENGINE_UNAVAILABLE', 'ARKEO_SIGNER_CRYPTO=native but the secp256k1 addon did not load or failed its known-answer test');
+    } else {
+      selectionNote = native
+        ? 'secp256k1 engine: @noble/curves (the native addon failed its known-answer test)'
+        : 'secp256k1 engine: @noble/curves (native addon not available)';
+    }
+  } else {
+    selectionNote = 'secp256k1 engine: @noble/curves (forced by ARKEO_SIGNER_CRYPTO=noble)';
+  }
+  selected ??= nobleEngine;
+  return selected;
+}
+
+/** A one-line description of which engine runs and why, for the log. */
+export function curveEngineNote(): string {
+  curveEngine();
+  return selectionNote;
+}
+
+/** Both engines, for tests and benchmarks that compare them. */
+export function availableEngines(): CurveEngine[] {
+  const native = loadNativeEngine();
+  return native ? [native, nobleEngine] : [nobleEngine];
+}
+
+export function sha256(data: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(data).digest());
+}
+
+function checkPrivateKey(privateKey: Uint8Array): void {
+  if (!(privateKey instanceof Uint8Array) || privateKey.length !== 32) {
+    throw new CryptoError('BAD_PRIVATE_KEY', `private key: expected 32 bytes, got ${privateKey?.length ?? typeof privateKey}`);
+  }
+  if (!noble.utils.isValidSecretKey(privateKey)) {
+    throw new CryptoError('BAD_PRIVATE_KEY', 'private key: not in the range 1..n-1');
+  }
+}
+
+/** Cosmos `PrivKey.Sign(message)`: 64-byte low-S r||s over SHA-256(message). */
+export function signMessage(privateKey: Uint8Array, message: Uint8Array): Uint8Array {
+  return signDigest(privateKey, sha256(message));
+}
+
+/** Sign a 32-byte SHA-256 digest directly (the daemon hashes once and reuses the digest for audit). */
+export function signDigest(privateKey: Uint8Array, digest32: Uint8Array): Uint8Array {
+  checkPrivateKey(privateKey);
+  if (digest32.length !== 32) throw new CryptoError('BAD_DIGEST', `digest: expected 32 bytes, got ${digest32.length}`);
+  return curveEngine().signDigest(digest32, privateKey);
+}
+
+/** Cosmos `PubKey.VerifySignature(message, sig)`: false for high-S, bad lengths, or invalid keys. */
+export function verifySignature(publicKey33: Uint8Array, message: Uint8Array, signature64: Uint8Array): boolean {
+  return verifyDigest(publicKey33, sha256(message), signature64);
+}
+
+export function verifyDigest(publicKey33: Uint8Array, digest32: Uint8Array, signature64: Uint8Array): boolean {
+  if (publicKey33.length !== 33 || signature64.length !== 64 || digest32.length !== 32) return false;
+  if (!isLowS(signature64)) return false;
+  return curveEngine().verifyDigest(signature64, digest32, publicKey33);
+}
+
+/** The 33-byte compressed public key of a private key. */
+export function publicKeyFromPrivate(privateKey: Uint8Array): Uint8Array {
+  checkPrivateKey(privateKey);
+  return curveEngine().publicKey(privateKey);
+}
+
+/** True when the 33 bytes are a valid compressed secp256k1 point. */
+export function isValidPublicKey(publicKey: Uint8Array): boolean {
+  if (publicKey.length !== 33 || (publicKey[0] !== 2 && publicKey[0] !== 3)) return false;
+  try {
+    noble.Point.fromBytes(publicKey);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function scalarS(signature64: Uint8Array): bigint {
+  return BigInt('0x' + Buffer.from(signature64.subarray(32, 64)).toString('hex'));
+}
+
+export function isLowS(signature64: Uint8Array): boolean {
+  if (signature64.length !== 64) return false;
+  const s = scalarS(signature64);
+  return s > 0n && s <= HALF_ORDER;
+}
+
+/** Returns r||(n-s) when s is high, else the signature unchanged. Used for HSM/KMS outputs and for tests. */
+export function normalizeLowS(signature64: Uint8Array): Uint8Array {
+  if (signature64.length !== 64) throw new CryptoError('BAD_SIGNATURE', `signature: expected 64 bytes, got ${signature64.length}`);
+  const s = scalarS(signature64);
+  if (s <= HALF_ORDER) return signature64;
+  return withS(signature64, CURVE_ORDER - s);
+}
+
+/** The same r with S' = n - S: the "high-S twin" that Cosmos verifiers reject. */
+export function highSTwin(signature64: Uint8Array): Uint8Array {
+  return withS(signature64, CURVE_ORDER - scalarS(signature64));
+}
+
+function withS(signature64: Uint8Array, s: bigint): Uint8Array {
+  const out = new Uint8Array(64);
+  out.set(signature64.subarray(0, 32), 0);
+  out.set(Buffer.from(s.toString(16).padStart(64, '0'), 'hex'), 32);
+  return out;
+}
+
+export { equalBytes };

@@ -1,0 +1,369 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { InputError, KeyringError } from '../errors.js';
+import { toHex, wipe } from '../crypto/bytes.js';
+import { toAddress } from '../crypto/address.js';
+import { deriveKey, type DeriveOptions } from '../crypto/hd.js';
+import { ensurePrivateDir, readPrivateFile, writeFileAtomic } from '../fsutil.js';
+import { log } from '../log.js';
+import { LocalSigner, type LocalSignerOptions } from '../signers/signer.js';
+import { checkKeyhash, checkPassphraseRules, createKeyhash } from './keyhash.js';
+import { decodeRecord, encodeRecord, newLocalRecord, recordAddress, type AnyMessage, type KeyRecord, type RecordType } from './record.js';
+import { FileItemStore, MemoryItemStore, type ItemStore } from './store.js';
+
+export type Backend = 'test' | 'file' | 'memory';
+export const BACKENDS: readonly Backend[] = ['test', 'file', 'memory'];
+
+/** arkeod's default home (`clienthelpers.GetNodeHomeDirectory(".arkeo")`). */
+export function defaultHome(): string {
+  return path.join(os.homedir(), '.arkeo');
+}
+
+/** The fixed password of the `test` backend. */
+export const TEST_BACKEND_PASSWORD = 'test';
+export const MAX_PASSPHRASE_ATTEMPTS = 3;
+
+export interface PassphraseRequest {
+  /** 'unlock': check against an existing keyhash. 'create': no keyhash yet, a new passphrase is being set. */
+  purpose: 'unlock' | 'create';
+  attempt: number;
+  keyhashPath: string;
+}
+
+/**
+ * Where the `file` backend's passphrase comes from. An interactive source (a TTY) is asked again after a
+ * wrong answer and asked twice when creating; a non-interactive one (file, env, pipe) is asked once.
+ */
+export interface PassphraseSource {
+  interactive: boolean;
+  get(request: PassphraseRequest & { confirm?: boolean }): Promise<string>;
+  /** Told about a wrong attempt, to print "incorrect passphrase" as arkeod does. */
+  rejected?(reason: string): void;
+}
+
+export interface KeyringOptions {
+  backend: Backend;
+  /** arkeod's `--keyring-dir`, else `--home`. The backend folder (keyring-test/, keyring-file/) is appended. */
+  dir?: string;
+  passphrase?: PassphraseSource;
+}
+
+export interface KeyInfo {
+  name: string;
+  type: RecordType;
+  /** bech32 `arkeo1…`, or '' when the public key is not secp256k1 and no address index entry names it. */
+  address: string;
+  addressBytes?: Uint8Array;
+  publicKey?: Uint8Array;
+  pubKeyAny: AnyMessage;
+  legacy: boolean;
+}
+
+const NAME_MAX_BYTES = 100;
+
+/** Key names become file names: no separators, no traversal, no control characters, no leading dot. */
+export function validateKeyName(name: string): void {
+  if (typeof name !== 'string' || name.length === 0) throw new InputError('BAD_KEY_NAME', 'key name: must not be empty');
+  if (Buffer.byteLength(name, 'utf8') > NAME_MAX_BYTES) throw new InputError('BAD_KEY_NAME', `key name: longer than ${NAME_MAX_BYTES} bytes`);
+  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(name)) throw new InputError('BAD_KEY_NAME', 'key name: contains a control character');
+  if (/[/\\]/.test(name)) throw new InputError('BAD_KEY_NAME', 'key name: must not contain / or \\');
+  if (name.startsWith('.')) throw new InputError('BAD_KEY_NAME', 'key name: must not start with "."');
+  if (name !== name.trim()) throw new InputError('BAD_KEY_NAME', 'key name: must not start or end with white space');
+  if (/[\ud800-\udfff]/.test(name.replace(/[\ud800-\udbff][\udc00-\udfff]/g, ''))) throw new InputError('BAD_KEY_NAME', 'key name: is not valid Unicode');
+}
+
+const infoKey = (name: string) => `${name}.info`;
+const addressKey = (address: Uint8Array) => `${toHex(address)}.address`;
+
+/**
+ * An arkeod-compatible keyring: reads and writes the files `arkeod keys` uses (cosmos-sdk v0.50.11 with
+ * 99designs/keyring v1.2.1), for the `test`, `file` and `memory` backends.
+ */
+export class Keyring {
+  readonly backend: Backend;
+  /** The backend folder (…/keyring-test, …/keyring-file), or 'memory'. */
+  readonly location: string;
+  private readonly store: ItemStore;
+  private cachedPassword: string | undefined;
+
+  private constructor(backend: Backend, location: string, store: ItemStore | undefined, private readonly passphrase?: PassphraseSource) {
+    this.backend = backend;
+    this.location = location;
+    this.store = store ?? new FileItemStore(location, () => this.password());
+  }
+
+  static open(options: KeyringOptions): Keyring {
+    if (!BACKENDS.includes(options.backend)) {
+      throw new InputError('BAD_BACKEND', `keyring backend: expected one of ${BACKENDS.join(', ')}, got "${String(options.backend)}" (os/kwallet/pass are not supported)`);
+    }
+    if (options.backend === 'memory') return new Keyring('memory', 'memory', new MemoryItemStore());
+    const root = options.dir ?? defaultHome();
+    const location = path.join(root, options.backend === 'test' ? 'keyring-test' : 'keyring-file');
+    if (options.backend === 'file' && !options.passphrase) {
+      throw new InputError('NO_PASSPHRASE_SOURCE', 'keyring backend file: no passphrase source (use --passphrase-file, ARKEO_KEYRING_PASSPHRASE, or a terminal)');
+    }
+    return new Keyring(options.backend, location, undefined, options.passphrase);
+  }
+
+  /** The password protecting each file: "test" for the test backend, the checked passphrase for file. */
+  private async password(): Promise<string> {
+    if (this.backend === 'test') return TEST_BACKEND_PASSWORD;
+    this.cachedPassword ??= await this.unlockFileBackend();
+    return this.cachedPassword;
+  }
+
+  /** cosmos-sdk `newRealPrompt`: check against `keyhash`, or set a new passphrase and write `keyhash`. */
+  private async unlockFileBackend(): Promise<string> {
+    const source = this.passphrase!;
+    const keyhashPath = path.join(this.location, 'keyhash');
+    const raw = readPrivateFile(keyhashPath, 1024);
+    const keyhash = raw?.toString('utf8').trim();
+    const attempts = source.interactive ? MAX_PASSPHRASE_ATTEMPTS : 1;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      const request = { purpose: keyhash ? ('unlock' as const) : ('create' as const), attempt, keyhashPath };
+      const pass = await source.get(request);
+      try {
+        checkPassphraseRules(pass, 'keyring passphrase');
+      } catch (e) {
+        if (attempt < attempts) {
+          source.rejected?.((e as Error).message);
+          continue;
+        }
+        throw e;
+      }
+      if (keyhash) {
+        if (checkKeyhash(pass, keyhash)) return pass;
+        source.rejected?.('incorrect passphrase');
+        continue;
+      }
+      if (source.interactive) {
+        const again = await source.get({ ...request, confirm: true });
+        if (again !== pass) {
+          source.rejected?.('passphrase do not match');
+          continue;
+        }
+      }
+      ensurePrivateDir(this.location);
+      writeFileAtomic(keyhashPath, createKeyhash(pass));
+      return pass;
+    }
+    throw new KeyringError(
+      'WRONG_PASSPHRASE',
+      keyhash
+        ? `${keyhashPath}: incorrect keyring passphrase${attempts > 1 ? ' (too many failed passphrase attempts)' : ''}`
+        : `${this.location}: too many failed passphrase attempts`,
+    );
+  }
+
+  /** Check that the directory exists (for read commands that should fail on a wrong --home). */
+  assertExists(): void {
+    if (this.backend === 'memory') return;
+    if (!fs.existsSync(this.location)) throw new KeyringError('NO_KEYRING', `${this.location}: keyring directory does not exist`);
+  }
+
+  private async readRecord(name: string): Promise<KeyRecord | undefined> {
+    const item = await this.store.get(infoKey(name));
+    if (!item) return undefined;
+    try {
+      return decodeRecord(item.data, this.describe(infoKey(name)));
+    } finally {
+      item.data.fill(0);
+    }
+  }
+
+  private describe(key: string): string {
+    return this.backend === 'memory' ? `memory:${key}` : path.join(this.location, key);
+  }
+
+  private async infoOf(record: KeyRecord): Promise<KeyInfo> {
+    let raw = recordAddress(record);
+    if (!raw) raw = await this.addressFromIndex(record.name);
+    wipe(record.privateKey);
+    return {
+      name: record.name,
+      type: record.type,
+      address: raw ? toAddress(raw) : '',
+      addressBytes: raw,
+      publicKey: record.publicKey,
+      pubKeyAny: record.pubKey,
+      legacy: record.legacy ?? false,
+    };
+  }
+
+  /** For records whose public key we cannot hash (multisig, ed25519): find the `.address` item naming it. */
+  private async addressFromIndex(name: string): Promise<Uint8Array | undefined> {
+    for (const key of this.store.keys()) {
+      if (!/^[0-9a-f]{40}\.address$/.test(key)) continue;
+      const item = await this.store.get(key);
+      if (item && Buffer.from(item.data).toString('utf8') === infoKey(name)) return new Uint8Array(Buffer.from(key.slice(0, 40), 'hex'));
+    }
+    return undefined;
+  }
+
+  /** Every key, sorted by name as arkeod lists them. Undecodable items are reported and skipped, as arkeod does. */
+  async list(): Promise<KeyInfo[]> {
+    const out: KeyInfo[] = [];
+    for (const key of this.store.keys()) {
+      // arkeod keeps keys ending in "info" (no dot in its check), so we do too.
+      if (!key.endsWith('info')) continue;
+      try {
+        const item = await this.store.get(key);
+        if (!item) continue;
+        try {
+          out.push(await this.infoOf(decodeRecord(item.data, this.describe(key))));
+        } finally {
+          item.data.fill(0);
+        }
+      } catch (e) {
+        if (e instanceof KeyringError && e.code === 'WRONG_PASSPHRASE') throw e;
+        log('warn', `skipping ${this.describe(key)}: ${(e as Error).message}`);
+      }
+    }
+    return out;
+  }
+
+  async get(name: string): Promise<KeyInfo> {
+    validateKeyName(name);
+    const record = await this.readRecord(name);
+    if (!record) throw new KeyringError('KEY_NOT_FOUND', `${name}: key not found in ${this.location}`);
+    return this.infoOf(record);
+  }
+
+  async has(name: string): Promise<boolean> {
+    validateKeyName(name);
+    return this.store.keys().includes(infoKey(name));
+  }
+
+  async getByAddress(address: Uint8Array): Promise<KeyInfo> {
+    const item = await this.store.get(addressKey(address));
+    const infoName = item ? Buffer.from(item.data).toString('utf8') : undefined;
+    if (!infoName?.endsWith('.info')) throw new KeyringError('KEY_NOT_FOUND', `${toAddress(address)}: key not found in ${this.location}`);
+    return this.get(infoName.slice(0, -'.info'.length));
+  }
+
+  /** A signer for a local key; the key stays in the signer's memory until `destroy()`. */
+  async signer(name: string, options?: LocalSignerOptions): Promise<LocalSigner> {
+    const priv = await this.exportPrivateKey(name);
+    try {
+      return new LocalSigner(priv, options);
+    } finally {
+      wipe(priv);
+    }
+  }
+
+  /** The raw 32-byte private key of a local key. The caller wipes it. */
+  async exportPrivateKey(name: string): Promise<Uint8Array> {
+    validateKeyName(name);
+    const record = await this.readRecord(name);
+    if (!record) throw new KeyringError('KEY_NOT_FOUND', `${name}: key not found in ${this.location}`);
+    if (record.type !== 'local' || !record.privateKey) {
+      throw new KeyringError('NOT_LOCAL', `${name}: is a ${record.type} key; only local keys hold a private key here`);
+    }
+    return record.privateKey;
+  }
+
+  /** `keys add` / `keys add --recover`: derive from a mnemonic and store as a local key. */
+  async newAccount(name: string, mnemonic: string, options: DeriveOptions = {}): Promise<KeyInfo> {
+    validateKeyName(name);
+    const priv = deriveKey(mnemonic, options);
+    try {
+      return await this.importPrivateKey(name, priv);
+    } finally {
+      wipe(priv);
+    }
+  }
+
+  /** Store a raw private key as a local key (import, import-hex). Refuses an existing name or address. */
+  async importPrivateKey(name: string, privateKey: Uint8Array): Promise<KeyInfo> {
+    validateKeyName(name);
+    const record = newLocalRecord(name, privateKey);
+    record.privateKey = Uint8Array.from(privateKey);
+    await this.writeNewRecord(record);
+    return this.infoOf(record);
+  }
+
+  /** cosmos-sdk `writeRecord`: `<name>.info` first, then `<hexaddr>.address`, after the existence checks. */
+  private async writeNewRecord(record: KeyRecord): Promise<void> {
+    const address = recordAddress(record)!;
+    await this.assertFree(record.name, address);
+    const data = encodeRecord(record);
+    try {
+      await this.store.set({ key: infoKey(record.name), data });
+    } finally {
+      data.fill(0);
+    }
+    await this.store.set({ key: addressKey(address), data: new TextEncoder().encode(infoKey(record.name)) });
+  }
+
+  private async assertFree(name: string, address: Uint8Array): Promise<void> {
+    const keys = this.store.keys();
+    if (keys.includes(infoKey(name))) throw new KeyringError('KEY_EXISTS', `${name}: a key with this name already exists in ${this.location}`);
+    if (keys.includes(addressKey(address))) {
+      const owner = await this.store.get(addressKey(address));
+      const ownerInfo = owner ? Buffer.from(owner.data).toString('utf8') : '';
+      if (keys.includes(ownerInfo)) {
+        throw new KeyringError('ADDRESS_EXISTS', `${toAddress(address)}: this key is already stored as "${ownerInfo.replace(/\.info$/, '')}"`);
+      }
+      // A stale .address item without its .info: the SDK deletes it and carries on.
+      await this.store.remove(addressKey(address));
+    }
+  }
+
+  async delete(name: string): Promise<void> {
+    const info = await this.get(name);
+    if (info.addressBytes) await this.store.remove(addressKey(info.addressBytes));
+    await this.store.remove(infoKey(name));
+  }
+
+  /**
+   * Rename without ever having zero copies on disk: write `<new>.info`, repoint the `.address` item, then
+   * remove `<old>.info`. (arkeod exports, deletes and re-imports, which loses the key if it dies midway.)
+   */
+  async rename(oldName: string, newName: string): Promise<KeyInfo> {
+    validateKeyName(newName);
+    const record = await this.readRecord(oldName);
+    if (!record) throw new KeyringError('KEY_NOT_FOUND', `${oldName}: key not found in ${this.location}`);
+    if (this.store.keys().includes(infoKey(newName))) throw new KeyringError('KEY_EXISTS', `${newName}: a key with this name already exists`);
+    record.name = newName;
+    const data = encodeRecord(record);
+    try {
+      await this.store.set({ key: infoKey(newName), data });
+    } finally {
+      data.fill(0);
+    }
+    const address = recordAddress(record) ?? (await this.addressFromIndex(oldName));
+    if (address) await this.store.set({ key: addressKey(address), data: new TextEncoder().encode(infoKey(newName)) });
+    await this.store.remove(infoKey(oldName));
+    return this.infoOf(record);
+  }
+
+  /**
+   * Copy every local key into `target` (another backend). Keys whose name already exists there with the same
+   * address are skipped; a different key under the same name is an error. The source is left as it was.
+   */
+  async migrateTo(target: Keyring): Promise<{ copied: string[]; skipped: string[] }> {
+    const copied: string[] = [];
+    const skipped: string[] = [];
+    for (const info of await this.list()) {
+      if (info.type !== 'local') {
+        skipped.push(info.name);
+        continue;
+      }
+      if (await target.has(info.name)) {
+        const existing = await target.get(info.name);
+        if (existing.address !== info.address) throw new KeyringError('KEY_EXISTS', `${info.name}: a different key with this name exists in ${target.location}`);
+        skipped.push(info.name);
+        continue;
+      }
+      const priv = await this.exportPrivateKey(info.name);
+      try {
+        await target.importPrivateKey(info.name, priv);
+      } finally {
+        wipe(priv);
+      }
+      copied.push(info.name);
+    }
+    return { copied, skipped };
+  }
+}

@@ -1,0 +1,23 @@
+/**
+ * The one place diagnostics leave the process. Lines go to stderr (stdout belongs to command output).
+ * Nothing secret is ever passed here; tests run with canary secrets and grep what this writes.
+ */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+let threshold: LogLevel = (process.env.ARKEO_SIGNER_LOG as LogLevel) in ORDER ? (process.env.ARKEO_SIGNER_LOG as LogLevel) : 'warn';
+let sink: (line: string) => void = (line) => process.stderr.write(line + '\n');
+
+export function setLogLevel(level: LogLevel): void {
+  threshold = level;
+}
+
+/** Route log lines elsewhere (the daemon uses JSON lines; tests capture them). */
+export function setLogSink(fn: (line: string) => void): void {
+  sink = fn;
+}
+
+export function log(level: LogLevel, message: string): void {
+  if (ORDER[level] < ORDER[threshold]) return;
+  sink(level === 'warn' ? `WARNING: ${message}` : level === 'error' ? `ERROR: ${message}` : message);
+}

@@ -1,0 +1,1 @@
+export { type Signer, type LocalSignerOptions, LocalSigner, privateKeyToSigner, describeSigner, finalizeSignature } from './signer.js';

@@ -1,0 +1,84 @@
+import { CryptoError } from '../errors.js';
+import { toAddress, toBech32PubKey } from '../crypto/address.js';
+import { isLowS, normalizeLowS, sha256, signDigest, verifyDigest, publicKeyFromPrivate } from '../crypto/secp256k1.js';
+import { wipe } from '../crypto/bytes.js';
+
+/**
+ * The one shape every key backend implements (local keyring, PKCS#11, cloud KMS, the daemon client),
+ * in the spirit of viem's accounts: code that signs never asks where the key lives.
+ */
+export interface Signer {
+  /** What holds the key: 'local', 'pkcs11', 'aws-kms', 'daemon', … */
+  readonly kind: string;
+  /** The 33-byte compressed secp256k1 public key. */
+  publicKey(): Promise<Uint8Array>;
+  /** Cosmos `Sign(message)`: ECDSA over SHA-256(message), 64-byte low-S r||s. */
+  sign(message: Uint8Array): Promise<Uint8Array>;
+}
+
+/** Address and amino bech32 pubkey of any signer. */
+export async function describeSigner(signer: Signer): Promise<{ address: string; bech32PubKey: string; publicKey: Uint8Array }> {
+  const publicKey = await signer.publicKey();
+  return { publicKey, address: toAddress(publicKey), bech32PubKey: toBech32PubKey(publicKey) };
+}
+
+/**
+ * The shared last step for backends whose raw output is not already Cosmos-shaped (HSMs and KMSs give random-k,
+ * often high-S, sometimes DER signatures): normalise to low-S and verify against the public key before release.
+ */
+export function finalizeSignature(rawSignature64: Uint8Array, digest32: Uint8Array, publicKey33: Uint8Array, source: string): Uint8Array {
+  if (rawSignature64.length !== 64) throw new CryptoError('BAD_SIGNATURE', `${source}: returned ${rawSignature64.length} bytes, expected 64`);
+  const sig = isLowS(rawSignature64) ? rawSignature64 : normalizeLowS(rawSignature64);
+  if (!verifyDigest(publicKey33, digest32, sig)) {
+    throw new CryptoError('SELF_CHECK_FAILED', `${source}: signature does not verify against the key's public key; not released`);
+  }
+  return sig;
+}
+
+export interface LocalSignerOptions {
+  /** Verify every signature before returning it, as Go's signhere does (guards against faults). Default true. */
+  verify?: boolean;
+}
+
+/** A key held in this process's memory. `destroy()` zeroes it. */
+export class LocalSigner implements Signer {
+  readonly kind = 'local';
+  private readonly key: Uint8Array;
+  private readonly pub: Uint8Array;
+  private readonly verify: boolean;
+  private destroyed = false;
+
+  constructor(privateKey: Uint8Array, options: LocalSignerOptions = {}) {
+    this.key = Uint8Array.from(privateKey);
+    this.pub = publicKeyFromPrivate(this.key);
+    this.verify = options.verify ?? true;
+  }
+
+  async publicKey(): Promise<Uint8Array> {
+    return this.pub.slice();
+  }
+
+  async sign(message: Uint8Array): Promise<Uint8Array> {
+    return this.signDigestSync(sha256(message));
+  }
+
+  /** Synchronous signing of a precomputed SHA-256 digest, for hot paths that already hashed the message. */
+  signDigestSync(digest32: Uint8Array): Uint8Array {
+    if (this.destroyed) throw new CryptoError('SIGNER_DESTROYED', 'this signer was destroyed; its key is gone');
+    const sig = signDigest(this.key, digest32);
+    if (this.verify && !verifyDigest(this.pub, digest32, sig)) {
+      throw new CryptoError('SELF_CHECK_FAILED', 'local signature failed its self-check; not released');
+    }
+    return sig;
+  }
+
+  destroy(): void {
+    wipe(this.key);
+    this.destroyed = true;
+  }
+}
+
+/** viem-style constructor. */
+export function privateKeyToSigner(privateKey: Uint8Array, options?: LocalSignerOptions): LocalSigner {
+  return new LocalSigner(privateKey, options);
+}
