@@ -106,7 +106,8 @@ function parseAny(bytes: Uint8Array, what: string): AnyMessage {
   const fields = parseFields(bytes);
   const typeUrl = single(fields, 1, `${what}.type_url`);
   if (!typeUrl) throw new ProtoError(`${what} has no type_url`);
-  return { typeUrl: new TextDecoder('utf-8', { fatal: true }).decode(typeUrl), value: single(fields, 2, `${what}.value`) ?? new Uint8Array(0) };
+  // Copied: the source buffer is decrypted plaintext that the caller wipes.
+  return { typeUrl: new TextDecoder('utf-8', { fatal: true }).decode(typeUrl), value: (single(fields, 2, `${what}.value`) ?? new Uint8Array(0)).slice() };
 }
 
 function keyBytesOf(any: AnyMessage, expectedLen: number, what: string): Uint8Array {
@@ -242,8 +243,14 @@ export function decodeRecord(bytes: Uint8Array, source: string): KeyRecord {
   if (record.publicKey && !isValidPublicKey(record.publicKey)) {
     throw new KeyringError('CORRUPT_RECORD', `${source}: public key is not a valid secp256k1 point`);
   }
-  if (record.type === 'local' && !equalBytes(publicKeyFromPrivate(record.privateKey!), record.publicKey!)) {
-    throw new KeyringError('CORRUPT_RECORD', `${source}: stored public key does not match the private key`);
+  if (record.type === 'local') {
+    let derived: Uint8Array;
+    try {
+      derived = publicKeyFromPrivate(record.privateKey!);
+    } catch {
+      throw new KeyringError('CORRUPT_RECORD', `${source}: private key is not a valid secp256k1 scalar`);
+    }
+    if (!equalBytes(derived, record.publicKey!)) throw new KeyringError('CORRUPT_RECORD', `${source}: stored public key does not match the private key`);
   }
   return record;
 }

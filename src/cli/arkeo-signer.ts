@@ -1,0 +1,41 @@
+#!/usr/bin/env node
+import { curveEngineNote } from '../crypto/index.js';
+import { UsageError, runCli } from './common.js';
+import { keysCommand } from './keys.js';
+import { verifyCommand } from './verify.js';
+
+const USAGE = `arkeo-signer: keys and signed claims for Arkeo
+
+Usage:
+  arkeo-signer keys <command> ...       manage an arkeod-compatible keyring (see: arkeo-signer keys --help)
+  arkeo-signer verify --pubkey P --message M --signature HEX
+                                        check a Cosmos secp256k1 signature; exit 0 valid, 1 invalid
+  arkeo-signer version                  version and which secp256k1 engine runs
+`;
+
+async function main(argv: string[]): Promise<number | void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'keys':
+      return keysCommand(rest);
+    case 'verify':
+      return verifyCommand(rest);
+    case 'version':
+    case '--version': {
+      const { createRequire } = await import('node:module');
+      const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
+      process.stdout.write(`arkeo-signer ${pkg.version}\n${curveEngineNote()}\n`);
+      return;
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return;
+    default:
+      throw new UsageError(`unknown command "${command}"\n${USAGE}`);
+  }
+}
+
+await runCli('arkeo-signer', () => main(process.argv.slice(2)));

@@ -1,0 +1,263 @@
+import * as fs from 'node:fs';
+import { InputError, KeyringError } from '../errors.js';
+import { generateMnemonic, hdPathFor, parseHex, toHex, validateHdPath, wipe, COSMOS_COIN_TYPE } from '../crypto/index.js';
+import { Keyring, checkPassphraseRules, decryptPrivateKeyArmor, encryptPrivateKeyArmor, type Backend, type KeyInfo } from '../keyring/index.js';
+import { KEYRING_FLAGS, UsageError, exactPositionals, openKeyring, parseFlags, type KeyringFlags } from './common.js';
+import { confirm, readSecret, readSecretFile } from './io.js';
+import { keyOutput, parseOutputFormat, yamlObject } from './output.js';
+
+const out = (s: string) => process.stdout.write(s);
+const err = (s: string) => process.stderr.write(s);
+
+export const ARMOR_PASSPHRASE_ENV = 'ARKEO_ARMOR_PASSPHRASE';
+
+function printKey(info: KeyInfo, format: 'text' | 'json', bech?: string, mnemonic?: string): void {
+  const o = keyOutput(info, bech, mnemonic);
+  out(format === 'json' ? JSON.stringify(o) + '\n' : yamlObject(o));
+}
+
+async function armorPassphrase(file: string | undefined, prompt: string): Promise<string> {
+  if (file) return readSecretFile(file, 'armor passphrase');
+  const env = process.env[ARMOR_PASSPHRASE_ENV];
+  if (env) return env;
+  return readSecret(prompt, 'armor passphrase');
+}
+
+function intFlag(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^(0|[1-9]\d{0,9})$/.test(value) || Number(value) >= 2 ** 31) throw new UsageError(`--${name}: expected an integer from 0 to 2147483647`);
+  return Number(value);
+}
+
+async function add(args: string[]): Promise<void> {
+  const { values, positionals } = parseFlags(args, {
+    ...KEYRING_FLAGS,
+    recover: { type: 'boolean' },
+    account: { type: 'string' },
+    index: { type: 'string' },
+    'coin-type': { type: 'string' },
+    'hd-path': { type: 'string' },
+    'bip39-passphrase': { type: 'boolean' },
+    'no-backup': { type: 'boolean' },
+    'dry-run': { type: 'boolean' },
+    'key-type': { type: 'string' },
+    algo: { type: 'string' },
+  });
+  const [name] = exactPositionals(positionals, ['name'], 'keys add');
+  const format = parseOutputFormat(values.output);
+  const algo = values['key-type'] ?? values.algo ?? 'secp256k1';
+  if (algo !== 'secp256k1') throw new UsageError(`--key-type: only secp256k1 is supported, got "${algo}"`);
+  const hdPath = values['hd-path'] ?? hdPathFor(intFlag(values.account, 'account') ?? 0, intFlag(values.index, 'index') ?? 0, intFlag(values['coin-type'], 'coin-type') ?? COSMOS_COIN_TYPE);
+  validateHdPath(hdPath);
+  const keyring = values['dry-run'] ? Keyring.open({ backend: 'memory' }) : openKeyring(values);
+  if (await keyring.has(name!)) throw new KeyringError('KEY_EXISTS', `${name}: a key with this name already exists in ${keyring.location}`);
+  const mnemonic = values.recover ? await readSecret('Enter your bip39 mnemonic\n', 'mnemonic') : generateMnemonic();
+  const bip39Passphrase = values['bip39-passphrase'] ? await readSecret('Enter your bip39 passphrase. This is combined with the mnemonic to derive the seed\n', 'bip39 passphrase') : '';
+  const info = await keyring.newAccount(name!, mnemonic, { hdPath, bip39Passphrase });
+  const showMnemonic = !values.recover && !values['no-backup'];
+  if (format === 'json') {
+    // arkeod's JSON shape: the mnemonic is a field of the printed object.
+    printKey(info, 'json', undefined, showMnemonic ? mnemonic : undefined);
+    return;
+  }
+  printKey(info, 'text');
+  if (showMnemonic) {
+    err('\n**Important** write this mnemonic phrase in a safe place.\nIt is the only way to recover your account if you ever forget your password.\n\n');
+    err(mnemonic + '\n');
+  }
+}
+
+async function list(args: string[]): Promise<void> {
+  const { values, positionals } = parseFlags(args, { ...KEYRING_FLAGS, 'list-names': { type: 'boolean', short: 'n' } });
+  exactPositionals(positionals, [], 'keys list');
+  const format = parseOutputFormat(values.output);
+  const keyring = openKeyring(values);
+  const keys = await keyring.list();
+  if (values['list-names']) {
+    out(format === 'json' ? JSON.stringify(keys.map((k) => k.name)) + '\n' : keys.map((k) => k.name + '\n').join(''));
+    return;
+  }
+  if (format === 'json') {
+    out(JSON.stringify(keys.map((k) => keyOutput(k))) + '\n');
+  } else if (keys.length === 0) {
+    err('No records were found in keyring\n');
+  } else {
+    out(keys.map((k) => yamlObject(keyOutput(k), true)).join(''));
+  }
+}
+
+async function show(args: string[]): Promise<void> {
+  const { values, positionals } = parseFlags(args, {
+    ...KEYRING_FLAGS,
+    address: { type: 'boolean', short: 'a' },
+    pubkey: { type: 'boolean', short: 'p' },
+    bech: { type: 'string' },
+  });
+  const [name] = exactPositionals(positionals, ['name'], 'keys show');
+  const format = parseOutputFormat(values.output);
+  if (values.address && values.pubkey) throw new UsageError('keys show: --address and --pubkey cannot be used together');
+  const keyring = openKeyring(values);
+  const info = await keyring.get(name!);
+  const o = keyOutput(info, values.bech);
+  if (values.address) out(o.address + '\n');
+  else if (values.pubkey) out(o.pubkey + '\n');
+  else out(format === 'json' ? JSON.stringify(o) + '\n' : yamlObject(o));
+}
+
+async function del(args: string[]): Promise<void> {
+  const { values, positionals } = parseFlags(args, { ...KEYRING_FLAGS, yes: { type: 'boolean', short: 'y' }, force: { type: 'boolean', short: 'f' } });
+  if (positionals.length === 0) throw new UsageError('keys delete: expected at least one <name>');
+  const keyring = openKeyring(values);
+  for (const name of positionals) {
+    await keyring.get(name);
+    if (!values.yes && !(await confirm('Key reference will be deleted. Continue?'))) {
+      err('Aborted.\n');
+      return;
+    }
+    await keyring.delete(name);
+    err('Key deleted forever (uh oh!)\n');
+  }
+}
+
+async function rename(args: string[]): Promise<void> {
+  const { values, positionals } = parseFlags(args, { ...KEYRING_FLAGS, yes: { type: 'boolean', short: 'y' } });
+  const [from, to] = exactPositionals(positionals, ['old_name', 'new_name'], 'keys rename');
+  const keyring = openKeyring(values);
+  await keyring.get(from!);
+  if (!values.yes && !(await confirm(`Key reference will be renamed from ${from} to ${to}. Continue?`))) {
+    err('Aborted.\n');
+    return;
+  }
+  await keyring.rename(from!, to!);
+  err(`Key was successfully renamed from ${from} to ${to}\n`);
+}
+
+async function exportKey(args: string[]): Promise<void> {
+  const { values, positionals } = parseFlags(args, {
+    ...KEYRING_FLAGS,
+    'unarmored-hex': { type: 'boolean' },
+    unsafe: { type: 'boolean' },
+    yes: { type: 'boolean', short: 'y' },
+    'armor-passphrase-file': { type: 'string' },
+  });
+  const [name] = exactPositionals(positionals, ['name'], 'keys export');
+  if (Boolean(values['unarmored-hex']) !== Boolean(values.unsafe)) throw new UsageError('keys export: the flags --unsafe and --unarmored-hex must be used together');
+  const keyring = openKeyring(values);
+  await keyring.get(name!);
+  if (values['unarmored-hex']) {
+    if (!values.yes && !(await confirm('WARNING: The private key will be exported as an unarmored hexadecimal string. USE AT YOUR OWN RISK. Continue?'))) {
+      err('Aborted.\n');
+      return;
+    }
+    const priv = await keyring.exportPrivateKey(name!);
+    try {
+      out(toHex(priv) + '\n');
+    } finally {
+      wipe(priv);
+    }
+    return;
+  }
+  const pass = await armorPassphrase(values['armor-passphrase-file'], 'Enter passphrase to encrypt the exported key:');
+  checkPassphraseRules(pass, 'export passphrase');
+  const priv = await keyring.exportPrivateKey(name!);
+  try {
+    out(encryptPrivateKeyArmor(priv, pass) + '\n');
+  } finally {
+    wipe(priv);
+  }
+}
+
+const MAX_ARMOR_FILE = 64 * 1024;
+
+async function importKey(args: string[]): Promise<void> {
+  const { values, positionals } = parseFlags(args, { ...KEYRING_FLAGS, 'armor-passphrase-file': { type: 'string' } });
+  const [name, file] = exactPositionals(positionals, ['name', 'keyfile'], 'keys import');
+  const keyring = openKeyring(values);
+  if (await keyring.has(name!)) throw new KeyringError('KEY_EXISTS', `${name}: cannot overwrite key (it already exists in ${keyring.location})`);
+  let text: string;
+  try {
+    if (fs.statSync(file!).size > MAX_ARMOR_FILE) throw new InputError('BAD_ARMOR', `${file}: larger than ${MAX_ARMOR_FILE} bytes, not a key armor`);
+    text = fs.readFileSync(file!, 'utf8');
+  } catch (e) {
+    if (e instanceof InputError) throw e;
+    throw new InputError('NO_SUCH_FILE', `${file}: cannot read (${(e as NodeJS.ErrnoException).code})`);
+  }
+  const pass = await armorPassphrase(values['armor-passphrase-file'], 'Enter passphrase to decrypt your key:');
+  const priv = decryptPrivateKeyArmor(text, pass, file!);
+  try {
+    await keyring.importPrivateKey(name!, priv);
+  } finally {
+    wipe(priv);
+  }
+}
+
+async function importHex(args: string[]): Promise<void> {
+  const { values, positionals } = parseFlags(args, { ...KEYRING_FLAGS, 'key-type': { type: 'string' } });
+  const [name, hex] = exactPositionals(positionals, ['name', 'hex'], 'keys import-hex');
+  if ((values['key-type'] ?? 'secp256k1') !== 'secp256k1') throw new UsageError('--key-type: only secp256k1 is supported');
+  const keyring = openKeyring(values);
+  if (await keyring.has(name!)) throw new KeyringError('KEY_EXISTS', `${name}: cannot overwrite key (it already exists in ${keyring.location})`);
+  const priv = parseHex(hex!, 'private key hex', 32);
+  try {
+    await keyring.importPrivateKey(name!, priv);
+  } finally {
+    wipe(priv);
+  }
+}
+
+async function migrate(args: string[]): Promise<void> {
+  const { values, positionals } = parseFlags(args, { ...KEYRING_FLAGS, from: { type: 'string' }, to: { type: 'string' } });
+  exactPositionals(positionals, [], 'keys migrate');
+  if (!values.from || !values.to) throw new UsageError('keys migrate: --from and --to are required (test or file)');
+  if (values.from === values.to) throw new UsageError('keys migrate: --from and --to must differ');
+  const source = openKeyring({ ...values, 'keyring-backend': values.from as Backend });
+  const target = openKeyring({ ...values, 'keyring-backend': values.to as Backend });
+  source.assertExists();
+  const { copied, skipped } = await source.migrateTo(target);
+  for (const n of copied) err(`migrated ${n}: ${source.location} -> ${target.location}\n`);
+  for (const n of skipped) err(`skipped ${n} (already present, or not a local key)\n`);
+  err(`${copied.length} key(s) migrated; the source keyring was left unchanged\n`);
+}
+
+const SUBCOMMANDS: Record<string, (args: string[]) => Promise<void>> = {
+  add,
+  list,
+  show,
+  delete: del,
+  rename,
+  export: exportKey,
+  import: importKey,
+  'import-hex': importHex,
+  migrate,
+};
+
+export const KEYS_USAGE = `Usage: arkeo-signer keys <command> [flags]
+
+Commands (as arkeod keys):
+  add NAME [--recover] [--account N --index N | --hd-path P] [--bip39-passphrase] [--no-backup] [--dry-run]
+  list [--list-names]
+  show NAME [--address | --pubkey] [--bech acc|val|cons]
+  delete NAME... [-y]
+  rename OLD NEW [-y]
+  export NAME [--armor-passphrase-file F]         argon2id + ChaCha20-Poly1305 armor, as arkeod v0.50
+  export NAME --unarmored-hex --unsafe [-y]
+  import NAME FILE [--armor-passphrase-file F]    argon2 and legacy bcrypt armors
+  import-hex NAME HEX
+  migrate --from test|file --to file|test
+
+Keyring flags: --home DIR (default ~/.arkeo)  --keyring-dir DIR  --keyring-backend test|file|memory (default test)
+               --passphrase-file F (file backend; or ARKEO_KEYRING_PASSPHRASE)  --output text|json
+`;
+
+export async function keysCommand(args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  if (!sub || sub === '--help' || sub === '-h' || sub === 'help') {
+    out(KEYS_USAGE);
+    return;
+  }
+  const fn = SUBCOMMANDS[sub];
+  if (!fn) throw new UsageError(`keys: unknown command "${sub}"\n${KEYS_USAGE}`);
+  await fn(rest);
+}
+
+export type { KeyringFlags };

@@ -1,0 +1,118 @@
+#!/usr/bin/env node
+import * as fs from 'node:fs';
+import { PREFIXES, sha256, toAddress, toBech32PubKey, toHex, utf8 } from '../crypto/index.js';
+import { curveEngineNote } from '../crypto/index.js';
+import { log } from '../log.js';
+import { UsageError, openKeyring, runCli } from './common.js';
+
+/**
+ * Drop-in for Arkeo's Go `tools/signhere`: `-u NAME` (default alice), `-m MESSAGE` (default "message"),
+ * keys from ~/.arkeo/keyring-test; prints lowercase hex r||s and a newline. Errors: a Go-log-style line on
+ * stderr and exit 1; flag errors exit 2, as Go's flag package does.
+ */
+interface FlagDef {
+  name: string;
+  help: string;
+  def?: string;
+}
+
+const FLAGS: FlagDef[] = [
+  { name: 'u', help: 'user/key name', def: 'alice' },
+  { name: 'm', help: 'message to sign', def: 'message' },
+  { name: 'home', help: 'home directory holding keyring-<backend>/ (default ~/.arkeo)' },
+  { name: 'keyring-backend', help: 'test, file or memory (default test)' },
+  { name: 'keyring-dir', help: 'keyring root directory (overrides -home)' },
+  { name: 'passphrase-file', help: 'file holding the file backend passphrase (or ARKEO_KEYRING_PASSPHRASE)' },
+  { name: 'message-file', help: 'sign the bytes of this file instead of -m ("-" for stdin)' },
+  { name: 'output', help: 'text (default) or json: signature, pubkey, address, sha256' },
+];
+
+function usage(): string {
+  return (
+    'Usage of signhere:\n' +
+    FLAGS.map((f) => `  -${f.name} string\n    \t${f.help}${f.def !== undefined ? ` (default "${f.def}")` : ''}\n`).join('')
+  );
+}
+
+/** Go `flag` parsing: -f v, -f=v, --f v, --f=v; stops at the first non-flag or `--`; -h/-help print usage. */
+export function parseGoFlags(argv: string[]): Map<string, string> | 'help' {
+  const values = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') break;
+    if (!arg.startsWith('-') || arg === '-') break;
+    const body = arg.replace(/^--?/, '');
+    if (body === '' || body.startsWith('-') || body.startsWith('=')) throw new UsageError(`bad flag syntax: ${arg}`);
+    const eq = body.indexOf('=');
+    const name = eq >= 0 ? body.slice(0, eq) : body;
+    if (name === 'h' || name === 'help') return 'help';
+    if (!FLAGS.some((f) => f.name === name)) throw new UsageError(`flag provided but not defined: -${name}`);
+    if (eq >= 0) values.set(name, body.slice(eq + 1));
+    else {
+      if (i + 1 >= argv.length) throw new UsageError(`flag needs an argument: -${name}`);
+      values.set(name, argv[++i]!);
+    }
+  }
+  return values;
+}
+
+function goLogLine(message: string): string {
+  const d = new Date();
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}/${p(d.getMonth() + 1)}/${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())} ${message}`;
+}
+
+const MAX_MESSAGE_FILE = 16 * 1024 * 1024;
+
+function readMessageFile(file: string): Uint8Array {
+  const buf = fs.readFileSync(file === '-' ? 0 : file);
+  if (buf.length > MAX_MESSAGE_FILE) throw new UsageError(`-message-file: larger than ${MAX_MESSAGE_FILE} bytes`);
+  return new Uint8Array(buf);
+}
+
+async function main(argv: string[]): Promise<number | void> {
+  let flags: Map<string, string> | 'help';
+  try {
+    flags = parseGoFlags(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(e.message + '\n' + usage());
+    return 2;
+  }
+  if (flags === 'help') {
+    process.stderr.write(usage());
+    return;
+  }
+  const output = flags.get('output') ?? 'text';
+  if (output !== 'text' && output !== 'json') throw new UsageError(`-output: expected text or json, got "${output}"`);
+  if (flags.has('m') && flags.has('message-file')) throw new UsageError('-m and -message-file cannot be used together');
+  const message = flags.has('message-file') ? readMessageFile(flags.get('message-file')!) : utf8(flags.get('m') ?? 'message');
+  const keyring = openKeyring({
+    home: flags.get('home'),
+    'keyring-backend': flags.get('keyring-backend'),
+    'keyring-dir': flags.get('keyring-dir'),
+    'passphrase-file': flags.get('passphrase-file'),
+  });
+  log('debug', curveEngineNote());
+  const signer = await keyring.signer(flags.get('u') ?? 'alice');
+  try {
+    // LocalSigner verifies before releasing, as the Go tool's "bad signature" check does.
+    const signature = await signer.sign(message);
+    if (output === 'json') {
+      const pub = await signer.publicKey();
+      process.stdout.write(
+        JSON.stringify({
+          signature: toHex(signature),
+          pubkey: toBech32PubKey(pub),
+          pubkey_hex: toHex(pub),
+          address: toAddress(pub, PREFIXES.account),
+          sha256: toHex(sha256(message)),
+        }) + '\n',
+      );
+    } else process.stdout.write(toHex(signature) + '\n');
+  } finally {
+    signer.destroy();
+  }
+}
+
+await runCli('signhere', () => main(process.argv.slice(2)), (m) => goLogLine(m));

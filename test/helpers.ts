@@ -1,0 +1,83 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { TestContext } from 'node:test';
+
+/** Compiled tests live in dist/test/…; the repository root is two levels above dist/test. */
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const SHARED_DIR = process.env.ARKEO_SHARED_DIR ?? path.resolve(REPO_ROOT, '..', 'shared');
+export const VECTORS = path.join(SHARED_DIR, 'vectors');
+export const BIN = {
+  arkeoSigner: path.join(REPO_ROOT, 'dist', 'src', 'cli', 'arkeo-signer.js'),
+  signhere: path.join(REPO_ROOT, 'dist', 'src', 'cli', 'signhere.js'),
+};
+
+/**
+ * Skip with a visible reason when an outside component is missing; under CI=true a missing component is a
+ * failure, not a skip.
+ */
+export function requireComponent(t: TestContext, present: boolean, what: string): boolean {
+  if (present) return true;
+  if (process.env.CI === 'true') throw new Error(`required test component missing under CI: ${what}`);
+  t.skip(`missing: ${what}`);
+  return false;
+}
+
+export function requireVectors(t: TestContext): boolean {
+  return requireComponent(t, fs.existsSync(path.join(VECTORS, 'arkeo-claims.json')), `shared vectors at ${VECTORS}`);
+}
+
+export function readVector<T = unknown>(rel: string): T {
+  return JSON.parse(fs.readFileSync(path.join(VECTORS, rel), 'utf8')) as T;
+}
+
+export interface ClaimVectors {
+  keys: Record<string, { mnemonic: string; priv: string; pub: string; pubBase64: string; address: string; testnetAddress: string; bech32PubKey: string; testnetBech32PubKey: string }>;
+  signatures: { key: string; message: string; signature: string; note: string }[];
+  prehashedSignatures: { key: string; message_sha256_of: string; signature: string }[];
+  headers: { kind: string; key: string; contractId: number; nonce?: number; timestamp?: number; value: string }[];
+  curveOrder: string;
+}
+
+export interface UpstreamSignature {
+  privHex: string;
+  msgHex: string;
+  sha256Hex: string;
+  sigHex: string;
+}
+
+export function tempDir(prefix = 'arkeo-signer-test-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return dir;
+}
+
+/** Copy a vector folder into a fresh temp dir (0700/0600), so tests may write beside read-only vectors. */
+export function copyVectorDir(rel: string, destRoot = tempDir()): string {
+  fs.cpSync(path.join(VECTORS, rel), destRoot, { recursive: true });
+  for (const entry of fs.readdirSync(destRoot, { recursive: true, withFileTypes: true })) {
+    const p = path.join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name);
+    fs.chmodSync(p, entry.isDirectory() ? 0o700 : 0o600);
+  }
+  fs.chmodSync(destRoot, 0o700);
+  return destRoot;
+}
+
+export interface RunOptions {
+  input?: string;
+  env?: Record<string, string | undefined>;
+}
+
+/** Run one of our CLIs as a subprocess, as a user would. */
+export function run(bin: string, args: string[], options: RunOptions = {}): SpawnSyncReturns<string> {
+  const env: Record<string, string | undefined> = { ...process.env, ARKEO_KEYRING_PASSPHRASE: undefined, ARKEO_ARMOR_PASSPHRASE: undefined, ...options.env };
+  for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
+  return spawnSync(process.execPath, [bin, ...args], { input: options.input ?? '', encoding: 'utf8', env: env as NodeJS.ProcessEnv, timeout: 60_000 });
+}
+
+/** Every file (recursively) under dir, for "no partial file left behind" checks. */
+export function listFiles(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return (fs.readdirSync(dir, { recursive: true }) as string[]).sort();
+}
