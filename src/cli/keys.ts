@@ -49,7 +49,7 @@ async function add(args: string[]): Promise<void> {
   if (algo !== 'secp256k1') throw new UsageError(`--key-type: only secp256k1 is supported, got "${algo}"`);
   const hdPath = values['hd-path'] ?? hdPathFor(intFlag(values.account, 'account') ?? 0, intFlag(values.index, 'index') ?? 0, intFlag(values['coin-type'], 'coin-type') ?? COSMOS_COIN_TYPE);
   validateHdPath(hdPath);
-  const keyring = values['dry-run'] ? Keyring.open({ backend: 'memory' }) : openKeyring(values);
+  const keyring = values['dry-run'] ? Keyring.open({ backend: 'memory' }) : openKeyring(values, 'write');
   if (await keyring.has(name!)) throw new KeyringError('KEY_EXISTS', `${name}: a key with this name already exists in ${keyring.location}`);
   const mnemonic = values.recover ? await readSecret('Enter your bip39 mnemonic\n', 'mnemonic') : generateMnemonic();
   const bip39Passphrase = values['bip39-passphrase'] ? await readSecret('Enter your bip39 passphrase. This is combined with the mnemonic to derive the seed\n', 'bip39 passphrase') : '';
@@ -172,7 +172,7 @@ const MAX_ARMOR_FILE = 64 * 1024;
 async function importKey(args: string[]): Promise<void> {
   const { values, positionals } = parseFlags(args, { ...KEYRING_FLAGS, 'armor-passphrase-file': { type: 'string' } });
   const [name, file] = exactPositionals(positionals, ['name', 'keyfile'], 'keys import');
-  const keyring = openKeyring(values);
+  const keyring = openKeyring(values, 'write');
   if (await keyring.has(name!)) throw new KeyringError('KEY_EXISTS', `${name}: cannot overwrite key (it already exists in ${keyring.location})`);
   let text: string;
   try {
@@ -195,7 +195,7 @@ async function importHex(args: string[]): Promise<void> {
   const { values, positionals } = parseFlags(args, { ...KEYRING_FLAGS, 'key-type': { type: 'string' } });
   const [name, hex] = exactPositionals(positionals, ['name', 'hex'], 'keys import-hex');
   if ((values['key-type'] ?? 'secp256k1') !== 'secp256k1') throw new UsageError('--key-type: only secp256k1 is supported');
-  const keyring = openKeyring(values);
+  const keyring = openKeyring(values, 'write');
   if (await keyring.has(name!)) throw new KeyringError('KEY_EXISTS', `${name}: cannot overwrite key (it already exists in ${keyring.location})`);
   const priv = parseHex(hex!, 'private key hex', 32);
   try {
@@ -211,8 +211,7 @@ async function migrate(args: string[]): Promise<void> {
   if (!values.from || !values.to) throw new UsageError('keys migrate: --from and --to are required (test or file)');
   if (values.from === values.to) throw new UsageError('keys migrate: --from and --to must differ');
   const source = openKeyring({ ...values, 'keyring-backend': values.from as Backend });
-  const target = openKeyring({ ...values, 'keyring-backend': values.to as Backend });
-  source.assertExists();
+  const target = openKeyring({ ...values, 'keyring-backend': values.to as Backend }, 'write');
   const { copied, skipped } = await source.migrateTo(target);
   for (const n of copied) err(`migrated ${n}: ${source.location} -> ${target.location}\n`);
   for (const n of skipped) err(`skipped ${n} (already present, or not a local key)\n`);

@@ -11,7 +11,7 @@ export function parsePublicKeyArg(text: string): Uint8Array {
     if (!isValidPublicKey(key)) throw new InputError('BAD_PUBLIC_KEY', 'public key: not a compressed secp256k1 point');
     return key;
   }
-  if (/^[A-Za-z0-9+/]{43}=$/.test(text)) {
+  if (/^[A-Za-z0-9+/]{44}$/.test(text)) {
     const key = new Uint8Array(Buffer.from(text, 'base64'));
     if (isValidPublicKey(key)) return key;
   }

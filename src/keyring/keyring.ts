@@ -134,13 +134,13 @@ export class Keyring {
       }
       if (keyhash) {
         if (checkKeyhash(pass, keyhash)) return pass;
-        source.rejected?.('incorrect passphrase');
+        if (attempt < attempts) source.rejected?.('incorrect passphrase');
         continue;
       }
       if (source.interactive) {
         const again = await source.get({ ...request, confirm: true });
         if (again !== pass) {
-          source.rejected?.('passphrase do not match');
+          if (attempt < attempts) source.rejected?.('passphrase do not match');
           continue;
         }
       }

@@ -78,7 +78,7 @@ test('file backend: wrong passphrase is a clear error; interactive sources get 3
   const interactive: PassphraseSource = { interactive: true, get: async () => answers.shift()!, rejected: (r) => rejections.push(r) };
   const info = await Keyring.open({ backend: 'file', dir: home, passphrase: interactive }).get('alice');
   assert.equal(info.name, 'alice');
-  assert.deepEqual(rejections, ['incorrect passphrase', 'incorrect passphrase']);
+  assert.deepEqual(rejections, ['incorrect passphrase', 'incorrect passphrase'], 'told before each retry');
   const always = ['x-wrong-1', 'x-wrong-2', 'x-wrong-3', 'never-asked'];
   await assert.rejects(
     Keyring.open({ backend: 'file', dir: home, passphrase: { interactive: true, get: async () => always.shift()! } }).get('alice'),
