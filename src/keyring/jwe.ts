@@ -1,5 +1,4 @@
 import { createCipheriv, createDecipheriv, pbkdf2Sync, randomBytes } from 'node:crypto';
-import { aeskw } from '@noble/ciphers/aes.js';
 import { KeyringError } from '../errors.js';
 import { concatBytes, wipe } from '../crypto/bytes.js';
 import { goJsonString } from './gojson.js';
@@ -8,7 +7,7 @@ import { goJsonString } from './gojson.js';
  * JWE compact tokens as jose2go v1.6.0 writes them for 99designs/keyring's file backend:
  * PBES2-HS256+A128KW key wrapping, A256GCM content encryption, p2c 8192, 12-byte p2s.
  * The header keys are in Go's sorted order (alg, created, enc, p2c, p2s) so our files look like arkeod's.
- * Primitives: PBKDF2 and AES-GCM from Node's OpenSSL, AES key wrap (RFC 3394) from @noble/ciphers.
+ * Primitives: PBKDF2, AES key wrap (RFC 3394, `id-aes128-wrap`) and AES-GCM, all from Node's OpenSSL.
  */
 export const JWE_ALG = 'PBES2-HS256+A128KW';
 export const JWE_ENC = 'A256GCM';
@@ -30,6 +29,19 @@ function fromB64url(segment: string, what: string, source: string): Uint8Array {
   const bytes = new Uint8Array(Buffer.from(segment, 'base64url'));
   if (b64url(bytes) !== segment) throw new KeyringError('CORRUPT_FILE', `${source}: JWE ${what} is not canonical base64url`);
   return bytes;
+}
+
+const KW_IV = Buffer.from('A6A6A6A6A6A6A6A6', 'hex');
+
+function aesKeyWrap(kek: Uint8Array, cek: Uint8Array): Uint8Array {
+  const c = createCipheriv('id-aes128-wrap', kek, KW_IV);
+  return new Uint8Array(Buffer.concat([c.update(cek), c.final()]));
+}
+
+/** Throws when the integrity check fails, which is how a wrong password shows up. */
+function aesKeyUnwrap(kek: Uint8Array, wrapped: Uint8Array): Uint8Array {
+  const d = createDecipheriv('id-aes128-wrap', kek, KW_IV);
+  return new Uint8Array(Buffer.concat([d.update(wrapped), d.final()]));
 }
 
 function deriveKek(password: string, p2s: Uint8Array, p2c: number): Uint8Array {
@@ -61,7 +73,7 @@ export function encryptJwe(plaintext: Uint8Array, password: string, created = go
   const cek = new Uint8Array(randomBytes(32));
   const iv = randomBytes(12);
   try {
-    const encryptedKey = aeskw(kek).encrypt(cek);
+    const encryptedKey = aesKeyWrap(kek, cek);
     const cipher = createCipheriv('aes-256-gcm', cek, iv);
     cipher.setAAD(Buffer.from(headerSegment, 'ascii'));
     const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
@@ -118,7 +130,7 @@ export function decryptJwe(token: string, password: string, source: string): Uin
   const kek = deriveKek(password, p2s, p2c);
   let cek: Uint8Array;
   try {
-    cek = aeskw(kek).decrypt(encryptedKey);
+    cek = aesKeyUnwrap(kek, encryptedKey);
   } catch {
     throw new KeyringError('WRONG_PASSPHRASE', `${source}: incorrect passphrase (AES key unwrap integrity check failed)`);
   } finally {

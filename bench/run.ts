@@ -1,0 +1,100 @@
+/**
+ * `npm run bench`: how fast signing is here, next to what the curve allows and to today's process-per-signature.
+ * Prints a table on stderr and one JSON object on stdout. Numbers are medians; nothing here is asserted.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Keyring } from '../src/keyring/index.js';
+import { availableEngines, curveEngineNote, utf8 } from '../src/crypto/index.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '..', '..');
+const REPS = Number(process.env.BENCH_REPS ?? 5);
+const MNEMONIC = 'abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon art';
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2 : NaN;
+};
+const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+const pinned = (cmd: string, args: string[]) => (hasTaskset ? spawnSync('taskset', ['-c', '0', cmd, ...args], { encoding: 'utf8' }) : spawnSync(cmd, args, { encoding: 'utf8' }));
+
+interface Row {
+  name: string;
+  value: number;
+  unit: string;
+  note?: string;
+}
+const rows: Row[] = [];
+
+// 1. In-process signatures/s on one core, per engine.
+for (const engine of availableEngines()) {
+  const r = pinned(process.execPath, [path.join(HERE, 'sign-loop.js'), engine.name, String(REPS), '1']);
+  const out = JSON.parse(r.stdout.trim() || '{}') as { rates?: number[] };
+  if (out.rates) rows.push({ name: `sign, in-process, 1 core: ${engine.name}`, value: Math.round(median(out.rates)), unit: 'sig/s', note: `median of ${out.rates.length} × 1 s` });
+}
+
+// 2. C libsecp256k1 baseline, when the header and a compiler are present.
+const header = ['/usr/include/secp256k1.h', '/usr/local/include/secp256k1.h'].find((h) => fs.existsSync(h));
+const cc = ['cc', 'gcc', 'clang'].find((c) => spawnSync(c, ['--version']).status === 0);
+if (header && cc) {
+  const exe = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'arkeo-bench-')), 'sign_bench');
+  const build = spawnSync(cc, ['-O2', '-o', exe, path.join(ROOT, 'bench', 'c', 'sign_bench.c'), '-lsecp256k1'], { encoding: 'utf8' });
+  if (build.status === 0) {
+    const rates = pinned(exe, [String(REPS)]).stdout.trim().split('\n').map(Number);
+    rows.push({ name: 'sign, C libsecp256k1 (system), 1 core', value: Math.round(median(rates)), unit: 'sig/s', note: 'baseline: what the curve allows here' });
+  } else rows.push({ name: 'sign, C libsecp256k1', value: NaN, unit: 'sig/s', note: `build failed: ${build.stderr.split('\n')[0]}` });
+} else {
+  rows.push({ name: 'sign, C libsecp256k1', value: NaN, unit: 'sig/s', note: 'skipped: needs libsecp256k1-dev and a C compiler' });
+}
+
+// 3. signhere cold start: a whole process per signature, as people use the Go tool today.
+const home = fs.mkdtempSync(path.join(os.tmpdir(), 'arkeo-bench-home-'));
+const kr = Keyring.open({ backend: 'test', dir: home });
+await kr.newAccount('alice', MNEMONIC);
+const signhere = path.join(ROOT, 'dist', 'src', 'cli', 'signhere.js');
+const wall = (args: string[]) => {
+  const t = performance.now();
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`bench child failed: ${r.stderr}`);
+  return performance.now() - t;
+};
+for (let i = 0; i < 3; i++) wall([signhere, '-home', home, '-m', '1:1:']);
+const cold = Array.from({ length: 20 }, (_, i) => wall([signhere, '-home', home, '-m', `1:${i + 1}:`]));
+const bare = Array.from({ length: 20 }, () => wall(['-e', '0']));
+rows.push({ name: 'signhere cold start (process per signature)', value: +median(cold).toFixed(1), unit: 'ms', note: 'median of 20 runs' });
+rows.push({ name: 'bare `node -e 0` start, for reference', value: +median(bare).toFixed(1), unit: 'ms', note: 'median of 20 runs' });
+
+// 4. Keyring open + first signature, in process (PBKDF2 8192 + AES-KW + GCM + Record decode + sign).
+const opens: number[] = [];
+for (let i = 0; i < 20; i++) {
+  const t = performance.now();
+  const signer = await Keyring.open({ backend: 'test', dir: home }).signer('alice');
+  await signer.sign(utf8('1:1:'));
+  opens.push(performance.now() - t);
+  signer.destroy();
+}
+rows.push({ name: 'keyring open + first signature (in process)', value: +median(opens).toFixed(2), unit: 'ms', note: 'median of 20' });
+
+const best = Math.max(...rows.filter((r) => r.name.startsWith('sign, in-process')).map((r) => r.value));
+const c = rows.find((r) => r.name.startsWith('sign, C'))?.value ?? NaN;
+const result = {
+  machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, pinned: hasTaskset },
+  engine: curveEngineNote(),
+  results: rows,
+  ratios: {
+    bestInProcessVsC: Number.isFinite(c) ? +(best / c).toFixed(3) : null,
+    inProcessVsProcessPerSignature: +((best * median(cold)) / 1000).toFixed(0),
+  },
+};
+const width = Math.max(...rows.map((r) => r.name.length));
+process.stderr.write(
+  rows.map((r) => `${r.name.padEnd(width)}  ${String(Number.isFinite(r.value) ? r.value : '-').padStart(10)} ${r.unit.padEnd(5)} ${r.note ?? ''}`).join('\n') +
+    `\n\nbest in-process signer / C libsecp256k1: ${result.ratios.bestInProcessVsC ?? '-'}` +
+    `\nin-process signing is ${result.ratios.inProcessVsProcessPerSignature}× faster than a process per signature\n`,
+);
+process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+fs.rmSync(home, { recursive: true, force: true });
