@@ -48,8 +48,15 @@ export interface UpstreamSignature {
   sigHex: string;
 }
 
+const tempDirs: string[] = [];
+// Each test file runs in its own process: remove its temp dirs when it exits.
+process.on('exit', () => {
+  for (const d of tempDirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
 export function tempDir(prefix = 'arkeo-signer-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  tempDirs.push(dir);
   return dir;
 }
 
