@@ -3,6 +3,8 @@ import { curveEngineNote } from '../crypto/index.js';
 import { UsageError, runCli } from './common.js';
 import { keysCommand } from './keys.js';
 import { verifyCommand } from './verify.js';
+import { claimCommand } from './claim.js';
+import { nonceCommand } from './nonce.js';
 
 const USAGE = `arkeo-signer: keys and signed claims for Arkeo
 
@@ -10,6 +12,8 @@ Usage:
   arkeo-signer keys <command> ...       manage an arkeod-compatible keyring (see: arkeo-signer keys --help)
   arkeo-signer verify --pubkey P --message M --signature HEX
                                         check a Cosmos secp256k1 signature; exit 0 valid, 1 invalid
+  arkeo-signer claim <command> ...      sign claims with durable nonces, explain headers (see: arkeo-signer claim help)
+  arkeo-signer nonce show|set|sync      inspect and repair the nonce store
   arkeo-signer version                  version and which secp256k1 engine runs
 `;
 
@@ -20,6 +24,10 @@ async function main(argv: string[]): Promise<number | void> {
       return keysCommand(rest);
     case 'verify':
       return verifyCommand(rest);
+    case 'claim':
+      return claimCommand(rest);
+    case 'nonce':
+      return nonceCommand(rest);
     case 'version':
     case '--version': {
       const { createRequire } = await import('node:module');

@@ -1,0 +1,20 @@
+export {
+  type ClaimProfile,
+  CLAIM_PROFILES,
+  type ArkAuth,
+  type ArkContract,
+  claimPreimage,
+  arkcontractPreimage,
+  formatArkAuth,
+  parseArkAuth,
+  formatArkContract,
+  parseArkContract,
+  parseDecimal,
+  parseContractId,
+  parseNonce,
+  checkChainId,
+  MAX_HEADER_LENGTH,
+} from './wire.js';
+export { type Verdict, sentinelV1017, chainV1017, sentinelArkContractV1017, sentinelParseArkAuth } from './verifiers.js';
+export { ClaimSigner, ClaimPolicyError, type SignedClaim, type SignedArkContract, type ClaimSignerOptions } from './service.js';
+export { fetchSentinelNonce, fetchChainContract, RemoteError, type ChainContract } from './remote.js';

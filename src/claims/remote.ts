@@ -1,0 +1,103 @@
+import { InputError } from '../errors.js';
+import { ArkeoSignerError } from '../errors.js';
+import { PREFIXES, parseBech32PubKey } from '../crypto/index.js';
+
+/** Talking to a provider's sentinel and to a chain LCD (REST) endpoint, with bounded time and size. */
+export class RemoteError extends ArkeoSignerError {}
+
+export const REMOTE_TIMEOUT_MS = 5000;
+export const MAX_REMOTE_BODY = 1024 * 1024;
+
+async function getJson(url: string, what: string): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(REMOTE_TIMEOUT_MS), headers: { accept: 'application/json' } });
+  } catch (e) {
+    throw new RemoteError('REMOTE_UNREACHABLE', `${what} ${url}: ${(e as Error).name === 'TimeoutError' ? `no answer within ${REMOTE_TIMEOUT_MS} ms` : (e as Error).message}`);
+  }
+  const length = Number(res.headers.get('content-length') ?? '0');
+  if (length > MAX_REMOTE_BODY) throw new RemoteError('REMOTE_BAD_REPLY', `${what} ${url}: reply larger than ${MAX_REMOTE_BODY} bytes`);
+  const body = await res.arrayBuffer();
+  if (body.byteLength > MAX_REMOTE_BODY) throw new RemoteError('REMOTE_BAD_REPLY', `${what} ${url}: reply larger than ${MAX_REMOTE_BODY} bytes`);
+  if (!res.ok) throw new RemoteError('REMOTE_ERROR', `${what} ${url}: HTTP ${res.status}`);
+  try {
+    return JSON.parse(Buffer.from(body).toString('utf8'));
+  } catch {
+    throw new RemoteError('REMOTE_BAD_REPLY', `${what} ${url}: reply is not JSON`);
+  }
+}
+
+function base(url: string, what: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new InputError('BAD_URL', `${what}: not a URL: ${url}`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InputError('BAD_URL', `${what}: expected http(s)://, got ${u.protocol}`);
+  return url.replace(/\/+$/, '');
+}
+
+function decimalField(obj: Record<string, unknown>, field: string, where: string): bigint {
+  const v = obj[field];
+  if (typeof v === 'string' && /^(0|[1-9][0-9]{0,19})$/.test(v)) return BigInt(v);
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return BigInt(v);
+  throw new RemoteError('REMOTE_BAD_REPLY', `${where}: field "${field}" is not a non-negative integer`);
+}
+
+/** The sentinel's stored nonce for a contract: GET /claim/{cid} → .nonce (0 when it has no claim). */
+export async function fetchSentinelNonce(sentinelUrl: string, contractId: bigint): Promise<bigint> {
+  const url = `${base(sentinelUrl, 'sentinel')}/claim/${contractId}`;
+  const claim = await getJson(url, 'sentinel');
+  if (typeof claim !== 'object' || claim === null || Array.isArray(claim)) throw new RemoteError('REMOTE_BAD_REPLY', `sentinel ${url}: reply is not a claim object`);
+  return decimalField(claim as Record<string, unknown>, 'nonce', `sentinel ${url}`);
+}
+
+export interface ChainContract {
+  contractId: bigint;
+  nonce: bigint;
+  rate: bigint;
+  denom: string;
+  deposit: bigint;
+  paid: bigint;
+  type: string;
+  client: Uint8Array;
+  delegate?: Uint8Array;
+}
+
+/** The chain's view of a contract: GET {lcd}/arkeo/contract/{cid} → {"contract": {…}} (proto JSON, int64 as strings). */
+export async function fetchChainContract(lcdUrl: string, contractId: bigint, pubPrefix: string = PREFIXES.accountPub): Promise<ChainContract> {
+  const url = `${base(lcdUrl, 'lcd')}/arkeo/contract/${contractId}`;
+  const body = await getJson(url, 'lcd');
+  const c = (body as { contract?: unknown })?.contract;
+  if (typeof c !== 'object' || c === null || Array.isArray(c)) throw new RemoteError('REMOTE_BAD_REPLY', `lcd ${url}: no "contract" object`);
+  const o = c as Record<string, unknown>;
+  const where = `lcd ${url}`;
+  const rate = o.rate as Record<string, unknown> | undefined;
+  if (typeof rate !== 'object' || rate === null) throw new RemoteError('REMOTE_BAD_REPLY', `${where}: no "rate" object`);
+  const id = decimalField(o, 'id', where);
+  if (id !== contractId) throw new RemoteError('REMOTE_BAD_REPLY', `${where}: answered for contract ${id}, not ${contractId}`);
+  const pub = (field: string): Uint8Array | undefined => {
+    const v = o[field];
+    if (v === '' || v === undefined || v === null) return undefined;
+    if (typeof v !== 'string') throw new RemoteError('REMOTE_BAD_REPLY', `${where}: "${field}" is not a string`);
+    try {
+      return parseBech32PubKey(v, pubPrefix);
+    } catch (e) {
+      throw new RemoteError('REMOTE_BAD_REPLY', `${where}: "${field}": ${(e as Error).message}`);
+    }
+  };
+  const client = pub('client');
+  if (!client) throw new RemoteError('REMOTE_BAD_REPLY', `${where}: contract has no client`);
+  return {
+    contractId: id,
+    nonce: decimalField(o, 'nonce', where),
+    rate: decimalField(rate, 'amount', where),
+    denom: typeof rate.denom === 'string' ? rate.denom : '',
+    deposit: decimalField(o, 'deposit', where),
+    paid: decimalField(o, 'paid', where),
+    type: typeof o.type === 'string' ? o.type : String(o.type),
+    client,
+    delegate: pub('delegate'),
+  };
+}

@@ -1,0 +1,133 @@
+import { toAddress, toHex, utf8, PREFIXES } from '../crypto/index.js';
+import { ArkeoSignerError } from '../errors.js';
+import type { Signer } from '../signers/index.js';
+import { NonceAllocator, NonceStoreError, maxNonceFor, type ContractTerms, type NonceStore } from '../nonces/index.js';
+import { arkcontractPreimage, claimPreimage, formatArkAuth, formatArkContract, type ClaimProfile } from './wire.js';
+
+export class ClaimPolicyError extends ArkeoSignerError {}
+
+export interface ClaimSignerOptions {
+  profile?: ClaimProfile;
+  /** Needed for profile chain-id (e.g. arkeo-main-v1). */
+  chainId?: string;
+  /** Refuse contracts with no registered terms instead of signing without a ceiling. */
+  requireTerms?: boolean;
+  /** Bech32 prefix for the delegate form (tarkeopub on testnet binaries). */
+  pubPrefix?: string;
+}
+
+export interface SignedClaim {
+  contractId: bigint;
+  nonce: bigint;
+  preimage: string;
+  signature: Uint8Array;
+  /** The `arkauth` value. */
+  arkauth: string;
+  signer: string;
+}
+
+export interface SignedArkContract {
+  contractId: bigint;
+  timestamp: bigint;
+  preimage: string;
+  signature: Uint8Array;
+  arkcontract: string;
+}
+
+function spendText(terms: ContractTerms): string {
+  return terms.maxSpend !== undefined && terms.maxSpend < terms.deposit ? `max spend ${terms.maxSpend}` : `deposit ${terms.deposit}`;
+}
+
+/**
+ * Signs claims for one key: reserve the next nonce durably (within the contract's spend ceiling), then sign the
+ * preimage, then format the header. If the reservation fails nothing is signed; if signing fails the nonce stays
+ * used (skipped), never reused.
+ */
+export class ClaimSigner {
+  private constructor(
+    private readonly signer: Signer,
+    readonly address: string,
+    private readonly publicKey: Uint8Array,
+    private readonly store: NonceStore,
+    private readonly allocator: NonceAllocator,
+    private readonly options: ClaimSignerOptions,
+  ) {}
+
+  static async create(signer: Signer, store: NonceStore, options: ClaimSignerOptions & { blockSize?: number } = {}): Promise<ClaimSigner> {
+    const pub = await signer.publicKey();
+    return new ClaimSigner(signer, toAddress(pub), pub, store, new NonceAllocator(store, options.blockSize ?? 1), options);
+  }
+
+  private async termsFor(contractId: bigint): Promise<ContractTerms | undefined> {
+    const terms = await this.store.getContract(contractId);
+    if (!terms && this.options.requireTerms) {
+      throw new ClaimPolicyError('CONTRACT_UNKNOWN', `contract ${contractId}: no registered rate and deposit (claim contract add --id ${contractId} …); nothing was signed`);
+    }
+    return terms;
+  }
+
+  async signClaim(contractId: bigint, options: { delegate?: boolean } = {}): Promise<SignedClaim> {
+    const profile = this.options.profile ?? 'compat';
+    // Validate the preimage shape before a nonce is spent on it.
+    claimPreimage(contractId, 1n, profile, this.options.chainId);
+    const terms = await this.termsFor(contractId);
+    let nonce: bigint;
+    try {
+      nonce = await this.allocator.next(contractId, this.address, terms ? maxNonceFor(terms) : undefined);
+    } catch (e) {
+      if (e instanceof NonceStoreError && e.code === 'SPEND_LIMIT' && terms) {
+        const next = (await this.store.current(contractId, this.address)) + 1n;
+        throw new ClaimPolicyError(
+          'SPEND_LIMIT',
+          `contract ${contractId}: nonce ${next} × rate ${terms.rate} = ${next * terms.rate} exceeds the ${spendText(terms)}; nothing was signed`,
+        );
+      }
+      throw e;
+    }
+    const preimage = claimPreimage(contractId, nonce, profile, this.options.chainId);
+    const signature = await this.signer.sign(utf8(preimage));
+    const arkauth = formatArkAuth({ contractId, nonce, signature, spender: options.delegate ? this.publicKey : undefined }, this.options.pubPrefix ?? PREFIXES.accountPub);
+    return { contractId, nonce, preimage, signature, arkauth, signer: this.address };
+  }
+
+  /**
+   * `arkcontract` management auth over timestamp T signs "<cid>:<T>:", which is byte for byte the claim for
+   * nonce T: a provider holding it can settle it on chain and be paid T × rate, capped at the deposit. So it is
+   * refused when T × rate exceeds the contract's limit (or the terms are unknown) unless explicitly allowed.
+   */
+  async signArkContract(contractId: bigint, timestamp: bigint, options: { allowManagementSpend?: boolean } = {}): Promise<SignedArkContract> {
+    const preimage = arkcontractPreimage(contractId, timestamp);
+    if (!options.allowManagementSpend) {
+      const terms = await this.store.getContract(contractId);
+      if (!terms) {
+        throw new ClaimPolicyError(
+          'MANAGEMENT_SPEND',
+          `contract ${contractId}: an arkcontract signature over timestamp ${timestamp} is also a valid claim for nonce ${timestamp}, and this contract's rate is unknown, so what a provider could charge with it is unbounded; register the contract or pass --allow-management-spend to accept the risk`,
+        );
+      }
+      if (timestamp > maxNonceFor(terms)) {
+        throw new ClaimPolicyError(
+          'MANAGEMENT_SPEND',
+          `contract ${contractId}: an arkcontract signature over timestamp ${timestamp} is also a valid claim for nonce ${timestamp}; settled on chain it would cost ${timestamp} × rate ${terms.rate} = ${timestamp * terms.rate}, capped at the deposit ${terms.deposit}, which exceeds the ${spendText(terms)}; pass --allow-management-spend to accept the risk`,
+        );
+      }
+    }
+    const signature = await this.signer.sign(utf8(preimage));
+    return { contractId, timestamp, preimage, signature, arkcontract: formatArkContract({ contractId, timestamp, signature }) };
+  }
+
+  /** JSON shape for CLI and daemon output. */
+  static toJson(c: SignedClaim, pubBech32?: string) {
+    return {
+      contract_id: c.contractId.toString(),
+      nonce: c.nonce.toString(),
+      preimage: c.preimage,
+      signature: toHex(c.signature),
+      arkauth: c.arkauth,
+      header: `arkauth: ${c.arkauth}`,
+      signer: c.signer,
+      ...(pubBech32 ? { pubkey: pubBech32 } : {}),
+    };
+  }
+}
+

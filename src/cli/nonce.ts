@@ -1,0 +1,64 @@
+import { parseContractId, parseDecimal, fetchSentinelNonce, fetchChainContract } from '../claims/index.js';
+import { UsageError, exactPositionals, openKeyring, parseFlags, KEYRING_FLAGS } from './common.js';
+import { STORE_FLAGS, withStore } from './claim.js';
+import { parseOutputFormat } from './output.js';
+
+const out = (s: string) => process.stdout.write(s);
+
+async function signerAddress(values: Parameters<typeof openKeyring>[0], name: string | undefined): Promise<string | undefined> {
+  return name ? (await openKeyring(values).get(name)).address : undefined;
+}
+
+function needs<T>(v: T | undefined, flag: string, cmd: string): T {
+  if (v === undefined) throw new UsageError(`nonce ${cmd}: --${flag} is required`);
+  return v;
+}
+
+export async function nonceCommand(args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parseFlags(rest, {
+    ...KEYRING_FLAGS,
+    ...STORE_FLAGS,
+    contract: { type: 'string' },
+    key: { type: 'string' },
+    nonce: { type: 'string' },
+    force: { type: 'boolean' },
+    sentinel: { type: 'string' },
+    lcd: { type: 'string' },
+  });
+  exactPositionals(positionals, [], `nonce ${sub ?? ''}`);
+  const format = parseOutputFormat(values.output);
+  const contractId = values.contract ? parseContractId(values.contract) : undefined;
+  const signer = await signerAddress(values, values.key);
+  await withStore(values, async (store) => {
+    switch (sub) {
+      case 'show': {
+        const rows = (await store.list()).filter((r) => (contractId === undefined || r.contractId === contractId) && (signer === undefined || r.signer === signer));
+        if (format === 'json') out(JSON.stringify(rows.map((r) => ({ contract_id: String(r.contractId), signer: r.signer, last_reserved: String(r.reserved), updated_at: r.updatedAt.toISOString() }))) + '\n');
+        else out(rows.map((r) => `${r.contractId}\t${r.signer}\t${r.reserved}\t${r.updatedAt.toISOString()}\n`).join(''));
+        return;
+      }
+      case 'set': {
+        const value = parseDecimal(needs(values.nonce, 'nonce', 'set'), 'nonce', 0n, (1n << 63n) - 1n);
+        await store.set(needs(contractId, 'contract', 'set'), needs(signer, 'key', 'set'), value, { force: values.force });
+        process.stderr.write(`contract ${contractId} / ${signer}: last used nonce set to ${value}; the next claim uses ${value + 1n}\n`);
+        return;
+      }
+      case 'sync': {
+        const cid = needs(contractId, 'contract', 'sync');
+        const who = needs(signer, 'key', 'sync');
+        const sentinelUrl = needs(values.sentinel, 'sentinel', 'sync');
+        const local = await store.current(cid, who);
+        const sentinel = await fetchSentinelNonce(sentinelUrl, cid);
+        const chain = values.lcd ? (await fetchChainContract(values.lcd, cid)).nonce : 0n;
+        const target = [local, sentinel, chain].reduce((a, b) => (b > a ? b : a));
+        const now = await store.raise(cid, who, target);
+        const report = { contract_id: String(cid), signer: who, local: String(local), sentinel: String(sentinel), chain: values.lcd ? String(chain) : null, now: String(now) };
+        out(format === 'json' ? JSON.stringify(report) + '\n' : `contract ${cid}: local ${local}, sentinel ${sentinel}${values.lcd ? `, chain ${chain}` : ''} → ${now} (next claim uses ${now + 1n})\n`);
+        return;
+      }
+      default:
+        throw new UsageError(`nonce: expected show, set or sync, got "${sub ?? ''}"\nUsage: arkeo-signer nonce show [--contract ID] [--key NAME]\n       arkeo-signer nonce set --contract ID --key NAME --nonce N [--force]\n       arkeo-signer nonce sync --contract ID --key NAME --sentinel URL [--lcd URL]`);
+    }
+  });
+}

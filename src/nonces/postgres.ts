@@ -1,0 +1,162 @@
+import pg from 'pg';
+import { backwardError, spendLimitError, unavailable, NonceStoreError, type ContractTerms, type NonceRow, type NonceStore } from './store.js';
+import { termsFromRow, type ContractRowText } from './sqlite.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS arkeo_nonces (
+  contract_id NUMERIC(20) NOT NULL,
+  signer      TEXT NOT NULL,
+  reserved    BIGINT NOT NULL CHECK (reserved >= 0),
+  previous    BIGINT NOT NULL DEFAULT 0,   -- the mark before the last reservation, returned by RESERVE
+  updated_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+  PRIMARY KEY (contract_id, signer)
+);
+CREATE TABLE IF NOT EXISTS arkeo_contracts (
+  contract_id NUMERIC(20) PRIMARY KEY,
+  rate        NUMERIC NOT NULL,
+  deposit     NUMERIC NOT NULL,
+  max_spend   NUMERIC,
+  source      TEXT NOT NULL,
+  updated_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS arkeo_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+`;
+
+/**
+ * Reserve in ONE statement: insert or bump the high-water mark, capped at the ceiling, and return the marks
+ * before and after. Row locking makes concurrent reservations from any number of processes and hosts serialise
+ * on the row, so no two callers ever get the same nonce. `previous = n.reserved` reads the pre-update value in
+ * the same statement, so the range is exact even when the ceiling cuts a block short. No row back means the
+ * ceiling was already reached. $1 contract, $2 signer, $3 count, $4 ceiling (NULL: none).
+ */
+const RESERVE = `
+INSERT INTO arkeo_nonces AS n (contract_id, signer, reserved, previous, updated_at)
+SELECT $1::numeric, $2, LEAST($3::bigint, COALESCE($4::bigint, $3::bigint)), 0, now()
+WHERE COALESCE($4::bigint, 1) >= 1
+ON CONFLICT (contract_id, signer) DO UPDATE
+  SET previous = n.reserved,
+      reserved = LEAST(n.reserved + $3::bigint, COALESCE($4::bigint, n.reserved + $3::bigint)),
+      updated_at = now()
+  WHERE n.reserved < COALESCE($4::bigint, n.reserved + 1)
+RETURNING previous::text, reserved::text`;
+
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres://(unparseable url)';
+  }
+}
+
+export interface PostgresNonceStoreOptions {
+  /** Pool size; the daemon's concurrency. */
+  max?: number;
+  connectionTimeoutMs?: number;
+}
+
+/**
+ * The shared engine: several signer processes on several hosts draw from one sequence per (contract, signer).
+ * Each reservation is one autocommitted statement, durable when it returns (synchronous_commit as configured on
+ * the server; keep it `on`).
+ */
+export class PostgresNonceStore implements NonceStore {
+  readonly description: string;
+  private constructor(private readonly pool: pg.Pool, url: string) {
+    this.description = redact(url);
+  }
+
+  static async open(url: string, options: PostgresNonceStoreOptions = {}): Promise<PostgresNonceStore> {
+    const pool = new pg.Pool({ connectionString: url, max: options.max ?? 4, connectionTimeoutMillis: options.connectionTimeoutMs ?? 5000 });
+    // An idle client losing its server must not crash the process; the next query reports the failure.
+    pool.on('error', () => {});
+    const store = new PostgresNonceStore(pool, url);
+    try {
+      await pool.query(SCHEMA);
+    } catch (e) {
+      await pool.end().catch(() => {});
+      throw unavailable(store.description, e);
+    }
+    return store;
+  }
+
+  private async q<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.pool.query<R>(text, values);
+    } catch (e) {
+      throw unavailable(this.description, e);
+    }
+  }
+
+  async reserve(contractId: bigint, signer: string, count: number, ceiling?: bigint): Promise<{ first: bigint; last: bigint }> {
+    if (!Number.isInteger(count) || count < 1) throw new NonceStoreError('BAD_COUNT', `reserve: count must be a positive integer, got ${count}`);
+    const r = await this.q<{ previous: string; reserved: string }>(RESERVE, [String(contractId), signer, count, ceiling === undefined ? null : String(ceiling)]);
+    const row = r.rows[0];
+    if (!row) throw spendLimitError(contractId, (await this.current(contractId, signer)) + 1n, ceiling ?? 0n);
+    return { first: BigInt(row.previous) + 1n, last: BigInt(row.reserved) };
+  }
+
+  async current(contractId: bigint, signer: string): Promise<bigint> {
+    const r = await this.q<{ reserved: string }>('SELECT reserved::text FROM arkeo_nonces WHERE contract_id = $1 AND signer = $2', [String(contractId), signer]);
+    return r.rows[0] ? BigInt(r.rows[0].reserved) : 0n;
+  }
+
+  async raise(contractId: bigint, signer: string, value: bigint): Promise<bigint> {
+    const r = await this.q<{ reserved: string }>(
+      `INSERT INTO arkeo_nonces AS n (contract_id, signer, reserved) VALUES ($1, $2, $3)
+       ON CONFLICT (contract_id, signer) DO UPDATE SET reserved = GREATEST(n.reserved, $3::bigint), updated_at = now()
+       RETURNING reserved::text`,
+      [String(contractId), signer, String(value)],
+    );
+    return BigInt(r.rows[0]!.reserved);
+  }
+
+  async set(contractId: bigint, signer: string, value: bigint, options: { force?: boolean } = {}): Promise<void> {
+    const r = await this.q<{ reserved: string }>(
+      `INSERT INTO arkeo_nonces AS n (contract_id, signer, reserved) VALUES ($1, $2, $3)
+       ON CONFLICT (contract_id, signer) DO UPDATE SET reserved = $3::bigint, updated_at = now()
+       WHERE $4::boolean OR n.reserved <= $3::bigint
+       RETURNING reserved::text`,
+      [String(contractId), signer, String(value), Boolean(options.force)],
+    );
+    if (!r.rows[0]) throw backwardError(contractId, signer, await this.current(contractId, signer), value);
+  }
+
+  async list(): Promise<NonceRow[]> {
+    const r = await this.q<{ contract_id: string; signer: string; reserved: string; updated_at: Date }>(
+      'SELECT contract_id::text, signer, reserved::text, updated_at FROM arkeo_nonces ORDER BY contract_id, signer',
+      [],
+    );
+    return r.rows.map((x) => ({ contractId: BigInt(x.contract_id), signer: x.signer, reserved: BigInt(x.reserved), updatedAt: x.updated_at }));
+  }
+
+  async putContract(t: ContractTerms): Promise<void> {
+    await this.q(
+      `INSERT INTO arkeo_contracts (contract_id, rate, deposit, max_spend, source) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (contract_id) DO UPDATE SET rate = $2, deposit = $3, max_spend = $4, source = $5, updated_at = now()`,
+      [String(t.contractId), String(t.rate), String(t.deposit), t.maxSpend === undefined ? null : String(t.maxSpend), t.source],
+    );
+  }
+
+  async getContract(contractId: bigint): Promise<ContractTerms | undefined> {
+    const r = await this.q<ContractRowText>(
+      'SELECT contract_id::text, rate::text, deposit::text, max_spend::text, source FROM arkeo_contracts WHERE contract_id = $1',
+      [String(contractId)],
+    );
+    return r.rows[0] ? termsFromRow(r.rows[0]) : undefined;
+  }
+
+  async listContracts(): Promise<ContractTerms[]> {
+    const r = await this.q<ContractRowText>('SELECT contract_id::text, rate::text, deposit::text, max_spend::text, source FROM arkeo_contracts ORDER BY contract_id', []);
+    return r.rows.map(termsFromRow);
+  }
+
+  async check(): Promise<void> {
+    await this.q("INSERT INTO arkeo_meta (k, v) VALUES ('last_check', now()::text) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v", []);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}

@@ -1,0 +1,218 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Database from 'better-sqlite3';
+import { ensurePrivateDir, FILE_MODE } from '../fsutil.js';
+import { backwardError, spendLimitError, unavailable, NonceStoreError, type ContractTerms, type NonceRow, type NonceStore } from './store.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS nonces (
+  contract_id TEXT NOT NULL,        -- decimal uint64 (TEXT: uint64 does not fit SQLite's int64)
+  signer      TEXT NOT NULL,        -- bech32 address of the signing key
+  reserved    INTEGER NOT NULL,     -- high-water mark: every nonce <= reserved counts as used
+  updated_at  INTEGER NOT NULL,     -- unix ms
+  PRIMARY KEY (contract_id, signer)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS contracts (
+  contract_id TEXT PRIMARY KEY,
+  rate        TEXT NOT NULL,
+  deposit     TEXT NOT NULL,
+  max_spend   TEXT,
+  source      TEXT NOT NULL,
+  updated_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
+`;
+
+interface Pending {
+  contractId: bigint;
+  signer: string;
+  count: number;
+  ceiling?: bigint;
+  resolve: (r: { first: bigint; last: bigint }) => void;
+  reject: (e: unknown) => void;
+}
+
+export interface SqliteNonceStoreOptions {
+  /** Cap the database size in pages (PRAGMA max_page_count); tests use it to emulate a full disk. */
+  maxPageCount?: number;
+  /** How long to wait for another process's write lock. */
+  busyTimeoutMs?: number;
+}
+
+/**
+ * The embedded default: SQLite in WAL mode with synchronous=FULL, so a committed reservation survives power loss.
+ * Reservations made in the same event-loop turn share one transaction (group commit): one fsync for many
+ * claims, no gaps. Several processes may share the file; BEGIN IMMEDIATE serialises their reservations.
+ */
+export class SqliteNonceStore implements NonceStore {
+  readonly description: string;
+  private readonly db: Database.Database;
+  private queue: Pending[] = [];
+  private flushScheduled = false;
+  private readonly stmts;
+
+  private constructor(readonly file: string, options: SqliteNonceStoreOptions) {
+    this.description = `sqlite:${file}`;
+    if (file !== ':memory:') {
+      ensurePrivateDir(path.dirname(file));
+      // Create the file 0600 ourselves; SQLite gives its -wal/-shm files the same mode.
+      fs.closeSync(fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, FILE_MODE));
+    }
+    try {
+      this.db = new Database(file, { timeout: options.busyTimeoutMs ?? 10_000 });
+      this.db.defaultSafeIntegers(true);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = FULL');
+      if (options.maxPageCount) this.db.pragma(`max_page_count = ${Math.floor(options.maxPageCount)}`);
+      this.db.exec(SCHEMA);
+    } catch (e) {
+      throw unavailable(this.description, e);
+    }
+    this.stmts = {
+      get: this.db.prepare('SELECT reserved FROM nonces WHERE contract_id = ? AND signer = ?'),
+      upsert: this.db.prepare(
+        'INSERT INTO nonces (contract_id, signer, reserved, updated_at) VALUES (?, ?, ?, ?) ' +
+          'ON CONFLICT (contract_id, signer) DO UPDATE SET reserved = excluded.reserved, updated_at = excluded.updated_at',
+      ),
+      list: this.db.prepare('SELECT contract_id, signer, reserved, updated_at FROM nonces ORDER BY CAST(contract_id AS INTEGER), signer'),
+      putContract: this.db.prepare(
+        'INSERT INTO contracts (contract_id, rate, deposit, max_spend, source, updated_at) VALUES (?, ?, ?, ?, ?, ?) ' +
+          'ON CONFLICT (contract_id) DO UPDATE SET rate = excluded.rate, deposit = excluded.deposit, max_spend = excluded.max_spend, source = excluded.source, updated_at = excluded.updated_at',
+      ),
+      getContract: this.db.prepare('SELECT contract_id, rate, deposit, max_spend, source FROM contracts WHERE contract_id = ?'),
+      listContracts: this.db.prepare('SELECT contract_id, rate, deposit, max_spend, source FROM contracts ORDER BY CAST(contract_id AS INTEGER)'),
+    };
+  }
+
+  static open(file: string, options: SqliteNonceStoreOptions = {}): SqliteNonceStore {
+    return new SqliteNonceStore(file, options);
+  }
+
+  reserve(contractId: bigint, signer: string, count: number, ceiling?: bigint): Promise<{ first: bigint; last: bigint }> {
+    if (!Number.isInteger(count) || count < 1) throw new NonceStoreError('BAD_COUNT', `reserve: count must be a positive integer, got ${count}`);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ contractId, signer, count, ceiling, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** One IMMEDIATE transaction for every reservation queued in this turn; results are released only after COMMIT. */
+  private flush(): void {
+    const batch = this.queue;
+    this.queue = [];
+    this.flushScheduled = false;
+    const outcomes: ({ first: bigint; last: bigint } | Error)[] = [];
+    const now = BigInt(Date.now());
+    const run = this.db.transaction(() => {
+      for (const p of batch) {
+        const row = this.stmts.get.get(String(p.contractId), p.signer) as { reserved: bigint } | undefined;
+        const current = row?.reserved ?? 0n;
+        let last = current + BigInt(p.count);
+        if (p.ceiling !== undefined && last > p.ceiling) last = p.ceiling;
+        if (last <= current) {
+          outcomes.push(spendLimitError(p.contractId, current + 1n, p.ceiling ?? 0n));
+          continue;
+        }
+        this.stmts.upsert.run(String(p.contractId), p.signer, last, now);
+        outcomes.push({ first: current + 1n, last });
+      }
+    });
+    try {
+      run.immediate();
+    } catch (e) {
+      const err = unavailable(this.description, e);
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    batch.forEach((p, i) => {
+      const o = outcomes[i]!;
+      if (o instanceof Error) p.reject(o);
+      else p.resolve(o);
+    });
+  }
+
+  async current(contractId: bigint, signer: string): Promise<bigint> {
+    try {
+      return (this.stmts.get.get(String(contractId), signer) as { reserved: bigint } | undefined)?.reserved ?? 0n;
+    } catch (e) {
+      throw unavailable(this.description, e);
+    }
+  }
+
+  async raise(contractId: bigint, signer: string, value: bigint): Promise<bigint> {
+    return this.write(() => {
+      const current = (this.stmts.get.get(String(contractId), signer) as { reserved: bigint } | undefined)?.reserved ?? 0n;
+      if (value > current) this.stmts.upsert.run(String(contractId), signer, value, BigInt(Date.now()));
+      return value > current ? value : current;
+    });
+  }
+
+  async set(contractId: bigint, signer: string, value: bigint, options: { force?: boolean } = {}): Promise<void> {
+    await this.write(() => {
+      const current = (this.stmts.get.get(String(contractId), signer) as { reserved: bigint } | undefined)?.reserved ?? 0n;
+      if (value < current && !options.force) throw backwardError(contractId, signer, current, value);
+      this.stmts.upsert.run(String(contractId), signer, value, BigInt(Date.now()));
+    });
+  }
+
+  private write<T>(fn: () => T): T {
+    try {
+      return this.db.transaction(fn).immediate();
+    } catch (e) {
+      if (e instanceof NonceStoreError) throw e;
+      throw unavailable(this.description, e);
+    }
+  }
+
+  async list(): Promise<NonceRow[]> {
+    return (this.stmts.list.all() as { contract_id: string; signer: string; reserved: bigint; updated_at: bigint }[]).map((r) => ({
+      contractId: BigInt(r.contract_id),
+      signer: r.signer,
+      reserved: r.reserved,
+      updatedAt: new Date(Number(r.updated_at)),
+    }));
+  }
+
+  async putContract(t: ContractTerms): Promise<void> {
+    this.write(() => this.stmts.putContract.run(String(t.contractId), String(t.rate), String(t.deposit), t.maxSpend === undefined ? null : String(t.maxSpend), t.source, BigInt(Date.now())));
+  }
+
+  async getContract(contractId: bigint): Promise<ContractTerms | undefined> {
+    const r = this.stmts.getContract.get(String(contractId)) as ContractRowText | undefined;
+    return r ? termsFromRow(r) : undefined;
+  }
+
+  async listContracts(): Promise<ContractTerms[]> {
+    return (this.stmts.listContracts.all() as ContractRowText[]).map(termsFromRow);
+  }
+
+  async check(): Promise<void> {
+    this.write(() => this.db.prepare("INSERT INTO meta (k, v) VALUES ('last_check', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v").run(new Date().toISOString()));
+  }
+
+  async close(): Promise<void> {
+    if (this.queue.length) this.flush();
+    this.db.close();
+  }
+}
+
+export interface ContractRowText {
+  contract_id: string;
+  rate: string;
+  deposit: string;
+  max_spend: string | null;
+  source: string;
+}
+
+export function termsFromRow(r: ContractRowText): ContractTerms {
+  return {
+    contractId: BigInt(r.contract_id),
+    rate: BigInt(r.rate),
+    deposit: BigInt(r.deposit),
+    maxSpend: r.max_spend === null ? undefined : BigInt(r.max_spend),
+    source: r.source,
+  };
+}
