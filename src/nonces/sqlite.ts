@@ -53,12 +53,12 @@ export class SqliteNonceStore implements NonceStore {
 
   private constructor(readonly file: string, options: SqliteNonceStoreOptions) {
     this.description = `sqlite:${file}`;
-    if (file !== ':memory:') {
-      ensurePrivateDir(path.dirname(file));
-      // Create the file 0600 ourselves; SQLite gives its -wal/-shm files the same mode.
-      fs.closeSync(fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, FILE_MODE));
-    }
     try {
+      if (file !== ':memory:') {
+        ensurePrivateDir(path.dirname(file));
+        // Create the file 0600 ourselves; SQLite gives its -wal/-shm files the same mode.
+        fs.closeSync(fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, FILE_MODE));
+      }
       this.db = new Database(file, { timeout: options.busyTimeoutMs ?? 10_000 });
       this.db.defaultSafeIntegers(true);
       this.db.pragma('journal_mode = WAL');
