@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Keyring } from '../src/keyring/index.js';
 import { availableEngines, curveEngineNote, utf8 } from '../src/crypto/index.js';
+import { benchClaims, type Row } from './claims.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
@@ -22,12 +23,6 @@ const median = (xs: number[]) => {
 const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 const pinned = (cmd: string, args: string[]) => (hasTaskset ? spawnSync('taskset', ['-c', '0', cmd, ...args], { encoding: 'utf8' }) : spawnSync(cmd, args, { encoding: 'utf8' }));
 
-interface Row {
-  name: string;
-  value: number;
-  unit: string;
-  note?: string;
-}
 const rows: Row[] = [];
 
 // 1. In-process signatures/s on one core, per engine.
@@ -78,6 +73,9 @@ for (let i = 0; i < 20; i++) {
   signer.destroy();
 }
 rows.push({ name: 'keyring open + first signature (in process)', value: +median(opens).toFixed(2), unit: 'ms', note: 'median of 20' });
+
+// 5. Durable claims (nonce store + signature), SQLite and PostgreSQL.
+if (process.env.BENCH_SKIP_CLAIMS !== '1') rows.push(...(await benchClaims()));
 
 const best = Math.max(...rows.filter((r) => r.name.startsWith('sign, in-process')).map((r) => r.value));
 const c = rows.find((r) => r.name.startsWith('sign, C'))?.value ?? NaN;

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 
@@ -81,6 +81,22 @@ export function run(bin: string, args: string[], options: RunOptions = {}): Spaw
   const env: Record<string, string | undefined> = { ...process.env, ARKEO_KEYRING_PASSPHRASE: undefined, ARKEO_ARMOR_PASSPHRASE: undefined, ...options.env };
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
   return spawnSync(process.execPath, [bin, ...args], { input: options.input ?? '', encoding: 'utf8', env: env as NodeJS.ProcessEnv, timeout: 60_000 });
+}
+
+/** Like run(), without blocking the event loop: for tests whose in-process servers must answer the child. */
+export function runAsync(bin: string, args: string[], options: RunOptions = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const env: Record<string, string | undefined> = { ...process.env, ARKEO_KEYRING_PASSPHRASE: undefined, ARKEO_ARMOR_PASSPHRASE: undefined, ...options.env };
+  for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+    child.stdin.end(options.input ?? '');
+  });
 }
 
 /** Every file (recursively) under dir, for "no partial file left behind" checks. */
