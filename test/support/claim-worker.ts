@@ -9,6 +9,11 @@ import { openNonceStore } from '../../src/nonces/index.js';
 import { privateKeyToSigner } from '../../src/signers/index.js';
 import { sha256, toHex, utf8 } from '../../src/crypto/index.js';
 
+if (process.argv.length < 5) {
+  // Guard: a worker started without its arguments (e.g. by a test runner's file discovery) does nothing.
+  process.stderr.write('usage: claim-worker STORE CONTRACT COUNT [BLOCK]\n');
+  process.exit(0);
+}
 const [storeSpec = '', contract = '1', countArg = '0', blockArg = '1'] = process.argv.slice(2);
 export const WORKER_KEY = sha256(utf8('arkeo-signer crash test key'));
 
