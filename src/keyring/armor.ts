@@ -97,16 +97,32 @@ function armorBcryptKey(passphrase: string, salt: Uint8Array, cost: number): Uin
   return sha256(new TextEncoder().encode(hashed));
 }
 
-/** `keys export`: argon2id(t=1, m=64 MiB, p=4) + ChaCha20-Poly1305 with a zero nonce, over amino(PrivKey). */
-export function encryptPrivateKeyArmor(privateKey: Uint8Array, passphrase: string): string {
+export interface EncryptArmorOptions {
+  /**
+   * 'argon2' (default): what arkeod v0.50 writes. 'bcrypt': the legacy SDK ≤ v0.47 form (bcrypt cost 12 +
+   * XSalsa20-Poly1305), which v0.50 still imports; only for handing keys to old tools.
+   */
+  kdf?: 'argon2' | 'bcrypt';
+}
+
+/** `keys export`: encrypt amino(PrivKey) under a passphrase and armor it. */
+export function encryptPrivateKeyArmor(privateKey: Uint8Array, passphrase: string, options: EncryptArmorOptions = {}): string {
   const salt = new Uint8Array(randomBytes(16));
-  const key = armorArgon2Key(passphrase, salt);
+  const kdf = options.kdf ?? 'argon2';
+  const key = kdf === 'argon2' ? armorArgon2Key(passphrase, salt) : armorBcryptKey(passphrase, salt, ARMOR_BCRYPT_COST);
   const plaintext = concatBytes(AMINO_PRIVKEY_PREFIX, privateKey);
   try {
-    const data = chacha20poly1305(key, new Uint8Array(12)).encrypt(plaintext);
+    let data: Uint8Array;
+    if (kdf === 'argon2') {
+      // A fixed zero nonce is what the SDK does: the random salt makes every key single-use.
+      data = chacha20poly1305(key, new Uint8Array(12)).encrypt(plaintext);
+    } else {
+      const nonce = new Uint8Array(randomBytes(24));
+      data = concatBytes(nonce, xsalsa20poly1305(key, nonce).encrypt(plaintext));
+    }
     return encodeArmor({
       blockType: PRIVATE_KEY_BLOCK,
-      headers: { kdf: 'argon2', salt: Buffer.from(salt).toString('hex').toUpperCase(), type: 'secp256k1' },
+      headers: { kdf, salt: Buffer.from(salt).toString('hex').toUpperCase(), type: 'secp256k1' },
       data,
     });
   } finally {

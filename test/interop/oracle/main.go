@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	keyring99 "github.com/99designs/keyring"
 	"github.com/cosmos/cosmos-sdk/codec"
 	codectypes "github.com/cosmos/cosmos-sdk/codec/types"
 	cryptocodec "github.com/cosmos/cosmos-sdk/crypto/codec"
@@ -96,7 +97,7 @@ func lines(r io.Reader) []string {
 
 func main() {
 	if len(os.Args) < 2 {
-		die("usage: oracle new-keyring|recover|list|sign|sign-batch|sign-raw|verify|verify-raw|export|import|delete|claim-verify ...")
+		die("usage: oracle new-keyring|recover|list|sign|sign-batch|sign-raw|verify|verify-raw|export|import|delete|record-bytes|item-json|claim-verify ...")
 	}
 	args := os.Args[2:]
 	switch os.Args[1] {
@@ -160,6 +161,24 @@ func main() {
 		printJSON(describe(must(kr.Key(args[2]))))
 	case "delete": // DIR BACKEND NAME
 		must(0, openKeyring(args[0], args[1]).Delete(args[2]))
+	case "record-bytes": // < "namehex privhex" lines: gogoproto bytes of NewLocalRecord, as writeRecord stores them
+		cdc := newCodec()
+		w := bufio.NewWriter(os.Stdout)
+		for _, l := range lines(os.Stdin) {
+			f := strings.Fields(l)
+			priv := &secp256k1.PrivKey{Key: must(hex.DecodeString(f[1]))}
+			rec := must(keyring.NewLocalRecord(string(must(hex.DecodeString(f[0]))), priv, priv.PubKey()))
+			fmt.Fprintln(w, hex.EncodeToString(must(cdc.Marshal(rec))))
+		}
+		must(0, w.Flush())
+	case "item-json": // < "keyhex datahex" lines: json.Marshal(keyring.Item), the plaintext of every keyring file
+		w := bufio.NewWriter(os.Stdout)
+		for _, l := range lines(os.Stdin) {
+			f := strings.Fields(l)
+			data := must(hex.DecodeString(f[1]))
+			fmt.Fprintln(w, hex.EncodeToString(must(json.Marshal(keyring99.Item{Key: string(must(hex.DecodeString(f[0]))), Data: data}))))
+		}
+		must(0, w.Flush())
 	case "claim-verify": // < JSON lines, see claimCase
 		w := bufio.NewWriter(os.Stdout)
 		enc := json.NewEncoder(w)
