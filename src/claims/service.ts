@@ -66,11 +66,19 @@ export class ClaimSigner {
     return terms;
   }
 
-  async signClaim(contractId: bigint, options: { delegate?: boolean } = {}): Promise<SignedClaim> {
+  /**
+   * `maxSpend` (a per-caller ceiling, e.g. a daemon token's) tightens the contract's own limit; it needs the
+   * contract's registered rate, so an unregistered contract is refused when it is given.
+   */
+  async signClaim(contractId: bigint, options: { delegate?: boolean; maxSpend?: bigint } = {}): Promise<SignedClaim> {
     const profile = this.options.profile ?? 'compat';
     // Validate the preimage shape before a nonce is spent on it.
     claimPreimage(contractId, 1n, profile, this.options.chainId);
-    const terms = await this.termsFor(contractId);
+    let terms = await this.termsFor(contractId);
+    if (options.maxSpend !== undefined) {
+      if (!terms) throw new ClaimPolicyError('CONTRACT_UNKNOWN', `contract ${contractId}: a spend ceiling applies but the contract's rate is unknown (register it); nothing was signed`);
+      if (terms.maxSpend === undefined || options.maxSpend < terms.maxSpend) terms = { ...terms, maxSpend: options.maxSpend };
+    }
     let nonce: bigint;
     try {
       nonce = await this.allocator.next(contractId, this.address, terms ? maxNonceFor(terms) : undefined);

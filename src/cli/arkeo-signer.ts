@@ -5,6 +5,7 @@ import { keysCommand } from './keys.js';
 import { verifyCommand } from './verify.js';
 import { claimCommand } from './claim.js';
 import { nonceCommand } from './nonce.js';
+import { auditCommand, daemonCommand } from './daemon.js';
 
 const USAGE = `arkeo-signer: keys and signed claims for Arkeo
 
@@ -14,6 +15,8 @@ Usage:
                                         check a Cosmos secp256k1 signature; exit 0 valid, 1 invalid
   arkeo-signer claim <command> ...      sign claims with durable nonces, explain headers (see: arkeo-signer claim help)
   arkeo-signer nonce show|set|sync      inspect and repair the nonce store
+  arkeo-signer daemon init|start|token  the local key daemon: keys in memory, tokens, policy, audit
+  arkeo-signer audit verify|tail FILE   check the audit log's hash chain and MACs; follow it
   arkeo-signer version                  version and which secp256k1 engine runs
 `;
 
@@ -28,6 +31,10 @@ async function main(argv: string[]): Promise<number | void> {
       return claimCommand(rest);
     case 'nonce':
       return nonceCommand(rest);
+    case 'daemon':
+      return daemonCommand(rest);
+    case 'audit':
+      return auditCommand(rest);
     case 'version':
     case '--version': {
       const { createRequire } = await import('node:module');

@@ -19,6 +19,7 @@ import { KEYRING_FLAGS, UsageError, expandHome, exactPositionals, openKeyring, p
 import { parseOutputFormat } from './output.js';
 import { parsePublicKeyArg } from './verify.js';
 import { defaultHome } from '../keyring/index.js';
+import { DaemonClient, daemonToken } from '../daemon/index.js';
 
 const out = (s: string) => process.stdout.write(s);
 
@@ -27,7 +28,7 @@ export const STORE_FLAGS = {
 } as const;
 
 export function homeOf(values: { home?: string }): string {
-  return expandHome(values.home ?? process.env.ARKEO_HOME ?? defaultHome());
+  return expandHome(values.home ?? defaultHome());
 }
 
 export async function withStore<T>(values: { home?: string; 'nonce-store'?: string }, fn: (store: NonceStore) => Promise<T>): Promise<T> {
@@ -71,10 +72,24 @@ async function sign(args: string[]): Promise<void> {
     'chain-id': { type: 'string' },
     'block-size': { type: 'string' },
     'require-terms': { type: 'boolean' },
+    daemon: { type: 'string' },
+    'token-file': { type: 'string' },
   });
   exactPositionals(positionals, [], 'claim sign');
   const format = parseOutputFormat(values.output);
   const contractId = parseContractId(required(values.contract, 'contract', 'claim sign'));
+  const daemonTarget = values.daemon ?? process.env.ARKEO_SIGNER_DAEMON;
+  if (daemonTarget) {
+    // The daemon holds the key, the nonce store and the policy; we only ask.
+    const client = new DaemonClient(daemonTarget, { token: daemonToken(values['token-file']) });
+    try {
+      const c = await client.claim(contractId, required(values.key, 'key', 'claim sign'), values.delegate);
+      out(format === 'json' ? JSON.stringify({ contract_id: c.contract, nonce: c.nonce, preimage: c.preimage, signature: c.signature, arkauth: c.arkauth, header: `arkauth: ${c.arkauth}` }) + '\n' : c.arkauth + '\n');
+    } finally {
+      client.close();
+    }
+    return;
+  }
   const { profile, chainId } = profileOf(values);
   const signer = await openKeyring(values).signer(required(values.key, 'key', 'claim sign'));
   try {
@@ -203,6 +218,7 @@ export const CLAIM_USAGE = `Usage: arkeo-signer claim <command> [flags]
 
   sign --contract ID --key NAME [--delegate] [--profile compat|chain-id --chain-id ID] [--block-size N]
        [--require-terms] [--nonce-store PATH|postgres://…] [-o json]
+       [--daemon SOCKET|https://… --token-file F]   (or ARKEO_SIGNER_DAEMON / ARKEO_SIGNER_TOKEN)
         reserve the next nonce durably, sign "<cid>:<nonce>:", print the arkauth value
   arkcontract --contract ID --key NAME [--timestamp T] [--allow-management-spend]
         management auth "<cid>:<T>:<sig>" (refused when it could be settled as an over-limit claim)

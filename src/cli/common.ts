@@ -33,7 +33,7 @@ export function expandHome(p: string): string {
 
 /** Open the keyring the flags name: `--keyring-dir`, else `--home`, else ~/.arkeo; backend default `test`. */
 export function openKeyring(flags: KeyringFlags, mode: 'read' | 'write' = 'read'): Keyring {
-  const dir = expandHome(flags['keyring-dir'] ?? flags.home ?? process.env.ARKEO_HOME ?? defaultHome());
+  const dir = expandHome(flags['keyring-dir'] ?? flags.home ?? defaultHome());
   const backend = (flags['keyring-backend'] ?? process.env.ARKEO_KEYRING_BACKEND ?? 'test') as Backend;
   const keyring = Keyring.open({ backend, dir, passphrase: backend === 'file' ? keyringPassphraseSource(flags['passphrase-file']) : undefined });
   // Reading from a directory that does not exist is almost always a wrong --home: say so instead of "not found".

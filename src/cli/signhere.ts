@@ -4,6 +4,8 @@ import { PREFIXES, sha256, toAddress, toBech32PubKey, toHex, utf8 } from '../cry
 import { curveEngineNote } from '../crypto/index.js';
 import { log } from '../log.js';
 import { UsageError, openKeyring, runCli } from './common.js';
+import { DaemonClient, DaemonSigner, daemonToken } from '../daemon/index.js';
+import type { Signer } from '../signers/index.js';
 
 /**
  * Drop-in for Arkeo's Go `tools/signhere`: `-u NAME` (default alice), `-m MESSAGE` (default "message"),
@@ -25,6 +27,8 @@ const FLAGS: FlagDef[] = [
   { name: 'passphrase-file', help: 'file holding the file backend passphrase (or ARKEO_KEYRING_PASSPHRASE)' },
   { name: 'message-file', help: 'sign the bytes of this file instead of -m ("-" for stdin)' },
   { name: 'output', help: 'text (default) or json: signature, pubkey, address, sha256' },
+  { name: 'daemon', help: 'sign through the key daemon at this unix socket or https:// URL (or ARKEO_SIGNER_DAEMON)' },
+  { name: 'token-file', help: 'daemon bearer token file (or ARKEO_SIGNER_TOKEN)' },
 ];
 
 function usage(): string {
@@ -87,16 +91,24 @@ async function main(argv: string[]): Promise<number | void> {
   if (output !== 'text' && output !== 'json') throw new UsageError(`-output: expected text or json, got "${output}"`);
   if (flags.has('m') && flags.has('message-file')) throw new UsageError('-m and -message-file cannot be used together');
   const message = flags.has('message-file') ? readMessageFile(flags.get('message-file')!) : utf8(flags.get('m') ?? 'message');
-  const keyring = openKeyring({
-    home: flags.get('home'),
-    'keyring-backend': flags.get('keyring-backend'),
-    'keyring-dir': flags.get('keyring-dir'),
-    'passphrase-file': flags.get('passphrase-file'),
-  });
-  log('debug', curveEngineNote());
-  const signer = await keyring.signer(flags.get('u') ?? 'alice');
+  const daemonTarget = flags.get('daemon') ?? process.env.ARKEO_SIGNER_DAEMON;
+  let signer: Signer & { destroy?: () => void };
+  let client: DaemonClient | undefined;
+  if (daemonTarget) {
+    client = new DaemonClient(daemonTarget, { token: daemonToken(flags.get('token-file')) });
+    signer = new DaemonSigner(client, flags.get('u') ?? 'alice');
+  } else {
+    const keyring = openKeyring({
+      home: flags.get('home'),
+      'keyring-backend': flags.get('keyring-backend'),
+      'keyring-dir': flags.get('keyring-dir'),
+      'passphrase-file': flags.get('passphrase-file'),
+    });
+    log('debug', curveEngineNote());
+    signer = await keyring.signer(flags.get('u') ?? 'alice');
+  }
   try {
-    // LocalSigner verifies before releasing, as the Go tool's "bad signature" check does.
+    // Both signers verify before releasing, as the Go tool's "bad signature" check does.
     const signature = await signer.sign(message);
     if (output === 'json') {
       const pub = await signer.publicKey();
@@ -111,7 +123,8 @@ async function main(argv: string[]): Promise<number | void> {
       );
     } else process.stdout.write(toHex(signature) + '\n');
   } finally {
-    signer.destroy();
+    signer.destroy?.();
+    client?.close();
   }
 }
 

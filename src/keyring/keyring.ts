@@ -15,9 +15,9 @@ import { FileItemStore, MemoryItemStore, type ItemStore } from './store.js';
 export type Backend = 'test' | 'file' | 'memory';
 export const BACKENDS: readonly Backend[] = ['test', 'file', 'memory'];
 
-/** arkeod's default home (`clienthelpers.GetNodeHomeDirectory(".arkeo")`). */
+/** arkeod's default home (`clienthelpers.GetNodeHomeDirectory(".arkeo")`), or $ARKEO_HOME when set. */
 export function defaultHome(): string {
-  return path.join(os.homedir(), '.arkeo');
+  return process.env.ARKEO_HOME || path.join(os.homedir(), '.arkeo');
 }
 
 /** The fixed password of the `test` backend. */

@@ -1,0 +1,1 @@
+export { AuditLog, AuditError, verifyAuditLog, loadOrCreateAuditKey, keyPathOf, headPathOf, sha256Hex, GENESIS, type AuditInput, type AuditWho, type AuditWhat, type VerifyResult } from './log.js';

@@ -1,0 +1,172 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { InputError } from '../errors.js';
+import { exampleConfig, SignerDaemon, TokenStore, loadConfig, parsePolicy, type Policy } from '../daemon/index.js';
+import { verifyAuditLog, keyPathOf } from '../audit/index.js';
+import { defaultHome } from '../keyring/index.js';
+import { writeFileAtomic, ensurePrivateDir } from '../fsutil.js';
+import { log, setLogLevel } from '../log.js';
+import { UsageError, exactPositionals, parseFlags } from './common.js';
+import { parseOutputFormat } from './output.js';
+import { keyringPassphraseSource } from './passphrase.js';
+import type { PassphraseSource } from '../keyring/index.js';
+
+const out = (s: string) => process.stdout.write(s);
+export const defaultConfigPath = () => path.join(defaultHome(), 'signer', 'daemon.toml');
+
+function configPath(p?: string): string | undefined {
+  if (p) return p;
+  return fs.existsSync(defaultConfigPath()) ? defaultConfigPath() : undefined;
+}
+
+/** file keyring passphrase: --passphrase-file, keyring.passphrase_file, systemd credential, env, TTY/stdin. */
+function daemonPassphrase(flagFile: string | undefined, configFile: string | undefined): PassphraseSource {
+  const credDir = process.env.CREDENTIALS_DIRECTORY;
+  const cred = credDir ? path.join(credDir, 'keyring-passphrase') : undefined;
+  return keyringPassphraseSource(flagFile ?? configFile ?? (cred && fs.existsSync(cred) ? cred : undefined));
+}
+
+async function start(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(args, { config: { type: 'string', short: 'c' }, 'passphrase-file': { type: 'string' }, 'log-level': { type: 'string' } });
+  exactPositionals(positionals, [], 'daemon start');
+  setLogLevel((values['log-level'] as 'info') ?? 'info');
+  const file = configPath(values.config);
+  const config = loadConfig(file);
+  const daemon = await SignerDaemon.start(config, { configFile: file, passphrase: config.keyring.backend === 'file' ? daemonPassphrase(values['passphrase-file'], config.keyring.passphrase_file) : undefined });
+  process.on('SIGHUP', () => daemon.reload());
+  await new Promise<void>((resolve) => {
+    const stop = (sig: string) => {
+      log('info', `${sig}: finishing requests in flight, flushing the audit log and stores`);
+      void daemon.stop().then(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  log('info', 'stopped');
+  return 0;
+}
+
+function init(args: string[]): void {
+  const { values, positionals } = parseFlags(args, { config: { type: 'string', short: 'c' }, force: { type: 'boolean' } });
+  exactPositionals(positionals, [], 'daemon init');
+  const file = values.config ?? defaultConfigPath();
+  if (fs.existsSync(file) && !values.force) throw new InputError('EXISTS', `${file}: exists (use --force to overwrite)`);
+  ensurePrivateDir(path.dirname(file));
+  writeFileAtomic(file, exampleConfig());
+  process.stderr.write(`wrote ${file}; next: arkeo-signer daemon token create --name NAME --keys KEY\n`);
+}
+
+const csv = (v: string | undefined) => (v === undefined ? undefined : v.split(',').map((x) => x.trim()).filter(Boolean));
+
+async function token(args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parseFlags(rest, {
+    config: { type: 'string', short: 'c' },
+    name: { type: 'string' },
+    policy: { type: 'string' },
+    keys: { type: 'string' },
+    ops: { type: 'string' },
+    contracts: { type: 'string' },
+    rate: { type: 'string' },
+    burst: { type: 'string' },
+    'max-spend': { type: 'string' },
+    'allow-management-spend': { type: 'boolean' },
+    output: { type: 'string', short: 'o' },
+  });
+  const config = loadConfig(configPath(values.config));
+  const store = TokenStore.load(config.tokens.path);
+  if (sub === 'create') {
+    exactPositionals(positionals, [], 'daemon token create');
+    if (!values.name) throw new UsageError('daemon token create: --name is required');
+    let raw: Record<string, unknown> = {};
+    if (values.policy) {
+      const text = values.policy.trim().startsWith('{') ? values.policy : fs.readFileSync(values.policy, 'utf8');
+      try {
+        raw = JSON.parse(text);
+      } catch {
+        throw new InputError('BAD_POLICY', '--policy: not JSON (give a JSON object or a file holding one)');
+      }
+    }
+    const flags: Record<string, unknown> = {
+      keys: csv(values.keys),
+      operations: csv(values.ops),
+      contracts: csv(values.contracts),
+      max_spend: values['max-spend'],
+      allow_management_spend: values['allow-management-spend'],
+      rate: values.rate ? { per_second: Number(values.rate), burst: values.burst ? Number(values.burst) : Number(values.rate) } : undefined,
+    };
+    for (const [k, v] of Object.entries(flags)) if (v !== undefined) raw[k] = v;
+    if (raw.keys === undefined) throw new UsageError('daemon token create: name the keys it may use (--keys alice,bob or --keys "*")');
+    const policy: Policy = parsePolicy(raw);
+    const secret = store.create(values.name, policy);
+    process.stderr.write(`token ${values.name} created; it is shown once, store it now (only its SHA-256 is kept in ${config.tokens.path})\n`);
+    out(secret + '\n');
+  } else if (sub === 'list') {
+    const format = parseOutputFormat(values.output);
+    const list = store.list().map((t) => ({ name: t.name, created_at: t.created_at, revoked_at: t.revoked_at ?? null, policy: t.policy }));
+    out(format === 'json' ? JSON.stringify(list) + '\n' : list.map((t) => `${t.name}\t${t.revoked_at ? 'revoked ' + t.revoked_at : 'live'}\tkeys=${t.policy.keys.join(',')} ops=${t.policy.operations.join(',')} contracts=${t.policy.contracts.join(',')} rate=${t.policy.rate.per_second}/s\n`).join(''));
+  } else if (sub === 'revoke') {
+    const [name] = exactPositionals(positionals, ['name'], 'daemon token revoke');
+    store.revoke(name!);
+    process.stderr.write(`token ${name} revoked; a running daemon applies it on SIGHUP (systemctl reload arkeo-signer)\n`);
+  } else throw new UsageError(`daemon token: expected create, list or revoke, got "${sub ?? ''}"`);
+}
+
+export async function daemonCommand(args: string[]): Promise<number | void> {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case 'start':
+      return start(rest);
+    case 'init':
+      return init(rest);
+    case 'token':
+      return token(rest);
+    default:
+      throw new UsageError(`daemon: expected init, start or token, got "${sub ?? ''}"
+Usage: arkeo-signer daemon init [--config PATH]
+       arkeo-signer daemon start [--config PATH] [--passphrase-file F]
+       arkeo-signer daemon token create --name NAME --keys K1,K2 [--ops claim,arkcontract,raw] [--contracts 1,2]
+                                        [--rate N --burst N] [--max-spend M] [--policy JSON|FILE]
+       arkeo-signer daemon token list | revoke NAME`);
+  }
+}
+
+export async function auditCommand(args: string[]): Promise<number | void> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parseFlags(rest, { 'key-file': { type: 'string' }, lines: { type: 'string', short: 'n' }, follow: { type: 'boolean', short: 'f' }, output: { type: 'string', short: 'o' } });
+  const [file] = exactPositionals(positionals, ['FILE'], `audit ${sub ?? ''}`);
+  if (!fs.existsSync(file!)) throw new InputError('NO_SUCH_FILE', `${file}: no such audit log`);
+  if (sub === 'verify') {
+    const keyFile = values['key-file'] ?? (fs.existsSync(keyPathOf(file!)) ? keyPathOf(file!) : undefined);
+    const key = keyFile ? new Uint8Array(Buffer.from(fs.readFileSync(keyFile, 'utf8').trim(), 'hex')) : undefined;
+    if (key && key.length !== 32) throw new InputError('BAD_KEY_FILE', `${keyFile}: not a 32-byte hex audit key`);
+    const r = verifyAuditLog(file!, key);
+    if (parseOutputFormat(values.output) === 'json') out(JSON.stringify(r) + '\n');
+    else {
+      out(r.ok ? `ok: ${r.entries} entries, chain${key ? ' and MACs' : ''} intact\n` : `BROKEN: ${r.problem}\n`);
+      for (const n of r.notes) process.stderr.write(`note: ${n}\n`);
+    }
+    return r.ok ? 0 : 1;
+  }
+  if (sub === 'tail') {
+    const n = values.lines ? Number(values.lines) : 10;
+    let text = fs.readFileSync(file!, 'utf8');
+    out(text.split('\n').filter(Boolean).slice(-n).map((l) => l + '\n').join(''));
+    if (!values.follow) return 0;
+    let offset = Buffer.byteLength(text);
+    await new Promise<never>(() => {
+      fs.watchFile(file!, { interval: 250 }, () => {
+        const fd = fs.openSync(file!, 'r');
+        const size = fs.fstatSync(fd).size;
+        if (size < offset) offset = 0;
+        const buf = Buffer.alloc(size - offset);
+        fs.readSync(fd, buf, 0, buf.length, offset);
+        fs.closeSync(fd);
+        offset = size;
+        text = buf.toString('utf8');
+        out(text);
+      });
+    });
+  }
+  throw new UsageError(`audit: expected verify or tail, got "${sub ?? ''}"\nUsage: arkeo-signer audit verify FILE [--key-file K]\n       arkeo-signer audit tail FILE [-n N] [-f]`);
+}

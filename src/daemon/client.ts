@@ -1,0 +1,149 @@
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { ArkeoSignerError, CryptoError, InputError } from '../errors.js';
+import { parseHex, toHex, verifySignature, parseBech32PubKey } from '../crypto/index.js';
+import type { Signer } from '../signers/index.js';
+
+/** A client of the local key daemon, over its unix socket or over HTTPS (optionally with a client certificate). */
+export class DaemonError extends ArkeoSignerError {
+  constructor(
+    readonly status: number,
+    code: string,
+    message: string,
+  ) {
+    super(code, message);
+  }
+}
+
+export interface DaemonClientOptions {
+  token: string;
+  /** For https:// targets: CA to trust, and a client certificate for mutual TLS. */
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  timeoutMs?: number;
+}
+
+const MAX_REPLY = 1024 * 1024;
+
+export class DaemonClient {
+  private readonly agent: http.Agent;
+  private readonly base: { socketPath?: string; host?: string; port?: number; secure: boolean };
+
+  /** `target`: a unix socket path, or https://host:port. */
+  constructor(
+    readonly target: string,
+    private readonly options: DaemonClientOptions,
+  ) {
+    if (/^https:\/\//.test(target)) {
+      const u = new URL(target);
+      this.base = { host: u.hostname, port: Number(u.port || 443), secure: true };
+      this.agent = new https.Agent({ keepAlive: true, ca: options.ca, cert: options.cert, key: options.key });
+    } else if (/^http:\/\//.test(target)) {
+      throw new InputError('BAD_DAEMON', 'daemon: plain http:// is not offered; use the unix socket or https://');
+    } else {
+      this.base = { socketPath: target, secure: false };
+      this.agent = new http.Agent({ keepAlive: true });
+    }
+  }
+
+  request<T = unknown>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const mod = this.base.secure ? https : http;
+    return new Promise<T>((resolve, reject) => {
+      const req = mod.request(
+        {
+          ...this.base,
+          method,
+          path,
+          agent: this.agent,
+          timeout: this.options.timeoutMs ?? 10_000,
+          headers: { authorization: `Bearer ${this.options.token}`, ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (c: Buffer) => {
+            size += c.length;
+            if (size > MAX_REPLY) req.destroy(new DaemonError(0, 'BAD_REPLY', 'daemon reply too large'));
+            else chunks.push(c);
+          });
+          res.on('end', () => {
+            let json: { error?: string; code?: string } & Record<string, unknown>;
+            try {
+              json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+            } catch {
+              return reject(new DaemonError(res.statusCode ?? 0, 'BAD_REPLY', `daemon ${this.target}: reply is not JSON (HTTP ${res.statusCode})`));
+            }
+            if (res.statusCode !== 200) return reject(new DaemonError(res.statusCode ?? 0, json.code ?? 'DAEMON_ERROR', `daemon: ${json.error ?? `HTTP ${res.statusCode}`}`));
+            resolve(json as T);
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new DaemonError(0, 'TIMEOUT', `daemon ${this.target}: no answer in time`)));
+      req.on('error', (e) => reject(e instanceof DaemonError ? e : new DaemonError(0, 'UNREACHABLE', `daemon ${this.target}: ${(e as NodeJS.ErrnoException).code ?? e.message}`)));
+      req.end(payload);
+    });
+  }
+
+  keys() {
+    return this.request<{ name: string; address: string; pubkey: string; pubkey_hex: string }[]>('GET', '/v1/keys');
+  }
+
+  claim(contract: bigint | string, key: string, delegate = false) {
+    return this.request<{ contract: string; nonce: string; preimage: string; signature: string; arkauth: string }>('POST', '/v1/claims', { contract: String(contract), key, ...(delegate ? { delegate } : {}) });
+  }
+
+  arkcontract(contract: bigint | string, key: string, timestamp?: bigint | string) {
+    return this.request<{ arkcontract: string; signature: string; timestamp: string; preimage: string }>('POST', '/v1/arkcontract', { contract: String(contract), key, ...(timestamp !== undefined ? { timestamp: String(timestamp) } : {}) });
+  }
+
+  sign(key: string, message: Uint8Array) {
+    return this.request<{ signature: string; pubkey: string }>('POST', '/v1/sign', { key, message_hex: toHex(message) });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+/** The same `Signer` shape as a local key, backed by the daemon's raw signing (the token needs "raw"). */
+export class DaemonSigner implements Signer {
+  readonly kind = 'daemon';
+  private pub: Uint8Array | undefined;
+
+  constructor(
+    private readonly client: DaemonClient,
+    readonly keyName: string,
+  ) {}
+
+  async publicKey(): Promise<Uint8Array> {
+    if (!this.pub) {
+      const k = (await this.client.keys()).find((x) => x.name === this.keyName);
+      if (!k) throw new DaemonError(404, 'UNKNOWN_KEY', `daemon: key ${this.keyName} is not available to this token`);
+      this.pub = parseBech32PubKey(k.pubkey);
+    }
+    return this.pub;
+  }
+
+  async sign(message: Uint8Array): Promise<Uint8Array> {
+    const r = await this.client.sign(this.keyName, message);
+    const sig = parseHex(r.signature, 'daemon signature', 64);
+    // Trust, but verify: a wrong key or a corrupted reply never leaves here as a valid-looking signature.
+    if (!verifySignature(await this.publicKey(), message, sig)) throw new CryptoError('SELF_CHECK_FAILED', `daemon signature for ${this.keyName} does not verify; not released`);
+    return sig;
+  }
+}
+
+/** The bearer token for CLI clients: --token-file, else $ARKEO_SIGNER_TOKEN. */
+export function daemonToken(tokenFile?: string): string {
+  if (tokenFile) {
+    const st = fs.statSync(tokenFile);
+    if (st.size > 1024) throw new InputError('BAD_TOKEN_FILE', `${tokenFile}: not a token file`);
+    return fs.readFileSync(tokenFile, 'utf8').trim();
+  }
+  const env = process.env.ARKEO_SIGNER_TOKEN;
+  if (!env) throw new InputError('NO_TOKEN', 'daemon: no token (use --token-file or ARKEO_SIGNER_TOKEN)');
+  return env.trim();
+}

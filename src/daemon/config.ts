@@ -1,0 +1,144 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+import { parse as parseYaml } from 'yaml';
+import { InputError } from '../errors.js';
+import { defaultHome } from '../keyring/index.js';
+
+/** Daemon configuration. Every field has a default; unknown fields are errors (a typo must not silently do nothing). */
+export interface DaemonConfig {
+  keyring: { backend: 'test' | 'file'; home: string; keys?: string[]; passphrase_file?: string };
+  listen: { socket: string; tcp?: string; tls_cert?: string; tls_key?: string; client_ca?: string };
+  nonces: { store: string; block_size: number };
+  audit: { path: string };
+  tokens: { path: string };
+  limits: { max_body_bytes: number; header_timeout_ms: number; request_timeout_ms: number; keep_alive_timeout_ms: number };
+}
+
+export const MAX_CONFIG_BYTES = 256 * 1024;
+
+export function defaultConfig(home = defaultHome()): DaemonConfig {
+  const signer = path.join(home, 'signer');
+  return {
+    keyring: { backend: 'test', home },
+    listen: { socket: path.join(signer, 'keyd.sock') },
+    nonces: { store: path.join(signer, 'nonces.db'), block_size: 1 },
+    audit: { path: path.join(signer, 'audit.log') },
+    tokens: { path: path.join(signer, 'tokens.json') },
+    limits: { max_body_bytes: 64 * 1024, header_timeout_ms: 5000, request_timeout_ms: 10000, keep_alive_timeout_ms: 5000 },
+  };
+}
+
+const EXAMPLE_TEMPLATE = `# arkeo-signer daemon configuration (TOML; a .yaml/.yml file with the same fields works too).
+# Every field is optional; the values shown are the defaults unless marked "example".
+
+[keyring]
+backend = "test"                    # "test" or "file" (file: unlocked once at start)
+home = "~/.arkeo"                   # as arkeod --home; keys are read from <home>/keyring-<backend>
+# keys = ["alice"]                  # example: load only these keys (default: every local key)
+# passphrase_file = "/etc/arkeo-signer/passphrase"   # example; also --passphrase-file, or the systemd
+#                                   # credential $CREDENTIALS_DIRECTORY/keyring-passphrase, or a TTY prompt
+
+[listen]
+socket = "~/.arkeo/signer/keyd.sock"   # HTTP/1.1 + JSON over a unix socket, mode 0600
+# tcp = "127.0.0.1:7445"            # example: also listen on TCP; requires tls_cert and tls_key
+# tls_cert = "/etc/arkeo-signer/tls.crt"
+# tls_key = "/etc/arkeo-signer/tls.key"
+# client_ca = "/etc/arkeo-signer/clients-ca.crt"     # example: require client certificates (mutual TLS)
+
+[nonces]
+store = "~/.arkeo/signer/nonces.db"    # SQLite file, or postgres://user@host/db to share one sequence
+block_size = 1                      # nonces reserved per durable write; >1 is faster, skips the rest on a crash
+
+[audit]
+path = "~/.arkeo/signer/audit.log"     # hash-chained JSON lines; the HMAC key is <path>.key (keep it 0600)
+
+[tokens]
+path = "~/.arkeo/signer/tokens.json"   # managed by: arkeo-signer daemon token create|list|revoke
+
+[limits]
+max_body_bytes = 65536
+header_timeout_ms = 5000            # slow-header (slowloris) bound
+request_timeout_ms = 10000
+keep_alive_timeout_ms = 5000
+`;
+
+/** The commented example `daemon init` writes, with paths under `home`. */
+export function exampleConfig(home = defaultHome()): string {
+  return EXAMPLE_TEMPLATE.replaceAll('~/.arkeo', home);
+}
+
+function expand(p: string, base: string): string {
+  const home = process.env.HOME ?? '';
+  const e = p === '~' ? home : p.startsWith('~/') ? path.join(home, p.slice(2)) : p;
+  return path.isAbsolute(e) || /^postgres(ql)?:\/\//.test(e) ? e : path.resolve(base, e);
+}
+
+type Shape = Record<string, 'string' | 'number' | 'string[]'>;
+const SECTIONS: Record<keyof DaemonConfig, Shape> = {
+  keyring: { backend: 'string', home: 'string', keys: 'string[]', passphrase_file: 'string' },
+  listen: { socket: 'string', tcp: 'string', tls_cert: 'string', tls_key: 'string', client_ca: 'string' },
+  nonces: { store: 'string', block_size: 'number' },
+  audit: { path: 'string' },
+  tokens: { path: 'string' },
+  limits: { max_body_bytes: 'number', header_timeout_ms: 'number', request_timeout_ms: 'number', keep_alive_timeout_ms: 'number' },
+};
+
+function bad(file: string, field: string, why: string): never {
+  throw new InputError('BAD_CONFIG', `${file}: ${field}: ${why}`);
+}
+
+/** Parse and validate. Errors name the file and the field. */
+export function parseConfig(text: string, file: string): DaemonConfig {
+  if (text.length > MAX_CONFIG_BYTES) bad(file, '(file)', `larger than ${MAX_CONFIG_BYTES} bytes`);
+  let raw: unknown;
+  try {
+    raw = /\.ya?ml$/i.test(file) ? parseYaml(text) : parseToml(text);
+  } catch (e) {
+    bad(file, '(syntax)', (e as Error).message.split('\n')[0]!);
+  }
+  raw ??= {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) bad(file, '(top level)', 'expected a table of sections');
+  const base = path.dirname(path.resolve(file));
+  const home = typeof (raw as { keyring?: { home?: unknown } }).keyring?.home === 'string' ? expand((raw as { keyring: { home: string } }).keyring.home, base) : undefined;
+  const cfg = defaultConfig(home);
+  for (const [section, value] of Object.entries(raw as Record<string, unknown>)) {
+    const shape = SECTIONS[section as keyof DaemonConfig];
+    if (!shape) bad(file, section, `unknown section (expected one of ${Object.keys(SECTIONS).join(', ')})`);
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) bad(file, section, 'expected a table');
+    for (const [field, v] of Object.entries(value)) {
+      const want = shape[field];
+      const name = `${section}.${field}`;
+      if (!want) bad(file, name, `unknown field (expected one of ${Object.keys(shape).join(', ')})`);
+      if (want === 'string' && typeof v !== 'string') bad(file, name, 'expected a string');
+      if (want === 'number' && (typeof v !== 'number' || !Number.isInteger(v) || v < 1)) bad(file, name, 'expected a positive integer');
+      if (want === 'string[]' && (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))) bad(file, name, 'expected a list of strings');
+      const isPath = want === 'string' && !['backend', 'tcp'].includes(field);
+      (cfg[section as keyof DaemonConfig] as Record<string, unknown>)[field] = isPath ? expand(v as string, base) : v;
+    }
+  }
+  if (cfg.keyring.backend !== 'test' && cfg.keyring.backend !== 'file') bad(file, 'keyring.backend', `expected "test" or "file", got "${cfg.keyring.backend}"`);
+  if (cfg.nonces.block_size > 1_000_000) bad(file, 'nonces.block_size', 'at most 1000000');
+  if (cfg.limits.max_body_bytes > 16 * 1024 * 1024) bad(file, 'limits.max_body_bytes', 'at most 16 MiB');
+  if (cfg.listen.tcp !== undefined) {
+    if (!/^[^:\s]+:\d{1,5}$/.test(cfg.listen.tcp) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(cfg.listen.tcp)) bad(file, 'listen.tcp', 'expected host:port');
+    if (!cfg.listen.tls_cert || !cfg.listen.tls_key) bad(file, 'listen.tcp', 'TCP needs tls_cert and tls_key (plain TCP is not offered)');
+  }
+  if (cfg.listen.client_ca && !cfg.listen.tcp) bad(file, 'listen.client_ca', 'only meaningful with listen.tcp');
+  if (Buffer.byteLength(cfg.listen.socket) > 100) bad(file, 'listen.socket', 'path longer than 100 bytes (unix socket limit)');
+  return cfg;
+}
+
+export function loadConfig(file: string | undefined): DaemonConfig {
+  if (!file) return defaultConfig();
+  let text: string;
+  try {
+    const st = fs.statSync(file);
+    if (st.size > MAX_CONFIG_BYTES) bad(file, '(file)', `larger than ${MAX_CONFIG_BYTES} bytes`);
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if (e instanceof InputError) throw e;
+    throw new InputError('BAD_CONFIG', `${file}: cannot read (${(e as NodeJS.ErrnoException).code})`);
+  }
+  return parseConfig(text, file);
+}

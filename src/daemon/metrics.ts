@@ -1,0 +1,19 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Prometheus metrics. Labels carry key names, addresses and operations: never secrets or messages. */
+export function createMetrics() {
+  const registry = new Registry();
+  const buckets = [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1];
+  return {
+    registry,
+    signatures: new Counter({ name: 'arkeo_signer_signatures_total', help: 'Signing requests by key, operation and result', labelNames: ['key', 'operation', 'result'], registers: [registry] }),
+    latency: new Histogram({ name: 'arkeo_signer_request_seconds', help: 'Request latency by operation', labelNames: ['operation'], buckets, registers: [registry] }),
+    nonceLatency: new Histogram({ name: 'arkeo_signer_nonce_store_seconds', help: 'Durable nonce reservation latency', buckets, registers: [registry] }),
+    auditLatency: new Histogram({ name: 'arkeo_signer_audit_flush_seconds', help: 'Audit log write+fdatasync latency per group commit', buckets, registers: [registry] }),
+    authFailures: new Counter({ name: 'arkeo_signer_auth_failures_total', help: 'Requests refused for missing, unknown or revoked tokens', labelNames: ['reason'], registers: [registry] }),
+    auditHealthy: new Gauge({ name: 'arkeo_signer_audit_healthy', help: '1 when the audit log accepts writes', registers: [registry] }),
+    nonceHealthy: new Gauge({ name: 'arkeo_signer_nonce_store_healthy', help: '1 when the last nonce store write succeeded', registers: [registry] }),
+    keysLoaded: new Gauge({ name: 'arkeo_signer_keys_loaded', help: 'Keys held in memory', registers: [registry] }),
+  };
+}
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,444 @@
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import { ArkeoSignerError, InputError } from '../errors.js';
+import { sha256, toBech32PubKey, toHex, utf8, parseHex, curveEngineNote } from '../crypto/index.js';
+import { Keyring, type PassphraseSource } from '../keyring/index.js';
+import type { LocalSigner } from '../signers/index.js';
+import { ClaimSigner, ClaimPolicyError, parseContractId, parseDecimal } from '../claims/index.js';
+import { openNonceStore, NonceStoreError, type NonceStore } from '../nonces/index.js';
+import { AuditLog, type AuditInput, type AuditWho } from '../audit/index.js';
+import { ensurePrivateDir } from '../fsutil.js';
+import { log } from '../log.js';
+import { loadConfig, type DaemonConfig } from './config.js';
+import { RateLimiter, TokenStore, type Operation, type TokenRecord } from './tokens.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { OPENAPI } from './openapi.js';
+
+/**
+ * The local key daemon: keys in memory, HTTP/1.1 + JSON over a 0600 unix socket (and optionally TLS/mTLS over
+ * TCP), bearer tokens with per-token policy, and a tamper-evident audit log. A signature leaves only after its
+ * nonce is durable and its audit entry is on disk; if either store fails, nothing is signed (fail closed).
+ */
+class HttpError extends ArkeoSignerError {
+  constructor(
+    readonly status: number,
+    code: string,
+    message: string,
+  ) {
+    super(code, message);
+  }
+}
+
+interface LoadedKey {
+  name: string;
+  address: string;
+  bech32: string;
+  publicKey: Uint8Array;
+  signer: LocalSigner;
+  claims: ClaimSigner;
+}
+
+interface Ctx {
+  who: AuditWho;
+  token?: TokenRecord;
+  started: number;
+}
+
+export interface DaemonStartOptions {
+  /** Where a `file` keyring's passphrase comes from. */
+  passphrase?: PassphraseSource;
+  /** Config file path, kept for SIGHUP reloads. */
+  configFile?: string;
+}
+
+const MAX_KEY_NAME = 200;
+
+export class SignerDaemon {
+  readonly metrics: Metrics = createMetrics();
+  private readonly keys = new Map<string, LoadedKey>();
+  private tokens: TokenStore;
+  private readonly limiter = new RateLimiter();
+  private readonly servers: http.Server[] = [];
+  private inFlight = 0;
+  private nonceProblem: string | undefined;
+  private stopping: Promise<void> | undefined;
+
+  private constructor(
+    private config: DaemonConfig,
+    private readonly store: NonceStore,
+    readonly audit: AuditLog,
+    private readonly configFile?: string,
+  ) {
+    this.tokens = TokenStore.load(config.tokens.path);
+    this.audit.onFlush = (s) => this.metrics.auditLatency.observe(s);
+  }
+
+  static async start(config: DaemonConfig, options: DaemonStartOptions = {}): Promise<SignerDaemon> {
+    const audit = await AuditLog.open(config.audit.path);
+    let store: NonceStore | undefined;
+    let daemon: SignerDaemon | undefined;
+    try {
+      store = await openNonceStore(config.nonces.store, config.keyring.home);
+      daemon = new SignerDaemon(config, store, audit, options.configFile);
+      await daemon.loadKeys(options.passphrase);
+      await daemon.listen();
+      await audit.append({ who: { transport: 'local' }, what: { op: 'start' }, result: 'started', reason: `${daemon.keys.size} key(s); ${curveEngineNote()}` });
+      log('info', `arkeo-signer daemon: ${daemon.keys.size} key(s) loaded, listening on ${config.listen.socket}${config.listen.tcp ? ` and ${config.listen.tcp} (TLS)` : ''}; ${curveEngineNote()}`);
+      return daemon;
+    } catch (e) {
+      if (daemon) await daemon.closeAll();
+      else {
+        await store?.close();
+        await audit.close();
+      }
+      throw e;
+    }
+  }
+
+  private async loadKeys(passphrase?: PassphraseSource): Promise<void> {
+    const kr = Keyring.open({ backend: this.config.keyring.backend, dir: this.config.keyring.home, passphrase });
+    kr.assertExists();
+    const wanted = this.config.keyring.keys;
+    for (const info of await kr.list()) {
+      if (info.type !== 'local' || (wanted && !wanted.includes(info.name))) continue;
+      const signer = await kr.signer(info.name);
+      const claims = await ClaimSigner.create(signer, this.store, { blockSize: this.config.nonces.block_size });
+      this.keys.set(info.name, { name: info.name, address: info.address, bech32: toBech32PubKey(info.publicKey!), publicKey: info.publicKey!, signer, claims });
+    }
+    for (const name of wanted ?? []) if (!this.keys.has(name)) throw new InputError('KEY_NOT_FOUND', `keyring.keys: ${name} is not a local key in ${kr.location}`);
+    if (this.keys.size === 0) throw new InputError('NO_KEYS', `${kr.location}: no local keys to serve`);
+    this.metrics.keysLoaded.set(this.keys.size);
+  }
+
+  private serverOptions(): http.ServerOptions {
+    const l = this.config.limits;
+    return {
+      headersTimeout: l.header_timeout_ms,
+      requestTimeout: l.request_timeout_ms,
+      keepAliveTimeout: l.keep_alive_timeout_ms,
+      maxHeaderSize: 16 * 1024,
+      // Node checks the two timeouts above on this interval (default 30 s): keep slow-header clients bounded.
+      connectionsCheckingInterval: 250,
+    } as http.ServerOptions;
+  }
+
+  private async listen(): Promise<void> {
+    const sock = this.config.listen.socket;
+    ensurePrivateDir(path.dirname(sock));
+    await removeStaleSocket(sock);
+    const unix = http.createServer(this.serverOptions(), (req, res) => void this.handle(req, res, { transport: 'unix' }));
+    // Created 0600 from the start (umask), then checked: only the owner (and root) may connect.
+    const old = process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => unix.once('error', reject).listen(sock, () => resolve()));
+    } finally {
+      process.umask(old);
+    }
+    fs.chmodSync(sock, 0o600);
+    this.servers.push(unix);
+    const { tcp, tls_cert, tls_key, client_ca } = this.config.listen;
+    if (tcp && tls_cert && tls_key) {
+      const tls = https.createServer(
+        {
+          ...this.serverOptions(),
+          cert: fs.readFileSync(tls_cert),
+          key: fs.readFileSync(tls_key),
+          ...(client_ca ? { ca: fs.readFileSync(client_ca), requestCert: true, rejectUnauthorized: true } : {}),
+          minVersion: 'TLSv1.3',
+        },
+        (req, res) => {
+          const s = req.socket as TLSSocket;
+          const cert = client_ca ? s.getPeerCertificate() : undefined;
+          void this.handle(req, res, { transport: 'tls', remote: `${s.remoteAddress}:${s.remotePort}`, client_cert: cert?.subject ? String(cert.subject.CN ?? '') : undefined });
+        },
+      );
+      const i = tcp.lastIndexOf(':');
+      await new Promise<void>((resolve, reject) => tls.once('error', reject).listen(Number(tcp.slice(i + 1)), tcp.slice(0, i).replace(/^\[|\]$/g, ''), () => resolve()));
+      this.servers.push(tls);
+    }
+  }
+
+  /** The TCP port actually bound (for tests that ask for port 0). */
+  get tcpPort(): number | undefined {
+    const a = this.servers[1]?.address();
+    return a && typeof a === 'object' ? a.port : undefined;
+  }
+
+  // ------------------------------------------------------------------------------------------------ requests
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse, who: AuditWho): Promise<void> {
+    this.inFlight++;
+    const ctx: Ctx = { who, started: performance.now() };
+    const route = `${req.method} ${(req.url ?? '').split('?')[0]}`;
+    try {
+      switch (route) {
+        case 'GET /healthz':
+          return await this.health(res);
+        case 'GET /metrics':
+          res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
+          res.end(await this.metrics.registry.metrics());
+          return;
+        case 'GET /openapi.json':
+          return send(res, 200, OPENAPI);
+        case 'GET /v1/keys':
+          this.authenticate(req, ctx, route);
+          return send(res, 200, [...this.keys.values()].filter((k) => allowed(ctx.token!.policy.keys, k.name)).map((k) => ({ name: k.name, address: k.address, pubkey: k.bech32, pubkey_hex: toHex(k.publicKey) })));
+        case 'POST /v1/claims':
+          return await this.signing(req, res, ctx, 'claim', (body, key) => this.claim(body, key, ctx));
+        case 'POST /v1/arkcontract':
+          return await this.signing(req, res, ctx, 'arkcontract', (body, key) => this.arkcontract(body, key, ctx));
+        case 'POST /v1/sign':
+          return await this.signing(req, res, ctx, 'raw', (body, key) => this.raw(body, key));
+        default:
+          throw new HttpError(404, 'NOT_FOUND', `no route ${route.slice(0, 100)}`);
+      }
+    } catch (e) {
+      await this.fail(res, ctx, route, e);
+    } finally {
+      this.inFlight--;
+      this.metrics.latency.observe({ operation: route.slice(0, 40) }, (performance.now() - ctx.started) / 1000);
+    }
+  }
+
+  private authenticate(req: http.IncomingMessage, ctx: Ctx, route: string): void {
+    const header = req.headers.authorization;
+    const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+    const rec = token ? this.tokens.lookup(token) : undefined;
+    if (!rec) {
+      const reason = !header ? 'missing' : 'invalid';
+      this.metrics.authFailures.inc({ reason });
+      throw new HttpError(401, 'UNAUTHENTICATED', !header ? 'missing bearer token' : 'unknown or revoked token');
+    }
+    ctx.token = rec;
+    ctx.who = { ...ctx.who, token: rec.name };
+    if (!this.limiter.take(rec.name, rec.policy.rate)) throw new HttpError(429, 'RATE_LIMITED', `token ${rec.name}: rate limit of ${rec.policy.rate.per_second}/s exceeded`);
+    void route;
+  }
+
+  /** Shared path of every signing operation: auth, body, policy, health, then `op`, then audit, then reply. */
+  private async signing(req: http.IncomingMessage, res: http.ServerResponse, ctx: Ctx, op: Operation, run: (body: Record<string, unknown>, key: LoadedKey) => Promise<{ reply: object; what: AuditInput['what'] }>): Promise<void> {
+    this.authenticate(req, ctx, op);
+    const body = await readJson(req, this.config.limits.max_body_bytes);
+    const policy = ctx.token!.policy;
+    const keyName = body.key;
+    if (typeof keyName !== 'string' || keyName.length === 0 || keyName.length > MAX_KEY_NAME) throw new HttpError(400, 'BAD_FIELD', 'key: expected a key name');
+    const what = { op, key: keyName.slice(0, MAX_KEY_NAME) };
+    if (!policy.operations.includes(op)) throw denied(`operation ${op} is not allowed for token ${ctx.token!.name}`, what);
+    if (!allowed(policy.keys, keyName)) throw denied(`key ${keyName} is not allowed for token ${ctx.token!.name}`, what);
+    const key = this.keys.get(keyName);
+    if (!key) throw new HttpError(404, 'UNKNOWN_KEY', `key ${keyName} is not loaded`);
+    if (!this.audit.healthy) throw new HttpError(503, 'AUDIT_UNAVAILABLE', `audit log unavailable (${this.audit.problem}); refusing to sign`);
+    let result: { reply: object; what: AuditInput['what'] };
+    try {
+      result = await run(body, key);
+    } catch (e) {
+      if (e instanceof HttpError) (e as HttpError & { what?: object }).what ??= { ...what, address: key.address };
+      throw e;
+    }
+    // The signature is released only after its audit entry is durable.
+    await this.audit.append({ who: ctx.who, what: { ...result.what, key: key.address }, result: 'ok', status: 200, latency_us: (performance.now() - ctx.started) * 1000 });
+    this.metrics.signatures.inc({ key: key.name, operation: op, result: 'ok' });
+    send(res, 200, result.reply);
+  }
+
+  private contractOf(body: Record<string, unknown>, policy: TokenRecord['policy'], op: string): bigint {
+    const raw = body.contract;
+    const text = typeof raw === 'number' && Number.isSafeInteger(raw) ? String(raw) : raw;
+    if (typeof text !== 'string') throw new HttpError(400, 'BAD_FIELD', 'contract: expected a decimal contract id');
+    const id = parseContractId(text);
+    if (!allowed(policy.contracts, String(id))) throw denied(`contract ${id} is not allowed for this token`, { op, contract: String(id) });
+    return id;
+  }
+
+  private async claim(body: Record<string, unknown>, key: LoadedKey, ctx: Ctx) {
+    checkFields(body, ['key', 'contract', 'delegate']);
+    const policy = ctx.token!.policy;
+    const contract = this.contractOf(body, policy, 'claim');
+    if (body.delegate !== undefined && typeof body.delegate !== 'boolean') throw new HttpError(400, 'BAD_FIELD', 'delegate: expected true or false');
+    const t0 = performance.now();
+    let c;
+    try {
+      c = await key.claims.signClaim(contract, { delegate: body.delegate === true, maxSpend: policy.max_spend !== undefined ? BigInt(policy.max_spend) : undefined });
+      this.nonceProblem = undefined;
+    } catch (e) {
+      if (e instanceof NonceStoreError && e.code === 'NONCE_STORE_UNAVAILABLE') this.nonceProblem = e.message;
+      throw e;
+    } finally {
+      this.metrics.nonceLatency.observe((performance.now() - t0) / 1000);
+    }
+    return {
+      reply: { contract: String(c.contractId), nonce: String(c.nonce), preimage: c.preimage, signature: toHex(c.signature), arkauth: c.arkauth },
+      what: { op: 'claim', contract: String(contract), nonce: String(c.nonce), msg_sha256: toHex(sha256(utf8(c.preimage))) },
+    };
+  }
+
+  private async arkcontract(body: Record<string, unknown>, key: LoadedKey, ctx: Ctx) {
+    checkFields(body, ['key', 'contract', 'timestamp']);
+    const policy = ctx.token!.policy;
+    const contract = this.contractOf(body, policy, 'arkcontract');
+    const tsRaw = body.timestamp ?? String(Math.floor(Date.now() / 1000));
+    const ts = parseDecimal(typeof tsRaw === 'number' ? String(tsRaw) : (tsRaw as string), 'timestamp', 1n, (1n << 63n) - 1n);
+    const s = await key.claims.signArkContract(contract, ts, { allowManagementSpend: policy.allow_management_spend });
+    return {
+      reply: { contract: String(contract), timestamp: String(ts), preimage: s.preimage, signature: toHex(s.signature), arkcontract: s.arkcontract },
+      what: { op: 'arkcontract', contract: String(contract), nonce: String(ts), msg_sha256: toHex(sha256(utf8(s.preimage))) },
+    };
+  }
+
+  private async raw(body: Record<string, unknown>, key: LoadedKey) {
+    checkFields(body, ['key', 'message', 'message_hex']);
+    if ((body.message === undefined) === (body.message_hex === undefined)) throw new HttpError(400, 'BAD_FIELD', 'give exactly one of message or message_hex');
+    if (body.message !== undefined && typeof body.message !== 'string') throw new HttpError(400, 'BAD_FIELD', 'message: expected a string');
+    if (body.message_hex !== undefined && typeof body.message_hex !== 'string') throw new HttpError(400, 'BAD_FIELD', 'message_hex: expected hex');
+    const message = body.message !== undefined ? utf8(body.message as string) : parseHex(body.message_hex as string, 'message_hex');
+    const signature = await key.signer.sign(message);
+    return { reply: { signature: toHex(signature), pubkey: key.bech32 }, what: { op: 'raw', msg_sha256: toHex(sha256(message)) } };
+  }
+
+  private async health(res: http.ServerResponse): Promise<void> {
+    let nonce = this.nonceProblem ? `error: ${this.nonceProblem}` : 'ok';
+    if (!this.nonceProblem) {
+      try {
+        await this.store.check();
+      } catch (e) {
+        nonce = `error: ${(e as Error).message}`;
+      }
+    }
+    const audit = this.audit.healthy ? 'ok' : `error: ${this.audit.problem}`;
+    const keys = this.keys.size > 0 ? 'ok' : 'error: no keys';
+    const ok = nonce === 'ok' && audit === 'ok' && keys === 'ok';
+    this.metrics.auditHealthy.set(this.audit.healthy ? 1 : 0);
+    this.metrics.nonceHealthy.set(nonce === 'ok' ? 1 : 0);
+    send(res, ok ? 200 : 503, { ok, keys, key_count: this.keys.size, nonce_store: nonce, audit, audit_entries: this.audit.lastSeq });
+  }
+
+  /** Errors: a status, a one-line reason, an audit entry, and never a secret. */
+  private async fail(res: http.ServerResponse, ctx: Ctx, route: string, e: unknown): Promise<void> {
+    let status = 500;
+    let code = 'INTERNAL';
+    let message = 'internal error';
+    if (e instanceof HttpError) [status, code, message] = [e.status, e.code, e.message];
+    else if (e instanceof ClaimPolicyError) [status, code, message] = [403, e.code, e.message];
+    else if (e instanceof NonceStoreError) [status, code, message] = e.code === 'SPEND_LIMIT' ? [403, e.code, e.message] : [503, e.code, e.message];
+    else if (e instanceof ArkeoSignerError && e.code === 'AUDIT_UNAVAILABLE') [status, code, message] = [503, e.code, e.message];
+    else if (e instanceof InputError) [status, code, message] = [400, e.code, e.message];
+    else log('error', `request ${route.slice(0, 60)}: ${(e as Error)?.name ?? 'error'}`);
+    const what = (e as { what?: AuditInput['what'] })?.what ?? { op: route.slice(0, 60) };
+    const result: AuditInput['result'] = status === 401 ? 'unauthenticated' : status === 403 || status === 429 ? 'denied' : 'error';
+    if (ctx.token && 'op' in what && what.op) this.metrics.signatures.inc({ key: what.key ?? '', operation: what.op, result });
+    try {
+      await this.audit.append({ who: ctx.who, what: { ...what, path: route.slice(0, 60) }, result, status, reason: message.slice(0, 300), latency_us: (performance.now() - ctx.started) * 1000 });
+    } catch {
+      if (status < 500) [status, code, message] = [503, 'AUDIT_UNAVAILABLE', `audit log unavailable; ${message}`];
+    }
+    if (!res.headersSent) send(res, status, { error: message, code }, status === 413 || status === 400);
+  }
+
+  // ------------------------------------------------------------------------------------------------ lifecycle
+
+  /** SIGHUP: re-read the config's limits and the tokens file; requests in flight are not interrupted. */
+  reload(): void {
+    try {
+      const fresh = this.configFile ? loadConfig(this.configFile) : this.config;
+      for (const key of ['listen', 'keyring', 'nonces', 'audit'] as const) {
+        if (JSON.stringify(fresh[key]) !== JSON.stringify(this.config[key])) log('warn', `reload: [${key}] changed; it takes effect on restart`);
+      }
+      const tokens = TokenStore.load(fresh.tokens.path);
+      this.config = { ...this.config, limits: fresh.limits, tokens: fresh.tokens };
+      this.tokens = tokens;
+      for (const s of this.servers) Object.assign(s, this.serverOptions());
+      log('info', `reload: ${tokens.list().filter((t) => !t.revoked_at).length} live token(s)`);
+      void this.audit.append({ who: { transport: 'local' }, what: { op: 'reload' }, result: 'ok' }).catch(() => {});
+    } catch (e) {
+      log('error', `reload failed, keeping the previous config and tokens: ${(e as Error).message}`);
+    }
+  }
+
+  /** SIGTERM: stop accepting, finish requests in flight, flush the audit log and the stores, zero the keys. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const closed = Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+      for (const s of this.servers) s.closeIdleConnections();
+      const deadline = Date.now() + this.config.limits.request_timeout_ms;
+      while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      for (const s of this.servers) s.closeAllConnections();
+      await closed;
+      await this.audit.append({ who: { transport: 'local' }, what: { op: 'stop' }, result: 'stopped' }).catch(() => {});
+      await this.closeAll();
+    })();
+    return this.stopping;
+  }
+
+  private async closeAll(): Promise<void> {
+    for (const k of this.keys.values()) k.signer.destroy();
+    this.keys.clear();
+    await this.store.close().catch(() => {});
+    await this.audit.close();
+    try {
+      fs.rmSync(this.config.listen.socket, { force: true });
+    } catch {
+      /* gone already */
+    }
+  }
+}
+
+function denied(message: string, what: AuditInput['what']): HttpError {
+  return Object.assign(new HttpError(403, 'DENIED', message), { what });
+}
+
+function allowed(list: string[], value: string): boolean {
+  return list.includes('*') || list.includes(value);
+}
+
+function checkFields(body: Record<string, unknown>, known: string[]): void {
+  for (const k of Object.keys(body)) if (!known.includes(k)) throw new HttpError(400, 'BAD_FIELD', `unknown field ${JSON.stringify(k.slice(0, 40))}`);
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown, close = false): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...(close ? { connection: 'close' } : {}) });
+  res.end(text);
+}
+
+/** Read a JSON object body, bounded in size; 413 over the limit, 400 for anything but a JSON object. */
+async function readJson(req: http.IncomingMessage, max: number): Promise<Record<string, unknown>> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (declared > max) throw new HttpError(413, 'BODY_TOO_LARGE', `body over ${max} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > max) throw new HttpError(413, 'BODY_TOO_LARGE', `body over ${max} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'BAD_JSON', 'body is not valid JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new HttpError(400, 'BAD_JSON', 'body must be a JSON object');
+  return parsed as Record<string, unknown>;
+}
+
+/** A socket file left by a crashed daemon is removed; a live one means another daemon is running. */
+async function removeStaleSocket(sock: string): Promise<void> {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(sock);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) throw new InputError('SOCKET_PATH', `${sock}: exists and is not a socket; refusing to replace it`);
+  const live = await new Promise<boolean>((resolve) => {
+    const c = net.connect(sock, () => (c.destroy(), resolve(true)));
+    c.on('error', () => resolve(false));
+  });
+  if (live) throw new InputError('SOCKET_IN_USE', `${sock}: another daemon is listening`);
+  fs.rmSync(sock);
+}
+
