@@ -33,7 +33,7 @@ async function start(args: string[]): Promise<number> {
   const file = configPath(values.config);
   const config = loadConfig(file);
   const daemon = await SignerDaemon.start(config, { configFile: file, passphrase: config.keyring.backend === 'file' ? daemonPassphrase(values['passphrase-file'], config.keyring.passphrase_file) : undefined });
-  process.on('SIGHUP', () => daemon.reload());
+  process.on('SIGHUP', () => void daemon.reload());
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
       log('info', `${sig}: finishing requests in flight, flushing the audit log and stores`);

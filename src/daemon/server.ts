@@ -340,8 +340,11 @@ export class SignerDaemon {
 
   // ------------------------------------------------------------------------------------------------ lifecycle
 
-  /** SIGHUP: re-read the config's limits and the tokens file; requests in flight are not interrupted. */
-  reload(): void {
+  /**
+   * SIGHUP: re-read the config's limits and the tokens file; requests in flight are not interrupted. Resolves
+   * when the reload is recorded in the audit log.
+   */
+  async reload(): Promise<void> {
     try {
       const fresh = this.configFile ? loadConfig(this.configFile) : this.config;
       for (const key of ['listen', 'keyring', 'nonces', 'audit'] as const) {
@@ -352,7 +355,7 @@ export class SignerDaemon {
       this.tokens = tokens;
       for (const s of this.servers) Object.assign(s, this.serverOptions());
       log('info', `reload: ${tokens.list().filter((t) => !t.revoked_at).length} live token(s)`);
-      void this.audit.append({ who: { transport: 'local' }, what: { op: 'reload' }, result: 'ok' }).catch(() => {});
+      await this.audit.append({ who: { transport: 'local' }, what: { op: 'reload' }, result: 'ok' }).catch(() => {});
     } catch (e) {
       log('error', `reload failed, keeping the previous config and tokens: ${(e as Error).message}`);
     }
