@@ -56,6 +56,7 @@ export interface DaemonStartOptions {
 }
 
 const MAX_KEY_NAME = 200;
+const KNOWN_ROUTES = new Set(['GET /healthz', 'GET /metrics', 'GET /openapi.json', 'GET /v1/keys', 'POST /v1/claims', 'POST /v1/arkcontract', 'POST /v1/sign']);
 
 export class SignerDaemon {
   readonly metrics: Metrics = createMetrics();
@@ -194,13 +195,13 @@ export class SignerDaemon {
         case 'POST /v1/sign':
           return await this.signing(req, res, ctx, 'raw', (body, key) => this.raw(body, key));
         default:
-          throw new HttpError(404, 'NOT_FOUND', `no route ${route.slice(0, 100)}`);
+          throw Object.assign(new HttpError(404, 'NOT_FOUND', 'no such route (see /openapi.json)'), { what: { op: 'unknown-route' } });
       }
     } catch (e) {
       await this.fail(res, ctx, route, e);
     } finally {
       this.inFlight--;
-      this.metrics.latency.observe({ operation: route.slice(0, 40) }, (performance.now() - ctx.started) / 1000);
+      this.metrics.latency.observe({ operation: KNOWN_ROUTES.has(route) ? route : 'other' }, (performance.now() - ctx.started) / 1000);
     }
   }
 
@@ -226,11 +227,13 @@ export class SignerDaemon {
     const policy = ctx.token!.policy;
     const keyName = body.key;
     if (typeof keyName !== 'string' || keyName.length === 0 || keyName.length > MAX_KEY_NAME) throw new HttpError(400, 'BAD_FIELD', 'key: expected a key name');
-    const what = { op, key: keyName.slice(0, MAX_KEY_NAME) };
-    if (!policy.operations.includes(op)) throw denied(`operation ${op} is not allowed for token ${ctx.token!.name}`, what);
-    if (!allowed(policy.keys, keyName)) throw denied(`key ${keyName} is not allowed for token ${ctx.token!.name}`, what);
     const key = this.keys.get(keyName);
-    if (!key) throw new HttpError(404, 'UNKNOWN_KEY', `key ${keyName} is not loaded`);
+    // Only names of loaded keys are echoed into replies and the audit log (the field could hold anything).
+    const shown = key ? keyName : '(not a loaded key)';
+    const what = { op, key: shown };
+    if (!policy.operations.includes(op)) throw denied(`operation ${op} is not allowed for token ${ctx.token!.name}`, what);
+    if (!allowed(policy.keys, keyName)) throw denied(`key ${shown} is not allowed for token ${ctx.token!.name}`, what);
+    if (!key) throw Object.assign(new HttpError(404, 'UNKNOWN_KEY', 'no such key is loaded'), { what });
     if (!this.audit.healthy) throw new HttpError(503, 'AUDIT_UNAVAILABLE', `audit log unavailable (${this.audit.problem}); refusing to sign`);
     let result: { reply: object; what: AuditInput['what'] };
     try {
@@ -326,12 +329,13 @@ export class SignerDaemon {
     else if (e instanceof NonceStoreError) [status, code, message] = e.code === 'SPEND_LIMIT' ? [403, e.code, e.message] : [503, e.code, e.message];
     else if (e instanceof ArkeoSignerError && e.code === 'AUDIT_UNAVAILABLE') [status, code, message] = [503, e.code, e.message];
     else if (e instanceof InputError) [status, code, message] = [400, e.code, e.message];
-    else log('error', `request ${route.slice(0, 60)}: ${(e as Error)?.name ?? 'error'}`);
+    else log('error', `request ${KNOWN_ROUTES.has(route) ? route : 'to an unknown route'}: ${(e as Error)?.name ?? 'error'}`);
     const what = (e as { what?: AuditInput['what'] })?.what ?? { op: route.slice(0, 60) };
     const result: AuditInput['result'] = status === 401 ? 'unauthenticated' : status === 403 || status === 429 ? 'denied' : 'error';
     if (ctx.token && 'op' in what && what.op) this.metrics.signatures.inc({ key: what.key ?? '', operation: what.op, result });
     try {
-      await this.audit.append({ who: ctx.who, what: { ...what, path: route.slice(0, 60) }, result, status, reason: message.slice(0, 300), latency_us: (performance.now() - ctx.started) * 1000 });
+      const known = what.op !== 'unknown-route';
+      await this.audit.append({ who: ctx.who, what: known ? { ...what, path: route.slice(0, 60) } : what, result, status, reason: message.slice(0, 300), latency_us: (performance.now() - ctx.started) * 1000 });
     } catch {
       if (status < 500) [status, code, message] = [503, 'AUDIT_UNAVAILABLE', `audit log unavailable; ${message}`];
     }
@@ -397,8 +401,12 @@ function allowed(list: string[], value: string): boolean {
   return list.includes('*') || list.includes(value);
 }
 
+/** Unknown fields are refused. Their names are echoed only when they look like field names: a client that put a
+ * secret in the wrong place must not find it in our replies or audit log. */
 function checkFields(body: Record<string, unknown>, known: string[]): void {
-  for (const k of Object.keys(body)) if (!known.includes(k)) throw new HttpError(400, 'BAD_FIELD', `unknown field ${JSON.stringify(k.slice(0, 40))}`);
+  for (const k of Object.keys(body)) {
+    if (!known.includes(k)) throw new HttpError(400, 'BAD_FIELD', /^[a-z_]{1,32}$/.test(k) ? `unknown field "${k}"` : 'unknown field');
+  }
 }
 
 function send(res: http.ServerResponse, status: number, body: unknown, close = false): void {
