@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Keyring } from '../src/keyring/index.js';
 import { availableEngines, curveEngineNote, utf8 } from '../src/crypto/index.js';
 import { benchClaims, type Row } from './claims.js';
+import { benchDaemon } from './daemon.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
@@ -76,6 +77,9 @@ rows.push({ name: 'keyring open + first signature (in process)', value: +median(
 
 // 5. Durable claims (nonce store + signature), SQLite and PostgreSQL.
 if (process.env.BENCH_SKIP_CLAIMS !== '1') rows.push(...(await benchClaims()));
+
+// 6. The key daemon over its unix socket.
+if (process.env.BENCH_SKIP_DAEMON !== '1') rows.push(...(await benchDaemon()));
 
 const best = Math.max(...rows.filter((r) => r.name.startsWith('sign, in-process')).map((r) => r.value));
 const c = rows.find((r) => r.name.startsWith('sign, C'))?.value ?? NaN;

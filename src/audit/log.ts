@@ -45,6 +45,7 @@ export interface AuditInput {
 }
 
 export const GENESIS = '0'.repeat(64);
+const HEAD_WIDTH = 128;
 const MAC_SUFFIX = /,"mac":"([0-9a-f]{64})"\}$/;
 
 export const sha256Hex = (s: string | Uint8Array) => createHash('sha256').update(s).digest('hex');
@@ -87,7 +88,14 @@ export class AuditLog {
    * The two system calls a flush makes. A fault-injection seam: tests replace them to emulate a full or failing
    * disk (ENOSPC, EIO), which cannot be produced on demand here.
    */
-  io = { write: (fd: number, text: string) => fs.writeSync(fd, text), sync: (fd: number) => fs.fdatasyncSync(fd) };
+  io = {
+    write: (fd: number, text: string) => fs.writeSync(fd, text),
+    sync: (fd: number, done: (err: NodeJS.ErrnoException | null) => void) => fs.fdatasync(fd, done),
+  };
+  /** One fdatasync at a time; entries appended meanwhile form the next batch (pipelined group commit). */
+  private syncing = false;
+
+  private headFd: number | undefined;
 
   private constructor(readonly file: string, private readonly key: Uint8Array, fd: number, seq: number, lastHash: string) {
     this.fd = fd;
@@ -155,9 +163,9 @@ export class AuditLog {
 
   private flush(): void {
     this.scheduled = false;
+    if (this.syncing || this.queue.length === 0) return;
     const batch = this.queue;
     this.queue = [];
-    if (!batch.length) return;
     const started = performance.now();
     let seq = this.seq;
     let prev = this.lastHash;
@@ -172,39 +180,61 @@ export class AuditLog {
       lines.push(line);
       prev = sha256Hex(line);
     }
-    try {
-      this.io.write(this.fd, lines.join('\n') + '\n');
-      this.io.sync(this.fd);
-    } catch (e) {
+    const failed = (e: unknown) => {
       this.failure = `cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
       const err = new AuditError('AUDIT_UNAVAILABLE', `audit log ${this.file}: ${this.failure}; refusing to sign`);
-      for (const p of batch) p.reject(err);
-      return;
+      for (const p of [...batch, ...this.queue]) p.reject(err);
+      this.queue = [];
+    };
+    try {
+      this.io.write(this.fd, lines.join('\n') + '\n');
+    } catch (e) {
+      return failed(e);
     }
+    // The chain advances now (later batches link to these lines); they are released only after the sync.
     this.seq = seq;
     this.lastHash = prev;
-    this.onFlush?.((performance.now() - started) / 1000, batch.length);
-    for (const p of batch) p.resolve();
-    this.writeHead();
+    this.syncing = true;
+    const settle = (err: NodeJS.ErrnoException | null) => {
+      this.syncing = false;
+      if (err) return failed(err);
+      this.onFlush?.((performance.now() - started) / 1000, batch.length);
+      for (const p of batch) p.resolve();
+      this.writeHead();
+      if (this.queue.length) this.flush();
+    };
+    try {
+      this.io.sync(this.fd, settle);
+    } catch (e) {
+      settle(e as NodeJS.ErrnoException);
+    }
   }
 
-  /** Best effort, after the entries are durable: an anchor against truncation of whole entries. */
+  /**
+   * Best effort, after the entries are durable: an anchor against truncation of whole entries. The head is a
+   * fixed-width record overwritten in place (no open/truncate per flush); JSON.parse ignores the padding.
+   */
   private writeHead(): void {
     try {
-      fs.writeFileSync(headPathOf(this.file), `{"seq":${this.seq},"hash":"${this.lastHash}"}\n`, { mode: FILE_MODE });
+      this.headFd ??= fs.openSync(headPathOf(this.file), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, FILE_MODE);
+      fs.writeSync(this.headFd, `{"seq":${this.seq},"hash":"${this.lastHash}"}`.padEnd(HEAD_WIDTH - 1) + '\n', 0);
     } catch {
       /* the log itself is durable; verify reports a stale head as unanchored entries */
     }
   }
 
   async close(): Promise<void> {
-    if (this.queue.length) this.flush();
+    while (this.syncing || this.queue.length) {
+      if (!this.syncing) this.flush();
+      await new Promise((r) => setImmediate(r));
+    }
     try {
       fs.fsyncSync(this.fd);
     } catch {
       /* already reported through append */
     }
     fs.closeSync(this.fd);
+    if (this.headFd !== undefined) fs.closeSync(this.headFd);
   }
 }
 

@@ -50,6 +50,9 @@ export class SqliteNonceStore implements NonceStore {
   private queue: Pending[] = [];
   private flushScheduled = false;
   private readonly stmts;
+  /** Contract terms, valid while no other connection has committed (PRAGMA data_version is unchanged). */
+  private terms = new Map<string, ContractTerms | undefined>();
+  private termsVersion = -1n;
 
   private constructor(readonly file: string, options: SqliteNonceStoreOptions) {
     this.description = `sqlite:${file}`;
@@ -80,6 +83,7 @@ export class SqliteNonceStore implements NonceStore {
           'ON CONFLICT (contract_id) DO UPDATE SET rate = excluded.rate, deposit = excluded.deposit, max_spend = excluded.max_spend, source = excluded.source, updated_at = excluded.updated_at',
       ),
       getContract: this.db.prepare('SELECT contract_id, rate, deposit, max_spend, source FROM contracts WHERE contract_id = ?'),
+      dataVersion: this.db.prepare('PRAGMA data_version').pluck(),
       listContracts: this.db.prepare('SELECT contract_id, rate, deposit, max_spend, source FROM contracts ORDER BY CAST(contract_id AS INTEGER)'),
     };
   }
@@ -177,12 +181,23 @@ export class SqliteNonceStore implements NonceStore {
   }
 
   async putContract(t: ContractTerms): Promise<void> {
+    this.terms.clear();
     this.write(() => this.stmts.putContract.run(String(t.contractId), String(t.rate), String(t.deposit), t.maxSpend === undefined ? null : String(t.maxSpend), t.source, BigInt(Date.now())));
   }
 
   async getContract(contractId: bigint): Promise<ContractTerms | undefined> {
-    const r = this.stmts.getContract.get(String(contractId)) as ContractRowText | undefined;
-    return r ? termsFromRow(r) : undefined;
+    // Read on every claim: cached, and dropped the moment another process commits anything to this file.
+    const version = this.stmts.dataVersion.get() as bigint;
+    if (version !== this.termsVersion) {
+      this.terms.clear();
+      this.termsVersion = version;
+    }
+    const id = String(contractId);
+    if (!this.terms.has(id)) {
+      const r = this.stmts.getContract.get(id) as ContractRowText | undefined;
+      this.terms.set(id, r ? termsFromRow(r) : undefined);
+    }
+    return this.terms.get(id);
   }
 
   async listContracts(): Promise<ContractTerms[]> {

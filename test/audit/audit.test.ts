@@ -112,12 +112,10 @@ test('a failing disk makes the log refuse every later append (fail closed)', asy
   const file = path.join(tempDir(), 'audit.log');
   const audit = await AuditLog.open(file);
   await audit.append(entry(1));
-  audit.io.sync = () => {
-    throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
-  };
+  audit.io.sync = (_fd, done) => done(Object.assign(new Error('no space left on device'), { code: 'ENOSPC' }));
   await assert.rejects(audit.append(entry(2)), /audit log .*: cannot write \(ENOSPC\); refusing to sign/);
   assert.equal(audit.healthy, false);
-  audit.io.sync = (fd) => fs.fdatasyncSync(fd);
+  audit.io.sync = (fd, done) => fs.fdatasync(fd, done);
   await assert.rejects(audit.append(entry(3)), /refusing to sign/, 'stays failed until restart');
   await audit.close();
 });

@@ -142,9 +142,7 @@ test('spend ceilings per token and per contract; audit failure and nonce store f
   // The audit log stops accepting writes: nothing is signed, /healthz says so, and it stays that way.
   const audit = d.daemon.audit;
   const realSync = audit.io.sync;
-  audit.io.sync = () => {
-    throw Object.assign(new Error('no space'), { code: 'ENOSPC' });
-  };
+  audit.io.sync = (_fd, done) => done(Object.assign(new Error('no space'), { code: 'ENOSPC' }));
   const refused = await rawRequest(d.socket, 'POST', '/v1/claims', { token: d.tokens.app, body: '{"contract":"3","key":"dog"}' });
   assert.equal(refused.status, 503);
   assert.doesNotMatch(refused.body, SIG);
