@@ -5,7 +5,6 @@ import { keysCommand } from './keys.js';
 import { verifyCommand } from './verify.js';
 import { claimCommand } from './claim.js';
 import { nonceCommand } from './nonce.js';
-import { auditCommand, daemonCommand } from './daemon.js';
 
 const USAGE = `arkeo-signer: keys and signed claims for Arkeo
 
@@ -32,9 +31,9 @@ async function main(argv: string[]): Promise<number | void> {
     case 'nonce':
       return nonceCommand(rest);
     case 'daemon':
-      return daemonCommand(rest);
+      return (await import('./daemon.js')).daemonCommand(rest);
     case 'audit':
-      return auditCommand(rest);
+      return (await import('./daemon.js')).auditCommand(rest);
     case 'version':
     case '--version': {
       const { createRequire } = await import('node:module');

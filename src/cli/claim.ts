@@ -19,7 +19,6 @@ import { KEYRING_FLAGS, UsageError, expandHome, exactPositionals, openKeyring, p
 import { parseOutputFormat } from './output.js';
 import { parsePublicKeyArg } from './verify.js';
 import { defaultHome } from '../keyring/index.js';
-import { DaemonClient, daemonToken } from '../daemon/index.js';
 
 const out = (s: string) => process.stdout.write(s);
 
@@ -81,6 +80,7 @@ async function sign(args: string[]): Promise<void> {
   const daemonTarget = values.daemon ?? process.env.ARKEO_SIGNER_DAEMON;
   if (daemonTarget) {
     // The daemon holds the key, the nonce store and the policy; we only ask.
+    const { DaemonClient, daemonToken } = await import('../daemon/index.js');
     const client = new DaemonClient(daemonTarget, { token: daemonToken(values['token-file']) });
     try {
       const c = await client.claim(contractId, required(values.key, 'key', 'claim sign'), values.delegate);

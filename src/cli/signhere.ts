@@ -4,7 +4,6 @@ import { PREFIXES, sha256, toAddress, toBech32PubKey, toHex, utf8 } from '../cry
 import { curveEngineNote } from '../crypto/index.js';
 import { log } from '../log.js';
 import { UsageError, openKeyring, runCli } from './common.js';
-import { DaemonClient, DaemonSigner, daemonToken } from '../daemon/index.js';
 import type { Signer } from '../signers/index.js';
 
 /**
@@ -93,10 +92,13 @@ async function main(argv: string[]): Promise<number | void> {
   const message = flags.has('message-file') ? readMessageFile(flags.get('message-file')!) : utf8(flags.get('m') ?? 'message');
   const daemonTarget = flags.get('daemon') ?? process.env.ARKEO_SIGNER_DAEMON;
   let signer: Signer & { destroy?: () => void };
-  let client: DaemonClient | undefined;
+  let client: { close(): void } | undefined;
   if (daemonTarget) {
-    client = new DaemonClient(daemonTarget, { token: daemonToken(flags.get('token-file')) });
-    signer = new DaemonSigner(client, flags.get('u') ?? 'alice');
+    // Imported only when used: signhere's cold start is what a process-per-signature user pays every time.
+    const { DaemonClient, DaemonSigner, daemonToken } = await import('../daemon/index.js');
+    const c = new DaemonClient(daemonTarget, { token: daemonToken(flags.get('token-file')) });
+    client = c;
+    signer = new DaemonSigner(c, flags.get('u') ?? 'alice');
   } else {
     const keyring = openKeyring({
       home: flags.get('home'),
