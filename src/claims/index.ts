@@ -14,6 +14,8 @@ export {
   parseNonce,
   checkChainId,
   MAX_HEADER_LENGTH,
+  MAX_INT64,
+  MAX_UINT64,
 } from './wire.js';
 export { type Verdict, sentinelV1017, chainV1017, sentinelArkContractV1017, sentinelParseArkAuth } from './verifiers.js';
 export { ClaimSigner, ClaimPolicyError, type SignedClaim, type SignedArkContract, type ClaimSignerOptions } from './service.js';

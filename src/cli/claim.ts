@@ -13,9 +13,10 @@ import {
   sentinelV1017,
   type ClaimProfile,
   type Verdict,
+  MAX_INT64,
 } from '../claims/index.js';
 import { maxNonceFor, openNonceStore, type ContractTerms, type NonceStore } from '../nonces/index.js';
-import { KEYRING_FLAGS, UsageError, expandHome, exactPositionals, openKeyring, parseFlags } from './common.js';
+import { KEYRING_FLAGS, UsageError, expandHome, exactPositionals, openKeyring, parseFlags, required } from './common.js';
 import { parseOutputFormat } from './output.js';
 import { parsePublicKeyArg } from './verify.js';
 import { defaultHome } from '../keyring/index.js';
@@ -37,11 +38,6 @@ export async function withStore<T>(values: { home?: string; 'nonce-store'?: stri
   } finally {
     await store.close();
   }
-}
-
-function required(value: string | undefined, flag: string, command: string): string {
-  if (value === undefined) throw new UsageError(`${command}: --${flag} is required`);
-  return value;
 }
 
 function profileOf(values: { profile?: string; 'chain-id'?: string }): { profile: ClaimProfile; chainId?: string } {
@@ -118,7 +114,7 @@ async function arkcontract(args: string[]): Promise<void> {
   });
   exactPositionals(positionals, [], 'claim arkcontract');
   const contractId = parseContractId(required(values.contract, 'contract', 'claim arkcontract'));
-  const timestamp = values.timestamp ? parseDecimal(values.timestamp, 'timestamp', 1n, (1n << 63n) - 1n) : BigInt(Math.floor(Date.now() / 1000));
+  const timestamp = values.timestamp ? parseDecimal(values.timestamp, 'timestamp', 1n, MAX_INT64) : BigInt(Math.floor(Date.now() / 1000));
   const signer = await openKeyring(values).signer(required(values.key, 'key', 'claim arkcontract'));
   try {
     await withStore(values, async (store) => {
@@ -157,7 +153,7 @@ async function explain(args: string[]): Promise<number> {
   const pubPrefix = value!.includes(':tarkeopub1') ? 'tarkeopub' : PREFIXES.accountPub;
   const verdicts: Record<string, Verdict> = {};
   if ((values.kind ?? 'arkauth') === 'arkcontract') {
-    const last = values['last-timestamp'] ? parseDecimal(values['last-timestamp'], 'last timestamp', 0n, (1n << 63n) - 1n) : 0n;
+    const last = values['last-timestamp'] ? parseDecimal(values['last-timestamp'], 'last timestamp', 0n, MAX_INT64) : 0n;
     verdicts['sentinel-v1.0.17'] = sentinelArkContractV1017(value!, { client: pubkey, lastTimestamp: last });
   } else if ((values.kind ?? 'arkauth') === 'arkauth') {
     verdicts['sentinel-v1.0.17'] = sentinelV1017(value!, { client: pubkey, pubPrefix });

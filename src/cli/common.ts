@@ -53,6 +53,12 @@ export function parseFlags<T extends FlagSpec>(args: string[], options: T): { va
   }
 }
 
+/** A flag the command cannot do without. */
+export function required<T>(value: T | undefined, flag: string, command: string): T {
+  if (value === undefined) throw new UsageError(`${command}: --${flag} is required`);
+  return value;
+}
+
 export function exactPositionals(positionals: string[], names: string[], command: string): string[] {
   if (positionals.length !== names.length) {
     throw new UsageError(`${command}: expected ${names.length} argument(s) ${names.map((n) => `<${n}>`).join(' ')}, got ${positionals.length}`);

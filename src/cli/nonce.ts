@@ -1,5 +1,5 @@
-import { parseContractId, parseDecimal, fetchSentinelNonce, fetchChainContract } from '../claims/index.js';
-import { UsageError, exactPositionals, openKeyring, parseFlags, KEYRING_FLAGS } from './common.js';
+import { parseContractId, parseDecimal, fetchSentinelNonce, fetchChainContract, MAX_INT64 } from '../claims/index.js';
+import { UsageError, exactPositionals, openKeyring, parseFlags, required, KEYRING_FLAGS } from './common.js';
 import { STORE_FLAGS, withStore } from './claim.js';
 import { parseOutputFormat } from './output.js';
 
@@ -7,11 +7,6 @@ const out = (s: string) => process.stdout.write(s);
 
 async function signerAddress(values: Parameters<typeof openKeyring>[0], name: string | undefined): Promise<string | undefined> {
   return name ? (await openKeyring(values).get(name)).address : undefined;
-}
-
-function needs<T>(v: T | undefined, flag: string, cmd: string): T {
-  if (v === undefined) throw new UsageError(`nonce ${cmd}: --${flag} is required`);
-  return v;
 }
 
 export async function nonceCommand(args: string[]): Promise<void> {
@@ -39,15 +34,15 @@ export async function nonceCommand(args: string[]): Promise<void> {
         return;
       }
       case 'set': {
-        const value = parseDecimal(needs(values.nonce, 'nonce', 'set'), 'nonce', 0n, (1n << 63n) - 1n);
-        await store.set(needs(contractId, 'contract', 'set'), needs(signer, 'key', 'set'), value, { force: values.force });
+        const value = parseDecimal(required(values.nonce, 'nonce', 'nonce set'), 'nonce', 0n, MAX_INT64);
+        await store.set(required(contractId, 'contract', 'nonce set'), required(signer, 'key', 'nonce set'), value, { force: values.force });
         process.stderr.write(`contract ${contractId} / ${signer}: last used nonce set to ${value}; the next claim uses ${value + 1n}\n`);
         return;
       }
       case 'sync': {
-        const cid = needs(contractId, 'contract', 'sync');
-        const who = needs(signer, 'key', 'sync');
-        const sentinelUrl = needs(values.sentinel, 'sentinel', 'sync');
+        const cid = required(contractId, 'contract', 'nonce sync');
+        const who = required(signer, 'key', 'nonce sync');
+        const sentinelUrl = required(values.sentinel, 'sentinel', 'nonce sync');
         const local = await store.current(cid, who);
         const sentinel = await fetchSentinelNonce(sentinelUrl, cid);
         const chain = values.lcd ? (await fetchChainContract(values.lcd, cid)).nonce : 0n;

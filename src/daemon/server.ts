@@ -8,7 +8,7 @@ import { ArkeoSignerError, InputError } from '../errors.js';
 import { sha256, toBech32PubKey, toHex, utf8, parseHex, curveEngineNote } from '../crypto/index.js';
 import { Keyring, type PassphraseSource } from '../keyring/index.js';
 import type { LocalSigner } from '../signers/index.js';
-import { ClaimSigner, ClaimPolicyError, parseContractId, parseDecimal } from '../claims/index.js';
+import { ClaimSigner, ClaimPolicyError, parseContractId, parseDecimal, MAX_INT64 } from '../claims/index.js';
 import { openNonceStore, NonceStoreError, type NonceStore } from '../nonces/index.js';
 import { AuditLog, type AuditInput, type AuditWho } from '../audit/index.js';
 import { ensurePrivateDir } from '../fsutil.js';
@@ -284,7 +284,7 @@ export class SignerDaemon {
     const policy = ctx.token!.policy;
     const contract = this.contractOf(body, policy, 'arkcontract');
     const tsRaw = body.timestamp ?? String(Math.floor(Date.now() / 1000));
-    const ts = parseDecimal(typeof tsRaw === 'number' ? String(tsRaw) : (tsRaw as string), 'timestamp', 1n, (1n << 63n) - 1n);
+    const ts = parseDecimal(typeof tsRaw === 'number' ? String(tsRaw) : (tsRaw as string), 'timestamp', 1n, MAX_INT64);
     const s = await key.claims.signArkContract(contract, ts, { allowManagementSpend: policy.allow_management_spend });
     return {
       reply: { contract: String(contract), timestamp: String(ts), preimage: s.preimage, signature: toHex(s.signature), arkcontract: s.arkcontract },
