@@ -17,6 +17,7 @@ import { loadConfig, type DaemonConfig } from './config.js';
 import { RateLimiter, TokenStore, type Operation, type TokenRecord } from './tokens.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { OPENAPI } from './openapi.js';
+import { peerCredentials, peerCredentialsAvailable } from './peercred.js';
 
 /**
  * The local key daemon: keys in memory, HTTP/1.1 + JSON over a 0600 unix socket (and optionally TLS/mTLS over
@@ -89,6 +90,7 @@ export class SignerDaemon {
       await daemon.listen();
       await audit.append({ who: { transport: 'local' }, what: { op: 'start' }, result: 'started', reason: `${daemon.keys.size} key(s); ${curveEngineNote()}` });
       log('info', `arkeo-signer daemon: ${daemon.keys.size} key(s) loaded, listening on ${config.listen.socket}${config.listen.tcp ? ` and ${config.listen.tcp} (TLS)` : ''}; ${curveEngineNote()}`);
+      if (!peerCredentialsAvailable()) log('warn', 'native/peercred addon not built: unix-socket callers are audited by token only, without uid/pid');
       return daemon;
     } catch (e) {
       if (daemon) await daemon.closeAll();
@@ -131,7 +133,7 @@ export class SignerDaemon {
     const sock = this.config.listen.socket;
     ensurePrivateDir(path.dirname(sock));
     await removeStaleSocket(sock);
-    const unix = http.createServer(this.serverOptions(), (req, res) => void this.handle(req, res, { transport: 'unix' }));
+    const unix = http.createServer(this.serverOptions(), (req, res) => void this.handle(req, res, { transport: 'unix', ...peerCredentials(req.socket) }));
     // Created 0600 from the start (umask), then checked: only the owner (and root) may connect.
     const old = process.umask(0o177);
     try {

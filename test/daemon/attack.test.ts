@@ -5,7 +5,8 @@ import { verifyAuditLog } from '../../src/audit/index.js';
 import { DaemonClient, DaemonSigner, TokenStore } from '../../src/daemon/index.js';
 import { parseBech32PubKey, parseHex, utf8, verifySignature } from '../../src/crypto/index.js';
 import { SqliteNonceStore } from '../../src/nonces/index.js';
-import { readVector, requireVectors, type ClaimVectors } from '../helpers.js';
+import { readVector, requireComponent, requireVectors, type ClaimVectors } from '../helpers.js';
+import { peerCredentialsAvailable } from '../../src/daemon/peercred.js';
 import { auditEntries, rawRequest, slowHeaders, startTestDaemon, type TestDaemon } from '../support/daemon.js';
 
 /**
@@ -61,6 +62,12 @@ test('happy path: claims with increasing nonces, keys, health, metrics, OpenAPI;
   const api = await rawRequest(d.socket, 'GET', '/openapi.json');
   assert.equal((api.json as { openapi: string }).openapi, '3.0.3');
   assert.ok((api.json as { paths: Record<string, unknown> }).paths['/v1/claims']);
+  // The caller's uid and pid (SO_PEERCRED through native/peercred) are in the audit entry.
+  if (requireComponent(t, peerCredentialsAvailable(), 'the native/peercred addon (npm install builds it)')) {
+    const claimEntry = auditEntries(d.config).find((e) => e.what.op === 'claim' && e.result === 'ok')!;
+    assert.equal(claimEntry.who.uid, process.getuid!());
+    assert.equal(claimEntry.who.pid, process.pid);
+  }
 
   const client = new DaemonClient(d.socket, { token: d.tokens.ops! });
   const signer = new DaemonSigner(client, 'cat');
