@@ -188,7 +188,7 @@ export class SignerDaemon {
         case 'GET /openapi.json':
           return send(res, 200, OPENAPI);
         case 'GET /v1/keys':
-          this.authenticate(req, ctx, route);
+          this.authenticate(req, ctx);
           return send(res, 200, [...this.keys.values()].filter((k) => allowed(ctx.token!.policy.keys, k.name)).map((k) => ({ name: k.name, address: k.address, pubkey: k.bech32, pubkey_hex: toHex(k.publicKey) })));
         case 'POST /v1/claims':
           return await this.signing(req, res, ctx, 'claim', (body, key) => this.claim(body, key, ctx));
@@ -207,7 +207,7 @@ export class SignerDaemon {
     }
   }
 
-  private authenticate(req: http.IncomingMessage, ctx: Ctx, route: string): void {
+  private authenticate(req: http.IncomingMessage, ctx: Ctx): void {
     const header = req.headers.authorization;
     const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
     const rec = token ? this.tokens.lookup(token) : undefined;
@@ -219,12 +219,11 @@ export class SignerDaemon {
     ctx.token = rec;
     ctx.who = { ...ctx.who, token: rec.name };
     if (!this.limiter.take(rec.name, rec.policy.rate)) throw new HttpError(429, 'RATE_LIMITED', `token ${rec.name}: rate limit of ${rec.policy.rate.per_second}/s exceeded`);
-    void route;
   }
 
   /** Shared path of every signing operation: auth, body, policy, health, then `op`, then audit, then reply. */
   private async signing(req: http.IncomingMessage, res: http.ServerResponse, ctx: Ctx, op: Operation, run: (body: Record<string, unknown>, key: LoadedKey) => Promise<{ reply: object; what: AuditInput['what'] }>): Promise<void> {
-    this.authenticate(req, ctx, op);
+    this.authenticate(req, ctx);
     const body = await readJson(req, this.config.limits.max_body_bytes);
     const policy = ctx.token!.policy;
     const keyName = body.key;
