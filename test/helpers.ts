@@ -76,19 +76,24 @@ export interface RunOptions {
   env?: Record<string, string | undefined>;
 }
 
-/** Run one of our CLIs as a subprocess, as a user would. */
-export function run(bin: string, args: string[], options: RunOptions = {}): SpawnSyncReturns<string> {
+/** The test's environment without passphrase variables (a test passes its own), plus the overrides; undefined removes. */
+function childEnv(options: RunOptions): NodeJS.ProcessEnv {
   const env: Record<string, string | undefined> = { ...process.env, ARKEO_KEYRING_PASSPHRASE: undefined, ARKEO_ARMOR_PASSPHRASE: undefined, ...options.env };
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
-  return spawnSync(process.execPath, [bin, ...args], { input: options.input ?? '', encoding: 'utf8', env: env as NodeJS.ProcessEnv, timeout: 60_000 });
+  return env as NodeJS.ProcessEnv;
+}
+
+/** Run one of our CLIs as a subprocess, as a user would. */
+export function run(bin: string, args: string[], options: RunOptions = {}): SpawnSyncReturns<string> {
+  const env = childEnv(options);
+  return spawnSync(process.execPath, [bin, ...args], { input: options.input ?? '', encoding: 'utf8', env, timeout: 60_000 });
 }
 
 /** Like run(), without blocking the event loop: for tests whose in-process servers must answer the child. */
 export function runAsync(bin: string, args: string[], options: RunOptions = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const env: Record<string, string | undefined> = { ...process.env, ARKEO_KEYRING_PASSPHRASE: undefined, ARKEO_ARMOR_PASSPHRASE: undefined, ...options.env };
-  for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
+  const env = childEnv(options);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
