@@ -92,8 +92,13 @@ export class AuditLog {
     write: (fd: number, text: string) => fs.writeSync(fd, text),
     sync: (fd: number, done: (err: NodeJS.ErrnoException | null) => void) => fs.fdatasync(fd, done),
   };
-  /** One fdatasync at a time; entries appended meanwhile form the next batch (pipelined group commit). */
-  private syncing = false;
+  /**
+   * Batches written and waiting for their fdatasync, oldest first. A second batch may start its own sync while
+   * the first is still running, so an entry appended just after a sync began waits for one sync, not two; a sync
+   * that completes makes every earlier write durable too, so it releases every batch up to its own.
+   */
+  private unsynced: { batch: Pending[]; seq: number; hash: string }[] = [];
+  private static readonly MAX_SYNCS = 2;
 
   private headFd: number | undefined;
 
@@ -163,7 +168,7 @@ export class AuditLog {
 
   private flush(): void {
     this.scheduled = false;
-    if (this.syncing || this.queue.length === 0) return;
+    if (this.failure || this.unsynced.length >= AuditLog.MAX_SYNCS || this.queue.length === 0) return;
     const batch = this.queue;
     this.queue = [];
     const started = performance.now();
@@ -181,9 +186,10 @@ export class AuditLog {
       prev = sha256Hex(line);
     }
     const failed = (e: unknown) => {
-      this.failure = `cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
+      this.failure ??= `cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
       const err = new AuditError('AUDIT_UNAVAILABLE', `audit log ${this.file}: ${this.failure}; refusing to sign`);
-      for (const p of [...batch, ...this.queue]) p.reject(err);
+      for (const p of [...this.unsynced.flatMap((u) => u.batch), ...batch, ...this.queue]) p.reject(err);
+      this.unsynced = [];
       this.queue = [];
     };
     try {
@@ -191,16 +197,21 @@ export class AuditLog {
     } catch (e) {
       return failed(e);
     }
-    // The chain advances now (later batches link to these lines); they are released only after the sync.
+    // The chain advances now (later batches link to these lines); they are released only after a sync.
     this.seq = seq;
     this.lastHash = prev;
-    this.syncing = true;
+    const mine = { batch, seq, hash: prev };
+    this.unsynced.push(mine);
     const settle = (err: NodeJS.ErrnoException | null) => {
-      this.syncing = false;
+      if (this.failure) return;
       if (err) return failed(err);
+      // Everything written before this sync began is durable now: release this batch and every older one.
+      const upTo = this.unsynced.indexOf(mine);
+      if (upTo < 0) return; // a later sync finished first and released this batch already
+      const released = this.unsynced.splice(0, upTo + 1);
       this.onFlush?.((performance.now() - started) / 1000, batch.length);
-      for (const p of batch) p.resolve();
-      this.writeHead();
+      for (const u of released) for (const p of u.batch) p.resolve();
+      this.writeHead(mine.seq, mine.hash);
       if (this.queue.length) this.flush();
     };
     try {
@@ -208,24 +219,26 @@ export class AuditLog {
     } catch (e) {
       settle(e as NodeJS.ErrnoException);
     }
+    if (this.queue.length) this.flush();
   }
 
   /**
    * Best effort, after the entries are durable: an anchor against truncation of whole entries. The head is a
    * fixed-width record overwritten in place (no open/truncate per flush); JSON.parse ignores the padding.
    */
-  private writeHead(): void {
+  private writeHead(seq: number, hash: string): void {
     try {
       this.headFd ??= fs.openSync(headPathOf(this.file), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, FILE_MODE);
-      fs.writeSync(this.headFd, `{"seq":${this.seq},"hash":"${this.lastHash}"}`.padEnd(HEAD_WIDTH - 1) + '\n', 0);
+      fs.writeSync(this.headFd, `{"seq":${seq},"hash":"${hash}"}`.padEnd(HEAD_WIDTH - 1) + '\n', 0);
     } catch {
       /* the log itself is durable; verify reports a stale head as unanchored entries */
     }
   }
 
   async close(): Promise<void> {
-    while (this.syncing || this.queue.length) {
-      if (!this.syncing) this.flush();
+    while (this.unsynced.length || this.queue.length) {
+      if (this.failure) break;
+      this.flush();
       await new Promise((r) => setImmediate(r));
     }
     try {

@@ -18,5 +18,5 @@ export {
   MAX_UINT64,
 } from './wire.js';
 export { type Verdict, sentinelV1017, chainV1017, sentinelArkContractV1017, sentinelParseArkAuth } from './verifiers.js';
-export { ClaimSigner, ClaimPolicyError, type SignedClaim, type SignedArkContract, type ClaimSignerOptions } from './service.js';
+export { ClaimSigner, ClaimPolicyError, type SignedClaim, type ReservedClaim, type SignedArkContract, type CheckedArkContract, type ClaimSignerOptions } from './service.js';
 export { fetchSentinelNonce, fetchChainContract, RemoteError, type ChainContract } from './remote.js';

@@ -16,20 +16,27 @@ export interface ClaimSignerOptions {
   pubPrefix?: string;
 }
 
-export interface SignedClaim {
+/** A nonce durably reserved for a claim, and the claim's preimage, not yet signed. */
+export interface ReservedClaim {
   contractId: bigint;
   nonce: bigint;
   preimage: string;
+}
+
+export interface SignedClaim extends ReservedClaim {
   signature: Uint8Array;
   /** The `arkauth` value. */
   arkauth: string;
   signer: string;
 }
 
-export interface SignedArkContract {
+export interface CheckedArkContract {
   contractId: bigint;
   timestamp: bigint;
   preimage: string;
+}
+
+export interface SignedArkContract extends CheckedArkContract {
   signature: Uint8Array;
   arkcontract: string;
 }
@@ -71,6 +78,14 @@ export class ClaimSigner {
    * contract's registered rate, so an unregistered contract is refused when it is given.
    */
   async signClaim(contractId: bigint, options: { delegate?: boolean; maxSpend?: bigint } = {}): Promise<SignedClaim> {
+    return this.signReserved(await this.reserveClaim(contractId, options), options);
+  }
+
+  /**
+   * The first half of signClaim: the next nonce, durable, and the preimage to sign; nothing is signed yet. A
+   * server uses the pause to start work that needs only the preimage (its audit entry) while signing runs.
+   */
+  async reserveClaim(contractId: bigint, options: { maxSpend?: bigint } = {}): Promise<ReservedClaim> {
     const profile = this.options.profile ?? 'compat';
     // Validate the preimage shape before a nonce is spent on it.
     claimPreimage(contractId, 1n, profile, this.options.chainId);
@@ -92,10 +107,14 @@ export class ClaimSigner {
       }
       throw e;
     }
-    const preimage = claimPreimage(contractId, nonce, profile, this.options.chainId);
-    const signature = await this.signer.sign(utf8(preimage));
-    const arkauth = formatArkAuth({ contractId, nonce, signature, spender: options.delegate ? this.publicKey : undefined }, this.options.pubPrefix ?? PREFIXES.accountPub);
-    return { contractId, nonce, preimage, signature, arkauth, signer: this.address };
+    return { contractId, nonce, preimage: claimPreimage(contractId, nonce, profile, this.options.chainId) };
+  }
+
+  /** The second half of signClaim. If signing fails the nonce stays used (skipped), never reused. */
+  async signReserved(r: ReservedClaim, options: { delegate?: boolean } = {}): Promise<SignedClaim> {
+    const signature = await this.signer.sign(utf8(r.preimage));
+    const arkauth = formatArkAuth({ contractId: r.contractId, nonce: r.nonce, signature, spender: options.delegate ? this.publicKey : undefined }, this.options.pubPrefix ?? PREFIXES.accountPub);
+    return { ...r, signature, arkauth, signer: this.address };
   }
 
   /**
@@ -104,6 +123,11 @@ export class ClaimSigner {
    * refused when T × rate exceeds the contract's limit (or the terms are unknown) unless explicitly allowed.
    */
   async signArkContract(contractId: bigint, timestamp: bigint, options: { allowManagementSpend?: boolean } = {}): Promise<SignedArkContract> {
+    return this.signCheckedArkContract(await this.checkArkContract(contractId, timestamp, options));
+  }
+
+  /** The policy half of signArkContract: the preimage, once the spend risk is accepted; nothing is signed yet. */
+  async checkArkContract(contractId: bigint, timestamp: bigint, options: { allowManagementSpend?: boolean } = {}): Promise<CheckedArkContract> {
     const preimage = arkcontractPreimage(contractId, timestamp);
     if (!options.allowManagementSpend) {
       const terms = await this.store.getContract(contractId);
@@ -120,8 +144,12 @@ export class ClaimSigner {
         );
       }
     }
-    const signature = await this.signer.sign(utf8(preimage));
-    return { contractId, timestamp, preimage, signature, arkcontract: formatArkContract({ contractId, timestamp, signature }) };
+    return { contractId, timestamp, preimage };
+  }
+
+  async signCheckedArkContract(c: CheckedArkContract): Promise<SignedArkContract> {
+    const signature = await this.signer.sign(utf8(c.preimage));
+    return { ...c, signature, arkcontract: formatArkContract({ contractId: c.contractId, timestamp: c.timestamp, signature }) };
   }
 
   /** JSON shape for CLI and daemon output. */

@@ -4,10 +4,10 @@ import * as https from 'node:https';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import { ArkeoSignerError, InputError } from '../errors.js';
+import { ArkeoSignerError, CryptoError, InputError } from '../errors.js';
 import { sha256, toBech32PubKey, toHex, utf8, parseHex, curveEngineNote } from '../crypto/index.js';
 import { Keyring, type PassphraseSource } from '../keyring/index.js';
-import type { LocalSigner } from '../signers/index.js';
+import { SigningThread, type ThreadSigner } from '../signers/index.js';
 import { ClaimSigner, ClaimPolicyError, parseContractId, parseDecimal, MAX_INT64 } from '../claims/index.js';
 import { openNonceStore, NonceStoreError, type NonceStore } from '../nonces/index.js';
 import { AuditLog, type AuditInput, type AuditWho } from '../audit/index.js';
@@ -39,8 +39,14 @@ interface LoadedKey {
   address: string;
   bech32: string;
   publicKey: Uint8Array;
-  signer: LocalSigner;
+  signer: ThreadSigner;
   claims: ClaimSigner;
+}
+
+/** An operation checked (and for a claim, its nonce reserved): what the audit entry records, and the reply once signed. */
+interface Prepared {
+  what: AuditInput['what'];
+  reply: Promise<object>;
 }
 
 interface Ctx {
@@ -62,6 +68,8 @@ const KNOWN_ROUTES = new Set(['GET /healthz', 'GET /metrics', 'GET /openapi.json
 export class SignerDaemon {
   readonly metrics: Metrics = createMetrics();
   private readonly keys = new Map<string, LoadedKey>();
+  /** Keys live and sign in this thread, on the second core, while the event loop serves HTTP. */
+  private readonly signingThread = new SigningThread();
   private tokens: TokenStore;
   private readonly limiter = new RateLimiter();
   private readonly servers: http.Server[] = [];
@@ -108,7 +116,7 @@ export class SignerDaemon {
     const wanted = this.config.keyring.keys;
     for (const info of await kr.list()) {
       if (info.type !== 'local' || (wanted && !wanted.includes(info.name))) continue;
-      const signer = await kr.signer(info.name);
+      const signer = await this.signingThread.adopt(await kr.signer(info.name));
       const claims = await ClaimSigner.create(signer, this.store, { blockSize: this.config.nonces.block_size });
       this.keys.set(info.name, { name: info.name, address: info.address, bech32: toBech32PubKey(info.publicKey!), publicKey: info.publicKey!, signer, claims });
     }
@@ -221,8 +229,11 @@ export class SignerDaemon {
     if (!this.limiter.take(rec.name, rec.policy.rate)) throw new HttpError(429, 'RATE_LIMITED', `token ${rec.name}: rate limit of ${rec.policy.rate.per_second}/s exceeded`);
   }
 
-  /** Shared path of every signing operation: auth, body, policy, health, then `op`, then audit, then reply. */
-  private async signing(req: http.IncomingMessage, res: http.ServerResponse, ctx: Ctx, op: Operation, run: (body: Record<string, unknown>, key: LoadedKey) => Promise<{ reply: object; what: AuditInput['what'] }>): Promise<void> {
+  /**
+   * Shared path of every signing operation: auth, body, policy, health, then `run` (checks, and the nonce for a
+   * claim), then signing and the audit entry side by side, then the reply.
+   */
+  private async signing(req: http.IncomingMessage, res: http.ServerResponse, ctx: Ctx, op: Operation, run: (body: Record<string, unknown>, key: LoadedKey) => Promise<Prepared>): Promise<void> {
     this.authenticate(req, ctx);
     const body = await readJson(req, this.config.limits.max_body_bytes);
     const policy = ctx.token!.policy;
@@ -236,17 +247,28 @@ export class SignerDaemon {
     if (!allowed(policy.keys, keyName)) throw denied(`key ${shown} is not allowed for token ${ctx.token!.name}`, what);
     if (!key) throw Object.assign(new HttpError(404, 'UNKNOWN_KEY', 'no such key is loaded'), { what });
     if (!this.audit.healthy) throw new HttpError(503, 'AUDIT_UNAVAILABLE', `audit log unavailable (${this.audit.problem}); refusing to sign`);
-    let result: { reply: object; what: AuditInput['what'] };
+    let prepared: Prepared;
     try {
-      result = await run(body, key);
+      prepared = await run(body, key);
     } catch (e) {
       if (e instanceof HttpError) (e as HttpError & { what?: object }).what ??= { ...what, address: key.address };
       throw e;
     }
-    // The signature is released only after its audit entry is durable.
-    await this.audit.append({ who: ctx.who, what: { ...result.what, key: key.address }, result: 'ok', status: 200, latency_us: (performance.now() - ctx.started) * 1000 });
+    // The entry needs only the message, so it is written while the signing thread signs; the signature is released
+    // only after the entry is durable. Should signing fail, fail() appends an error entry for the same request:
+    // an "ok" entry followed by an "error" entry with the same nonce means nothing was released.
+    const audited = this.audit.append({ who: ctx.who, what: { ...prepared.what, key: key.address }, result: 'ok', status: 200, latency_us: (performance.now() - ctx.started) * 1000 });
+    audited.catch(() => {}); // handled below; this keeps a failure during signing from counting as unhandled
+    let reply: object;
+    try {
+      reply = await prepared.reply;
+    } catch (e) {
+      await audited.catch(() => {});
+      throw Object.assign(e as object, { what: { ...prepared.what, key: key.address } });
+    }
+    await audited;
     this.metrics.signatures.inc({ key: key.name, operation: op, result: 'ok' });
-    send(res, 200, result.reply);
+    send(res, 200, reply);
   }
 
   private contractOf(body: Record<string, unknown>, policy: TokenRecord['policy'], op: string): bigint {
@@ -258,15 +280,15 @@ export class SignerDaemon {
     return id;
   }
 
-  private async claim(body: Record<string, unknown>, key: LoadedKey, ctx: Ctx) {
+  private async claim(body: Record<string, unknown>, key: LoadedKey, ctx: Ctx): Promise<Prepared> {
     checkFields(body, ['key', 'contract', 'delegate']);
     const policy = ctx.token!.policy;
     const contract = this.contractOf(body, policy, 'claim');
     if (body.delegate !== undefined && typeof body.delegate !== 'boolean') throw new HttpError(400, 'BAD_FIELD', 'delegate: expected true or false');
     const t0 = performance.now();
-    let c;
+    let r;
     try {
-      c = await key.claims.signClaim(contract, { delegate: body.delegate === true, maxSpend: policy.max_spend !== undefined ? BigInt(policy.max_spend) : undefined });
+      r = await key.claims.reserveClaim(contract, { maxSpend: policy.max_spend !== undefined ? BigInt(policy.max_spend) : undefined });
       this.nonceProblem = undefined;
     } catch (e) {
       if (e instanceof NonceStoreError && e.code === 'NONCE_STORE_UNAVAILABLE') this.nonceProblem = e.message;
@@ -275,32 +297,31 @@ export class SignerDaemon {
       this.metrics.nonceLatency.observe((performance.now() - t0) / 1000);
     }
     return {
-      reply: { contract: String(c.contractId), nonce: String(c.nonce), preimage: c.preimage, signature: toHex(c.signature), arkauth: c.arkauth },
-      what: { op: 'claim', contract: String(contract), nonce: String(c.nonce), msg_sha256: toHex(sha256(utf8(c.preimage))) },
+      what: { op: 'claim', contract: String(contract), nonce: String(r.nonce), msg_sha256: toHex(sha256(utf8(r.preimage))) },
+      reply: key.claims.signReserved(r, { delegate: body.delegate === true }).then((c) => ({ contract: String(c.contractId), nonce: String(c.nonce), preimage: c.preimage, signature: toHex(c.signature), arkauth: c.arkauth })),
     };
   }
 
-  private async arkcontract(body: Record<string, unknown>, key: LoadedKey, ctx: Ctx) {
+  private async arkcontract(body: Record<string, unknown>, key: LoadedKey, ctx: Ctx): Promise<Prepared> {
     checkFields(body, ['key', 'contract', 'timestamp']);
     const policy = ctx.token!.policy;
     const contract = this.contractOf(body, policy, 'arkcontract');
     const tsRaw = body.timestamp ?? String(Math.floor(Date.now() / 1000));
     const ts = parseDecimal(typeof tsRaw === 'number' ? String(tsRaw) : (tsRaw as string), 'timestamp', 1n, MAX_INT64);
-    const s = await key.claims.signArkContract(contract, ts, { allowManagementSpend: policy.allow_management_spend });
+    const checked = await key.claims.checkArkContract(contract, ts, { allowManagementSpend: policy.allow_management_spend });
     return {
-      reply: { contract: String(contract), timestamp: String(ts), preimage: s.preimage, signature: toHex(s.signature), arkcontract: s.arkcontract },
-      what: { op: 'arkcontract', contract: String(contract), nonce: String(ts), msg_sha256: toHex(sha256(utf8(s.preimage))) },
+      what: { op: 'arkcontract', contract: String(contract), nonce: String(ts), msg_sha256: toHex(sha256(utf8(checked.preimage))) },
+      reply: key.claims.signCheckedArkContract(checked).then((s) => ({ contract: String(contract), timestamp: String(ts), preimage: s.preimage, signature: toHex(s.signature), arkcontract: s.arkcontract })),
     };
   }
 
-  private async raw(body: Record<string, unknown>, key: LoadedKey) {
+  private async raw(body: Record<string, unknown>, key: LoadedKey): Promise<Prepared> {
     checkFields(body, ['key', 'message', 'message_hex']);
     if ((body.message === undefined) === (body.message_hex === undefined)) throw new HttpError(400, 'BAD_FIELD', 'give exactly one of message or message_hex');
     if (body.message !== undefined && typeof body.message !== 'string') throw new HttpError(400, 'BAD_FIELD', 'message: expected a string');
     if (body.message_hex !== undefined && typeof body.message_hex !== 'string') throw new HttpError(400, 'BAD_FIELD', 'message_hex: expected hex');
     const message = body.message !== undefined ? utf8(body.message as string) : parseHex(body.message_hex as string, 'message_hex');
-    const signature = await key.signer.sign(message);
-    return { reply: { signature: toHex(signature), pubkey: key.bech32 }, what: { op: 'raw', msg_sha256: toHex(sha256(message)) } };
+    return { what: { op: 'raw', msg_sha256: toHex(sha256(message)) }, reply: key.signer.sign(message).then((signature) => ({ signature: toHex(signature), pubkey: key.bech32 })) };
   }
 
   private async health(res: http.ServerResponse): Promise<void> {
@@ -313,7 +334,7 @@ export class SignerDaemon {
       }
     }
     const audit = this.audit.healthy ? 'ok' : `error: ${this.audit.problem}`;
-    const keys = this.keys.size > 0 ? 'ok' : 'error: no keys';
+    const keys = this.signingThread.problem ? `error: ${this.signingThread.problem}` : this.keys.size > 0 ? 'ok' : 'error: no keys';
     const ok = nonce === 'ok' && audit === 'ok' && keys === 'ok';
     this.metrics.auditHealthy.set(this.audit.healthy ? 1 : 0);
     this.metrics.nonceHealthy.set(nonce === 'ok' ? 1 : 0);
@@ -330,6 +351,7 @@ export class SignerDaemon {
     else if (e instanceof NonceStoreError) [status, code, message] = e.code === 'SPEND_LIMIT' ? [403, e.code, e.message] : [503, e.code, e.message];
     else if (e instanceof ArkeoSignerError && e.code === 'AUDIT_UNAVAILABLE') [status, code, message] = [503, e.code, e.message];
     else if (e instanceof InputError) [status, code, message] = [400, e.code, e.message];
+    else if (e instanceof CryptoError) [status, code, message] = [e.code === 'SIGNER_UNAVAILABLE' ? 503 : 500, e.code, e.message];
     else log('error', `request ${KNOWN_ROUTES.has(route) ? route : 'to an unknown route'}: ${(e as Error)?.name ?? 'error'}`);
     const what = (e as { what?: AuditInput['what'] })?.what ?? { op: route.slice(0, 60) };
     const result: AuditInput['result'] = status === 401 ? 'unauthenticated' : status === 403 || status === 429 ? 'denied' : 'error';
@@ -384,6 +406,7 @@ export class SignerDaemon {
   private async closeAll(): Promise<void> {
     for (const k of this.keys.values()) k.signer.destroy();
     this.keys.clear();
+    await this.signingThread.close();
     await this.store.close().catch(() => {});
     await this.audit.close();
     try {
@@ -420,16 +443,26 @@ function send(res: http.ServerResponse, status: number, body: unknown, close = f
 async function readJson(req: http.IncomingMessage, max: number): Promise<Record<string, unknown>> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (declared > max) throw new HttpError(413, 'BODY_TOO_LARGE', `body over ${max} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > max) throw new HttpError(413, 'BODY_TOO_LARGE', `body over ${max} bytes`);
-    chunks.push(chunk as Buffer);
-  }
+  // Plain events rather than `for await`: this runs for every claim, and the async iterator costs allocations.
+  const text = await new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) {
+        req.off('data', onData);
+        req.resume();
+        reject(new HttpError(413, 'BODY_TOO_LARGE', `body over ${max} bytes`));
+      } else chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')));
+    req.once('error', reject);
+    req.once('close', () => req.complete || reject(new HttpError(400, 'ABORTED', 'request body not complete')));
+  });
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    parsed = JSON.parse(text);
   } catch {
     throw new HttpError(400, 'BAD_JSON', 'body is not valid JSON');
   }

@@ -1,14 +1,22 @@
 import { NonceStoreError, type NonceStore } from './store.js';
 
+interface Range {
+  next: bigint;
+  last: bigint;
+}
+
 /**
  * Hands out nonces from durable reservations. With `blockSize` 1 (the default) every nonce is its own durable
- * reservation. A larger block makes one durable write cover `blockSize` nonces; after a crash the unused rest of
- * the block is skipped, never reused. The trade-off: each skipped nonce is billed if a later one is settled
- * (rate × highest settled nonce), so a block of N can cost up to N−1 requests per crash. Reuse, in contrast,
- * gets "400 bad nonce" and breaks service; this allocator never reuses.
+ * reservation, written before it is returned. A larger block makes one durable write cover `blockSize` nonces,
+ * and the next block is reserved in the background once half of the current one is used, so in steady state no
+ * caller waits for the disk. After a crash the unused reservations (at most two blocks) are skipped, never
+ * reused. The trade-off: each skipped nonce is billed if a later one is settled (rate × highest settled nonce),
+ * so a block of N can cost up to 2N−1 requests per crash. Reuse, in contrast, gets "400 bad nonce" and breaks
+ * service; this allocator never reuses.
  */
 export class NonceAllocator {
-  private readonly blocks = new Map<string, { next: bigint; last: bigint }>();
+  /** Per (contract, signer): durable, not yet used ranges, in order. */
+  private readonly ranges = new Map<string, Range[]>();
   private readonly refills = new Map<string, Promise<void>>();
 
   constructor(
@@ -25,27 +33,50 @@ export class NonceAllocator {
     if (this.blockSize === 1) return (await this.store.reserve(contractId, signer, 1, ceiling)).first;
     const key = `${contractId}/${signer}`;
     for (;;) {
-      const block = this.blocks.get(key);
-      if (block && block.next <= block.last && (ceiling === undefined || block.next <= ceiling)) return block.next++;
-      const pending = this.refills.get(key);
-      if (pending) {
-        await pending;
-        continue;
+      const nonce = this.take(key, ceiling);
+      if (nonce !== undefined) {
+        if (this.remaining(key) < this.blockSize / 2 && !this.refills.has(key)) {
+          // Prefetch: errors here (a spend ceiling, a store outage) surface on the next foreground refill.
+          this.refill(key, contractId, signer, ceiling).catch(() => {});
+        }
+        return nonce;
       }
-      const refill = this.store.reserve(contractId, signer, this.blockSize, ceiling).then((r) => {
-        this.blocks.set(key, { next: r.first, last: r.last });
-      });
-      this.refills.set(key, refill);
-      try {
-        await refill;
-      } finally {
-        this.refills.delete(key);
-      }
+      await (this.refills.get(key) ?? this.refill(key, contractId, signer, ceiling));
     }
   }
 
-  /** Forget unused block ranges (after `nonce set --force` or a sync elsewhere); they stay skipped. */
+  private take(key: string, ceiling?: bigint): bigint | undefined {
+    const list = this.ranges.get(key);
+    while (list?.length) {
+      const r = list[0]!;
+      if (r.next <= r.last) return ceiling === undefined || r.next <= ceiling ? r.next++ : undefined;
+      list.shift();
+    }
+    return undefined;
+  }
+
+  private remaining(key: string): number {
+    return (this.ranges.get(key) ?? []).reduce((n, r) => n + Number(r.last - r.next + 1n), 0);
+  }
+
+  private refill(key: string, contractId: bigint, signer: string, ceiling?: bigint): Promise<void> {
+    const p = this.store
+      .reserve(contractId, signer, this.blockSize, ceiling)
+      .then((r) => {
+        // Contiguous with what we hold unless another process reserved in between (then the gap is skipped).
+        const list = this.ranges.get(key) ?? [];
+        const tail = list[list.length - 1];
+        if (tail && tail.last + 1n === r.first) tail.last = r.last;
+        else list.push({ next: r.first, last: r.last });
+        this.ranges.set(key, list);
+      })
+      .finally(() => this.refills.delete(key));
+    this.refills.set(key, p);
+    return p;
+  }
+
+  /** Forget unused reservations (after `nonce set --force` or a sync elsewhere); they stay skipped. */
   reset(): void {
-    this.blocks.clear();
+    this.ranges.clear();
   }
 }

@@ -1,1 +1,2 @@
 export { type Signer, type LocalSignerOptions, LocalSigner, privateKeyToSigner, describeSigner, finalizeSignature } from './signer.js';
+export { SigningThread, ThreadSigner } from './worker.js';

@@ -72,6 +72,15 @@ export class LocalSigner implements Signer {
     return sig;
   }
 
+  /**
+   * A copy of the key in a fresh ArrayBuffer, for `postMessage(…, [buffer])` to a SigningThread: transfer moves
+   * the memory to the thread, so no copy stays behind in this one. Callers destroy this signer afterwards.
+   */
+  exportKeyForTransfer(): ArrayBuffer {
+    if (this.destroyed) throw new CryptoError('SIGNER_DESTROYED', 'this signer was destroyed; its key is gone');
+    return Uint8Array.from(this.key).buffer;
+  }
+
   destroy(): void {
     wipe(this.key);
     this.destroyed = true;

@@ -119,3 +119,40 @@ test('a failing disk makes the log refuse every later append (fail closed)', asy
   await assert.rejects(audit.append(entry(3)), /refusing to sign/, 'stays failed until restart');
   await audit.close();
 });
+
+test('overlapping syncs: a later sync that finishes first releases earlier entries too; the head never goes back', async () => {
+  const file = path.join(tempDir(), 'audit.log');
+  const audit = await AuditLog.open(file);
+  const syncs: (() => void)[] = [];
+  audit.io.sync = (fd, done) => void syncs.push(() => fs.fdatasync(fd, done));
+  const released: number[] = [];
+  const tick = () => new Promise((r) => setImmediate(r));
+  const head = () => JSON.parse(fs.readFileSync(headPathOf(file), 'utf8')).seq;
+  const appended = [1, 2, 3].map((i) => async () => audit.append(entry(i)).then(() => void released.push(i)));
+  const p1 = appended[0]!();
+  await tick();
+  const p2 = appended[1]!();
+  await tick();
+  const p3 = appended[2]!();
+  await tick();
+  assert.equal(syncs.length, 2, 'two syncs may overlap; the third entry waits');
+  assert.deepEqual(released, []);
+  syncs[1]!(); // the second sync finishes first: entries 1 and 2 are both durable
+  await Promise.all([p1, p2]);
+  assert.deepEqual(released, [1, 2]);
+  assert.equal(head(), 2);
+  await tick();
+  assert.equal(syncs.length, 3, 'the waiting entry got its own sync');
+  syncs[0]!(); // the first sync, late: releases nothing new and must not move the head back
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(head(), 2);
+  assert.deepEqual(released, [1, 2]);
+  syncs[2]!();
+  await p3;
+  assert.deepEqual(released, [1, 2, 3]);
+  assert.equal(head(), 3);
+  audit.io.sync = (fd, done) => fs.fdatasync(fd, done);
+  await audit.close();
+  const key = new Uint8Array(Buffer.from(fs.readFileSync(keyPathOf(file), 'utf8').trim(), 'hex'));
+  assert.deepEqual(verifyAuditLog(file, key), { ok: true, entries: 3, notes: [] });
+});

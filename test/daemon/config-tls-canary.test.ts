@@ -18,7 +18,7 @@ test('config: the init example parses, YAML works too, and every error names the
   const c = parseConfig(exampleConfig(home), '/etc/daemon.toml');
   assert.equal(c.keyring.home, home);
   assert.equal(c.listen.socket, path.join(home, 'signer', 'keyd.sock'));
-  assert.equal(c.nonces.block_size, 1);
+  assert.equal(c.nonces.block_size, 64);
   const y = parseConfig('keyring:\n  backend: file\n  home: /srv/arkeo\nnonces:\n  block_size: 16\n', '/etc/d.yaml');
   assert.equal(y.keyring.backend, 'file');
   assert.equal(y.nonces.store, '/srv/arkeo/signer/nonces.db');
