@@ -1,5 +1,7 @@
 import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { secp256k1 as noble } from '@noble/curves/secp256k1.js';
 import { CryptoError } from '../errors.js';
 import { equalBytes, utf8 } from './bytes.js';
@@ -16,7 +18,7 @@ const HALF_ORDER = CURVE_ORDER >> 1n;
 
 /** One implementation of the curve operations we need. Both engines produce identical bytes (RFC 6979). */
 export interface CurveEngine {
-  readonly name: 'native-libsecp256k1' | 'noble-curves';
+  readonly name: 'system-libsecp256k1' | 'native-libsecp256k1' | 'noble-curves';
   signDigest(digest32: Uint8Array, privateKey32: Uint8Array): Uint8Array;
   verifyDigest(signature64: Uint8Array, digest32: Uint8Array, publicKey33: Uint8Array): boolean;
   publicKey(privateKey32: Uint8Array): Uint8Array;
@@ -42,15 +44,18 @@ interface NativeBinding {
   publicKeyCreate(priv: Uint8Array, compressed?: boolean): Uint8Array;
 }
 
+let nativeEngine: CurveEngine | undefined | null = null;
+
 function loadNativeEngine(): CurveEngine | undefined {
+  if (nativeEngine !== null) return nativeEngine;
   let native: NativeBinding;
   try {
     // `secp256k1/bindings` fails loudly; plain `secp256k1` silently falls back to the slow `elliptic`.
     native = createRequire(import.meta.url)('secp256k1/bindings') as NativeBinding;
   } catch {
-    return undefined;
+    return (nativeEngine = undefined);
   }
-  return {
+  return (nativeEngine = {
     name: 'native-libsecp256k1',
     // libsecp256k1 always returns low-S with its default RFC 6979 nonce function.
     signDigest: (digest, priv) => native.ecdsaSign(digest, priv).signature,
@@ -63,7 +68,40 @@ function loadNativeEngine(): CurveEngine | undefined {
       }
     },
     publicKey: (priv) => native.publicKeyCreate(priv, true),
+  });
+}
+
+interface SystemBinding {
+  sign(digest32: Uint8Array, priv: Uint8Array): Uint8Array | null;
+  verify(sig: Uint8Array, digest32: Uint8Array, pub: Uint8Array): boolean;
+  publicKey(priv: Uint8Array): Uint8Array | null;
+}
+
+let systemEngine: CurveEngine | undefined | null = null;
+
+/**
+ * The OS's libsecp256k1 through native/libsecp256k1 (built by `npm install` when libsecp256k1-dev is present).
+ * Preferred over the npm addon, which vendors a 2019 snapshot that is slower here and not patched by the OS.
+ */
+function loadSystemEngine(): CurveEngine | undefined {
+  if (systemEngine !== null) return systemEngine;
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+  let lib: SystemBinding;
+  try {
+    lib = createRequire(import.meta.url)(path.join(root, 'native', 'libsecp256k1', 'build', 'Release', 'secp256k1_system.node')) as SystemBinding;
+  } catch {
+    return (systemEngine = undefined);
+  }
+  const must = (out: Uint8Array | null) => {
+    if (!out) throw new CryptoError('BAD_PRIVATE_KEY', 'private key: rejected by libsecp256k1');
+    return out;
   };
+  return (systemEngine = {
+    name: 'system-libsecp256k1',
+    signDigest: (digest, priv) => must(lib.sign(digest, priv)),
+    verifyDigest: (sig, digest, pub) => lib.verify(sig, digest, pub),
+    publicKey: (priv) => must(lib.publicKey(priv)),
+  });
 }
 
 // Known answer (signing-performance.md): private key 1, message "1:1:". Checked when an engine is chosen,
@@ -86,29 +124,34 @@ function passesKnownAnswer(engine: CurveEngine): boolean {
 let selected: CurveEngine | undefined;
 let selectionNote = '';
 
+const ENGINE_NOTES: Record<CurveEngine['name'], string> = {
+  'system-libsecp256k1': 'native libsecp256k1 (the system library, via native/libsecp256k1)',
+  'native-libsecp256k1': 'native libsecp256k1 (npm secp256k1 addon)',
+  'noble-curves': '@noble/curves',
+};
+
 /**
- * The engine in use. `ARKEO_SIGNER_CRYPTO=noble` forces pure JS; `native` requires the addon.
- * Default: the native addon when it loads and passes the known answer, else noble.
+ * The engine in use. `ARKEO_SIGNER_CRYPTO=noble` forces pure JS; `native` requires a native engine, `system` the
+ * system library's. Default: the first of system library, npm addon, noble that loads and passes the known answer.
  */
 export function curveEngine(): CurveEngine {
   if (selected) return selected;
   const wanted = process.env.ARKEO_SIGNER_CRYPTO ?? 'auto';
-  if (wanted !== 'noble') {
-    const native = loadNativeEngine();
-    if (native && passesKnownAnswer(native)) {
-      selected = native;
-      selectionNote = 'secp256k1 engine: native libsecp256k1 (npm secp256k1 addon)';
-    } else if (wanted === 'native') {
-      throw new CryptoError('ENGINE_UNAVAILABLE', 'ARKEO_SIGNER_CRYPTO=native but the secp256k1 addon did not load or failed its known-answer test');
-    } else {
-      selectionNote = native
-        ? 'secp256k1 engine: @noble/curves (the native addon failed its known-answer test)'
-        : 'secp256k1 engine: @noble/curves (native addon not available)';
+  const candidates = wanted === 'noble' ? [] : wanted === 'system' ? [loadSystemEngine()] : [loadSystemEngine(), loadNativeEngine()];
+  const failed: string[] = [];
+  for (const engine of candidates) {
+    if (engine && passesKnownAnswer(engine)) {
+      selected = engine;
+      break;
     }
-  } else {
-    selectionNote = 'secp256k1 engine: @noble/curves (forced by ARKEO_SIGNER_CRYPTO=noble)';
+    if (engine) failed.push(`${engine.name} failed its known-answer test`);
+  }
+  if (!selected && (wanted === 'native' || wanted === 'system')) {
+    throw new CryptoError('ENGINE_UNAVAILABLE', `ARKEO_SIGNER_CRYPTO=${wanted} but no such engine loaded and passed its known-answer test${failed.length ? ` (${failed.join('; ')})` : ''}`);
   }
   selected ??= nobleEngine;
+  const why = wanted === 'noble' ? 'forced by ARKEO_SIGNER_CRYPTO=noble' : failed.length ? failed.join('; ') : selected === nobleEngine ? 'no native engine available' : '';
+  selectionNote = `secp256k1 engine: ${ENGINE_NOTES[selected.name]}${why ? ` (${why})` : ''}`;
   return selected;
 }
 
@@ -118,10 +161,9 @@ export function curveEngineNote(): string {
   return selectionNote;
 }
 
-/** Both engines, for tests and benchmarks that compare them. */
+/** Every engine that loads, for tests and benchmarks that compare them. */
 export function availableEngines(): CurveEngine[] {
-  const native = loadNativeEngine();
-  return native ? [native, nobleEngine] : [nobleEngine];
+  return [loadSystemEngine(), loadNativeEngine(), nobleEngine].filter((e): e is CurveEngine => e !== undefined);
 }
 
 export function sha256(data: Uint8Array): Uint8Array {

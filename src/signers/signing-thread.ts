@@ -11,6 +11,7 @@ import type { ThreadReply, ThreadRequest } from './worker.js';
 
 const port = parentPort!;
 const keys = new Map<number, LocalSigner>();
+const REPLY_EVERY_MS = 0.25;
 
 function reply(r: ThreadReply): void {
   port.postMessage(r);
@@ -32,17 +33,25 @@ port.on('message', (m: ThreadRequest) => {
       return;
     }
     case 'sign': {
-      const out: ThreadReply & { type: 'signed' } = { type: 'signed', results: [] };
+      // Results go back in slices of about REPLY_EVERY_MS, not all at the end: while this thread signs the rest of
+      // a large batch, the event loop can already audit and answer the first ones.
+      let results: { id: number; signature?: Uint8Array; error?: string }[] = [];
+      let since = performance.now();
       for (const job of m.jobs) {
         const signer = keys.get(job.keyId);
         try {
           if (!signer) throw Object.assign(new Error(), { code: 'SIGNER_DESTROYED' });
-          out.results.push({ id: job.id, signature: signer.signDigestSync(sha256(job.message)) });
+          results.push({ id: job.id, signature: signer.signDigestSync(sha256(job.message)) });
         } catch (e) {
-          out.results.push({ id: job.id, error: (e as { code?: string }).code ?? 'SIGN_FAILED' });
+          results.push({ id: job.id, error: (e as { code?: string }).code ?? 'SIGN_FAILED' });
+        }
+        if (performance.now() - since >= REPLY_EVERY_MS) {
+          reply({ type: 'signed', results });
+          results = [];
+          since = performance.now();
         }
       }
-      reply(out);
+      if (results.length) reply({ type: 'signed', results });
       return;
     }
     case 'remove':

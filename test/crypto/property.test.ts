@@ -34,14 +34,28 @@ test('property: the high-S twin of a valid signature is rejected, and normalises
   );
 });
 
-test('property: every available engine gives identical RFC 6979 signatures', (t) => {
+test('property: every available engine gives identical RFC 6979 signatures, public keys and verdicts', (t) => {
   const engines = availableEngines();
-  if (!requireComponent(t, engines.length >= 2, 'the native secp256k1 addon (npm optional dependency secp256k1)')) return;
+  const names = engines.map((e) => e.name);
+  if (!requireComponent(t, names.includes('native-libsecp256k1'), 'the native secp256k1 addon (npm optional dependency secp256k1)')) return;
+  if (!requireComponent(t, names.includes('system-libsecp256k1'), 'native/libsecp256k1 (built by npm install; needs libsecp256k1-dev and a C compiler)')) return;
   fc.assert(
     fc.property(secretKey, message, (priv, msg) => {
       const d = sha256(msg);
-      const [a, b] = engines.map((e) => Buffer.from(e.signDigest(d, priv)).toString('hex'));
-      assert.equal(a, b);
+      const sigs = engines.map((e) => e.signDigest(d, priv));
+      const pubs = engines.map((e) => Buffer.from(e.publicKey(priv)).toString('hex'));
+      for (let i = 1; i < engines.length; i++) {
+        assert.equal(Buffer.from(sigs[i]!).toString('hex'), Buffer.from(sigs[0]!).toString('hex'), names[i]);
+        assert.equal(pubs[i], pubs[0], names[i]);
+      }
+      const pub = engines[0]!.publicKey(priv);
+      for (const e of engines) {
+        assert.ok(e.verifyDigest(sigs[0]!, d, pub), `${e.name} accepts`);
+        assert.ok(!e.verifyDigest(highSTwin(sigs[0]!), d, pub), `${e.name} rejects the high-S twin`);
+        const flipped = Uint8Array.from(d);
+        flipped[0]! ^= 1;
+        assert.ok(!e.verifyDigest(sigs[0]!, flipped, pub), `${e.name} rejects another digest`);
+      }
     }),
     { numRuns: 500 },
   );
