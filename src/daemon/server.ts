@@ -92,7 +92,8 @@ export class SignerDaemon {
     let store: NonceStore | undefined;
     let daemon: SignerDaemon | undefined;
     try {
-      store = await openNonceStore(config.nonces.store, config.keyring.home);
+      // A long-lived server: SQLite commits (and their fsync) run in a writer thread, off the event loop.
+      store = await openNonceStore(config.nonces.store, config.keyring.home, { writerThread: true });
       daemon = new SignerDaemon(config, store, audit, options.configFile);
       await daemon.loadKeys(options.passphrase);
       await daemon.listen();

@@ -14,8 +14,8 @@ export function defaultNonceStorePath(home: string): string {
 }
 
 /** `postgres://…` / `postgresql://…` → PostgreSQL; `sqlite:PATH` or a plain path → SQLite; none → the default file. */
-export async function openNonceStore(spec: string | undefined, home: string): Promise<NonceStore> {
+export async function openNonceStore(spec: string | undefined, home: string, options: { writerThread?: boolean } = {}): Promise<NonceStore> {
   if (spec && /^postgres(ql)?:\/\//.test(spec)) return PostgresNonceStore.open(spec);
   const file = spec ? spec.replace(/^sqlite:/, '') : defaultNonceStorePath(home);
-  return SqliteNonceStore.open(file);
+  return SqliteNonceStore.open(file, options);
 }

@@ -2,7 +2,11 @@ import pg from 'pg';
 import { backwardError, spendLimitError, unavailable, NonceStoreError, type ContractTerms, type NonceRow, type NonceStore } from './store.js';
 import { termsFromRow, type ContractRowText } from './sqlite.js';
 
+// One multi-statement query runs as one transaction. The advisory lock (key: "arkeo" in ASCII) serialises first
+// opens: CREATE TABLE IF NOT EXISTS is not safe against itself in PostgreSQL, and two signer processes starting
+// on an empty database would otherwise fail with a duplicate key in pg_type.
 const SCHEMA = `
+SELECT pg_advisory_xact_lock(418463131247);
 CREATE TABLE IF NOT EXISTS arkeo_nonces (
   contract_id NUMERIC(20) NOT NULL,
   signer      TEXT NOT NULL,

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { ensurePrivateDir, FILE_MODE } from '../fsutil.js';
 import { backwardError, spendLimitError, unavailable, NonceStoreError, type ContractTerms, type NonceRow, type NonceStore } from './store.js';
@@ -37,6 +38,11 @@ export interface SqliteNonceStoreOptions {
   maxPageCount?: number;
   /** How long to wait for another process's write lock. */
   busyTimeoutMs?: number;
+  /**
+   * Commit reservations on a second connection in a worker thread, so the fsync of each commit does not stall
+   * this thread's event loop (the daemon uses it). Reads stay on this connection.
+   */
+  writerThread?: boolean;
 }
 
 /**
@@ -50,6 +56,7 @@ export class SqliteNonceStore implements NonceStore {
   private queue: Pending[] = [];
   private flushScheduled = false;
   private readonly stmts;
+  private readonly writer: SqliteWriter | undefined;
   /** Contract terms, valid while no other connection has committed (PRAGMA data_version is unchanged). */
   private terms = new Map<string, ContractTerms | undefined>();
   private termsVersion = -1n;
@@ -63,21 +70,14 @@ export class SqliteNonceStore implements NonceStore {
         // Create the file 0600 ourselves; SQLite gives its -wal/-shm files the same mode.
         fs.closeSync(fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, FILE_MODE));
       }
-      this.db = new Database(file, { timeout: options.busyTimeoutMs ?? 10_000 });
-      this.db.defaultSafeIntegers(true);
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = FULL');
-      if (options.maxPageCount) this.db.pragma(`max_page_count = ${Math.floor(options.maxPageCount)}`);
+      this.db = openDatabase(file, options);
       this.db.exec(SCHEMA);
     } catch (e) {
       throw unavailable(this.description, e);
     }
+    if (options.writerThread && file !== ':memory:') this.writer = new SqliteWriter(file, options);
     this.stmts = {
-      get: this.db.prepare('SELECT reserved FROM nonces WHERE contract_id = ? AND signer = ?'),
-      upsert: this.db.prepare(
-        'INSERT INTO nonces (contract_id, signer, reserved, updated_at) VALUES (?, ?, ?, ?) ' +
-          'ON CONFLICT (contract_id, signer) DO UPDATE SET reserved = excluded.reserved, updated_at = excluded.updated_at',
-      ),
+      ...reservationStatements(this.db),
       list: this.db.prepare('SELECT contract_id, signer, reserved, updated_at FROM nonces ORDER BY CAST(contract_id AS INTEGER), signer'),
       putContract: this.db.prepare(
         'INSERT INTO contracts (contract_id, rate, deposit, max_spend, source, updated_at) VALUES (?, ?, ?, ?, ?, ?) ' +
@@ -109,34 +109,26 @@ export class SqliteNonceStore implements NonceStore {
     const batch = this.queue;
     this.queue = [];
     this.flushScheduled = false;
-    const outcomes: ({ first: bigint; last: bigint } | Error)[] = [];
-    const now = BigInt(Date.now());
-    const run = this.db.transaction(() => {
-      for (const p of batch) {
-        const row = this.stmts.get.get(String(p.contractId), p.signer) as { reserved: bigint } | undefined;
-        const current = row?.reserved ?? 0n;
-        let last = current + BigInt(p.count);
-        if (p.ceiling !== undefined && last > p.ceiling) last = p.ceiling;
-        if (last <= current) {
-          outcomes.push(spendLimitError(p.contractId, current + 1n, p.ceiling ?? 0n));
-          continue;
-        }
-        this.stmts.upsert.run(String(p.contractId), p.signer, last, now);
-        outcomes.push({ first: current + 1n, last });
-      }
-    });
-    try {
-      run.immediate();
-    } catch (e) {
+    const requests = batch.map(({ contractId, signer, count, ceiling }) => ({ contractId, signer, count, ceiling }));
+    const settle = (outcomes: ReserveOutcome[]) =>
+      batch.forEach((p, i) => {
+        const o = outcomes[i]!;
+        if ('error' in o) p.reject(spendLimitError(p.contractId, o.next, p.ceiling ?? 0n));
+        else p.resolve(o);
+      });
+    const failAll = (e: unknown) => {
       const err = unavailable(this.description, e);
       for (const p of batch) p.reject(err);
+    };
+    if (this.writer) {
+      this.writer.commit(requests).then(settle, failAll);
       return;
     }
-    batch.forEach((p, i) => {
-      const o = outcomes[i]!;
-      if (o instanceof Error) p.reject(o);
-      else p.resolve(o);
-    });
+    try {
+      settle(reserveBatch(this.db, this.stmts, requests));
+    } catch (e) {
+      failAll(e);
+    }
   }
 
   async current(contractId: bigint, signer: string): Promise<bigint> {
@@ -216,6 +208,7 @@ export class SqliteNonceStore implements NonceStore {
 
   async close(): Promise<void> {
     if (this.queue.length) this.flush();
+    await this.writer?.close();
     this.db.close();
   }
 }
@@ -236,4 +229,93 @@ export function termsFromRow(r: ContractRowText): ContractTerms {
     maxSpend: r.max_spend === null ? undefined : BigInt(r.max_spend),
     source: r.source,
   };
+}
+
+/** Both connections (this thread's and the writer thread's) are opened the same way. */
+export function openDatabase(file: string, options: SqliteNonceStoreOptions): Database.Database {
+  const db = new Database(file, { timeout: options.busyTimeoutMs ?? 10_000 });
+  db.defaultSafeIntegers(true);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  if (options.maxPageCount) db.pragma(`max_page_count = ${Math.floor(options.maxPageCount)}`);
+  return db;
+}
+
+export function reservationStatements(db: Database.Database): { get: Database.Statement; upsert: Database.Statement } {
+  return {
+    get: db.prepare('SELECT reserved FROM nonces WHERE contract_id = ? AND signer = ?'),
+    upsert: db.prepare(
+      'INSERT INTO nonces (contract_id, signer, reserved, updated_at) VALUES (?, ?, ?, ?) ' +
+        'ON CONFLICT (contract_id, signer) DO UPDATE SET reserved = excluded.reserved, updated_at = excluded.updated_at',
+    ),
+  };
+}
+
+export interface ReserveRequest {
+  contractId: bigint;
+  signer: string;
+  count: number;
+  ceiling?: bigint;
+}
+export type ReserveOutcome = { first: bigint; last: bigint } | { error: 'SPEND_LIMIT'; next: bigint };
+
+/** Reserve for every request in one IMMEDIATE transaction; throws (nothing reserved) if the commit fails. */
+export function reserveBatch(db: Database.Database, stmts: ReturnType<typeof reservationStatements>, batch: ReserveRequest[]): ReserveOutcome[] {
+  const outcomes: ReserveOutcome[] = [];
+  const now = BigInt(Date.now());
+  db.transaction(() => {
+    for (const p of batch) {
+      const row = stmts.get.get(String(p.contractId), p.signer) as { reserved: bigint } | undefined;
+      const current = row?.reserved ?? 0n;
+      let last = current + BigInt(p.count);
+      if (p.ceiling !== undefined && last > p.ceiling) last = p.ceiling;
+      if (last <= current) {
+        outcomes.push({ error: 'SPEND_LIMIT', next: current + 1n });
+        continue;
+      }
+      stmts.upsert.run(String(p.contractId), p.signer, last, now);
+      outcomes.push({ first: current + 1n, last });
+    }
+  }).immediate();
+  return outcomes;
+}
+
+/** The main-thread end of sqlite-writer.ts: batches go in order, one reply per batch. */
+class SqliteWriter {
+  private readonly worker: Worker;
+  private readonly waiting = new Map<number, { resolve: (o: ReserveOutcome[]) => void; reject: (e: unknown) => void }>();
+  private nextId = 1;
+  private failure: Error | undefined;
+
+  constructor(file: string, options: SqliteNonceStoreOptions) {
+    this.worker = new Worker(new URL('./sqlite-writer.js', import.meta.url), { workerData: { file, options: { ...options, writerThread: false } } });
+    this.worker.on('message', (m: { id: number; outcomes?: ReserveOutcome[]; error?: string }) => {
+      const w = this.waiting.get(m.id);
+      this.waiting.delete(m.id);
+      if (m.outcomes) w?.resolve(m.outcomes);
+      else w?.reject(new Error(m.error ?? 'writer failed'));
+    });
+    const fail = (why: string) => {
+      this.failure ??= new Error(why);
+      for (const w of this.waiting.values()) w.reject(this.failure);
+      this.waiting.clear();
+    };
+    this.worker.on('error', (e) => fail(`writer thread failed (${e.message})`));
+    this.worker.on('exit', () => fail('writer thread stopped'));
+  }
+
+  commit(batch: ReserveRequest[]): Promise<ReserveOutcome[]> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.worker.postMessage({ id, batch });
+    });
+  }
+
+  /** Waits for batches in flight (the thread answers in order), then stops the thread. */
+  async close(): Promise<void> {
+    if (!this.failure) await this.commit([]).catch(() => {});
+    await this.worker.terminate();
+  }
 }

@@ -13,27 +13,29 @@ function unavailable(re: RegExp) {
   return (e: unknown) => e instanceof NonceStoreError && e.code === 'NONCE_STORE_UNAVAILABLE' && re.test(e.message) && /no signature released/.test(e.message) && !e.message.includes('\n');
 }
 
-test('SQLite full (max_page_count emulating a full disk): no signature, a clear error', async () => {
-  const file = path.join(tempDir(), 'nonces.db');
-  const store = SqliteNonceStore.open(file, { maxPageCount: 8 });
-  const signer = countingSigner();
-  const claims = await ClaimSigner.create(signer, store);
-  let contract = 1n;
-  let error: unknown;
-  for (; contract < 5000n && !error; contract++) {
-    try {
-      await claims.signClaim(contract);
-    } catch (e) {
-      error = e;
+for (const writerThread of [false, true]) {
+  test(`SQLite full (max_page_count emulating a full disk)${writerThread ? ', commits in the writer thread' : ''}: no signature, a clear error`, async () => {
+    const file = path.join(tempDir(), 'nonces.db');
+    const store = SqliteNonceStore.open(file, { maxPageCount: 8, writerThread });
+    const signer = countingSigner();
+    const claims = await ClaimSigner.create(signer, store);
+    let contract = 1n;
+    let error: unknown;
+    for (; contract < 5000n && !error; contract++) {
+      try {
+        await claims.signClaim(contract);
+      } catch (e) {
+        error = e;
+      }
     }
-  }
-  assert.ok(error, 'the store filled up');
-  assert.ok(unavailable(/full/)(error), String(error));
-  const before = signer.signed;
-  await assert.rejects(claims.signClaim(contract + 1n), unavailable(/full/));
-  assert.equal(signer.signed, before, 'nothing signed once the store cannot persist');
-  await store.close();
-});
+    assert.ok(error, 'the store filled up');
+    assert.ok(unavailable(/full/)(error), String(error));
+    const before = signer.signed;
+    await assert.rejects(claims.signClaim(contract + 1n), unavailable(/full/));
+    assert.equal(signer.signed, before, 'nothing signed once the store cannot persist');
+    await store.close();
+  });
+}
 
 test('SQLite read-only database file: claim sign releases nothing and says why', async (t) => {
   const home = tempDir();

@@ -1,8 +1,9 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { NonceAllocator, NonceStoreError, PostgresNonceStore, SqliteNonceStore, maxNonceFor, type NonceStore } from '../../src/nonces/index.js';
-import { requireComponent, tempDir } from '../helpers.js';
+import { requireComponent, runAsync, tempDir } from '../helpers.js';
 import { startPostgres, type PgServer } from '../support/postgres.js';
 
 /** One contract, both engines: what every NonceStore must do. */
@@ -93,9 +94,10 @@ async function storeContract(open: () => Promise<NonceStore>): Promise<void> {
   }
 }
 
-test('SQLite nonce store: the NonceStore contract', async () => {
+test('SQLite nonce store: the NonceStore contract, with commits inline and in the writer thread', async () => {
   const file = path.join(tempDir(), 'signer', 'nonces.db');
   await storeContract(async () => SqliteNonceStore.open(file));
+  await storeContract(async () => SqliteNonceStore.open(path.join(path.dirname(file), 'threaded.db'), { writerThread: true }));
   const { statSync } = await import('node:fs');
   assert.equal(statSync(file).mode & 0o777, 0o600);
   assert.equal(statSync(path.dirname(file)).mode & 0o777, 0o700);
@@ -108,4 +110,23 @@ test('PostgreSQL nonce store: the NonceStore contract, on a real server', async 
   pg = await startPostgres();
   if (!requireComponent(t, pg !== undefined, 'PostgreSQL server binaries (apt-get install postgresql)')) return;
   await storeContract(() => PostgresNonceStore.open(pg!.url));
+});
+
+test('PostgreSQL: eight processes opening an empty database at once all succeed (the schema is created once)', async (t) => {
+  pg ??= await startPostgres();
+  const server = pg;
+  if (!requireComponent(t, server !== undefined, 'PostgreSQL server binaries (apt-get install postgresql)') || !server) return;
+  const admin = await PostgresNonceStore.open(server.url);
+  await admin.close();
+  const { default: pgLib } = await import('pg');
+  const client = new pgLib.Client({ connectionString: server.url });
+  await client.connect();
+  await client.query('CREATE DATABASE fresh_open_race');
+  await client.end();
+  const url = server.url.replace(/\/[^/?]*(\?|$)/, '/fresh_open_race$1');
+  // Separate processes, as signers on several hosts would be: each opens (creating the schema) at the same moment.
+  const script = path.join(tempDir(), 'open.mjs');
+  writeFileSync(script, `import { PostgresNonceStore } from ${JSON.stringify(new URL('../../src/nonces/index.js', import.meta.url).href)};\nawait (await PostgresNonceStore.open(process.argv[2])).close();\n`);
+  const opened = await Promise.all(Array.from({ length: 8 }, () => runAsync(script, [url])));
+  for (const r of opened) assert.equal(r.status, 0, r.stderr);
 });
