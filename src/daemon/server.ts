@@ -248,6 +248,7 @@ export class SignerDaemon {
     if (!allowed(policy.keys, keyName)) throw denied(`key ${shown} is not allowed for token ${ctx.token!.name}`, what);
     if (!key) throw Object.assign(new HttpError(404, 'UNKNOWN_KEY', 'no such key is loaded'), { what });
     if (!this.audit.healthy) throw new HttpError(503, 'AUDIT_UNAVAILABLE', `audit log unavailable (${this.audit.problem}); refusing to sign`);
+    if (this.signingThread.problem) throw Object.assign(new HttpError(503, 'SIGNER_UNAVAILABLE', `${this.signingThread.problem}; nothing was signed`), { what: { ...what, address: key.address } });
     let prepared: Prepared;
     try {
       prepared = await run(body, key);

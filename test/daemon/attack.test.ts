@@ -162,3 +162,26 @@ test('spend ceilings per token and per contract; audit failure and nonce store f
   assert.match((await rawRequest(d.socket, 'GET', '/metrics')).body, /arkeo_signer_audit_healthy 0/);
   audit.io.sync = realSync;
 });
+
+test('the signing thread dies: claims get 503 with no signature, the failure is audited, /healthz says why', async (t) => {
+  if (!requireVectors(t)) return;
+  const own = await startTestDaemon({ dog: v.keys.dog!.priv }, { app: { keys: ['dog'], operations: ['claim', 'raw'], contracts: ['*'] } });
+  try {
+    assert.equal((await rawRequest(own.socket, 'POST', '/v1/claims', { token: own.tokens.app, body: '{"contract":"4","key":"dog"}' })).status, 200);
+    // As an out-of-memory abort or a crash in native code would end it.
+    await (own.daemon as unknown as { signingThread: { worker: { terminate(): Promise<number> } } }).signingThread.worker.terminate();
+    for (const body of ['{"contract":"4","key":"dog"}', '{"message":"4:9:","key":"dog"}']) {
+      const r = await rawRequest(own.socket, 'POST', body.includes('message') ? '/v1/sign' : '/v1/claims', { token: own.tokens.app, body });
+      assert.equal(r.status, 503, r.body);
+      assert.equal(r.json!.code, 'SIGNER_UNAVAILABLE');
+      assert.doesNotMatch(r.body, SIG);
+    }
+    const health = await rawRequest(own.socket, 'GET', '/healthz');
+    assert.equal(health.status, 503);
+    assert.match(String(health.json!.keys), /^error: signing thread exited/);
+    const last = auditEntries(own.config).slice(-2);
+    assert.deepEqual(last.map((e) => [e.what.op, e.result, e.status]), [['claim', 'error', 503], ['raw', 'error', 503]]);
+  } finally {
+    await own.daemon.stop();
+  }
+});
