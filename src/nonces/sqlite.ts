@@ -204,6 +204,8 @@ export class SqliteNonceStore implements NonceStore {
 
   async check(): Promise<void> {
     this.write(() => this.db.prepare("INSERT INTO meta (k, v) VALUES ('last_check', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v").run(new Date().toISOString()));
+    // Reservations go through the writer thread: it must answer too (an empty batch makes the round trip).
+    if (this.writer) await this.writer.commit([]).catch((e) => Promise.reject(unavailable(this.description, e)));
   }
 
   async close(): Promise<void> {

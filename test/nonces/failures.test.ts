@@ -37,6 +37,19 @@ for (const writerThread of [false, true]) {
   });
 }
 
+test('SQLite writer thread gone: reservations and the health check fail closed, with the reason', async () => {
+  const store = SqliteNonceStore.open(path.join(tempDir(), 'nonces.db'), { writerThread: true });
+  const signer = countingSigner();
+  const claims = await ClaimSigner.create(signer, store);
+  await claims.signClaim(1n);
+  await store.check();
+  await (store as unknown as { writer: { worker: { terminate(): Promise<number> } } }).writer.worker.terminate();
+  await assert.rejects(claims.signClaim(1n), unavailable(/writer thread stopped/));
+  await assert.rejects(store.check(), unavailable(/writer thread stopped/));
+  assert.equal(signer.signed, 1, 'nothing signed without a durable reservation');
+  await store.close();
+});
+
 test('SQLite read-only database file: claim sign releases nothing and says why', async (t) => {
   const home = tempDir();
   fs.chmodSync(home, 0o755);
