@@ -6,7 +6,7 @@ const errors = {
   '403': { description: 'Denied by the token policy or a spend ceiling', content: { 'application/json': { schema: err } } },
   '413': { description: 'Body over the limit (64 KiB by default)' },
   '429': { description: 'Token rate limit' },
-  '503': { description: 'Nonce store or audit log unavailable: nothing signed', content: { 'application/json': { schema: err } } },
+  '503': { description: 'Nonce store, audit log or signing thread unavailable: nothing signed', content: { 'application/json': { schema: err } } },
 };
 const decimal = { type: 'string', pattern: '^(0|[1-9][0-9]*)$' };
 
