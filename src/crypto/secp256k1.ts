@@ -223,10 +223,13 @@ function scalarS(signature64: Uint8Array): bigint {
   return BigInt('0x' + Buffer.from(signature64.subarray(32, 64)).toString('hex'));
 }
 
+/** n/2 as 32 big-endian bytes: low-S is a byte comparison, no BigInt on the verify path. */
+const HALF_ORDER_BYTES = Buffer.from(HALF_ORDER.toString(16).padStart(64, '0'), 'hex');
+
 export function isLowS(signature64: Uint8Array): boolean {
   if (signature64.length !== 64) return false;
-  const s = scalarS(signature64);
-  return s > 0n && s <= HALF_ORDER;
+  const s = Buffer.from(signature64.buffer, signature64.byteOffset + 32, 32);
+  return s.some((b) => b !== 0) && s.compare(HALF_ORDER_BYTES) <= 0;
 }
 
 /** Returns r||(n-s) when s is high, else the signature unchanged. Used for HSM/KMS outputs and for tests. */

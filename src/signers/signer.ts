@@ -1,6 +1,6 @@
 import { CryptoError } from '../errors.js';
 import { toAddress, toBech32PubKey } from '../crypto/address.js';
-import { isLowS, normalizeLowS, sha256, signDigest, verifyDigest, publicKeyFromPrivate } from '../crypto/secp256k1.js';
+import { curveEngine, isLowS, normalizeLowS, sha256, verifyDigest, publicKeyFromPrivate } from '../crypto/secp256k1.js';
 import { wipe } from '../crypto/bytes.js';
 
 /**
@@ -62,11 +62,17 @@ export class LocalSigner implements Signer {
     return this.signDigestSync(sha256(message));
   }
 
-  /** Synchronous signing of a precomputed SHA-256 digest, for hot paths that already hashed the message. */
+  /**
+   * Synchronous signing of a precomputed SHA-256 digest, for hot paths that already hashed the message. The key
+   * was validated once, in the constructor, so this goes straight to the engine: sign, then (by default) verify,
+   * where the engine's verify rejects high-S as Cosmos does.
+   */
   signDigestSync(digest32: Uint8Array): Uint8Array {
     if (this.destroyed) throw new CryptoError('SIGNER_DESTROYED', 'this signer was destroyed; its key is gone');
-    const sig = signDigest(this.key, digest32);
-    if (this.verify && !verifyDigest(this.pub, digest32, sig)) {
+    if (digest32.length !== 32) throw new CryptoError('BAD_DIGEST', `digest: expected 32 bytes, got ${digest32.length}`);
+    const engine = curveEngine();
+    const sig = engine.signDigest(digest32, this.key);
+    if (this.verify && !engine.verifyDigest(sig, digest32, this.pub)) {
       throw new CryptoError('SELF_CHECK_FAILED', 'local signature failed its self-check; not released');
     }
     return sig;
