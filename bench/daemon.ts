@@ -14,6 +14,7 @@ import { Keyring } from '../src/keyring/index.js';
 import { TokenStore, parsePolicy, exampleConfig } from '../src/daemon/index.js';
 import { sha256, utf8 } from '../src/crypto/index.js';
 import type { Row } from './claims.js';
+import { median } from './stats.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
@@ -29,9 +30,24 @@ interface Load {
   p50_ms: number;
   p99_ms: number;
   p999_ms: number;
+  /** Share of all cores busy during the run, and CPU per request across every process (from /proc/stat). */
+  cpu?: { busy: number; usPerRequest: number };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1]!;
+/** Busy and total CPU time of the whole machine, in clock ticks; undefined where /proc/stat does not exist. */
+function cpuTicks(): { busy: number; total: number } | undefined {
+  try {
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const idle = f[3]! + (f[4] ?? 0);
+    const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { busy: total - idle, total };
+  } catch {
+    return undefined;
+  }
+}
+
+const cpuNote = (r: Load) => (r.cpu ? `; cores ${Math.round(r.cpu.busy * 100)}% busy, ${Math.round(r.cpu.usPerRequest)} µs CPU per claim (all processes)` : '');
+
 
 function buildLoadgen(dir: string): string | undefined {
   const cc = ['cc', 'gcc', 'clang'].find((c) => spawnSync(c, ['--version']).status === 0);
@@ -40,6 +56,7 @@ function buildLoadgen(dir: string): string | undefined {
 }
 
 function load(loadgen: string, socket: string, request: string, connections: number, rate: number, seconds = SECONDS): Promise<Load> {
+  const before = cpuTicks();
   return new Promise((resolve, reject) => {
     const p = spawn(loadgen, [socket, request, String(connections), String(rate), String(seconds)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -48,8 +65,14 @@ function load(loadgen: string, socket: string, request: string, connections: num
     p.stderr.on('data', (d: Buffer) => (err += d));
     p.on('exit', (code) => {
       const r = out.trim() ? (JSON.parse(out) as Load) : undefined;
-      if (!r || code !== 0) reject(new Error(`loadgen: exit ${code}, ${r ? `${r.errors} errors` : ''} ${err.trim()}`));
-      else resolve(r);
+      if (!r || code !== 0) return reject(new Error(`loadgen: exit ${code}, ${r ? `${r.errors} errors` : ''} ${err.trim()}`));
+      const after = cpuTicks();
+      if (before && after && r.ok > 0) {
+        const busy = after.busy - before.busy;
+        // /proc/stat counts in USER_HZ, 100 per second on Linux.
+        r.cpu = { busy: busy / (after.total - before.total), usPerRequest: ((busy / 100) * 1e6) / r.ok };
+      }
+      resolve(r);
     });
   });
 }
@@ -58,9 +81,8 @@ function load(loadgen: string, socket: string, request: string, connections: num
 async function repeated(run: () => Promise<Load>, by: 'rate' | 'p99_ms'): Promise<{ mid: Load; spread: string }> {
   const all: Load[] = [];
   for (let i = 0; i < RUNS; i++) all.push(await run());
-  const mid = all.find((r) => r[by] === median(all.map((x) => x[by])))!;
-  const values = all.map((r) => r[by]).sort((a, b) => a - b);
-  return { mid, spread: `${RUNS} runs: ${values.map((v) => (by === 'rate' ? Math.round(v) : v.toFixed(2))).join(' / ')}` };
+  all.sort((a, b) => a[by] - b[by]);
+  return { mid: all[(all.length - 1) >> 1]!, spread: `${RUNS} runs: ${all.map((r) => (by === 'rate' ? Math.round(r[by]) : r[by].toFixed(2))).join(' / ')}` };
 }
 
 function requestFile(dir: string, token: string, contract: number): string {
@@ -114,7 +136,7 @@ export async function benchDaemon(): Promise<Row[]> {
         await load(loadgen, socket, request, 64, 1000, 3); // warm-up (JIT)
         for (const clients of block === 64 ? [1, 8, 64] : [64]) {
           const r = await repeated(() => load(loadgen, socket, request, clients, 0), 'rate');
-          rows.push({ name: `daemon claims, ${clients} client${clients > 1 ? 's' : ''}, block ${block}`, value: Math.round(r.mid.rate), unit: 'claims/s', note: `p50 ${r.mid.p50_ms.toFixed(2)} ms, p99 ${r.mid.p99_ms.toFixed(2)} ms; ${note}; ${r.spread}` });
+          rows.push({ name: `daemon claims, ${clients} client${clients > 1 ? 's' : ''}, block ${block}`, value: Math.round(r.mid.rate), unit: 'claims/s', note: `p50 ${r.mid.p50_ms.toFixed(2)} ms, p99 ${r.mid.p99_ms.toFixed(2)} ms${cpuNote(r.mid)}; ${note}; ${r.spread}` });
         }
         const fixed = await repeated(() => load(loadgen, socket, request, 64, 1000), 'p99_ms');
         rows.push({ name: `daemon claims at a fixed 1,000/s, block ${block}: p99`, value: +fixed.mid.p99_ms.toFixed(2), unit: 'ms', note: `p50 ${fixed.mid.p50_ms.toFixed(2)} ms, p99.9 ${fixed.mid.p999_ms.toFixed(2)} ms; ${note}; ${fixed.spread}` });

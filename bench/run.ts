@@ -11,16 +11,13 @@ import { Keyring } from '../src/keyring/index.js';
 import { availableEngines, curveEngineNote, utf8 } from '../src/crypto/index.js';
 import { benchClaims, type Row } from './claims.js';
 import { benchDaemon } from './daemon.js';
+import { median } from './stats.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
 const REPS = Number(process.env.BENCH_REPS ?? 5);
 const MNEMONIC = 'abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon art';
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2 : NaN;
-};
 const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 const pinned = (cmd: string, args: string[]) => (hasTaskset ? spawnSync('taskset', ['-c', '0', cmd, ...args], { encoding: 'utf8' }) : spawnSync(cmd, args, { encoding: 'utf8' }));
 
@@ -39,19 +36,36 @@ if (header && cc) {
   if (build.status === 0) cBench = exe;
   else cNote = `build failed: ${build.stderr.split('\n')[0]}`;
 }
-const engineRates = new Map(availableEngines().map((e) => [e.name as string, [] as number[]]));
+const engines = availableEngines().map((e) => e.name as string);
+// Each engine signing, plus the first (preferred) engine signing and verifying: the daemon's per-signature work.
+const loops = [...engines.map((name) => ({ name, mode: 'sign' })), { name: engines[0]!, mode: 'verify' }];
+const loopRates = loops.map(() => [] as number[]);
 const cRates: number[] = [];
 for (let r = 0; r < REPS; r++) {
-  for (const [name, rates] of engineRates) {
-    const out = JSON.parse(pinned(process.execPath, [path.join(HERE, 'sign-loop.js'), name, '1', '1']).stdout.trim() || '{}') as { rates?: number[] };
-    rates.push(...(out.rates ?? []));
-  }
+  loops.forEach(({ name, mode }, i) => {
+    const out = JSON.parse(pinned(process.execPath, [path.join(HERE, 'sign-loop.js'), name, '1', '1', mode]).stdout.trim() || '{}') as { rates?: number[] };
+    loopRates[i]!.push(...(out.rates ?? []));
+  });
   if (cBench) cRates.push(...pinned(cBench, ['1']).stdout.trim().split('\n').map(Number));
 }
-for (const [name, rates] of engineRates) {
-  if (rates.length) rows.push({ name: `sign, in-process, 1 core: ${name}`, value: Math.round(median(rates)), unit: 'sig/s', note: `median of ${rates.length} × 1 s, interleaved` });
-}
+loops.forEach(({ name, mode }, i) => {
+  const rates = loopRates[i]!;
+  if (!rates.length) return;
+  const what = mode === 'verify' ? `sign + verify (the daemon's self-check), 1 core: ${name}` : `sign, in-process, 1 core: ${name}`;
+  const rate = median(rates);
+  rows.push({ name: what, value: Math.round(rate), unit: 'sig/s', note: `median of ${rates.length} × 1 s, interleaved${mode === 'verify' ? `; ${(1e6 / rate).toFixed(0)} µs each` : ''}` });
+});
 rows.push({ name: 'sign, C libsecp256k1 (system), 1 core', value: cRates.length ? Math.round(median(cRates)) : NaN, unit: 'sig/s', note: cRates.length ? 'baseline: what the curve allows here; interleaved with the rows above' : cNote });
+
+// 2b. What this machine charges for the daemon's two kinds of waiting: an fdatasync, and waking another thread.
+if (cc) {
+  const exe = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'arkeo-bench-')), 'machine');
+  if (spawnSync(cc, ['-O2', '-o', exe, path.join(ROOT, 'bench', 'c', 'machine.c'), '-lpthread']).status === 0) {
+    const m = JSON.parse(spawnSync(exe, [path.join(path.dirname(exe), 'fsync-probe')], { encoding: 'utf8' }).stdout) as { fdatasync_p50_ms: number; fdatasync_p99_ms: number; wake_round_trip_us: number };
+    rows.push({ name: 'fdatasync after a 400-byte append', value: m.fdatasync_p50_ms, unit: 'ms', note: `p50; p99 ${m.fdatasync_p99_ms} ms (1,000 appends, bench/c/machine.c, in ${os.tmpdir()})` });
+    rows.push({ name: 'waking another thread and back (eventfd)', value: m.wake_round_trip_us, unit: 'µs', note: 'round trip; each hand-off between the daemon\'s threads costs about half' });
+  }
+}
 
 // 3. signhere cold start: a whole process per signature, as people use the Go tool today.
 const home = fs.mkdtempSync(path.join(os.tmpdir(), 'arkeo-bench-home-'));
