@@ -459,8 +459,10 @@ async function readJson(req: http.IncomingMessage, max: number): Promise<Record<
     };
     req.on('data', onData);
     req.once('end', () => resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')));
-    req.once('error', reject);
-    req.once('close', () => req.complete || reject(new HttpError(400, 'ABORTED', 'request body not complete')));
+    // A client that stops mid-body shows up as 'error' (aborted) and then 'close': a 400 either way, not a 500.
+    const incomplete = () => reject(new HttpError(400, 'ABORTED', 'request body not complete'));
+    req.once('error', (e) => (req.complete ? reject(e) : incomplete()));
+    req.once('close', () => req.complete || incomplete());
   });
   let parsed: unknown;
   try {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { requireComponent } from '../helpers.js';
-import { availableEngines, highSTwin, isLowS, normalizeLowS, publicKeyFromPrivate, sha256, signMessage, verifySignature } from '../../src/crypto/index.js';
+import { availableEngines, signDigest, highSTwin, isLowS, normalizeLowS, publicKeyFromPrivate, sha256, signMessage, verifySignature } from '../../src/crypto/index.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 
 const secretKey = fc.uint8Array({ minLength: 32, maxLength: 32 }).filter((k) => secp256k1.utils.isValidSecretKey(k));
@@ -59,4 +59,50 @@ test('property: every available engine gives identical RFC 6979 signatures, publ
     }),
     { numRuns: 500 },
   );
+});
+
+test('every engine: hostile input to sign, verify and publicKey is refused cleanly (no crash, no signature)', (t) => {
+  const engines = availableEngines();
+  if (!requireComponent(t, engines.some((e) => e.name === 'system-libsecp256k1'), 'native/libsecp256k1 (built by npm install; needs libsecp256k1-dev and a C compiler)')) return;
+  const key = sha256(new TextEncoder().encode('hostile-input key'));
+  const d = sha256(new TextEncoder().encode('1:1:'));
+  const n = Buffer.from('fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141', 'hex');
+  for (const e of engines) {
+    const pub = e.publicKey(key);
+    const sig = e.signDigest(d, key);
+    // Keys outside 1..n-1 are never used to sign.
+    for (const bad of [new Uint8Array(32), new Uint8Array(n), new Uint8Array(32).fill(0xff)]) {
+      assert.throws(() => e.signDigest(d, bad), Error, `${e.name} signs with an invalid key`);
+      assert.throws(() => e.publicKey(bad), Error, `${e.name} derives from an invalid key`);
+    }
+    // Wrong lengths: the native bindings refuse them themselves (noble reads a short digest as a number, so
+    // signDigest and LocalSigner check the length before any engine is called; asserted below).
+    for (const [a, b] of [[d.subarray(0, 31), key], [d, key.subarray(0, 31)], [new Uint8Array(33), key]] as const) {
+      if (e.name !== 'noble-curves') assert.throws(() => e.signDigest(a, b), Error, `${e.name} signs ${a.length}/${b.length} bytes`);
+      assert.throws(() => signDigest(b, a), Error, `signDigest accepts ${b.length}/${a.length} bytes`);
+    }
+    const refuses = (f: () => boolean) => {
+      try {
+        return f() === false;
+      } catch {
+        return true;
+      }
+    };
+    const badPub = Uint8Array.from(pub);
+    badPub[0] = 0x05;
+    const offCurve = Uint8Array.from(pub);
+    offCurve[32]! ^= 0x01;
+    for (const [s, dd, p] of [
+      [sig.subarray(0, 63), d, pub],
+      [sig, d.subarray(0, 31), pub],
+      [sig, d, pub.subarray(0, 32)],
+      [sig, d, badPub],
+      [new Uint8Array(64), d, pub],
+      [new Uint8Array(64).fill(0xff), d, pub],
+      [sig, d, offCurve],
+    ] as const) {
+      assert.ok(refuses(() => e.verifyDigest(s, dd, p)), `${e.name} accepts a hostile verify input`);
+    }
+    assert.ok(refuses(() => e.verifyDigest('not bytes' as unknown as Uint8Array, d, pub)), `${e.name} accepts a string`);
+  }
 });

@@ -185,3 +185,33 @@ test('the signing thread dies: claims get 503 with no signature, the failure is 
     await own.daemon.stop();
   }
 });
+
+test('a truncated body (the client stops mid-body): no signature, a 400 in the audit log, the daemon keeps serving', async (t) => {
+  if (!requireVectors(t)) return;
+  // Its own daemon: an earlier test leaves the shared one's audit log failed on purpose.
+  const own = await startTestDaemon({ dog: v.keys.dog!.priv }, { app: { keys: ['dog'], operations: ['claim'], contracts: ['*'] } });
+  try {
+    const { connect } = await import('node:net');
+    const before = auditEntries(own.config).length;
+    const reply = await new Promise<string>((resolve) => {
+      const s = connect(own.socket, () => {
+        s.write(`POST /v1/claims HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${own.tokens.app}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"contract":"1",`);
+        s.end(); // half-close: 17 of the 100 announced bytes, then nothing
+      });
+      let got = '';
+      s.on('data', (b) => (got += b));
+      s.on('close', () => resolve(got));
+      s.on('error', () => resolve(got));
+    });
+    assert.doesNotMatch(reply, SIG);
+    for (let i = 0; i < 50 && auditEntries(own.config).length === before; i++) await new Promise((r) => setTimeout(r, 20));
+    const added = auditEntries(own.config).slice(before);
+    assert.equal(added.length, 1, JSON.stringify(added));
+    assert.equal(added[0]!.status, 400);
+    assert.match(added[0]!.reason, /request body not complete/);
+    const ok = await rawRequest(own.socket, 'POST', '/v1/claims', { token: own.tokens.app, body: '{"contract":"1","key":"dog"}' });
+    assert.equal(ok.status, 200, ok.body);
+  } finally {
+    await own.daemon.stop();
+  }
+});
