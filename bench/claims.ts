@@ -25,7 +25,7 @@ const WORKER = path.resolve(HERE, '..', 'test', 'support', 'claim-worker.js');
 const SECONDS = Number(process.env.BENCH_CLAIM_SECONDS ?? 3);
 
 async function inProcess(spec: string, contract: bigint, inFlight: number): Promise<number> {
-  const store = await openNonceStore(spec, os.tmpdir());
+  const store = await openNonceStore(spec, os.tmpdir(), { create: true });
   const claims = await ClaimSigner.create(privateKeyToSigner(sha256(utf8('bench claims'))), store);
   for (let i = 0; i < 50; i++) await claims.signClaim(contract); // warm-up
   let done = 0;

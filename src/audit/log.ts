@@ -97,53 +97,88 @@ export class AuditLog {
    * the first is still running, so an entry appended just after a sync began waits for one sync, not two; a sync
    * that completes makes every earlier write durable too, so it releases every batch up to its own.
    */
-  private unsynced: { batch: Pending[]; seq: number; hash: string }[] = [];
+  private unsynced: { batch: Pending[]; seq: number; hash: string; sizeBefore: number }[] = [];
+  /** Bytes written so far (the file's size while we are its only writer). */
+  private size: number;
+  /** The inode we hold open: the path must still lead to it (see checkFile). */
+  private readonly ino: number;
   private static readonly MAX_SYNCS = 2;
 
   private headFd: number | undefined;
 
-  private constructor(readonly file: string, private readonly key: Uint8Array, fd: number, seq: number, lastHash: string) {
+  private constructor(readonly file: string, private readonly key: Uint8Array, fd: number, seq: number, lastHash: string, size: number) {
     this.fd = fd;
     this.seq = seq;
     this.lastHash = lastHash;
+    this.size = size;
+    this.ino = fs.fstatSync(fd).ino;
   }
 
   /**
    * Open (creating if needed). A torn last line (a crash mid-write) is reported and cut off, and an entry
-   * recording the repair is appended; it is never skipped silently.
+   * recording the repair is appended; it is never skipped silently. Then the tail is checked against the head
+   * file: the last entry's MAC, and the head's entry and everything after it (chain and MACs). A log that was
+   * truncated, rolled back or edited since the head was written is refused unless `acceptMismatch` is given,
+   * which records what was accepted. `verifyChain` checks the whole file first (it reads all of it).
    */
-  static async open(file: string): Promise<AuditLog> {
+  static async open(file: string, options: AuditOpenOptions = {}): Promise<AuditLog> {
     ensurePrivateDir(path.dirname(file));
     const key = loadOrCreateAuditKey(keyPathOf(file));
-    const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND | fs.constants.O_NOFOLLOW, FILE_MODE);
-    const content = fs.readFileSync(file, 'utf8');
-    let good = content;
-    let torn: string | undefined;
-    if (content.length && !content.endsWith('\n')) {
-      const cut = content.lastIndexOf('\n') + 1;
-      torn = content.slice(cut);
-      good = content.slice(0, cut);
-      fs.ftruncateSync(fd, Buffer.byteLength(good));
-      fs.fsyncSync(fd);
-      log('warn', `${file}: torn last line (${Buffer.byteLength(torn)} bytes, from a crash mid-write) removed; the chain continues from the last complete entry`);
+    const fd = openLogFile(file);
+    try {
+      if (options.verifyChain) {
+        const r = verifyAuditLog(file, key);
+        if (!r.ok && !options.acceptMismatch) throw mismatchError(file, r.problem!);
+      }
+      let size = fs.fstatSync(fd).size;
+      const tail = new TailReader(fd, size);
+      let torn: string | undefined;
+      const lastNewline = tail.lastNewlineBefore(size);
+      if (size > 0 && lastNewline !== size - 1) {
+        torn = tail.text(lastNewline + 1, size);
+        size = lastNewline + 1;
+        fs.ftruncateSync(fd, size);
+        fs.fsyncSync(fd);
+        log('warn', `${file}: torn last line (${Buffer.byteLength(torn)} bytes, from a crash mid-write) removed; the chain continues from the last complete entry`);
+      }
+      const { seq, hash, problem } = checkTail(file, key, tail, size);
+      const audit = new AuditLog(file, key, fd, seq, hash, size);
+      if (torn !== undefined) {
+        await audit.append({ who: { transport: 'local' }, what: { op: 'audit-repair' }, result: 'recovered', reason: `torn last line of ${Buffer.byteLength(torn)} bytes removed (sha256 ${sha256Hex(torn)})` });
+      }
+      if (problem) {
+        if (!options.acceptMismatch) throw mismatchError(file, problem);
+        log('warn', `${file}: ${problem}; accepted (--accept-audit-log), recorded in the log`);
+        await audit.append({ who: { transport: 'local' }, what: { op: 'audit-accept' }, result: 'recovered', reason: `operator accepted: ${problem}`.slice(0, 300) });
+      }
+      // A head from the start, so that "no head file" later means someone removed it, not a young log.
+      if (audit.seq === 0) audit.writeHead(0, GENESIS);
+      return audit;
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
     }
-    const lines = good.split('\n').filter((l) => l.length);
-    const last = lines[lines.length - 1];
-    let seq = 0;
-    if (last) {
-      const m = /^\{"seq":(\d+),/.exec(last);
-      if (!m) throw new AuditError('AUDIT_CORRUPT', `${file}: last entry is not an audit entry; run arkeo-signer audit verify`);
-      seq = Number(m[1]);
-    }
-    const audit = new AuditLog(file, key, fd, seq, last ? sha256Hex(last) : GENESIS);
-    if (torn !== undefined) {
-      await audit.append({ who: { transport: 'local' }, what: { op: 'audit-repair' }, result: 'recovered', reason: `torn last line of ${Buffer.byteLength(torn)} bytes removed (sha256 ${sha256Hex(torn)})` });
-    }
-    return audit;
   }
 
   get healthy(): boolean {
     return this.failure === undefined;
+  }
+
+  /**
+   * The path must still lead to the file we write: a log deleted or replaced while the daemon runs would take
+   * every later entry with it. Checked before every batch and by health checks; a problem fails closed.
+   */
+  checkFile(): string | undefined {
+    if (this.failure) return this.failure;
+    let problem: string | undefined;
+    try {
+      if (fs.fstatSync(this.fd).nlink === 0) problem = 'the log file was deleted while open';
+      else if (fs.statSync(this.file).ino !== this.ino) problem = 'the log path now leads to another file (replaced or renamed)';
+    } catch (e) {
+      problem = `the log path cannot be checked (${(e as NodeJS.ErrnoException).code ?? 'error'}): deleted or moved?`;
+    }
+    if (problem) this.failure = `${problem}; restart the daemon to open a new log`;
+    return this.failure;
   }
 
   get problem(): string | undefined {
@@ -185,22 +220,37 @@ export class AuditLog {
       lines.push(line);
       prev = sha256Hex(line);
     }
+    const text = lines.join('\n') + '\n';
+    const bytes = Buffer.byteLength(text);
+    const sizeBefore = this.size;
     const failed = (e: unknown) => {
-      this.failure ??= `cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
+      this.failure ??= typeof e === 'string' ? e : `cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
       const err = new AuditError('AUDIT_UNAVAILABLE', `audit log ${this.file}: ${this.failure}; refusing to sign`);
+      // Nothing unsynced is released, so its lines must not stay behind as "ok": cut back to the last durable
+      // entry (ftruncate needs no free space). If even that fails, a restart reports and removes a torn line.
+      try {
+        fs.ftruncateSync(this.fd, this.unsynced[0]?.sizeBefore ?? sizeBefore);
+      } catch {
+        /* reported by the failure already */
+      }
       for (const p of [...this.unsynced.flatMap((u) => u.batch), ...batch, ...this.queue]) p.reject(err);
       this.unsynced = [];
       this.queue = [];
     };
+    const fileProblem = this.checkFile();
+    if (fileProblem) return failed(fileProblem);
     try {
-      this.io.write(this.fd, lines.join('\n') + '\n');
+      const written = this.io.write(this.fd, text);
+      // A short write (a full disk) is a failure, not a smaller success: the batch's last line would be torn.
+      if (written !== bytes) return failed(`short write: ${written} of ${bytes} bytes (disk full?)`);
     } catch (e) {
       return failed(e);
     }
+    this.size += bytes;
     // The chain advances now (later batches link to these lines); they are released only after a sync.
     this.seq = seq;
     this.lastHash = prev;
-    const mine = { batch, seq, hash: prev };
+    const mine = { batch, seq, hash: prev, sizeBefore };
     this.unsynced.push(mine);
     const settle = (err: NodeJS.ErrnoException | null) => {
       if (this.failure) return;
@@ -226,7 +276,7 @@ export class AuditLog {
    * Best effort, after the entries are durable: an anchor against truncation of whole entries. The head is a
    * fixed-width record overwritten in place (no open/truncate per flush); JSON.parse ignores the padding.
    */
-  private writeHead(seq: number, hash: string): void {
+  writeHead(seq: number, hash: string): void {
     try {
       this.headFd ??= fs.openSync(headPathOf(this.file), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, FILE_MODE);
       fs.writeSync(this.headFd, `{"seq":${seq},"hash":"${hash}"}`.padEnd(HEAD_WIDTH - 1) + '\n', 0);
@@ -249,6 +299,132 @@ export class AuditLog {
     fs.closeSync(this.fd);
     if (this.headFd !== undefined) fs.closeSync(this.headFd);
   }
+}
+
+export interface AuditOpenOptions {
+  /** Check the whole chain and every MAC before starting (reads the whole file). */
+  verifyChain?: boolean;
+  /** Start even though the log does not match its head; the acceptance is recorded in the log. */
+  acceptMismatch?: boolean;
+}
+
+function openLogFile(file: string): number {
+  try {
+    return fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND | fs.constants.O_NOFOLLOW, FILE_MODE);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const what: Record<string, string> = {
+      ELOOP: 'is a symbolic link; give the real path (audit.path) instead',
+      EPERM: 'not permitted: check its attributes (lsattr; chattr -i / -a) and owner',
+      EACCES: 'permission denied: check the owner and mode of the file and its directory',
+      EROFS: 'on a read-only file system',
+      EISDIR: 'is a directory',
+    };
+    throw new AuditError('AUDIT_OPEN', `audit log ${file}: cannot open (${code}): ${what[code ?? ''] ?? 'check the path'}`);
+  }
+}
+
+function mismatchError(file: string, problem: string): AuditError {
+  return new AuditError(
+    'AUDIT_MISMATCH',
+    `audit log ${file}: ${problem}. It was truncated, rolled back or edited since the daemon last wrote it. Inspect with: arkeo-signer audit verify ${file}; to continue from the log as it is, start once with --accept-audit-log (the acceptance is recorded in the log)`,
+  );
+}
+
+/** Reads a file backwards in growing windows: start-up needs the last lines, never the whole log. */
+class TailReader {
+  private start: number;
+  private buf = Buffer.alloc(0);
+  constructor(private readonly fd: number, private readonly end: number) {
+    this.start = end;
+  }
+
+  /** Make bytes [from, end) available. */
+  private need(from: number): void {
+    if (from >= this.start) return;
+    const newStart = Math.max(0, Math.min(from, this.end - Math.max(64 * 1024, (this.end - this.start) * 2)));
+    const more = Buffer.alloc(this.start - newStart);
+    fs.readSync(this.fd, more, 0, more.length, newStart);
+    this.buf = Buffer.concat([more, this.buf]);
+    this.start = newStart;
+  }
+
+  /** Offset of the last '\n' before `pos`, or -1. */
+  lastNewlineBefore(pos: number): number {
+    for (let from = pos; from > 0; ) {
+      from = Math.max(0, from - 64 * 1024);
+      this.need(from);
+      // The buffer runs from this.start to the end, so the first '\n' found searching back from pos is the answer.
+      const i = this.buf.lastIndexOf(0x0a, pos - 1 - this.start);
+      if (i >= 0) return i + this.start;
+    }
+    return -1;
+  }
+
+  text(from: number, to: number): string {
+    this.need(from);
+    return this.buf.subarray(from - this.start, to - this.start).toString('utf8');
+  }
+
+  /** The complete lines of [0, end), newest first, one at a time. */
+  *linesBackward(end: number): Generator<string> {
+    let to = end - 1; // the '\n' that ends the current line
+    while (to > 0) {
+      const from = this.lastNewlineBefore(to) + 1;
+      yield this.text(from, to);
+      to = from - 1;
+    }
+  }
+}
+
+/**
+ * The start-up check: the last entry's MAC, and the head's entry and every entry after it. Returns the last
+ * (seq, hash), and the problem if the log does not match its head.
+ */
+function checkTail(file: string, key: Uint8Array, tail: TailReader, size: number): { seq: number; hash: string; problem?: string } {
+  const after: string[] = []; // entries after the head's, newest first
+  let head: { seq: number; hash: string } | undefined;
+  let headProblem: string | undefined;
+  const headFile = headPathOf(file);
+  if (fs.existsSync(headFile)) {
+    try {
+      const h = JSON.parse(fs.readFileSync(headFile, 'utf8')) as { seq: unknown; hash: unknown };
+      if (!Number.isSafeInteger(h.seq) || (h.seq as number) < 0 || typeof h.hash !== 'string' || !/^[0-9a-f]{64}$/.test(h.hash)) throw new Error('fields');
+      head = { seq: h.seq as number, hash: h.hash };
+    } catch {
+      headProblem = `its head file ${headFile} is unreadable`;
+    }
+  } else if (size > 0) headProblem = `its head file ${headFile} is missing`;
+  let last: { seq: number; hash: string } | undefined;
+  let found = false;
+  for (const line of tail.linesBackward(size)) {
+    const m = /^\{"seq":(\d+),/.exec(line);
+    const mac = MAC_SUFFIX.exec(line);
+    if (!m || !mac) return { seq: 0, hash: GENESIS, problem: `an entry near the end is not an audit entry` };
+    const seq = Number(m[1]);
+    if (!timingSafeEqual(Buffer.from(macOf(key, line.slice(0, mac.index)), 'hex'), Buffer.from(mac[1]!, 'hex'))) {
+      return { seq, hash: sha256Hex(line), problem: `entry ${seq} has a bad MAC (edited or forged)` };
+    }
+    last ??= { seq, hash: sha256Hex(line) };
+    if (!head || seq <= head.seq) {
+      if (head && seq === head.seq) found = sha256Hex(line) === head.hash;
+      break;
+    }
+    after.push(line);
+  }
+  last ??= { seq: 0, hash: GENESIS };
+  if (headProblem) return { ...last, problem: headProblem };
+  if (!head) return last;
+  if (head.seq > last.seq) return { ...last, problem: `the head records ${head.seq} entries but the log ends at entry ${last.seq}` };
+  if (head.seq > 0 && !found) return { ...last, problem: `entry ${head.seq} does not match the head's hash` };
+  // Entries after the head (written just before a crash, before the head caught up) must chain onto it.
+  let prev = head.seq === 0 ? GENESIS : head.hash;
+  for (let i = after.length - 1; i >= 0; i--) {
+    const line = after[i]!;
+    if (!line.includes(`"prev":"${prev}"`)) return { ...last, problem: `an entry after the head does not chain onto it` };
+    prev = sha256Hex(line);
+  }
+  return last;
 }
 
 export interface VerifyResult {

@@ -152,6 +152,11 @@ export class ClaimSigner {
     return { ...c, signature, arkcontract: formatArkContract({ contractId: c.contractId, timestamp: c.timestamp, signature }) };
   }
 
+  /** Give back the unused part of a held nonce block (see NonceAllocator.close); no claims after this. */
+  close(): Promise<void> {
+    return this.allocator.close();
+  }
+
   /** JSON shape for CLI and daemon output. */
   static toJson(c: SignedClaim, pubBech32?: string) {
     return {

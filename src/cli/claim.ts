@@ -25,14 +25,21 @@ const out = (s: string) => process.stdout.write(s);
 
 export const STORE_FLAGS = {
   'nonce-store': { type: 'string' },
+  'create-nonce-store': { type: 'boolean' },
 } as const;
 
 export function homeOf(values: { home?: string }): string {
   return expandHome(values.home ?? defaultHome());
 }
 
-export async function withStore<T>(values: { home?: string; 'nonce-store'?: string }, fn: (store: NonceStore) => Promise<T>): Promise<T> {
-  const store = await openNonceStore(values['nonce-store'] ?? process.env.ARKEO_NONCE_STORE, homeOf(values));
+/** `access: 'read'` for commands that only look: they never create a store. */
+export async function withStore<T>(
+  values: { home?: string; 'nonce-store'?: string; 'create-nonce-store'?: boolean },
+  access: 'read' | 'write',
+  fn: (store: NonceStore) => Promise<T>,
+): Promise<T> {
+  if (access === 'read' && values['create-nonce-store']) throw new UsageError('--create-nonce-store: only for commands that write (claim sign, claim contract add, nonce set, nonce sync)');
+  const store = await openNonceStore(values['nonce-store'] ?? process.env.ARKEO_NONCE_STORE, homeOf(values), { create: values['create-nonce-store'], readOnly: access === 'read' });
   try {
     return await fn(store);
   } finally {
@@ -43,6 +50,11 @@ export async function withStore<T>(values: { home?: string; 'nonce-store'?: stri
 function profileOf(values: { profile?: string; 'chain-id'?: string }): { profile: ClaimProfile; chainId?: string } {
   const profile = (values.profile ?? 'compat') as ClaimProfile;
   if (!CLAIM_PROFILES.includes(profile)) throw new UsageError(`--profile: expected compat or chain-id, got "${values.profile}"`);
+  // Decision: a chain id with the default profile is refused, not ignored. Signing "<cid>:<nonce>:" would not be
+  // what the user asked for, and signing with the chain id would be rejected by today's sentinel.
+  if (profile === 'compat' && values['chain-id'] !== undefined) {
+    throw new UsageError('--chain-id goes with --profile chain-id (which today\'s sentinel rejects); the default compat profile signs "<cid>:<nonce>:" without a chain id');
+  }
   if (profile === 'chain-id') {
     if (!values['chain-id']) throw new UsageError('--profile chain-id needs --chain-id (e.g. arkeo-main-v1); only the chain accepts this form today, the sentinel rejects it');
     checkChainId(values['chain-id']);
@@ -89,13 +101,18 @@ async function sign(args: string[]): Promise<void> {
   const { profile, chainId } = profileOf(values);
   const signer = await openKeyring(values).signer(required(values.key, 'key', 'claim sign'));
   try {
-    await withStore(values, async (store) => {
+    await withStore(values, 'write', async (store) => {
       const terms = await store.getContract(contractId);
       if (!terms && !values['require-terms']) {
         process.stderr.write(`warning: contract ${contractId} has no registered rate/deposit; no spend ceiling applies (claim contract add --id ${contractId} …)\n`);
       }
       const claims = await ClaimSigner.create(signer, store, { profile, chainId, blockSize: blockSizeOf(values['block-size']), requireTerms: values['require-terms'] });
-      const claim = await claims.signClaim(contractId, { delegate: values.delegate });
+      let claim;
+      try {
+        claim = await claims.signClaim(contractId, { delegate: values.delegate });
+      } finally {
+        await claims.close(); // the rest of a --block-size block goes back to the store
+      }
       out(format === 'json' ? JSON.stringify(ClaimSigner.toJson(claim, toBech32PubKey(await signer.publicKey()))) + '\n' : claim.arkauth + '\n');
     });
   } finally {
@@ -117,7 +134,7 @@ async function arkcontract(args: string[]): Promise<void> {
   const timestamp = values.timestamp ? parseDecimal(values.timestamp, 'timestamp', 1n, MAX_INT64) : BigInt(Math.floor(Date.now() / 1000));
   const signer = await openKeyring(values).signer(required(values.key, 'key', 'claim arkcontract'));
   try {
-    await withStore(values, async (store) => {
+    await withStore(values, 'read', async (store) => {
       const claims = await ClaimSigner.create(signer, store);
       const signed = await claims.signArkContract(contractId, timestamp, { allowManagementSpend: values['allow-management-spend'] });
       const format = parseOutputFormat(values.output);
@@ -184,10 +201,11 @@ async function contract(args: string[]): Promise<void> {
     lcd: { type: 'string' },
     output: { type: 'string', short: 'o' },
   });
+  if (sub !== 'add' && sub !== 'list') throw new UsageError(`claim contract: expected add or list, got "${sub ?? ''}"`);
   exactPositionals(positionals, [], `claim contract ${sub}`);
   const format = parseOutputFormat(values.output);
   const amount = (v: string, what: string) => parseDecimal(v, what, 0n, (1n << 128n) - 1n);
-  await withStore(values, async (store) => {
+  await withStore(values, sub === 'add' ? 'write' : 'read', async (store) => {
     if (sub === 'add') {
       const contractId = parseContractId(required(values.id, 'id', 'claim contract add'));
       let terms: ContractTerms;
@@ -203,17 +221,17 @@ async function contract(args: string[]): Promise<void> {
       if (values['max-spend']) terms.maxSpend = amount(values['max-spend'], 'max spend');
       await store.putContract(terms);
       out(format === 'json' ? JSON.stringify(termsJson(terms)) + '\n' : `contract ${contractId}: rate ${terms.rate}, deposit ${terms.deposit}${terms.maxSpend !== undefined ? `, max spend ${terms.maxSpend}` : ''}; highest nonce that will be signed: ${maxNonceFor(terms)}\n`);
-    } else if (sub === 'list') {
+    } else {
       const all = await store.listContracts();
       out(format === 'json' ? JSON.stringify(all.map(termsJson)) + '\n' : all.map((t) => `${t.contractId}\trate ${t.rate}\tdeposit ${t.deposit}\tmax nonce ${maxNonceFor(t)}\t${t.source}\n`).join(''));
-    } else throw new UsageError(`claim contract: expected add or list, got "${sub ?? ''}"`);
+    }
   });
 }
 
 export const CLAIM_USAGE = `Usage: arkeo-signer claim <command> [flags]
 
   sign --contract ID --key NAME [--delegate] [--profile compat|chain-id --chain-id ID] [--block-size N]
-       [--require-terms] [--nonce-store PATH|postgres://…] [-o json]
+       [--require-terms] [--nonce-store PATH|postgres://… [--create-nonce-store]] [-o json]
        [--daemon SOCKET|https://… --token-file F]   (or ARKEO_SIGNER_DAEMON / ARKEO_SIGNER_TOKEN)
         reserve the next nonce durably, sign "<cid>:<nonce>:", print the arkauth value
   arkcontract --contract ID --key NAME [--timestamp T] [--allow-management-spend]

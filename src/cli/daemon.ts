@@ -27,21 +27,50 @@ function daemonPassphrase(flagFile: string | undefined, configFile: string | und
 }
 
 async function start(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, { config: { type: 'string', short: 'c' }, 'passphrase-file': { type: 'string' }, 'log-level': { type: 'string' } });
+  const { values, positionals } = parseFlags(args, {
+    config: { type: 'string', short: 'c' },
+    'passphrase-file': { type: 'string' },
+    'log-level': { type: 'string' },
+    'verify-audit': { type: 'boolean' },
+    'accept-audit-log': { type: 'boolean' },
+  });
   exactPositionals(positionals, [], 'daemon start');
   setLogLevel((values['log-level'] as 'info') ?? 'info');
   const file = configPath(values.config);
   const config = loadConfig(file);
-  const daemon = await SignerDaemon.start(config, { configFile: file, passphrase: config.keyring.backend === 'file' ? daemonPassphrase(values['passphrase-file'], config.keyring.passphrase_file) : undefined });
-  process.on('SIGHUP', () => void daemon.reload());
-  await new Promise<void>((resolve) => {
-    const stop = (sig: string) => {
+  // Signal handlers go in before anything is bound: a SIGTERM during start-up must still end in a clean stop
+  // (the "stopped" entry, nonces given back), not in Node's default exit 143.
+  let daemon: SignerDaemon | undefined;
+  let signal: string | undefined;
+  let stopped!: () => void;
+  const done = new Promise<void>((resolve) => (stopped = resolve));
+  const stop = (sig: string) => {
+    if (signal) return;
+    signal = sig;
+    if (daemon) {
       log('info', `${sig}: finishing requests in flight, flushing the audit log and stores`);
-      void daemon.stop().then(resolve);
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
+      void daemon.stop().then(stopped);
+    }
+  };
+  const onTerm = () => stop('SIGTERM');
+  const onInt = () => stop('SIGINT');
+  const onHup = () => void daemon?.reload();
+  process.on('SIGTERM', onTerm).on('SIGINT', onInt).on('SIGHUP', onHup);
+  try {
+    daemon = await SignerDaemon.start(config, {
+      configFile: file,
+      verifyAudit: values['verify-audit'],
+      acceptAuditLog: values['accept-audit-log'],
+      passphrase: config.keyring.backend === 'file' ? daemonPassphrase(values['passphrase-file'], config.keyring.passphrase_file) : undefined,
+    });
+    if (signal) {
+      log('info', `${signal} during start-up: stopping`);
+      void daemon.stop().then(stopped);
+    }
+    await done;
+  } finally {
+    process.off('SIGTERM', onTerm).off('SIGINT', onInt).off('SIGHUP', onHup);
+  }
   log('info', 'stopped');
   return 0;
 }

@@ -5,6 +5,11 @@ import { parseOutputFormat } from './output.js';
 
 const out = (s: string) => process.stdout.write(s);
 
+const NONCE_USAGE = `Usage: arkeo-signer nonce show [--contract ID] [--key NAME]
+       arkeo-signer nonce set --contract ID --key NAME --nonce N [--force]
+       arkeo-signer nonce sync --contract ID --key NAME --sentinel URL [--lcd URL]
+  (--nonce-store PATH|postgres://… or ARKEO_NONCE_STORE; --create-nonce-store to start a new one)`;
+
 async function signerAddress(values: Parameters<typeof openKeyring>[0], name: string | undefined): Promise<string | undefined> {
   return name ? (await openKeyring(values).get(name)).address : undefined;
 }
@@ -21,11 +26,12 @@ export async function nonceCommand(args: string[]): Promise<void> {
     sentinel: { type: 'string' },
     lcd: { type: 'string' },
   });
-  exactPositionals(positionals, [], `nonce ${sub ?? ''}`);
+  if (sub !== 'show' && sub !== 'set' && sub !== 'sync') throw new UsageError(`nonce: expected show, set or sync, got "${sub ?? ''}"\n${NONCE_USAGE}`);
+  exactPositionals(positionals, [], `nonce ${sub}`);
   const format = parseOutputFormat(values.output);
   const contractId = values.contract ? parseContractId(values.contract) : undefined;
   const signer = await signerAddress(values, values.key);
-  await withStore(values, async (store) => {
+  await withStore(values, sub === 'show' ? 'read' : 'write', async (store) => {
     switch (sub) {
       case 'show': {
         const rows = (await store.list()).filter((r) => (contractId === undefined || r.contractId === contractId) && (signer === undefined || r.signer === signer));
@@ -52,8 +58,6 @@ export async function nonceCommand(args: string[]): Promise<void> {
         out(format === 'json' ? JSON.stringify(report) + '\n' : `contract ${cid}: local ${local}, sentinel ${sentinel}${values.lcd ? `, chain ${chain}` : ''} → ${now} (next claim uses ${now + 1n})\n`);
         return;
       }
-      default:
-        throw new UsageError(`nonce: expected show, set or sync, got "${sub ?? ''}"\nUsage: arkeo-signer nonce show [--contract ID] [--key NAME]\n       arkeo-signer nonce set --contract ID --key NAME --nonce N [--force]\n       arkeo-signer nonce sync --contract ID --key NAME --sentinel URL [--lcd URL]`);
     }
   });
 }

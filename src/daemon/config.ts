@@ -9,7 +9,8 @@ import { defaultHome } from '../keyring/index.js';
 export interface DaemonConfig {
   keyring: { backend: 'test' | 'file'; home: string; keys?: string[]; passphrase_file?: string };
   listen: { socket: string; tcp?: string; tls_cert?: string; tls_key?: string; client_ca?: string };
-  nonces: { store: string; block_size: number };
+  /** create: make the store if it does not exist (default: only at the default path). */
+  nonces: { store: string; block_size: number; create?: boolean };
   audit: { path: string };
   tokens: { path: string };
   limits: { max_body_bytes: number; header_timeout_ms: number; request_timeout_ms: number; keep_alive_timeout_ms: number };
@@ -51,6 +52,8 @@ store = "~/.arkeo/signer/nonces.db"    # SQLite file, or postgres://user@host/db
 block_size = 64                     # nonces reserved per durable write, the next block ahead of need; a crash
 #                                   # skips the unused ones (at most 2 × 64: each is billed if a later nonce is
 #                                   # settled). 1 = one durable write per claim: no skips, about half the speed
+# create = true                     # example: create the store if it is missing (done anyway at the default path;
+#                                   # elsewhere a missing store is an error: a new one restarts every contract at 1)
 
 [audit]
 path = "~/.arkeo/signer/audit.log"     # hash-chained JSON lines; the HMAC key is <path>.key (keep it 0600)
@@ -76,11 +79,11 @@ function expand(p: string, base: string): string {
   return path.isAbsolute(e) || /^postgres(ql)?:\/\//.test(e) ? e : path.resolve(base, e);
 }
 
-type Shape = Record<string, 'string' | 'number' | 'string[]'>;
+type Shape = Record<string, 'string' | 'number' | 'boolean' | 'string[]'>;
 const SECTIONS: Record<keyof DaemonConfig, Shape> = {
   keyring: { backend: 'string', home: 'string', keys: 'string[]', passphrase_file: 'string' },
   listen: { socket: 'string', tcp: 'string', tls_cert: 'string', tls_key: 'string', client_ca: 'string' },
-  nonces: { store: 'string', block_size: 'number' },
+  nonces: { store: 'string', block_size: 'number', create: 'boolean' },
   audit: { path: 'string' },
   tokens: { path: 'string' },
   limits: { max_body_bytes: 'number', header_timeout_ms: 'number', request_timeout_ms: 'number', keep_alive_timeout_ms: 'number' },
@@ -113,6 +116,7 @@ export function parseConfig(text: string, file: string): DaemonConfig {
       const name = `${section}.${field}`;
       if (!want) bad(file, name, `unknown field (expected one of ${Object.keys(shape).join(', ')})`);
       if (want === 'string' && typeof v !== 'string') bad(file, name, 'expected a string');
+      if (want === 'boolean' && typeof v !== 'boolean') bad(file, name, 'expected true or false');
       if (want === 'number' && (typeof v !== 'number' || !Number.isInteger(v) || v < 1)) bad(file, name, 'expected a positive integer');
       if (want === 'string[]' && (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))) bad(file, name, 'expected a list of strings');
       const isPath = want === 'string' && !['backend', 'tcp'].includes(field);

@@ -9,7 +9,7 @@ import { sha256, toBech32PubKey, toHex, utf8, parseHex, curveEngineNote } from '
 import { Keyring, type PassphraseSource } from '../keyring/index.js';
 import { SigningThread, type ThreadSigner } from '../signers/index.js';
 import { ClaimSigner, ClaimPolicyError, parseContractId, parseDecimal, MAX_INT64 } from '../claims/index.js';
-import { openNonceStore, NonceStoreError, type NonceStore } from '../nonces/index.js';
+import { defaultNonceStorePath, openNonceStore, NonceStoreError, type NonceStore } from '../nonces/index.js';
 import { AuditLog, type AuditInput, type AuditWho } from '../audit/index.js';
 import { ensurePrivateDir } from '../fsutil.js';
 import { log } from '../log.js';
@@ -60,6 +60,10 @@ export interface DaemonStartOptions {
   passphrase?: PassphraseSource;
   /** Config file path, kept for SIGHUP reloads. */
   configFile?: string;
+  /** Check the whole audit chain before serving (the tail is always checked against the head). */
+  verifyAudit?: boolean;
+  /** Start even though the audit log does not match its head; recorded in the log. */
+  acceptAuditLog?: boolean;
 }
 
 const MAX_KEY_NAME = 200;
@@ -70,31 +74,35 @@ export class SignerDaemon {
   private readonly keys = new Map<string, LoadedKey>();
   /** Keys live and sign in this thread, on the second core, while the event loop serves HTTP. */
   private readonly signingThread = new SigningThread();
-  private tokens: TokenStore;
   private readonly limiter = new RateLimiter();
   private readonly servers: http.Server[] = [];
   private inFlight = 0;
   private nonceProblem: string | undefined;
   private stopping: Promise<void> | undefined;
+  /** The socket this process bound (its inode): only that is removed on shutdown, never another daemon's. */
+  private socketIno: number | undefined;
 
   private constructor(
     private config: DaemonConfig,
+    private tokens: TokenStore,
     private readonly store: NonceStore,
     readonly audit: AuditLog,
     private readonly configFile?: string,
   ) {
-    this.tokens = TokenStore.load(config.tokens.path);
     this.audit.onFlush = (s) => this.metrics.auditLatency.observe(s);
   }
 
   static async start(config: DaemonConfig, options: DaemonStartOptions = {}): Promise<SignerDaemon> {
-    const audit = await AuditLog.open(config.audit.path);
+    // Everything that can fail without holding a resource comes first, so a failed start leaves nothing running.
+    const tokens = TokenStore.load(config.tokens.path);
+    const audit = await AuditLog.open(config.audit.path, { verifyChain: options.verifyAudit, acceptMismatch: options.acceptAuditLog });
     let store: NonceStore | undefined;
     let daemon: SignerDaemon | undefined;
     try {
       // A long-lived server: SQLite commits (and their fsync) run in a writer thread, off the event loop.
-      store = await openNonceStore(config.nonces.store, config.keyring.home, { writerThread: true });
-      daemon = new SignerDaemon(config, store, audit, options.configFile);
+      const create = config.nonces.create ?? config.nonces.store === defaultNonceStorePath(config.keyring.home);
+      store = await openNonceStore(config.nonces.store, config.keyring.home, { writerThread: true, create });
+      daemon = new SignerDaemon(config, tokens, store, audit, options.configFile);
       await daemon.loadKeys(options.passphrase);
       await daemon.listen();
       await audit.append({ who: { transport: 'local' }, what: { op: 'start' }, result: 'started', reason: `${daemon.keys.size} key(s); ${curveEngineNote()}` });
@@ -150,8 +158,9 @@ export class SignerDaemon {
     } finally {
       process.umask(old);
     }
-    fs.chmodSync(sock, 0o600);
     this.servers.push(unix);
+    this.socketIno = fs.lstatSync(sock).ino;
+    fs.chmodSync(sock, 0o600);
     const { tcp, tls_cert, tls_key, client_ca } = this.config.listen;
     if (tcp && tls_cert && tls_key) {
       const tls = https.createServer(
@@ -335,7 +344,8 @@ export class SignerDaemon {
         nonce = `error: ${(e as Error).message}`;
       }
     }
-    const audit = this.audit.healthy ? 'ok' : `error: ${this.audit.problem}`;
+    const auditProblem = this.audit.checkFile();
+    const audit = auditProblem ? `error: ${auditProblem}` : 'ok';
     const keys = this.signingThread.problem ? `error: ${this.signingThread.problem}` : this.keys.size > 0 ? 'ok' : 'error: no keys';
     const ok = nonce === 'ok' && audit === 'ok' && keys === 'ok';
     this.metrics.auditHealthy.set(this.audit.healthy ? 1 : 0);
@@ -406,13 +416,21 @@ export class SignerDaemon {
   }
 
   private async closeAll(): Promise<void> {
+    // After a failed start some listeners may be open: close them, or they keep the process alive.
+    for (const s of this.servers) {
+      if (s.listening) s.close();
+      s.closeAllConnections();
+    }
+    // Unused nonces of held blocks go back to the store, so a clean stop skips none (only a crash does).
+    for (const k of this.keys.values()) await k.claims.close().catch(() => {});
     for (const k of this.keys.values()) k.signer.destroy();
     this.keys.clear();
     await this.signingThread.close();
     await this.store.close().catch(() => {});
     await this.audit.close();
     try {
-      fs.rmSync(this.config.listen.socket, { force: true });
+      const sock = this.config.listen.socket;
+      if (this.socketIno !== undefined && fs.lstatSync(sock).ino === this.socketIno) fs.rmSync(sock);
     } catch {
       /* gone already */
     }

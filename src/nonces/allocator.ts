@@ -18,6 +18,9 @@ export class NonceAllocator {
   /** Per (contract, signer): durable, not yet used ranges, in order. */
   private readonly ranges = new Map<string, Range[]>();
   private readonly refills = new Map<string, Promise<void>>();
+  private closed = false;
+  /** Per (contract, signer): the last caller's turn, so callers are served in call order. */
+  private readonly turns = new Map<string, Promise<void>>();
 
   constructor(
     readonly store: NonceStore,
@@ -30,18 +33,36 @@ export class NonceAllocator {
 
   /** The next nonce for (contract, signer), durable before it is returned. */
   async next(contractId: bigint, signer: string, ceiling?: bigint): Promise<bigint> {
+    if (this.closed) throw new NonceStoreError('ALLOCATOR_CLOSED', 'nonce allocator closed (shutting down); nothing was signed');
     if (this.blockSize === 1) return (await this.store.reserve(contractId, signer, 1, ceiling)).first;
     const key = `${contractId}/${signer}`;
-    for (;;) {
-      const nonce = this.take(key, ceiling);
-      if (nonce !== undefined) {
-        if (this.remaining(key) < this.blockSize / 2 && !this.refills.has(key)) {
-          // Prefetch: errors here (a spend ceiling, a store outage) surface on the next foreground refill.
-          this.refill(key, contractId, signer, ceiling).catch(() => {});
+    // The store is the truth and a held block only a cache of it: nonces an operator has since declared used
+    // (`nonce set`, `nonce sync`, from any process or host) are dropped from the block, never handed out. The
+    // floor is read from the moment of the call (so a set that returned before it counts); callers are then
+    // served in call order, so concurrent claims still get increasing nonces.
+    const floorRead = this.store.floor(contractId, signer);
+    const earlier = this.turns.get(key);
+    let done!: () => void;
+    const mine = new Promise<void>((resolve) => (done = resolve));
+    this.turns.set(key, mine);
+    try {
+      if (earlier) await earlier;
+      this.dropThrough(key, await floorRead);
+      for (;;) {
+        const nonce = this.take(key, ceiling);
+        if (nonce !== undefined) {
+          if (this.remaining(key) < this.blockSize / 2 && !this.refills.has(key)) {
+            // Prefetch: errors here (a spend ceiling, a store outage) surface on the next foreground refill.
+            this.refill(key, contractId, signer, ceiling).catch(() => {});
+          }
+          return nonce;
         }
-        return nonce;
+        await (this.refills.get(key) ?? this.refill(key, contractId, signer, ceiling));
       }
-      await (this.refills.get(key) ?? this.refill(key, contractId, signer, ceiling));
+    } finally {
+      floorRead.catch(() => {}); // its failure, if any, was thrown above
+      done();
+      if (this.turns.get(key) === mine) this.turns.delete(key);
     }
   }
 
@@ -53,6 +74,15 @@ export class NonceAllocator {
       list.shift();
     }
     return undefined;
+  }
+
+  private dropThrough(key: string, floor: bigint): void {
+    const list = this.ranges.get(key);
+    while (list?.length && list[0]!.next <= floor) {
+      const r = list[0]!;
+      if (r.last <= floor) list.shift();
+      else r.next = floor + 1n;
+    }
   }
 
   private remaining(key: string): number {
@@ -75,8 +105,20 @@ export class NonceAllocator {
     return p;
   }
 
-  /** Forget unused reservations (after `nonce set --force` or a sync elsewhere); they stay skipped. */
-  reset(): void {
+  /**
+   * On a clean stop: give back the unused tail of each held block, so that only a crash skips nonces. A
+   * compare-and-set in the store: it happens only if nobody reserved past the block meanwhile (otherwise the
+   * tail stays skipped) and never below the floor. Call it when no `next()` is in flight; later calls fail.
+   */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled([...this.refills.values()]);
+    for (const [key, list] of this.ranges) {
+      const tail = list[list.length - 1];
+      if (!tail || tail.next > tail.last) continue;
+      const slash = key.indexOf('/');
+      await this.store.giveBack(BigInt(key.slice(0, slash)), key.slice(slash + 1), tail.last, tail.next - 1n).catch(() => false);
+    }
     this.ranges.clear();
   }
 }

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { backwardError, spendLimitError, unavailable, NonceStoreError, type ContractTerms, type NonceRow, type NonceStore } from './store.js';
+import { backwardError, missingStoreError, spendLimitError, unavailable, NonceStoreError, type ContractTerms, type NonceRow, type NonceStore } from './store.js';
 import { termsFromRow, type ContractRowText } from './sqlite.js';
 
 // One multi-statement query runs as one transaction. The advisory lock (key: "arkeo" in ASCII) serialises first
@@ -24,6 +24,8 @@ CREATE TABLE IF NOT EXISTS arkeo_contracts (
   updated_at  TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 CREATE TABLE IF NOT EXISTS arkeo_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+-- declared used by nonce set/sync: never issued, even from a block a process holds (added after 0.1.0)
+ALTER TABLE arkeo_nonces ADD COLUMN IF NOT EXISTS floor BIGINT NOT NULL DEFAULT 0;
 `;
 
 /**
@@ -58,6 +60,11 @@ export interface PostgresNonceStoreOptions {
   /** Pool size; the daemon's concurrency. */
   max?: number;
   connectionTimeoutMs?: number;
+  /**
+   * Create the tables when the database has none (default true). `openNonceStore` passes false unless the user
+   * asked for a new store: a mistyped database must not become an empty store that starts every contract at 1.
+   */
+  create?: boolean;
 }
 
 /**
@@ -76,11 +83,17 @@ export class PostgresNonceStore implements NonceStore {
     // An idle client losing its server must not crash the process; the next query reports the failure.
     pool.on('error', () => {});
     const store = new PostgresNonceStore(pool, url);
+    let exists = true;
     try {
-      await pool.query(SCHEMA);
+      if (options.create === false) exists = (await pool.query<{ t: string | null }>("SELECT to_regclass('arkeo_nonces')::text AS t")).rows[0]?.t != null;
+      if (exists || options.create !== false) await pool.query(SCHEMA);
     } catch (e) {
       await pool.end().catch(() => {});
       throw unavailable(store.description, e);
+    }
+    if (!exists) {
+      await pool.end().catch(() => {});
+      throw missingStoreError(store.description);
     }
     return store;
   }
@@ -108,8 +121,8 @@ export class PostgresNonceStore implements NonceStore {
 
   async raise(contractId: bigint, signer: string, value: bigint): Promise<bigint> {
     const r = await this.q<{ reserved: string }>(
-      `INSERT INTO arkeo_nonces AS n (contract_id, signer, reserved) VALUES ($1, $2, $3)
-       ON CONFLICT (contract_id, signer) DO UPDATE SET reserved = GREATEST(n.reserved, $3::bigint), updated_at = now()
+      `INSERT INTO arkeo_nonces AS n (contract_id, signer, reserved, floor) VALUES ($1, $2, $3, $3)
+       ON CONFLICT (contract_id, signer) DO UPDATE SET reserved = GREATEST(n.reserved, $3::bigint), floor = GREATEST(n.floor, $3::bigint), updated_at = now()
        RETURNING reserved::text`,
       [String(contractId), signer, String(value)],
     );
@@ -118,13 +131,27 @@ export class PostgresNonceStore implements NonceStore {
 
   async set(contractId: bigint, signer: string, value: bigint, options: { force?: boolean } = {}): Promise<void> {
     const r = await this.q<{ reserved: string }>(
-      `INSERT INTO arkeo_nonces AS n (contract_id, signer, reserved) VALUES ($1, $2, $3)
-       ON CONFLICT (contract_id, signer) DO UPDATE SET reserved = $3::bigint, updated_at = now()
+      `INSERT INTO arkeo_nonces AS n (contract_id, signer, reserved, floor) VALUES ($1, $2, $3, $3)
+       ON CONFLICT (contract_id, signer) DO UPDATE SET reserved = $3::bigint, floor = $3::bigint, updated_at = now()
        WHERE $4::boolean OR n.reserved <= $3::bigint
        RETURNING reserved::text`,
       [String(contractId), signer, String(value), Boolean(options.force)],
     );
     if (!r.rows[0]) throw backwardError(contractId, signer, await this.current(contractId, signer), value);
+  }
+
+  /** One read per nonce taken from a held block: another host's `nonce set` must count from the next claim on. */
+  async floor(contractId: bigint, signer: string): Promise<bigint> {
+    const r = await this.q<{ floor: string }>('SELECT floor::text FROM arkeo_nonces WHERE contract_id = $1 AND signer = $2', [String(contractId), signer]);
+    return r.rows[0] ? BigInt(r.rows[0].floor) : 0n;
+  }
+
+  async giveBack(contractId: bigint, signer: string, expected: bigint, to: bigint): Promise<boolean> {
+    const r = await this.q(
+      'UPDATE arkeo_nonces SET reserved = $4::bigint, updated_at = now() WHERE contract_id = $1 AND signer = $2 AND reserved = $3::bigint AND floor <= $4::bigint',
+      [String(contractId), signer, String(expected), String(to)],
+    );
+    return r.rowCount === 1;
   }
 
   async list(): Promise<NonceRow[]> {

@@ -10,9 +10,10 @@ const { file, options } = workerData as { file: string; options: SqliteNonceStor
 const db = openDatabase(file, options);
 const stmts = reservationStatements(db);
 
-parentPort!.on('message', (m: { id: number; batch: ReserveRequest[] }) => {
+parentPort!.on('message', (m: { id: number; batch?: ReserveRequest[]; durability?: true }) => {
   try {
-    parentPort!.postMessage({ id: m.id, outcomes: m.batch.length ? reserveBatch(db, stmts, m.batch) : [] });
+    if (m.durability) parentPort!.postMessage({ id: m.id, durability: { synchronous: db.pragma('synchronous', { simple: true }), journal_mode: db.pragma('journal_mode', { simple: true }) } });
+    else parentPort!.postMessage({ id: m.id, outcomes: m.batch!.length ? reserveBatch(db, stmts, m.batch!) : [] });
   } catch (e) {
     parentPort!.postMessage({ id: m.id, error: (e as Error).message });
   }

@@ -11,6 +11,7 @@ CREATE TABLE IF NOT EXISTS nonces (
   signer      TEXT NOT NULL,        -- bech32 address of the signing key
   reserved    INTEGER NOT NULL,     -- high-water mark: every nonce <= reserved counts as used
   updated_at  INTEGER NOT NULL,     -- unix ms
+  floor       INTEGER NOT NULL DEFAULT 0, -- declared used by nonce set/sync: never issued, even from a held block
   PRIMARY KEY (contract_id, signer)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS contracts (
@@ -61,6 +62,9 @@ export class SqliteNonceStore implements NonceStore {
   private terms = new Map<string, ContractTerms | undefined>();
   private termsVersion = -1n;
   private termsCheckedAt = -Infinity;
+  /** Floors (see floor()), valid while PRAGMA data_version is unchanged. */
+  private floors = new Map<string, bigint>();
+  private floorsVersion = -1n;
 
   private constructor(readonly file: string, options: SqliteNonceStoreOptions) {
     this.description = `sqlite:${file}`;
@@ -72,6 +76,8 @@ export class SqliteNonceStore implements NonceStore {
       }
       this.db = openDatabase(file, options);
       this.db.exec(SCHEMA);
+      // Stores made before the floor existed: add it (0: nothing declared yet).
+      if (!(this.db.prepare("SELECT 1 FROM pragma_table_info('nonces') WHERE name = 'floor'").get())) this.db.exec('ALTER TABLE nonces ADD COLUMN floor INTEGER NOT NULL DEFAULT 0');
     } catch (e) {
       throw unavailable(this.description, e);
     }
@@ -85,6 +91,16 @@ export class SqliteNonceStore implements NonceStore {
       ),
       getContract: this.db.prepare('SELECT contract_id, rate, deposit, max_spend, source FROM contracts WHERE contract_id = ?'),
       dataVersion: this.db.prepare('PRAGMA data_version').pluck(),
+      floor: this.db.prepare('SELECT floor FROM nonces WHERE contract_id = ? AND signer = ?').pluck(),
+      raise: this.db.prepare(
+        'INSERT INTO nonces (contract_id, signer, reserved, updated_at, floor) VALUES (@cid, @signer, @value, @now, @value) ' +
+          'ON CONFLICT (contract_id, signer) DO UPDATE SET reserved = max(reserved, @value), floor = max(floor, @value), updated_at = @now',
+      ),
+      set: this.db.prepare(
+        'INSERT INTO nonces (contract_id, signer, reserved, updated_at, floor) VALUES (@cid, @signer, @value, @now, @value) ' +
+          'ON CONFLICT (contract_id, signer) DO UPDATE SET reserved = @value, floor = @value, updated_at = @now',
+      ),
+      giveBack: this.db.prepare('UPDATE nonces SET reserved = @to, updated_at = @now WHERE contract_id = @cid AND signer = @signer AND reserved = @expected AND floor <= @to'),
       listContracts: this.db.prepare('SELECT contract_id, rate, deposit, max_spend, source FROM contracts ORDER BY CAST(contract_id AS INTEGER)'),
     };
   }
@@ -141,9 +157,8 @@ export class SqliteNonceStore implements NonceStore {
 
   async raise(contractId: bigint, signer: string, value: bigint): Promise<bigint> {
     return this.write(() => {
-      const current = (this.stmts.get.get(String(contractId), signer) as { reserved: bigint } | undefined)?.reserved ?? 0n;
-      if (value > current) this.stmts.upsert.run(String(contractId), signer, value, BigInt(Date.now()));
-      return value > current ? value : current;
+      this.stmts.raise.run({ cid: String(contractId), signer, value, now: BigInt(Date.now()) });
+      return (this.stmts.get.get(String(contractId), signer) as { reserved: bigint }).reserved;
     });
   }
 
@@ -151,8 +166,42 @@ export class SqliteNonceStore implements NonceStore {
     await this.write(() => {
       const current = (this.stmts.get.get(String(contractId), signer) as { reserved: bigint } | undefined)?.reserved ?? 0n;
       if (value < current && !options.force) throw backwardError(contractId, signer, current, value);
-      this.stmts.upsert.run(String(contractId), signer, value, BigInt(Date.now()));
+      this.stmts.set.run({ cid: String(contractId), signer, value, now: BigInt(Date.now()) });
     });
+  }
+
+  /**
+   * Read before every nonce handed out of a held block, so a `nonce set` or `nonce sync` made by another process
+   * counts from the next claim on. Cached while no other connection has committed (PRAGMA data_version, a few
+   * microseconds, checked on every call: unlike the terms cache this one must never be stale).
+   */
+  async floor(contractId: bigint, signer: string): Promise<bigint> {
+    try {
+      const version = this.stmts.dataVersion.get() as bigint;
+      if (version !== this.floorsVersion) {
+        this.floors.clear();
+        this.floorsVersion = version;
+      }
+      const key = `${contractId}/${signer}`;
+      let floor = this.floors.get(key);
+      if (floor === undefined) {
+        floor = (this.stmts.floor.get(String(contractId), signer) as bigint | undefined) ?? 0n;
+        this.floors.set(key, floor);
+      }
+      return floor;
+    } catch (e) {
+      throw unavailable(this.description, e);
+    }
+  }
+
+  async giveBack(contractId: bigint, signer: string, expected: bigint, to: bigint): Promise<boolean> {
+    return this.write(() => this.stmts.giveBack.run({ cid: String(contractId), signer, expected, to, now: BigInt(Date.now()) }).changes === 1);
+  }
+
+  /** synchronous and journal_mode of every connection this store writes through (durability is tested, not assumed). */
+  async durability(): Promise<{ connection: string; synchronous: bigint; journal_mode: string }[]> {
+    const mine = { connection: 'main', synchronous: this.db.pragma('synchronous', { simple: true }) as bigint, journal_mode: this.db.pragma('journal_mode', { simple: true }) as string };
+    return this.writer ? [mine, { connection: 'writer thread', ...(await this.writer.durability()) }] : [mine];
   }
 
   private write<T>(fn: () => T): T {
@@ -285,16 +334,16 @@ export function reserveBatch(db: Database.Database, stmts: ReturnType<typeof res
 /** The main-thread end of sqlite-writer.ts: batches go in order, one reply per batch. */
 class SqliteWriter {
   private readonly worker: Worker;
-  private readonly waiting = new Map<number, { resolve: (o: ReserveOutcome[]) => void; reject: (e: unknown) => void }>();
+  private readonly waiting = new Map<number, { resolve: (o: unknown) => void; reject: (e: unknown) => void }>();
   private nextId = 1;
   private failure: Error | undefined;
 
   constructor(file: string, options: SqliteNonceStoreOptions) {
     this.worker = new Worker(new URL('./sqlite-writer.js', import.meta.url), { workerData: { file, options: { ...options, writerThread: false } } });
-    this.worker.on('message', (m: { id: number; outcomes?: ReserveOutcome[]; error?: string }) => {
+    this.worker.on('message', (m: { id: number; outcomes?: ReserveOutcome[]; durability?: object; error?: string }) => {
       const w = this.waiting.get(m.id);
       this.waiting.delete(m.id);
-      if (m.outcomes) w?.resolve(m.outcomes);
+      if (m.outcomes || m.durability) w?.resolve(m.outcomes ?? m.durability);
       else w?.reject(new Error(m.error ?? 'writer failed'));
     });
     const fail = (why: string) => {
@@ -307,11 +356,20 @@ class SqliteWriter {
   }
 
   commit(batch: ReserveRequest[]): Promise<ReserveOutcome[]> {
+    return this.ask({ batch }) as Promise<ReserveOutcome[]>;
+  }
+
+  /** The thread connection's synchronous and journal_mode. */
+  durability(): Promise<{ synchronous: bigint; journal_mode: string }> {
+    return this.ask({ durability: true }) as unknown as Promise<{ synchronous: bigint; journal_mode: string }>;
+  }
+
+  private ask(message: { batch: ReserveRequest[] } | { durability: true }): Promise<unknown> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
-      this.worker.postMessage({ id, batch });
+      this.waiting.set(id, { resolve: resolve as (o: unknown) => void, reject });
+      this.worker.postMessage({ id, ...message });
     });
   }
 

@@ -44,10 +44,20 @@ export interface NonceStore {
   reserve(contractId: bigint, signer: string, count: number, ceiling?: bigint): Promise<{ first: bigint; last: bigint }>;
   /** The high-water mark (0 when nothing was ever reserved). */
   current(contractId: bigint, signer: string): Promise<bigint>;
-  /** Raise the high-water mark to at least `value`; never lowers it. Returns the new mark. */
+  /** Raise the high-water mark and the floor to at least `value`; never lowers them. Returns the new mark. */
   raise(contractId: bigint, signer: string, value: bigint): Promise<bigint>;
-  /** Set exactly. Lowering requires `force` (it risks reuse: the sentinel will answer 400 bad nonce). */
+  /** Set the mark and the floor exactly. Lowering requires `force` (it risks reuse: the sentinel will answer 400 bad nonce). */
   set(contractId: bigint, signer: string, value: bigint, options?: { force?: boolean }): Promise<void>;
+  /**
+   * The floor: the highest nonce an operator declared used (`set`, `raise`: `nonce set`, `nonce sync`). Nonces at
+   * or below it must not be issued even if a process holds them in a reserved block; reservations never move it.
+   */
+  floor(contractId: bigint, signer: string): Promise<bigint>;
+  /**
+   * Give back the unused tail of a block: move the mark from `expected` down to `to`, only if the mark is still
+   * `expected` (nobody reserved past the block) and `to` is not below the floor. Returns whether it did.
+   */
+  giveBack(contractId: bigint, signer: string, expected: bigint, to: bigint): Promise<boolean>;
   list(): Promise<NonceRow[]>;
   putContract(terms: ContractTerms): Promise<void>;
   getContract(contractId: bigint): Promise<ContractTerms | undefined>;
@@ -67,6 +77,13 @@ export function spendLimitError(contractId: bigint, next: bigint, ceiling: bigin
 export function unavailable(description: string, cause: unknown): NonceStoreError {
   const detail = (cause as { code?: string; message?: string })?.message ?? String(cause);
   return new NonceStoreError('NONCE_STORE_UNAVAILABLE', `nonce store ${description}: cannot persist (${detail.split('\n')[0]}); no signature released`, { cause });
+}
+
+export function missingStoreError(description: string): NonceStoreError {
+  return new NonceStoreError(
+    'NO_NONCE_STORE',
+    `nonce store ${description} does not exist; check --nonce-store / ARKEO_NONCE_STORE (a new store would start every contract at nonce 1, without its spend terms). To start a new one there, add --create-nonce-store`,
+  );
 }
 
 export function backwardError(contractId: bigint, signer: string, current: bigint, value: bigint): NonceStoreError {

@@ -119,7 +119,7 @@ async function concurrent(store: string, processes: number, total: number): Prom
 }
 
 async function finalCheck(storeSpec: string, released: Released[]): Promise<void> {
-  const store = await openNonceStore(storeSpec, '/nonexistent');
+  const store = await openNonceStore(storeSpec, '/nonexistent', { create: true });
   const max = released.reduce((m, r) => (r.nonce > m ? r.nonce : m), 0n);
   assert.ok((await store.current(1n, SIGNER)) >= max, 'the store is at or above every released nonce');
   await store.close();

@@ -56,7 +56,7 @@ test('SQLite read-only database file: claim sign releases nothing and says why',
   const add = run(BIN.arkeoSigner, ['keys', 'import-hex', 'k', '11'.repeat(32), '--home', home]);
   assert.equal(add.status, 0, add.stderr);
   const db = path.join(home, 'ro', 'nonces.db');
-  const first = run(BIN.arkeoSigner, ['claim', 'sign', '--contract', '5', '--key', 'k', '--home', home, '--nonce-store', db]);
+  const first = run(BIN.arkeoSigner, ['claim', 'sign', '--contract', '5', '--key', 'k', '--home', home, '--nonce-store', db, '--create-nonce-store']);
   assert.equal(first.status, 0, first.stderr);
   fs.chmodSync(db, 0o444);
   fs.chmodSync(path.dirname(db), 0o755);

@@ -17,7 +17,7 @@ if (process.argv.length < 5) {
 const [storeSpec = '', contract = '1', countArg = '0', blockArg = '1'] = process.argv.slice(2);
 export const WORKER_KEY = sha256(utf8('arkeo-signer crash test key'));
 
-const store = await openNonceStore(storeSpec, '/nonexistent-home');
+const store = await openNonceStore(storeSpec, '/nonexistent-home', { create: true });
 const claims = await ClaimSigner.create(privateKeyToSigner(WORKER_KEY), store, { blockSize: Number(blockArg) });
 writeSync(1, 'ready\n');
 const count = Number(countArg);
