@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ArkeoSignerError } from '../errors.js';
-import { ensurePrivateDir, FILE_MODE, writeFileAtomic } from '../fsutil.js';
+import { ensurePrivateDir, fsyncDir, FILE_MODE, writeFileAtomic } from '../fsutil.js';
 import { log } from '../log.js';
 
 /**
@@ -172,10 +172,11 @@ export class AuditLog {
     if (this.failure) return this.failure;
     let problem: string | undefined;
     try {
-      if (fs.fstatSync(this.fd).nlink === 0) problem = 'the log file was deleted while open';
-      else if (fs.statSync(this.file).ino !== this.ino) problem = 'the log path now leads to another file (replaced or renamed)';
+      if (fs.statSync(this.file).ino !== this.ino) problem = 'the log path now leads to another file (replaced or renamed)';
+      else if (fs.fstatSync(this.fd).nlink === 0) problem = 'the log file was deleted while open';
     } catch (e) {
-      problem = `the log path cannot be checked (${(e as NodeJS.ErrnoException).code ?? 'error'}): deleted or moved?`;
+      const code = (e as NodeJS.ErrnoException).code;
+      problem = code === 'ENOENT' ? 'the log file was deleted while open' : `the log path cannot be checked (${code ?? 'error'})`;
     }
     if (problem) this.failure = `${problem}; restart the daemon to open a new log`;
     return this.failure;
@@ -278,7 +279,15 @@ export class AuditLog {
    */
   writeHead(seq: number, hash: string): void {
     try {
-      this.headFd ??= fs.openSync(headPathOf(this.file), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, FILE_MODE);
+      if (this.headFd === undefined) {
+        this.headFd = fs.openSync(headPathOf(this.file), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, FILE_MODE);
+        // The file itself must survive a power cut (start-up refuses a log whose head is missing); its later
+        // in-place updates need not: a stale head only means a few more entries to check on the next start.
+        fs.writeSync(this.headFd, `{"seq":${seq},"hash":"${hash}"}`.padEnd(HEAD_WIDTH - 1) + '\n', 0);
+        fs.fsyncSync(this.headFd);
+        fsyncDir(path.dirname(this.file));
+        return;
+      }
       fs.writeSync(this.headFd, `{"seq":${seq},"hash":"${hash}"}`.padEnd(HEAD_WIDTH - 1) + '\n', 0);
     } catch {
       /* the log itself is durable; verify reports a stale head as unanchored entries */
