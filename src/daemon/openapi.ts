@@ -1,48 +1,116 @@
-/** The OpenAPI document served at /openapi.json. */
-const err = { type: 'object', properties: { error: { type: 'string' }, code: { type: 'string' } } };
-const errors = {
-  '400': { description: 'Malformed body or field', content: { 'application/json': { schema: err } } },
-  '401': { description: 'Missing, unknown or revoked token', content: { 'application/json': { schema: err } } },
-  '403': { description: 'Denied by the token policy or a spend ceiling', content: { 'application/json': { schema: err } } },
-  '413': { description: 'Body over the limit (64 KiB by default)' },
-  '429': { description: 'Token rate limit' },
-  '503': { description: 'Nonce store, audit log or signing thread unavailable: nothing signed', content: { 'application/json': { schema: err } } },
-};
+/**
+ * The OpenAPI document served at /openapi.json. test/daemon/http-details.test.ts checks every status the tests
+ * provoke, body and headers, against it: change the server's replies and this document together.
+ */
+const ref = (kind: 'schemas' | 'responses' | 'headers', name: string) => ({ $ref: `#/components/${kind}/${name}` });
+const json = (schema: object) => ({ 'application/json': { schema } });
 const decimal = { type: 'string', pattern: '^(0|[1-9][0-9]*)$' };
+const hex = (bytes: number) => ({ type: 'string', pattern: `^[0-9a-f]{${bytes * 2}}$` });
+
+const schemas = {
+  Error: { type: 'object', required: ['error', 'code'], additionalProperties: false, properties: { error: { type: 'string' }, code: { type: 'string', pattern: '^[A-Z][A-Z0-9_]*$' } } },
+  Health: {
+    type: 'object',
+    required: ['ok', 'keys', 'key_count', 'nonce_store', 'audit', 'audit_entries'],
+    additionalProperties: false,
+    properties: {
+      ok: { type: 'boolean' },
+      keys: { type: 'string', description: '"ok" or "error: <why>"' },
+      key_count: { type: 'integer', minimum: 0 },
+      nonce_store: { type: 'string', description: '"ok" or "error: <why>"' },
+      audit: { type: 'string', description: '"ok" or "error: <why>"' },
+      audit_entries: { type: 'integer', minimum: 0, description: 'sequence number of the last audit entry' },
+    },
+  },
+  Key: {
+    type: 'object',
+    required: ['name', 'address', 'pubkey', 'pubkey_hex'],
+    additionalProperties: false,
+    properties: { name: { type: 'string' }, address: { type: 'string', pattern: '^[a-z]+1[02-9ac-hj-np-z]+$' }, pubkey: { type: 'string', pattern: '^[a-z]+1[02-9ac-hj-np-z]+$' }, pubkey_hex: hex(33) },
+  },
+};
+
+const headers = {
+  'WWW-Authenticate': { description: 'RFC 6750 challenge; error="invalid_token" when a token was sent but not accepted', required: true, schema: { type: 'string', pattern: '^Bearer realm="arkeo-signer"(, error="invalid_token")?$' } },
+  'Retry-After': { description: 'Seconds until a retry can succeed', required: true, schema: { type: 'integer', minimum: 1 } },
+  Allow: { description: 'The one method this path serves', required: true, schema: { type: 'string', enum: ['GET', 'POST'] } },
+};
+
+const responses = {
+  BadRequest: { description: 'Malformed body or field, or a body cut short', content: json(ref('schemas', 'Error')) },
+  Unauthorized: { description: 'Missing, unknown or revoked token', headers: { 'WWW-Authenticate': ref('headers', 'WWW-Authenticate') }, content: json(ref('schemas', 'Error')) },
+  Forbidden: { description: 'Denied by the token policy (code DENIED) or a spend ceiling (code SPEND_LIMIT)', content: json(ref('schemas', 'Error')) },
+  NotFound: { description: 'No such route, or (code UNKNOWN_KEY) no such key loaded', content: json(ref('schemas', 'Error')) },
+  MethodNotAllowed: { description: 'A known path with another method', headers: { Allow: ref('headers', 'Allow') }, content: json(ref('schemas', 'Error')) },
+  PayloadTooLarge: { description: 'Body over limits.max_body_bytes (64 KiB by default)', content: json(ref('schemas', 'Error')) },
+  TooManyRequests: {
+    description: "The token's rate limit (code RATE_LIMITED), or a peer over its budget of failed requests (code TOO_MANY_FAILURES)",
+    headers: { 'Retry-After': ref('headers', 'Retry-After') },
+    content: json(ref('schemas', 'Error')),
+  },
+  Unavailable: { description: 'Nonce store, audit log or signing thread unavailable: nothing signed', content: json(ref('schemas', 'Error')) },
+};
+
+/** Every reply of an authenticated route besides its 200. */
+const failures = {
+  '400': ref('responses', 'BadRequest'),
+  '401': ref('responses', 'Unauthorized'),
+  '403': ref('responses', 'Forbidden'),
+  '404': ref('responses', 'NotFound'),
+  '413': ref('responses', 'PayloadTooLarge'),
+  '429': ref('responses', 'TooManyRequests'),
+  '503': ref('responses', 'Unavailable'),
+};
+
+const signed = (properties: Record<string, object>) => ({ description: 'Signed', content: json({ type: 'object', required: Object.keys(properties), additionalProperties: false, properties }) });
 
 export const OPENAPI = {
   openapi: '3.0.3',
-  info: { title: 'arkeo-signer daemon', version: '1', description: 'Signs Arkeo claims with keys held in memory. Bearer-token auth; every request is audited.' },
-  components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+  info: {
+    title: 'arkeo-signer daemon',
+    version: '1',
+    description:
+      'Signs Arkeo claims with keys held in memory. Bearer-token auth; every request is audited. A path not listed here gets 404, and a listed path asked with another method gets 405 with Allow (x-undeclared-routes). Requests refused before a token is accepted (401, 404, 405) draw on a per-peer budget; over it they get 429 with Retry-After.',
+  },
+  components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } }, schemas, headers, responses },
   security: [{ bearer: [] }],
+  'x-undeclared-routes': { '404': ref('responses', 'NotFound'), '405': ref('responses', 'MethodNotAllowed'), '429': ref('responses', 'TooManyRequests'), '503': ref('responses', 'Unavailable') },
   paths: {
     '/v1/claims': {
       post: {
         summary: 'Reserve the next nonce durably and sign the claim "<cid>:<nonce>:"',
-        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['contract', 'key'], additionalProperties: false, properties: { contract: decimal, key: { type: 'string' }, delegate: { type: 'boolean' } } } } } },
-        responses: {
-          '200': { description: 'Signed', content: { 'application/json': { schema: { type: 'object', properties: { contract: decimal, nonce: decimal, preimage: { type: 'string' }, signature: { type: 'string' }, arkauth: { type: 'string' } } } } } },
-          ...errors,
-        },
+        requestBody: { required: true, content: json({ type: 'object', required: ['contract', 'key'], additionalProperties: false, properties: { contract: decimal, key: { type: 'string' }, delegate: { type: 'boolean' } } }) },
+        responses: { '200': signed({ contract: decimal, nonce: decimal, preimage: { type: 'string' }, signature: hex(64), arkauth: { type: 'string' } }), ...failures },
       },
     },
     '/v1/arkcontract': {
       post: {
         summary: 'Sign management auth "<cid>:<timestamp>:"',
-        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['contract', 'key'], additionalProperties: false, properties: { contract: decimal, key: { type: 'string' }, timestamp: decimal } } } } },
-        responses: { '200': { description: 'Signed', content: { 'application/json': { schema: { type: 'object', properties: { arkcontract: { type: 'string' }, signature: { type: 'string' }, timestamp: decimal } } } } }, ...errors },
+        requestBody: { required: true, content: json({ type: 'object', required: ['contract', 'key'], additionalProperties: false, properties: { contract: decimal, key: { type: 'string' }, timestamp: decimal } }) },
+        responses: { '200': signed({ contract: decimal, timestamp: decimal, preimage: { type: 'string' }, signature: hex(64), arkcontract: { type: 'string' } }), ...failures },
       },
     },
     '/v1/sign': {
       post: {
         summary: 'Sign any message (Cosmos Sign: ECDSA over SHA-256). Needs the "raw" operation.',
-        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['key'], additionalProperties: false, properties: { key: { type: 'string' }, message: { type: 'string' }, message_hex: { type: 'string' } } } } } },
-        responses: { '200': { description: 'Signed', content: { 'application/json': { schema: { type: 'object', properties: { signature: { type: 'string' }, pubkey: { type: 'string' } } } } } }, ...errors },
+        requestBody: { required: true, content: json({ type: 'object', required: ['key'], additionalProperties: false, properties: { key: { type: 'string' }, message: { type: 'string' }, message_hex: { type: 'string' } } }) },
+        responses: { '200': signed({ signature: hex(64), pubkey: { type: 'string' } }), ...failures },
       },
     },
-    '/v1/keys': { get: { summary: 'Keys this token may use', responses: { '200': { description: 'Keys' }, '401': errors['401'] } } },
-    '/healthz': { get: { security: [], summary: 'OK only when keys, nonce store and audit log all work', responses: { '200': { description: 'Healthy' }, '503': { description: 'Unhealthy' } } } },
-    '/metrics': { get: { security: [], summary: 'Prometheus metrics', responses: { '200': { description: 'text/plain' } } } },
-    '/openapi.json': { get: { security: [], summary: 'This document', responses: { '200': { description: 'OpenAPI' } } } },
+    '/v1/keys': {
+      get: {
+        summary: 'Keys this token may use',
+        responses: { '200': { description: 'Keys', content: json({ type: 'array', items: ref('schemas', 'Key') }) }, '401': failures['401'], '429': failures['429'], '503': failures['503'] },
+      },
+    },
+    '/healthz': {
+      get: {
+        security: [],
+        summary: 'OK only when keys, nonce store and audit log all work',
+        responses: { '200': { description: 'Healthy', content: json(ref('schemas', 'Health')) }, '503': { description: 'Unhealthy: the failing parts say why', content: json(ref('schemas', 'Health')) } },
+      },
+    },
+    '/metrics': { get: { security: [], summary: 'Prometheus metrics', responses: { '200': { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
+    '/openapi.json': { get: { security: [], summary: 'This document', responses: { '200': { description: 'OpenAPI 3.0', content: json({ type: 'object', required: ['openapi', 'paths'], properties: { openapi: { type: 'string' }, paths: { type: 'object' } } }) } } } },
   },
 };

@@ -18,6 +18,7 @@ import { RateLimiter, TokenStore, type Operation, type TokenRecord } from './tok
 import { createMetrics, type Metrics } from './metrics.js';
 import { OPENAPI } from './openapi.js';
 import { peerCredentials, peerCredentialsAvailable } from './peercred.js';
+import { FailureBudget, peerOf } from './peers.js';
 
 /**
  * The local key daemon: keys in memory, HTTP/1.1 + JSON over a 0600 unix socket (and optionally TLS/mTLS over
@@ -25,10 +26,15 @@ import { peerCredentials, peerCredentialsAvailable } from './peercred.js';
  * nonce is durable and its audit entry is on disk; if either store fails, nothing is signed (fail closed).
  */
 class HttpError extends ArkeoSignerError {
+  /** false: counted in metrics but not written to the audit log (a peer over its failed-request budget). */
+  audit = true;
+
   constructor(
     readonly status: number,
     code: string,
     message: string,
+    /** Reply headers this status calls for: WWW-Authenticate, Retry-After, Allow. */
+    readonly headers?: Record<string, string>,
   ) {
     super(code, message);
   }
@@ -68,6 +74,9 @@ export interface DaemonStartOptions {
 
 const MAX_KEY_NAME = 200;
 const KNOWN_ROUTES = new Set(['GET /healthz', 'GET /metrics', 'GET /openapi.json', 'GET /v1/keys', 'POST /v1/claims', 'POST /v1/arkcontract', 'POST /v1/sign']);
+/** Path → the one method it serves, for 405 and its Allow header. */
+const METHOD_OF = new Map([...KNOWN_ROUTES].map((r) => [r.slice(r.indexOf(' ') + 1), r.slice(0, r.indexOf(' '))]));
+const BEARER_CHALLENGE = 'Bearer realm="arkeo-signer"';
 
 export class SignerDaemon {
   readonly metrics: Metrics = createMetrics();
@@ -75,6 +84,7 @@ export class SignerDaemon {
   /** Keys live and sign in this thread, on the second core, while the event loop serves HTTP. */
   private readonly signingThread = new SigningThread();
   private readonly limiter = new RateLimiter();
+  private readonly failures = new FailureBudget();
   private readonly servers: http.Server[] = [];
   private inFlight = 0;
   private nonceProblem: string | undefined;
@@ -214,8 +224,14 @@ export class SignerDaemon {
           return await this.signing(req, res, ctx, 'arkcontract', (body, key) => this.arkcontract(body, key, ctx));
         case 'POST /v1/sign':
           return await this.signing(req, res, ctx, 'raw', (body, key) => this.raw(body, key));
-        default:
+        default: {
+          // Only a known path is named in the reply (the method comes from Node's fixed list, the path from anyone).
+          const path = route.slice(route.indexOf(' ') + 1);
+          const method = METHOD_OF.get(path);
+          this.chargeFailure(req, ctx, { op: method ? 'wrong-method' : 'unknown-route' });
+          if (method) throw Object.assign(new HttpError(405, 'METHOD_NOT_ALLOWED', `${path} accepts ${method} only`, { allow: method }), { what: { op: 'wrong-method' } });
           throw Object.assign(new HttpError(404, 'NOT_FOUND', 'no such route (see /openapi.json)'), { what: { op: 'unknown-route' } });
+        }
       }
     } catch (e) {
       await this.fail(res, ctx, route, e);
@@ -232,11 +248,34 @@ export class SignerDaemon {
     if (!rec) {
       const reason = !header ? 'missing' : 'invalid';
       this.metrics.authFailures.inc({ reason });
-      throw new HttpError(401, 'UNAUTHENTICATED', !header ? 'missing bearer token' : 'unknown or revoked token');
+      this.chargeFailure(req, ctx);
+      // RFC 6750 §3: the challenge says which scheme to use, and for a token that was sent, that it was not accepted.
+      throw new HttpError(401, 'UNAUTHENTICATED', !header ? 'missing bearer token' : 'unknown or revoked token', {
+        'www-authenticate': !header ? BEARER_CHALLENGE : `${BEARER_CHALLENGE}, error="invalid_token"`,
+      });
     }
     ctx.token = rec;
     ctx.who = { ...ctx.who, token: rec.name };
-    if (!this.limiter.take(rec.name, rec.policy.rate)) throw new HttpError(429, 'RATE_LIMITED', `token ${rec.name}: rate limit of ${rec.policy.rate.per_second}/s exceeded`);
+    if (!this.limiter.take(rec.name, rec.policy.rate)) {
+      const rate = rec.policy.rate;
+      throw new HttpError(429, 'RATE_LIMITED', `token ${rec.name}: rate limit of ${rate.per_second}/s exceeded`, { 'retry-after': String(Math.max(1, Math.ceil(this.limiter.retryAfter(rec.name, rate)))) });
+    }
+  }
+
+  /**
+   * A request refused before any token was accepted draws on its peer's budget (see peers.ts for what a peer is).
+   * Over budget it becomes a 429 with Retry-After, and only the first such refusal per window is audited, with the
+   * count of those that were not: the rest are counted in arkeo_signer_failures_unaudited_total.
+   */
+  private chargeFailure(req: http.IncomingMessage, ctx: Ctx, what?: AuditInput['what']): void {
+    const verdict = this.failures.fail(peerOf(ctx.who.transport, ctx.who.uid, req.socket.remoteAddress));
+    if (verdict.allowed) return;
+    const earlier = verdict.unaudited > 0 ? `; ${verdict.unaudited} more since the last audited one were not audited` : '';
+    const e = new HttpError(429, 'TOO_MANY_FAILURES', `too many failed requests from this peer; retry after ${verdict.retryAfterSeconds} s${verdict.audit ? earlier : ''}`, {
+      'retry-after': String(verdict.retryAfterSeconds),
+    });
+    e.audit = verdict.audit;
+    throw what ? Object.assign(e, { what }) : e;
   }
 
   /**
@@ -368,13 +407,18 @@ export class SignerDaemon {
     const what = (e as { what?: AuditInput['what'] })?.what ?? { op: route.slice(0, 60) };
     const result: AuditInput['result'] = status === 401 ? 'unauthenticated' : status === 403 || status === 429 ? 'denied' : 'error';
     if (ctx.token && 'op' in what && what.op) this.metrics.signatures.inc({ key: what.key ?? '', operation: what.op, result });
-    try {
-      const known = what.op !== 'unknown-route';
-      await this.audit.append({ who: ctx.who, what: known ? { ...what, path: route.slice(0, 60) } : what, result, status, reason: message.slice(0, 300), latency_us: (performance.now() - ctx.started) * 1000 });
-    } catch {
-      if (status < 500) [status, code, message] = [503, 'AUDIT_UNAVAILABLE', `audit log unavailable; ${message}`];
+    let headers = e instanceof HttpError ? e.headers : undefined;
+    if (e instanceof HttpError && !e.audit) this.metrics.unaudited.inc();
+    else {
+      try {
+        const known = what.op !== 'unknown-route';
+        await this.audit.append({ who: ctx.who, what: known ? { ...what, path: route.slice(0, 60) } : what, result, status, reason: message.slice(0, 300), latency_us: (performance.now() - ctx.started) * 1000 });
+      } catch {
+        // A different status: the 401's challenge or the 429's Retry-After no longer applies.
+        if (status < 500) [status, code, message, headers] = [503, 'AUDIT_UNAVAILABLE', `audit log unavailable; ${message}`, undefined];
+      }
     }
-    if (!res.headersSent) send(res, status, { error: message, code }, status === 413 || status === 400);
+    if (!res.headersSent) send(res, status, { error: message, code }, status === 413 || status === 400, headers);
   }
 
   // ------------------------------------------------------------------------------------------------ lifecycle
@@ -453,9 +497,9 @@ function checkFields(body: Record<string, unknown>, known: string[]): void {
   }
 }
 
-function send(res: http.ServerResponse, status: number, body: unknown, close = false): void {
+function send(res: http.ServerResponse, status: number, body: unknown, close = false, headers?: Record<string, string>): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...(close ? { connection: 'close' } : {}) });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...(close ? { connection: 'close' } : {}), ...headers });
   res.end(text);
 }
 

@@ -138,14 +138,29 @@ export class TokenStore {
 
 /** Token bucket per token name. */
 export class RateLimiter {
-  private buckets = new Map<string, { tokens: number; at: number }>();
-  take(name: string, rate: Policy['rate'], now = performance.now()): boolean {
-    const b = this.buckets.get(name) ?? { tokens: rate.burst, at: now };
-    b.tokens = Math.min(rate.burst, b.tokens + ((now - b.at) / 1000) * rate.per_second);
-    b.at = now;
-    this.buckets.set(name, b);
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+
+  /** `clock` returns milliseconds; tests inject one to check refill without sleeping. */
+  constructor(private readonly clock: () => number = () => performance.now()) {}
+
+  take(name: string, rate: Policy['rate']): boolean {
+    const now = this.clock();
+    let b = this.buckets.get(name);
+    if (!b) this.buckets.set(name, (b = { tokens: rate.burst, at: now }));
+    else {
+      b.tokens = Math.min(rate.burst, b.tokens + ((now - b.at) / 1000) * rate.per_second);
+      b.at = now;
+    }
     if (b.tokens < 1) return false;
     b.tokens -= 1;
     return true;
+  }
+
+  /** Seconds until `name` may take one again (0 if it may now): the Retry-After of a refusal. Not on the hot path. */
+  retryAfter(name: string, rate: Policy['rate']): number {
+    const b = this.buckets.get(name);
+    if (!b) return 0;
+    const tokens = Math.min(rate.burst, b.tokens + ((this.clock() - b.at) / 1000) * rate.per_second);
+    return tokens >= 1 ? 0 : (1 - tokens) / rate.per_second;
   }
 }

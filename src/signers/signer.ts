@@ -1,6 +1,6 @@
 import { CryptoError } from '../errors.js';
 import { toAddress, toBech32PubKey } from '../crypto/address.js';
-import { curveEngine, isLowS, normalizeLowS, sha256, verifyDigest, publicKeyFromPrivate } from '../crypto/secp256k1.js';
+import { CURVE_ORDER, curveEngine, isLowS, isValidPublicKey, normalizeLowS, sha256, verifyDigest, publicKeyFromPrivate } from '../crypto/secp256k1.js';
 import { wipe } from '../crypto/bytes.js';
 
 /**
@@ -27,12 +27,24 @@ export async function describeSigner(signer: Signer): Promise<{ address: string;
  * often high-S, sometimes DER signatures): normalise to low-S and verify against the public key before release.
  */
 export function finalizeSignature(rawSignature64: Uint8Array, digest32: Uint8Array, publicKey33: Uint8Array, source: string): Uint8Array {
-  if (rawSignature64.length !== 64) throw new CryptoError('BAD_SIGNATURE', `${source}: returned ${rawSignature64.length} bytes, expected 64`);
+  // Checked here, with their own messages, rather than left to the self-check: an out-of-range r or s is a broken
+  // or hostile device, and s >= n would make the low-S arithmetic below meaningless.
+  if (!(digest32 instanceof Uint8Array) || digest32.length !== 32) throw new CryptoError('BAD_DIGEST', `${source}: digest: expected 32 bytes, got ${lengthOf(digest32)}`);
+  if (!(publicKey33 instanceof Uint8Array) || !isValidPublicKey(publicKey33)) throw new CryptoError('BAD_PUBLIC_KEY', `${source}: public key: expected a 33-byte compressed secp256k1 point`);
+  if (!(rawSignature64 instanceof Uint8Array) || rawSignature64.length !== 64) throw new CryptoError('BAD_SIGNATURE', `${source}: returned ${lengthOf(rawSignature64)} bytes, expected 64`);
+  for (const [name, at] of [['r', 0], ['s', 32]] as const) {
+    const v = BigInt('0x' + Buffer.from(rawSignature64.buffer, rawSignature64.byteOffset + at, 32).toString('hex'));
+    if (v === 0n || v >= CURVE_ORDER) throw new CryptoError('BAD_SIGNATURE', `${source}: ${name} is ${v === 0n ? 'zero' : 'not below the curve order'}; not released`);
+  }
   const sig = isLowS(rawSignature64) ? rawSignature64 : normalizeLowS(rawSignature64);
   if (!verifyDigest(publicKey33, digest32, sig)) {
     throw new CryptoError('SELF_CHECK_FAILED', `${source}: signature does not verify against the key's public key; not released`);
   }
   return sig;
+}
+
+function lengthOf(x: unknown): string {
+  return x instanceof Uint8Array ? String(x.length) : typeof x;
 }
 
 export interface LocalSignerOptions {
