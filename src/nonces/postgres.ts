@@ -79,7 +79,9 @@ export class PostgresNonceStore implements NonceStore {
   }
 
   static async open(url: string, options: PostgresNonceStoreOptions = {}): Promise<PostgresNonceStore> {
-    const pool = new pg.Pool({ connectionString: url, max: options.max ?? 4, connectionTimeoutMillis: options.connectionTimeoutMs ?? 5000 });
+    // Every connection commits synchronously whatever the server's or role's default: a reservation must be on
+    // disk before its nonce is signed.
+    const pool = new pg.Pool({ connectionString: url, max: options.max ?? 4, connectionTimeoutMillis: options.connectionTimeoutMs ?? 5000, options: '-c synchronous_commit=on' });
     // An idle client losing its server must not crash the process; the next query reports the failure.
     pool.on('error', () => {});
     const store = new PostgresNonceStore(pool, url);
@@ -94,6 +96,11 @@ export class PostgresNonceStore implements NonceStore {
     if (!exists) {
       await pool.end().catch(() => {});
       throw missingStoreError(store.description);
+    }
+    const { fsync } = await store.durability().catch(() => ({ fsync: 'on' }));
+    if (fsync !== 'on') {
+      await pool.end().catch(() => {});
+      throw new NonceStoreError('NOT_DURABLE', `nonce store ${store.description}: the server runs with fsync = ${fsync}, so a reserved nonce could be lost in a crash and reused; turn fsync on`);
     }
     return store;
   }
@@ -185,6 +192,12 @@ export class PostgresNonceStore implements NonceStore {
 
   async check(): Promise<void> {
     await this.q("INSERT INTO arkeo_meta (k, v) VALUES ('last_check', now()::text) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v", []);
+  }
+
+  /** What a commit promises on this server, as this store's connections see it. */
+  async durability(): Promise<{ synchronous_commit: string; fsync: string }> {
+    const r = await this.q<{ synchronous_commit: string; fsync: string }>("SELECT current_setting('synchronous_commit') AS synchronous_commit, current_setting('fsync') AS fsync", []);
+    return r.rows[0]!;
   }
 
   async close(): Promise<void> {
