@@ -69,6 +69,21 @@ export function loadOrCreateAuditKey(keyPath: string): Uint8Array {
   return key;
 }
 
+/** Why the audit log cannot be opened or repaired, and what to do: one line for the operator. */
+function auditFileError(file: string, e: unknown, doing: string): unknown {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (code === 'ELOOP') {
+    return new AuditError('AUDIT_SYMLINK', `${file}: is a symbolic link; refusing to write the audit log through a link (it could redirect or hide entries): replace it with a regular file or point [audit] path at the real one`);
+  }
+  if (code === 'EPERM') {
+    return new AuditError('AUDIT_NOT_WRITABLE', `${file}: cannot ${doing} the audit log (EPERM): the file is probably immutable or append-only; check its attributes (lsattr '${file}') and clear them (chattr -i / chattr -a), or point [audit] path elsewhere`);
+  }
+  if (code === 'EACCES' || code === 'EROFS') {
+    return new AuditError('AUDIT_NOT_WRITABLE', `${file}: cannot ${doing} the audit log (${code}): the daemon's user needs to read and append to it; check its owner and mode, or point [audit] path elsewhere`);
+  }
+  return e;
+}
+
 interface Pending {
   input: AuditInput;
   resolve: () => void;
@@ -115,7 +130,12 @@ export class AuditLog {
   static async open(file: string): Promise<AuditLog> {
     ensurePrivateDir(path.dirname(file));
     const key = loadOrCreateAuditKey(keyPathOf(file));
-    const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND | fs.constants.O_NOFOLLOW, FILE_MODE);
+    let fd: number;
+    try {
+      fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND | fs.constants.O_NOFOLLOW, FILE_MODE);
+    } catch (e) {
+      throw auditFileError(file, e, 'open');
+    }
     const content = fs.readFileSync(file, 'utf8');
     let good = content;
     let torn: string | undefined;
@@ -123,8 +143,13 @@ export class AuditLog {
       const cut = content.lastIndexOf('\n') + 1;
       torn = content.slice(cut);
       good = content.slice(0, cut);
-      fs.ftruncateSync(fd, Buffer.byteLength(good));
-      fs.fsyncSync(fd);
+      try {
+        fs.ftruncateSync(fd, Buffer.byteLength(good));
+        fs.fsyncSync(fd);
+      } catch (e) {
+        fs.closeSync(fd);
+        throw auditFileError(file, e, 'cut the torn last line (from a crash) of');
+      }
       log('warn', `${file}: torn last line (${Buffer.byteLength(torn)} bytes, from a crash mid-write) removed; the chain continues from the last complete entry`);
     }
     const lines = good.split('\n').filter((l) => l.length);
