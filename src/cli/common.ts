@@ -51,7 +51,9 @@ export function parseFlags<T extends FlagSpec>(args: string[], options: T): { va
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true }) as { values: ParsedValues<T>; positionals: string[] };
   } catch (e) {
-    throw new UsageError((e as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
+    // One line: drop parseArgs' hint lines, keep the one about values that start with a dash.
+    const lines = (e as Error).message.replace(/\. To specify a positional argument.*$/s, '').split('\n');
+    throw new UsageError(lines.filter((l) => !/^Did you forget/.test(l)).join(' '));
   }
 }
 

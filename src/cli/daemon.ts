@@ -242,6 +242,7 @@ export async function auditCommand(args: string[]): Promise<number | void> {
   const { values, positionals } = parseFlags(rest, { 'key-file': { type: 'string' }, lines: { type: 'string', short: 'n' }, follow: { type: 'boolean', short: 'f' }, output: { type: 'string', short: 'o' } });
   const [file] = exactPositionals(positionals, ['FILE'], `audit ${sub ?? ''}`);
   if (!fs.existsSync(file!)) throw new InputError('NO_SUCH_FILE', `${file}: no such audit log`);
+  if (!fs.statSync(file!).isFile()) throw new InputError('NO_SUCH_FILE', `${file}: not a regular file; give the audit log's path (the [audit] path of the daemon config)`);
   if (sub === 'verify') {
     const keyFile = values['key-file'] ?? (fs.existsSync(keyPathOf(file!)) ? keyPathOf(file!) : undefined);
     const key = keyFile ? new Uint8Array(Buffer.from(readKeyFile(keyFile).trim(), 'hex')) : undefined;
