@@ -397,6 +397,36 @@ test('a PostgreSQL URL\'s password is redacted in errors, in ?password= and sslp
   }
 });
 
+test('an error text from the PostgreSQL server that repeats the URL or its password is scrubbed before it is shown', async () => {
+  const canary = 'Canary-PG-echo';
+  // A fake server that answers the startup message with an ErrorResponse repeating the secrets (as a proxy or a
+  // misconfigured server could): S, C and M fields, then the terminator.
+  let url = '';
+  const server = net.createServer((c) => {
+    c.once('data', () => {
+      const fields = Buffer.concat([['S', 'FATAL'], ['C', '28P01'], ['M', `rejected ${url} with password ${canary}`]].map(([k, v]) => Buffer.from(`${k}${v}\0`)));
+      const body = Buffer.concat([fields, Buffer.from([0])]);
+      const head = Buffer.alloc(5);
+      head.write('E', 0);
+      head.writeInt32BE(body.length + 4, 1);
+      c.end(Buffer.concat([head, body]));
+    });
+    c.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  try {
+    url = `postgres://arkeo@127.0.0.1:${(server.address() as net.AddressInfo).port}/db?password=${canary}`;
+    const e = await PostgresNonceStore.open(url, { connectionTimeoutMs: 2000 }).then(
+      () => assert.fail('opened'),
+      (err: Error) => err,
+    );
+    assert.match(e.message, /cannot persist \(rejected postgres:\/\/arkeo@127\.0\.0\.1:\d+\/db\?password=\*\*\* with password \*\*\*\)/);
+    assert.ok(!e.message.includes(canary), e.message);
+  } finally {
+    server.close();
+  }
+});
+
 test('the exposed-keyring warning is printed by every command that reads a key, not only keys list', async () => {
   const home = homeWithKey();
   fs.chmodSync(path.join(home, 'keyring-test'), 0o755);
