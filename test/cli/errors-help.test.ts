@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { BIN, run, runAsync, tempDir } from '../helpers.js';
 import { KEYS_HELP } from '../../src/cli/keys.js';
 import { CLAIM_HELP } from '../../src/cli/claim.js';
@@ -189,7 +189,7 @@ test('a file-system error that escapes the typed paths names the path, the code 
   assert.match(notAFile.stderr, /: not a regular file; give the audit log's path/);
 });
 
-test('writing to a full stdout (/dev/full): one line, exit 1, never a stack trace', (t) => {
+test('writing to a full stdout (/dev/full): one line, exit 1; to a closed pipe: silence, exit 1; never a stack trace', (t) => {
   if (!fs.existsSync('/dev/full')) return t.skip('no /dev/full');
   const home = homeWithKey();
   const full = fs.openSync('/dev/full', 'w');
@@ -203,6 +203,10 @@ test('writing to a full stdout (/dev/full): one line, exit 1, never a stack trac
   } finally {
     fs.closeSync(full);
   }
+  // A reader that has gone away (`| true`): EPIPE ends the command quietly with exit 1.
+  const piped = spawnSync('bash', ['-c', `'${process.execPath}' '${BIN.arkeoSigner}' --help | true; exit \${PIPESTATUS[0]}`], { encoding: 'utf8' });
+  assert.equal(piped.status, 1, piped.stderr);
+  assert.equal(piped.stderr, '');
 });
 
 test('an armor with a malformed salt is one line naming the file, not "unexpected failure (Error)"', () => {
@@ -243,6 +247,31 @@ test('a file keyring that cannot be unlocked is "locked" with exit 1, for keys l
   assert.equal(d.status, 1, d.stderr);
   assert.match(d.stderr, /the keyring is locked/);
   assert.doesNotMatch(d.stderr, /no local keys to serve/);
+});
+
+test('Ctrl-C at the keyring passphrase prompt (a terminal) is "locked" with exit 1, not an empty list', async (t) => {
+  if (spawnSync('script', ['--version']).status !== 0) return t.skip('util-linux script (a pseudo-terminal) not available');
+  const home = tempDir();
+  const passFile = path.join(home, 'pass');
+  fs.writeFileSync(passFile, 'keyring-pass-1\n');
+  assert.equal(run(BIN.arkeoSigner, ['keys', 'import-hex', 'alice', KEY_HEX, '--keyring-backend', 'file', '--passphrase-file', passFile, '--home', home]).status, 0);
+  // script gives the CLI a terminal; Ctrl-C is sent once the prompt is up (raw mode, so it arrives as a byte).
+  const command = [process.execPath, BIN.arkeoSigner, 'keys', 'list', '--keyring-backend', 'file', '--home', home].map((a) => `'${a}'`).join(' ');
+  const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let output = '';
+  let sent = false;
+  child.stdout.on('data', (d: Buffer) => {
+    output += d.toString();
+    if (!sent && output.includes('Enter keyring passphrase')) {
+      sent = true;
+      child.stdin.write('\u0003');
+    }
+  });
+  const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  child.stdin.destroy();
+  assert.equal(status, 1, output);
+  assert.match(output, /keyring-file: the keyring is locked \(keyring passphrase: interrupted\)/);
+  assert.doesNotMatch(output, /No records were found/);
 });
 
 // ------------------------------------------------------------------------------------------------ item 13: exit codes
