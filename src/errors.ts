@@ -20,3 +20,31 @@ export class CryptoError extends ArkeoSignerError {}
 
 /** Anything about keyring files: missing key, wrong passphrase, corrupt or unsupported file. */
 export class KeyringError extends ArkeoSignerError {}
+
+const ERRNO_ADVICE: Record<string, string> = {
+  ENOENT: 'no such file or directory; check the path',
+  EACCES: 'permission denied; check the ownership and mode of the file and of its directory',
+  EPERM: 'operation not permitted; the file or its directory may be immutable or append-only (check with lsattr; chattr -i / chattr -a) or belong to someone else',
+  EROFS: 'read-only file system; choose a writable location',
+  ELOOP: 'is a symbolic link, which is refused; point the setting at the real file',
+  EISDIR: 'is a directory; expected a file',
+  ENOTDIR: 'a component of the path is not a directory; check the path',
+  ENOSPC: 'no space left on the device; free some space',
+  EDQUOT: 'disk quota exceeded; free some space',
+  EEXIST: 'already exists',
+};
+
+/**
+ * One line for a Node file-system error: the path, the call, what the code means and what to do, e.g.
+ * "/x/audit.log: open: operation not permitted; … (EPERM)". Node's own message is not used: it is long and, for
+ * some calls, repeats arguments. undefined when the error carries no code and path.
+ */
+export function fsErrorAdvice(code: string | undefined): string {
+  return (code && ERRNO_ADVICE[code]) || 'failed';
+}
+
+export function describeFsError(e: unknown): string | undefined {
+  const err = e as NodeJS.ErrnoException;
+  if (typeof err?.code !== 'string' || typeof err.path !== 'string') return undefined;
+  return `${err.path}: ${err.syscall ? `${err.syscall}: ` : ''}${fsErrorAdvice(err.code)} (${err.code})`;
+}

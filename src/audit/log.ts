@@ -69,6 +69,20 @@ export function loadOrCreateAuditKey(keyPath: string): Uint8Array {
   return key;
 }
 
+function auditFileError(file: string, e: unknown, doing: string): unknown {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (code === 'ELOOP') {
+    return new AuditError('AUDIT_SYMLINK', `${file}: is a symbolic link; refusing to write the audit log through a link (it could redirect or hide entries): replace it with a regular file or point [audit] path at the real one`);
+  }
+  if (code === 'EPERM') {
+    return new AuditError('AUDIT_NOT_WRITABLE', `${file}: cannot ${doing} the audit log (EPERM): the file is probably immutable or append-only; check its attributes (lsattr '${file}') and clear them (chattr -i / chattr -a), or point [audit] path elsewhere`);
+  }
+  if (code === 'EACCES' || code === 'EROFS') {
+    return new AuditError('AUDIT_NOT_WRITABLE', `${file}: cannot ${doing} the audit log (${code}): the daemon's user needs to read and append to it; check its owner and mode, or point [audit] path elsewhere`);
+  }
+  return e;
+}
+
 interface Pending {
   input: AuditInput;
   resolve: () => void;
@@ -137,8 +151,12 @@ export class AuditLog {
       if (size > 0 && lastNewline !== size - 1) {
         torn = tail.text(lastNewline + 1, size);
         size = lastNewline + 1;
-        fs.ftruncateSync(fd, size);
-        fs.fsyncSync(fd);
+        try {
+          fs.ftruncateSync(fd, size);
+          fs.fsyncSync(fd);
+        } catch (e) {
+          throw auditFileError(file, e, 'cut the torn last line (from a crash) of');
+        }
         log('warn', `${file}: torn last line (${Buffer.byteLength(torn)} bytes, from a crash mid-write) removed; the chain continues from the last complete entry`);
       }
       const { seq, hash, problem } = checkTail(file, key, tail, size);
@@ -321,15 +339,7 @@ function openLogFile(file: string): number {
   try {
     return fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND | fs.constants.O_NOFOLLOW, FILE_MODE);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const what: Record<string, string> = {
-      ELOOP: 'is a symbolic link; give the real path (audit.path) instead',
-      EPERM: 'not permitted: check its attributes (lsattr; chattr -i / -a) and owner',
-      EACCES: 'permission denied: check the owner and mode of the file and its directory',
-      EROFS: 'on a read-only file system',
-      EISDIR: 'is a directory',
-    };
-    throw new AuditError('AUDIT_OPEN', `audit log ${file}: cannot open (${code}): ${what[code ?? ''] ?? 'check the path'}`);
+    throw auditFileError(file, e, 'open');
   }
 }
 

@@ -13,7 +13,7 @@ async function getJson(url: string, what: string): Promise<unknown> {
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(REMOTE_TIMEOUT_MS), headers: { accept: 'application/json' } });
   } catch (e) {
-    throw new RemoteError('REMOTE_UNREACHABLE', `${what} ${url}: ${(e as Error).name === 'TimeoutError' ? `no answer within ${REMOTE_TIMEOUT_MS} ms` : (e as Error).message}`);
+    throw new RemoteError('REMOTE_UNREACHABLE', `${what} ${url}: ${(e as Error).name === 'TimeoutError' ? `no answer within ${REMOTE_TIMEOUT_MS} ms` : `${(e as Error).message}${causeOf(e)}`}; check the URL and that the ${what} is up`);
   }
   const length = Number(res.headers.get('content-length') ?? '0');
   if (length > MAX_REMOTE_BODY) throw new RemoteError('REMOTE_BAD_REPLY', `${what} ${url}: reply larger than ${MAX_REMOTE_BODY} bytes`);
@@ -25,6 +25,14 @@ async function getJson(url: string, what: string): Promise<unknown> {
   } catch {
     throw new RemoteError('REMOTE_BAD_REPLY', `${what} ${url}: reply is not JSON`);
   }
+}
+
+/** fetch() says only "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND, a TLS error) is in its cause. */
+function causeOf(e: unknown): string {
+  const c = (e as { cause?: { code?: string; message?: string } }).cause;
+  if (!c) return '';
+  const text = c.code && c.message && !c.message.includes(c.code) ? `${c.code}: ${c.message}` : (c.message ?? c.code ?? '');
+  return text ? ` (${text.split('\n')[0]})` : '';
 }
 
 function base(url: string, what: string): string {

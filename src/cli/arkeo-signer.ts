@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { curveEngineNote } from '../crypto/index.js';
-import { UsageError, runCli } from './common.js';
+import { UsageError, helpRequested, printUsage, runCli } from './common.js';
 import { keysCommand } from './keys.js';
 import { verifyCommand } from './verify.js';
 import { claimCommand } from './claim.js';
@@ -8,15 +8,20 @@ import { nonceCommand } from './nonce.js';
 
 const USAGE = `arkeo-signer: keys and signed claims for Arkeo
 
-Usage:
-  arkeo-signer keys <command> ...       manage an arkeod-compatible keyring (see: arkeo-signer keys --help)
+Usage (arkeo-signer <command> [<subcommand>] --help for each):
+  arkeo-signer keys <command> ...       manage an arkeod-compatible keyring
   arkeo-signer verify --pubkey P --message M --signature HEX
-                                        check a Cosmos secp256k1 signature; exit 0 valid, 1 invalid
-  arkeo-signer claim <command> ...      sign claims with durable nonces, explain headers (see: arkeo-signer claim help)
+                                        check a Cosmos secp256k1 signature; exit 0 valid, 1 invalid, 2 bad input
+  arkeo-signer claim <command> ...      sign claims with durable nonces, explain headers
   arkeo-signer nonce show|set|sync      inspect and repair the nonce store
   arkeo-signer daemon init|start|token  the local key daemon: keys in memory, tokens, policy, audit
   arkeo-signer audit verify|tail FILE   check the audit log's hash chain and MACs; follow it
   arkeo-signer version                  version and which secp256k1 engine runs
+`;
+
+const VERSION_USAGE = `Usage: arkeo-signer version
+
+The package version and which secp256k1 engine runs.
 `;
 
 async function main(argv: string[]): Promise<number | void> {
@@ -36,6 +41,7 @@ async function main(argv: string[]): Promise<number | void> {
       return (await import('./daemon.js')).auditCommand(rest);
     case 'version':
     case '--version': {
+      if (helpRequested(rest)) return printUsage(VERSION_USAGE);
       const { createRequire } = await import('node:module');
       const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
       process.stdout.write(`arkeo-signer ${pkg.version}\n${curveEngineNote()}\n`);

@@ -16,7 +16,7 @@ import {
   MAX_INT64,
 } from '../claims/index.js';
 import { maxNonceFor, openNonceStore, type ContractTerms, type NonceStore } from '../nonces/index.js';
-import { KEYRING_FLAGS, UsageError, expandHome, exactPositionals, openKeyring, parseFlags, required } from './common.js';
+import { KEYRING_FLAGS, UsageError, expandHome, exactPositionals, flagValue, helpRequested, openKeyring, parseFlags, printUsage, required } from './common.js';
 import { parseOutputFormat } from './output.js';
 import { parsePublicKeyArg } from './verify.js';
 import { defaultHome } from '../keyring/index.js';
@@ -57,7 +57,7 @@ function profileOf(values: { profile?: string; 'chain-id'?: string }): { profile
   }
   if (profile === 'chain-id') {
     if (!values['chain-id']) throw new UsageError('--profile chain-id needs --chain-id (e.g. arkeo-main-v1); only the chain accepts this form today, the sentinel rejects it');
-    checkChainId(values['chain-id']);
+    flagValue(() => checkChainId(values['chain-id']!));
   }
   return { profile, chainId: values['chain-id'] };
 }
@@ -84,7 +84,7 @@ async function sign(args: string[]): Promise<void> {
   });
   exactPositionals(positionals, [], 'claim sign');
   const format = parseOutputFormat(values.output);
-  const contractId = parseContractId(required(values.contract, 'contract', 'claim sign'));
+  const contractId = flagValue(() => parseContractId(required(values.contract, 'contract', 'claim sign')));
   const daemonTarget = values.daemon ?? process.env.ARKEO_SIGNER_DAEMON;
   if (daemonTarget) {
     // The daemon holds the key, the nonce store and the policy; we only ask.
@@ -130,8 +130,8 @@ async function arkcontract(args: string[]): Promise<void> {
     'allow-management-spend': { type: 'boolean' },
   });
   exactPositionals(positionals, [], 'claim arkcontract');
-  const contractId = parseContractId(required(values.contract, 'contract', 'claim arkcontract'));
-  const timestamp = values.timestamp ? parseDecimal(values.timestamp, 'timestamp', 1n, MAX_INT64) : BigInt(Math.floor(Date.now() / 1000));
+  const contractId = flagValue(() => parseContractId(required(values.contract, 'contract', 'claim arkcontract')));
+  const timestamp = values.timestamp ? flagValue(() => parseDecimal(values.timestamp!, 'timestamp', 1n, MAX_INT64)) : BigInt(Math.floor(Date.now() / 1000));
   const signer = await openKeyring(values).signer(required(values.key, 'key', 'claim arkcontract'));
   try {
     await withStore(values, 'read', async (store) => {
@@ -164,13 +164,13 @@ async function explain(args: string[]): Promise<number> {
   const [value] = exactPositionals(positionals, ['VALUE'], 'claim explain');
   const format = parseOutputFormat(values.output);
   if (value!.length > 4096) throw new InputError('BAD_HEADER', 'claim explain: VALUE longer than 4096 characters');
-  const pubkey = parsePublicKeyArg(required(values.pubkey, 'pubkey', 'claim explain'));
+  const pubkey = flagValue(() => parsePublicKeyArg(required(values.pubkey, 'pubkey', 'claim explain')));
   const chainId = values['chain-id'] ?? 'arkeo-main-v1';
-  checkChainId(chainId);
+  flagValue(() => checkChainId(chainId));
   const pubPrefix = value!.includes(':tarkeopub1') ? 'tarkeopub' : PREFIXES.accountPub;
   const verdicts: Record<string, Verdict> = {};
   if ((values.kind ?? 'arkauth') === 'arkcontract') {
-    const last = values['last-timestamp'] ? parseDecimal(values['last-timestamp'], 'last timestamp', 0n, MAX_INT64) : 0n;
+    const last = values['last-timestamp'] ? flagValue(() => parseDecimal(values['last-timestamp']!, 'last timestamp', 0n, MAX_INT64)) : 0n;
     verdicts['sentinel-v1.0.17'] = sentinelArkContractV1017(value!, { client: pubkey, lastTimestamp: last });
   } else if ((values.kind ?? 'arkauth') === 'arkauth') {
     verdicts['sentinel-v1.0.17'] = sentinelV1017(value!, { client: pubkey, pubPrefix });
@@ -191,6 +191,8 @@ function termsJson(t: ContractTerms) {
 
 async function contract(args: string[]): Promise<void> {
   const [sub, ...rest] = args;
+  if (sub === undefined || sub === 'help' || helpRequested(args)) return printUsage(CLAIM_HELP.contract!);
+  if (sub !== 'add' && sub !== 'list') throw new UsageError(`claim contract: expected add or list, got "${sub}"\n${CLAIM_HELP.contract}`);
   const { values, positionals } = parseFlags(rest, {
     home: { type: 'string' },
     ...STORE_FLAGS,
@@ -201,13 +203,12 @@ async function contract(args: string[]): Promise<void> {
     lcd: { type: 'string' },
     output: { type: 'string', short: 'o' },
   });
-  if (sub !== 'add' && sub !== 'list') throw new UsageError(`claim contract: expected add or list, got "${sub ?? ''}"`);
   exactPositionals(positionals, [], `claim contract ${sub}`);
   const format = parseOutputFormat(values.output);
-  const amount = (v: string, what: string) => parseDecimal(v, what, 0n, (1n << 128n) - 1n);
+  const amount = (v: string, what: string) => flagValue(() => parseDecimal(v, what, 0n, (1n << 128n) - 1n));
   await withStore(values, sub === 'add' ? 'write' : 'read', async (store) => {
     if (sub === 'add') {
-      const contractId = parseContractId(required(values.id, 'id', 'claim contract add'));
+      const contractId = flagValue(() => parseContractId(required(values.id, 'id', 'claim contract add')));
       let terms: ContractTerms;
       if (values.lcd) {
         if (values.rate || values.deposit) throw new UsageError('claim contract add: give --lcd or --rate/--deposit, not both');
@@ -217,7 +218,7 @@ async function contract(args: string[]): Promise<void> {
       } else {
         terms = { contractId, rate: amount(required(values.rate, 'rate', 'claim contract add'), 'rate'), deposit: amount(required(values.deposit, 'deposit', 'claim contract add'), 'deposit'), source: 'manual' };
       }
-      if (terms.rate === 0n) throw new InputError('BAD_NUMBER', 'rate: must be greater than zero');
+      if (terms.rate === 0n) throw new UsageError('--rate: must be greater than zero');
       if (values['max-spend']) terms.maxSpend = amount(values['max-spend'], 'max spend');
       await store.putContract(terms);
       out(format === 'json' ? JSON.stringify(termsJson(terms)) + '\n' : `contract ${contractId}: rate ${terms.rate}, deposit ${terms.deposit}${terms.maxSpend !== undefined ? `, max spend ${terms.maxSpend}` : ''}; highest nonce that will be signed: ${maxNonceFor(terms)}\n`);
@@ -228,7 +229,36 @@ async function contract(args: string[]): Promise<void> {
   });
 }
 
-export const CLAIM_USAGE = `Usage: arkeo-signer claim <command> [flags]
+/** Each subcommand's usage, printed by `claim SUB --help`; the one place these texts live. */
+export const CLAIM_HELP: Record<string, string> = {
+  sign: `Usage: arkeo-signer claim sign --contract ID --key NAME [--delegate] [--profile compat|chain-id --chain-id ID]
+                              [--block-size N] [--require-terms] [--nonce-store PATH|postgres://… [--create-nonce-store]]
+                              [-o json] [--daemon SOCKET|https://… --token-file F] [keyring flags]
+
+Reserve the next nonce for (contract, key) durably, sign "<cid>:<nonce>:" and print the arkauth value.
+With --daemon (or ARKEO_SIGNER_DAEMON) the key daemon signs; the token comes from --token-file or ARKEO_SIGNER_TOKEN.
+`,
+  arkcontract: `Usage: arkeo-signer claim arkcontract --contract ID --key NAME [--timestamp T] [--allow-management-spend]
+                                     [--nonce-store PATH|postgres://…] [-o json] [keyring flags]
+
+Management auth "<cid>:<T>:<sig>" (T defaults to now). Refused when it could be settled as an over-limit claim,
+unless --allow-management-spend.
+`,
+  explain: `Usage: arkeo-signer claim explain VALUE --pubkey HEX|arkeopub1…|proto-JSON [--chain-id ID]
+                                 [--kind arkauth|arkcontract] [--last-timestamp T] [-o json]
+
+What sentinel v1.0.17 and chain v1.0.17 would do with a header value, and why. Exit 0 only if both accept.
+`,
+  contract: `Usage: arkeo-signer claim contract add --id ID (--rate R --deposit D | --lcd URL) [--max-spend M]
+                                      [--nonce-store PATH|postgres://…] [--home DIR] [-o json]
+       arkeo-signer claim contract list [--nonce-store PATH|postgres://…] [--home DIR] [-o json]
+
+Record a contract's rate and deposit (typed in, or read from an LCD endpoint) and an optional spend ceiling;
+claim sign then refuses any nonce whose nonce × rate exceeds min(deposit, max spend).
+`,
+};
+
+export const CLAIM_USAGE = `Usage: arkeo-signer claim <command> [flags]   (arkeo-signer claim <command> --help for each)
 
   sign --contract ID --key NAME [--delegate] [--profile compat|chain-id --chain-id ID] [--block-size N]
        [--require-terms] [--nonce-store PATH|postgres://… [--create-nonce-store]] [-o json]
@@ -242,24 +272,14 @@ export const CLAIM_USAGE = `Usage: arkeo-signer claim <command> [flags]
   contract list
 `;
 
+const SUBCOMMANDS: Record<string, (args: string[]) => Promise<number | void>> = { sign, arkcontract, explain, contract };
+
 export async function claimCommand(args: string[]): Promise<number | void> {
   const [sub, ...rest] = args;
-  switch (sub) {
-    case 'sign':
-      return sign(rest);
-    case 'arkcontract':
-      return arkcontract(rest);
-    case 'explain':
-      return explain(rest);
-    case 'contract':
-      return contract(rest);
-    case undefined:
-    case 'help':
-    case '--help':
-      out(CLAIM_USAGE);
-      return;
-    default:
-      throw new UsageError(`claim: unknown command "${sub}"\n${CLAIM_USAGE}`);
-  }
+  if (sub === undefined || sub === 'help' || sub === '--help' || sub === '-h') return printUsage(CLAIM_USAGE);
+  const fn = Object.hasOwn(SUBCOMMANDS, sub) ? SUBCOMMANDS[sub] : undefined;
+  if (!fn) throw new UsageError(`claim: unknown command "${sub}"\n${CLAIM_USAGE}`);
+  // contract has sub-subcommands and looks at --help itself.
+  if (sub !== 'contract' && helpRequested(rest)) return printUsage(CLAIM_HELP[sub]!);
+  return fn(rest);
 }
-

@@ -1,8 +1,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import * as path from 'node:path';
 import * as os from 'node:os';
-import { ArkeoSignerError, InputError } from '../errors.js';
-import { Keyring, type Backend, defaultHome } from '../keyring/index.js';
+import { ArkeoSignerError, InputError, describeFsError } from '../errors.js';
+import { BACKENDS, Keyring, type Backend, defaultHome } from '../keyring/index.js';
 import { keyringPassphraseSource } from './passphrase.js';
 
 /** Thrown for bad flags and arguments: exit code 2, like Go's flag package and most Unix tools. */
@@ -35,6 +35,8 @@ export function expandHome(p: string): string {
 export function openKeyring(flags: KeyringFlags, mode: 'read' | 'write' = 'read'): Keyring {
   const dir = expandHome(flags['keyring-dir'] ?? flags.home ?? defaultHome());
   const backend = (flags['keyring-backend'] ?? process.env.ARKEO_KEYRING_BACKEND ?? 'test') as Backend;
+  // A bad --keyring-backend is a bad flag value: exit 2, like an unknown flag.
+  if (!BACKENDS.includes(backend)) throw new UsageError(`--keyring-backend: expected one of ${BACKENDS.join(', ')}, got "${backend}" (os/kwallet/pass are not supported)`);
   const keyring = Keyring.open({ backend, dir, passphrase: backend === 'file' ? keyringPassphraseSource(flags['passphrase-file']) : undefined });
   // Reading from a directory that does not exist is almost always a wrong --home: say so instead of "not found".
   if (mode === 'read') keyring.assertExists();
@@ -49,7 +51,9 @@ export function parseFlags<T extends FlagSpec>(args: string[], options: T): { va
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true }) as { values: ParsedValues<T>; positionals: string[] };
   } catch (e) {
-    throw new UsageError((e as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
+    // One line: drop parseArgs' hint lines, keep the one about values that start with a dash.
+    const lines = (e as Error).message.replace(/\. To specify a positional argument.*$/s, '').split('\n');
+    throw new UsageError(lines.filter((l) => !/^Did you forget/.test(l)).join(' '));
   }
 }
 
@@ -67,22 +71,80 @@ export function exactPositionals(positionals: string[], names: string[], command
 }
 
 /**
+ * True when the arguments ask for help: `--help` or `-h` anywhere before a `--`. Checked before any other parsing,
+ * so that `keys add --help` prints the usage instead of complaining that NAME is missing.
+ */
+export function helpRequested(args: string[]): boolean {
+  for (const a of args) {
+    if (a === '--') return false;
+    if (a === '--help' || a === '-h') return true;
+  }
+  return false;
+}
+
+/** Print a usage text on stdout (help was asked for, so it is the command's output) and succeed. */
+export function printUsage(usage: string): void {
+  process.stdout.write(usage.endsWith('\n') ? usage : usage + '\n');
+}
+
+/**
+ * A flag's value parsed by a library function: its InputError (bad hex, not a decimal, …) becomes a usage error,
+ * so that a bad flag value exits 2 like an unknown flag.
+ */
+export function flagValue<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    if (e instanceof InputError && !(e instanceof UsageError)) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+let outputFailed = false;
+
+/**
+ * stdout and stderr can fail (a closed pipe, a full disk, /dev/full). Node reports that as an 'error' event, which
+ * without a listener is a crash with a stack trace. A closed pipe (`| head`) ends the command quietly, as it does
+ * for most Unix tools; any other write error is reported in one line, once, and the exit code becomes 1.
+ */
+function guardOutput(formatError: (m: string) => string): void {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    process.exitCode = 1;
+    if (outputFailed) return;
+    outputFailed = true;
+    if (e.code === 'EPIPE') return;
+    try {
+      process.stderr.write(formatError(`stdout: cannot write the output (${e.code ?? e.name}); check where stdout goes (a full disk, a closed pipe)`) + '\n');
+    } catch {
+      /* stderr is gone too: the exit code is all that is left */
+    }
+  });
+  // Nothing sensible can be done when stderr itself fails; the exit code still says so.
+  process.stderr.on('error', () => {
+    process.exitCode = 1;
+  });
+}
+
+/**
  * Run a CLI body: errors become one line on stderr and an exit code (2 for usage, 1 otherwise).
- * Messages come from our typed errors, which never carry secrets; anything unexpected is reported by class only
- * unless ARKEO_SIGNER_DEBUG is set.
+ * Messages come from our typed errors, which never carry secrets; a file-system error that escaped them is
+ * described by its path and code; anything else is reported by class only unless ARKEO_SIGNER_DEBUG is set.
  */
 export async function runCli(prog: string, body: () => Promise<number | void>, formatError = (m: string) => `${prog}: ${m}`): Promise<void> {
+  guardOutput(formatError);
   try {
     const code = await body();
-    process.exitCode = code ?? 0;
+    process.exitCode = outputFailed ? 1 : (code ?? 0);
   } catch (e) {
     if (e instanceof ArkeoSignerError) {
       process.stderr.write(formatError(e.message) + '\n');
       process.exitCode = e instanceof UsageError ? 2 : 1;
     } else {
       const err = e as NodeJS.ErrnoException;
+      const known = describeFsError(err);
       const detail = err?.code ? `${err.code}${err.path ? ` ${err.path}` : ''}` : err?.name ?? 'error';
-      process.stderr.write(formatError(`unexpected failure (${detail})${process.env.ARKEO_SIGNER_DEBUG ? `: ${err?.stack}` : ''}`) + '\n');
+      const debug = process.env.ARKEO_SIGNER_DEBUG ? `: ${err?.stack}` : '';
+      process.stderr.write(formatError(known ? known + debug : `unexpected failure (${detail})${debug}`) + '\n');
       process.exitCode = 1;
     }
   }

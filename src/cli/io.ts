@@ -34,10 +34,12 @@ function nextStdinLine(what: string): string {
 /** Read a line with echo off on a TTY, or the next stdin line. The prompt goes to stderr. */
 export async function readSecret(prompt: string, what: string): Promise<string> {
   if (!stdinIsTTY()) return nextStdinLine(what);
-  process.stderr.write(prompt);
   const stdin = process.stdin;
+  // Raw mode before the prompt: a key typed (or Ctrl-C) as soon as the prompt shows must reach us as a byte, not
+  // be echoed by the terminal or kill the process with SIGINT.
   stdin.setRawMode(true);
   stdin.resume();
+  process.stderr.write(prompt);
   return new Promise<string>((resolve, reject) => {
     let value = '';
     const done = (err?: Error) => {

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import { InputError, KeyringError } from '../errors.js';
 import { generateMnemonic, hdPathFor, parseHex, toHex, validateHdPath, wipe, COSMOS_COIN_TYPE } from '../crypto/index.js';
 import { Keyring, checkPassphraseRules, decryptPrivateKeyArmor, encryptPrivateKeyArmor, type Backend, type KeyInfo } from '../keyring/index.js';
-import { KEYRING_FLAGS, UsageError, exactPositionals, openKeyring, parseFlags, type KeyringFlags } from './common.js';
+import { KEYRING_FLAGS, UsageError, exactPositionals, helpRequested, openKeyring, parseFlags, printUsage, type KeyringFlags } from './common.js';
 import { confirm, readSecret, readSecretFile } from './io.js';
 import { keyOutput, parseOutputFormat, yamlObject } from './output.js';
 
@@ -218,6 +218,66 @@ async function migrate(args: string[]): Promise<void> {
   err(`${copied.length} key(s) migrated; the source keyring was left unchanged\n`);
 }
 
+const KEYRING_FLAGS_HELP = `Keyring flags: --home DIR (default ~/.arkeo)  --keyring-dir DIR  --keyring-backend test|file|memory (default test)
+               --passphrase-file F (file backend; or ARKEO_KEYRING_PASSPHRASE)  --output text|json (-o)
+`;
+
+/** Each subcommand's usage, printed by `keys SUB --help`; the one place these texts live. */
+export const KEYS_HELP: Record<string, string> = {
+  add: `Usage: arkeo-signer keys add NAME [--recover] [--account N --index N | --hd-path P] [--coin-type N]
+                             [--bip39-passphrase] [--no-backup] [--dry-run] [keyring flags]
+
+Create a new 24-word key at m/44'/118'/0'/0/0 (or the given path), or with --recover derive it from a mnemonic
+read from the terminal or stdin. The new mnemonic is printed on stderr (inside the object with -o json) unless
+--no-backup. --dry-run derives and prints the key without writing it.
+
+${KEYRING_FLAGS_HELP}`,
+  list: `Usage: arkeo-signer keys list [-n|--list-names] [keyring flags]
+
+Every key in the keyring, sorted by name.
+
+${KEYRING_FLAGS_HELP}`,
+  show: `Usage: arkeo-signer keys show NAME [-a|--address | -p|--pubkey] [--bech acc|val|cons] [keyring flags]
+
+One key: name, type, address and pubkey; --address or --pubkey prints only that (the pubkey as proto-JSON,
+which verify --pubkey accepts).
+
+${KEYRING_FLAGS_HELP}`,
+  delete: `Usage: arkeo-signer keys delete NAME... [-y|--yes] [keyring flags]
+
+Delete keys; asks for each unless -y.
+
+${KEYRING_FLAGS_HELP}`,
+  rename: `Usage: arkeo-signer keys rename OLD NEW [-y|--yes] [keyring flags]
+
+Rename a key; the key is never absent from disk meanwhile.
+
+${KEYRING_FLAGS_HELP}`,
+  export: `Usage: arkeo-signer keys export NAME [--armor-passphrase-file F] [keyring flags]
+       arkeo-signer keys export NAME --unarmored-hex --unsafe [-y] [keyring flags]
+
+Print the key as ASCII armor (argon2id + ChaCha20-Poly1305, as arkeod v0.50) encrypted under a passphrase from
+--armor-passphrase-file, ARKEO_ARMOR_PASSPHRASE or the terminal; or, with --unarmored-hex --unsafe, the raw
+private key in hex (asks unless -y).
+
+${KEYRING_FLAGS_HELP}`,
+  import: `Usage: arkeo-signer keys import NAME FILE [--armor-passphrase-file F] [keyring flags]
+
+Import an armored key (argon2 or legacy bcrypt armor) under NAME.
+
+${KEYRING_FLAGS_HELP}`,
+  'import-hex': `Usage: arkeo-signer keys import-hex NAME HEX [keyring flags]
+
+Import a raw 32-byte secp256k1 private key given in hex (optional 0x).
+
+${KEYRING_FLAGS_HELP}`,
+  migrate: `Usage: arkeo-signer keys migrate --from test|file --to file|test [keyring flags]
+
+Copy every local key to the other backend; the source is left as it was.
+
+${KEYRING_FLAGS_HELP}`,
+};
+
 const SUBCOMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   add,
   list,
@@ -232,7 +292,7 @@ const SUBCOMMANDS: Record<string, (args: string[]) => Promise<void>> = {
 
 export const KEYS_USAGE = `Usage: arkeo-signer keys <command> [flags]
 
-Commands (as arkeod keys):
+Commands (as arkeod keys; arkeo-signer keys <command> --help for each):
   add NAME [--recover] [--account N --index N | --hd-path P] [--bip39-passphrase] [--no-backup] [--dry-run]
   list [--list-names]
   show NAME [--address | --pubkey] [--bech acc|val|cons]
@@ -244,9 +304,7 @@ Commands (as arkeod keys):
   import-hex NAME HEX
   migrate --from test|file --to file|test
 
-Keyring flags: --home DIR (default ~/.arkeo)  --keyring-dir DIR  --keyring-backend test|file|memory (default test)
-               --passphrase-file F (file backend; or ARKEO_KEYRING_PASSPHRASE)  --output text|json
-`;
+${KEYRING_FLAGS_HELP}`;
 
 export async function keysCommand(args: string[]): Promise<void> {
   const [sub, ...rest] = args;
@@ -254,8 +312,9 @@ export async function keysCommand(args: string[]): Promise<void> {
     out(KEYS_USAGE);
     return;
   }
-  const fn = SUBCOMMANDS[sub];
+  const fn = Object.hasOwn(SUBCOMMANDS, sub) ? SUBCOMMANDS[sub] : undefined;
   if (!fn) throw new UsageError(`keys: unknown command "${sub}"\n${KEYS_USAGE}`);
+  if (helpRequested(rest)) return printUsage(KEYS_HELP[sub]!);
   await fn(rest);
 }
 

@@ -1,21 +1,45 @@
 import { parseContractId, parseDecimal, fetchSentinelNonce, fetchChainContract, MAX_INT64 } from '../claims/index.js';
-import { UsageError, exactPositionals, openKeyring, parseFlags, required, KEYRING_FLAGS } from './common.js';
+import { UsageError, exactPositionals, flagValue, helpRequested, openKeyring, parseFlags, printUsage, required, KEYRING_FLAGS } from './common.js';
 import { STORE_FLAGS, withStore } from './claim.js';
 import { parseOutputFormat } from './output.js';
 
 const out = (s: string) => process.stdout.write(s);
 
-const NONCE_USAGE = `Usage: arkeo-signer nonce show [--contract ID] [--key NAME]
-       arkeo-signer nonce set --contract ID --key NAME --nonce N [--force]
-       arkeo-signer nonce sync --contract ID --key NAME --sentinel URL [--lcd URL]
-  (--nonce-store PATH|postgres://… or ARKEO_NONCE_STORE; --create-nonce-store to start a new one)`;
-
 async function signerAddress(values: Parameters<typeof openKeyring>[0], name: string | undefined): Promise<string | undefined> {
   return name ? (await openKeyring(values).get(name)).address : undefined;
 }
 
+/** Each subcommand's usage, printed by `nonce SUB --help`; the one place these texts live. */
+export const NONCE_HELP: Record<string, string> = {
+  show: `Usage: arkeo-signer nonce show [--contract ID] [--key NAME] [--nonce-store PATH|postgres://…] [-o json] [keyring flags]
+
+The highest nonce ever reserved, per (contract, signer address).
+`,
+  set: `Usage: arkeo-signer nonce set --contract ID --key NAME --nonce N [--force] [--nonce-store PATH|postgres://…] [keyring flags]
+
+Set the last used nonce (the next claim uses N+1). Moving it back needs --force: a reused nonce gets "400 bad nonce".
+`,
+  sync: `Usage: arkeo-signer nonce sync --contract ID --key NAME --sentinel URL [--lcd URL] [--nonce-store PATH|postgres://…] [-o json]
+                              [keyring flags]
+
+Raise the local nonce to max(local, the sentinel's GET /claim/{cid} .nonce, the chain's contract nonce). Run it after
+a "400 bad nonce" or when moving a contract to a new machine.
+`,
+};
+
+export const NONCE_USAGE = `Usage: arkeo-signer nonce show [--contract ID] [--key NAME]
+       arkeo-signer nonce set --contract ID --key NAME --nonce N [--force]
+       arkeo-signer nonce sync --contract ID --key NAME --sentinel URL [--lcd URL]
+(arkeo-signer nonce <command> --help for each; --nonce-store PATH|postgres://… or ARKEO_NONCE_STORE names a store,
+ --create-nonce-store starts a new one there)
+`;
+
 export async function nonceCommand(args: string[]): Promise<void> {
   const [sub, ...rest] = args;
+  if (sub === undefined || sub === 'help' || sub === '--help' || sub === '-h') return printUsage(NONCE_USAGE);
+  // Checked before the nonce store is opened: an unknown subcommand must not create a database.
+  if (!Object.hasOwn(NONCE_HELP, sub)) throw new UsageError(`nonce: expected show, set or sync, got "${sub}"\n${NONCE_USAGE}`);
+  if (helpRequested(rest)) return printUsage(NONCE_HELP[sub]!);
   const { values, positionals } = parseFlags(rest, {
     ...KEYRING_FLAGS,
     ...STORE_FLAGS,
@@ -26,10 +50,9 @@ export async function nonceCommand(args: string[]): Promise<void> {
     sentinel: { type: 'string' },
     lcd: { type: 'string' },
   });
-  if (sub !== 'show' && sub !== 'set' && sub !== 'sync') throw new UsageError(`nonce: expected show, set or sync, got "${sub ?? ''}"\n${NONCE_USAGE}`);
   exactPositionals(positionals, [], `nonce ${sub}`);
   const format = parseOutputFormat(values.output);
-  const contractId = values.contract ? parseContractId(values.contract) : undefined;
+  const contractId = values.contract ? flagValue(() => parseContractId(values.contract!)) : undefined;
   const signer = await signerAddress(values, values.key);
   await withStore(values, sub === 'show' ? 'read' : 'write', async (store) => {
     switch (sub) {
@@ -40,7 +63,7 @@ export async function nonceCommand(args: string[]): Promise<void> {
         return;
       }
       case 'set': {
-        const value = parseDecimal(required(values.nonce, 'nonce', 'nonce set'), 'nonce', 0n, MAX_INT64);
+        const value = flagValue(() => parseDecimal(required(values.nonce, 'nonce', 'nonce set'), 'nonce', 0n, MAX_INT64));
         await store.set(required(contractId, 'contract', 'nonce set'), required(signer, 'key', 'nonce set'), value, { force: values.force });
         process.stderr.write(`contract ${contractId} / ${signer}: last used nonce set to ${value}; the next claim uses ${value + 1n}\n`);
         return;

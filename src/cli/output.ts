@@ -1,12 +1,12 @@
 import type { KeyInfo } from '../keyring/index.js';
 import { PREFIXES, toAddress } from '../crypto/index.js';
-import { InputError } from '../errors.js';
+import { UsageError } from './common.js';
 
 export type OutputFormat = 'text' | 'json';
 
 export function parseOutputFormat(value: string | undefined): OutputFormat {
   if (value === undefined || value === 'text' || value === 'json') return value ?? 'text';
-  throw new InputError('BAD_FLAG', `--output: expected text or json, got "${value}"`);
+  throw new UsageError(`--output: expected text or json, got "${value}"`);
 }
 
 export type BechKind = 'acc' | 'val' | 'cons';
@@ -16,7 +16,7 @@ export function addressPrefix(bech: string | undefined): string {
     case 'acc': return PREFIXES.account;
     case 'val': return PREFIXES.validator;
     case 'cons': return PREFIXES.consensus;
-    default: throw new InputError('BAD_FLAG', `--bech: expected acc, val or cons, got "${bech}"`);
+    default: throw new UsageError(`--bech: expected acc, val or cons, got "${bech}"`);
   }
 }
 

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import { PREFIXES, sha256, toAddress, toBech32PubKey, toHex, utf8 } from '../crypto/index.js';
 import { curveEngineNote } from '../crypto/index.js';
 import { log } from '../log.js';
+import { InputError } from '../errors.js';
 import { UsageError, openKeyring, runCli } from './common.js';
 import type { Signer } from '../signers/index.js';
 
@@ -68,7 +69,12 @@ function goLogLine(message: string): string {
 const MAX_MESSAGE_FILE = 16 * 1024 * 1024;
 
 function readMessageFile(file: string): Uint8Array {
-  const buf = fs.readFileSync(file === '-' ? 0 : file);
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(file === '-' ? 0 : file);
+  } catch (e) {
+    throw new InputError('NO_SUCH_FILE', `-message-file ${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).name}); check the path`);
+  }
   if (buf.length > MAX_MESSAGE_FILE) throw new UsageError(`-message-file: larger than ${MAX_MESSAGE_FILE} bytes`);
   return new Uint8Array(buf);
 }

@@ -1,9 +1,39 @@
 import * as fs from 'node:fs';
 import { PREFIXES, isValidPublicKey, parseBech32PubKey, parseHex, utf8, verifySignature } from '../crypto/index.js';
-import { InputError } from '../errors.js';
-import { UsageError, exactPositionals, parseFlags } from './common.js';
+import { ArkeoSignerError, InputError } from '../errors.js';
+import { UsageError, exactPositionals, helpRequested, parseFlags, printUsage } from './common.js';
 
-/** Accepts hex (33 bytes), `arkeopub1…`/`tarkeopub1…`, or base64 of the 33 bytes (what `keys show -p` prints). */
+export const VERIFY_USAGE = `Usage: arkeo-signer verify --pubkey P (--message M | --message-file F) --signature HEX
+
+Check a Cosmos secp256k1 signature (ECDSA over SHA-256 of the message; high-S and any length but 64 bytes are
+invalid). P is 66 hex digits, arkeopub1…, base64 of the 33-byte key, or the proto-JSON that
+\`arkeo-signer keys show NAME -p\` prints. --message-file - reads stdin.
+
+Prints valid and exits 0, or invalid and exits 1. Bad input exits 2 with one line.
+`;
+
+const SECP256K1_PUBKEY_TYPE = '/cosmos.crypto.secp256k1.PubKey';
+
+/** The proto-JSON `{"@type":"/cosmos.crypto.secp256k1.PubKey","key":"<base64>"}` that `keys show -p` prints. */
+function parseProtoJsonPubKey(text: string): Uint8Array {
+  let o: unknown;
+  try {
+    o = JSON.parse(text);
+  } catch {
+    throw new InputError('BAD_PUBLIC_KEY', 'public key: looks like JSON but does not parse; pass the output of keys show -p unchanged');
+  }
+  const { '@type': type, key } = (o ?? {}) as Record<string, unknown>;
+  if (type !== SECP256K1_PUBKEY_TYPE) throw new InputError('BAD_PUBLIC_KEY', `public key: JSON "@type" must be ${SECP256K1_PUBKEY_TYPE}`);
+  if (typeof key !== 'string' || !/^[A-Za-z0-9+/]{44}$/.test(key)) throw new InputError('BAD_PUBLIC_KEY', 'public key: JSON "key" must be base64 of the 33-byte key');
+  const bytes = new Uint8Array(Buffer.from(key, 'base64'));
+  if (!isValidPublicKey(bytes)) throw new InputError('BAD_PUBLIC_KEY', 'public key: JSON "key" is not a compressed secp256k1 point');
+  return bytes;
+}
+
+/**
+ * Accepts hex (33 bytes), `arkeopub1…`/`tarkeopub1…`, base64 of the 33 bytes, or the proto-JSON that
+ * `keys show -p` prints (so `--pubkey "$(arkeo-signer keys show alice -p)"` works).
+ */
 export function parsePublicKeyArg(text: string): Uint8Array {
   if (/^t?arkeopub1/.test(text)) return parseBech32PubKey(text, text.startsWith('t') ? 'tarkeopub' : PREFIXES.accountPub);
   if (/^(0x)?[0-9a-fA-F]{66}$/.test(text)) {
@@ -15,22 +45,45 @@ export function parsePublicKeyArg(text: string): Uint8Array {
     const key = new Uint8Array(Buffer.from(text, 'base64'));
     if (isValidPublicKey(key)) return key;
   }
-  throw new InputError('BAD_PUBLIC_KEY', 'public key: expected 66 hex digits, arkeopub1…, or base64 of the 33-byte key');
+  if (text.trimStart().startsWith('{')) return parseProtoJsonPubKey(text.trim());
+  throw new InputError('BAD_PUBLIC_KEY', 'public key: expected 66 hex digits, arkeopub1…, base64 of the 33-byte key, or the proto-JSON of keys show -p');
 }
 
-export async function verifyCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, {
-    pubkey: { type: 'string' },
-    message: { type: 'string', short: 'm' },
-    'message-file': { type: 'string' },
-    signature: { type: 'string', short: 's' },
-  });
-  exactPositionals(positionals, [], 'verify');
-  if (!values.pubkey || !values.signature) throw new UsageError('verify: --pubkey and --signature are required');
-  if ((values.message === undefined) === (values['message-file'] === undefined)) throw new UsageError('verify: give exactly one of --message or --message-file');
-  const publicKey = parsePublicKeyArg(values.pubkey);
-  const signature = parseHex(values.signature, 'signature', 64);
-  const message = values.message !== undefined ? utf8(values.message) : new Uint8Array(fs.readFileSync(values['message-file']!));
+const MAX_MESSAGE_FILE = 16 * 1024 * 1024;
+
+function readMessageFile(file: string): Uint8Array {
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(file === '-' ? 0 : file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputError('NO_SUCH_FILE', `--message-file ${file}: cannot read (${code ?? (e as Error).name})${code === 'ENOENT' ? '; check the path' : ''}`);
+  }
+  if (buf.length > MAX_MESSAGE_FILE) throw new InputError('INPUT_TOO_LARGE', `--message-file ${file}: larger than ${MAX_MESSAGE_FILE} bytes`);
+  return new Uint8Array(buf);
+}
+
+export async function verifyCommand(args: string[]): Promise<number | void> {
+  if (helpRequested(args)) return printUsage(VERIFY_USAGE);
+  let publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array;
+  try {
+    const { values, positionals } = parseFlags(args, {
+      pubkey: { type: 'string' },
+      message: { type: 'string', short: 'm' },
+      'message-file': { type: 'string' },
+      signature: { type: 'string', short: 's' },
+    });
+    exactPositionals(positionals, [], 'verify');
+    if (!values.pubkey || !values.signature) throw new UsageError('verify: --pubkey and --signature are required');
+    if ((values.message === undefined) === (values['message-file'] === undefined)) throw new UsageError('verify: give exactly one of --message or --message-file');
+    publicKey = parsePublicKeyArg(values.pubkey);
+    signature = parseHex(values.signature, 'signature', 64);
+    message = values.message !== undefined ? utf8(values.message) : readMessageFile(values['message-file']!);
+  } catch (e) {
+    // Exit 1 means "invalid signature" here, so any input that cannot be checked at all exits 2, as documented.
+    if (e instanceof ArkeoSignerError && !(e instanceof UsageError)) throw new UsageError(e.message);
+    throw e;
+  }
   const ok = verifySignature(publicKey, message, signature);
   process.stdout.write(ok ? 'valid\n' : 'invalid\n');
   return ok ? 0 : 1;

@@ -82,7 +82,7 @@ export class DaemonClient {
         },
       );
       req.on('timeout', () => req.destroy(new DaemonError(0, 'TIMEOUT', `daemon ${this.target}: no answer in time`)));
-      req.on('error', (e) => reject(e instanceof DaemonError ? e : new DaemonError(0, 'UNREACHABLE', `daemon ${this.target}: ${(e as NodeJS.ErrnoException).code ?? e.message}`)));
+      req.on('error', (e) => reject(e instanceof DaemonError ? e : new DaemonError(0, 'UNREACHABLE', unreachable(this.target, this.base.secure, e as NodeJS.ErrnoException))));
       req.end(payload);
     });
   }
@@ -105,6 +105,23 @@ export class DaemonClient {
 
   close(): void {
     this.agent.destroy();
+  }
+}
+
+/** A connection failure in words a user can act on: most often the daemon is simply not running. */
+function unreachable(target: string, secure: boolean, e: NodeJS.ErrnoException): string {
+  const where = secure ? target : `socket ${target}`;
+  switch (e.code) {
+    case 'ENOENT':
+    case 'ECONNREFUSED':
+      return `daemon: cannot connect (${e.code}); is the daemon running? (${where}; start it with arkeo-signer daemon start, or check --daemon / ARKEO_SIGNER_DAEMON)`;
+    case 'EACCES':
+    case 'EPERM':
+      return `daemon: cannot connect (${e.code}); the socket is 0600: run as the daemon's user (${where})`;
+    case 'ENOTSOCK':
+      return `daemon: ${target} is not a socket; check --daemon / ARKEO_SIGNER_DAEMON`;
+    default:
+      return `daemon ${target}: ${e.code ?? e.message}`;
   }
 }
 
@@ -139,9 +156,16 @@ export class DaemonSigner implements Signer {
 /** The bearer token for CLI clients: --token-file, else $ARKEO_SIGNER_TOKEN. */
 export function daemonToken(tokenFile?: string): string {
   if (tokenFile) {
-    const st = fs.statSync(tokenFile);
-    if (st.size > 1024) throw new InputError('BAD_TOKEN_FILE', `${tokenFile}: not a token file`);
-    return fs.readFileSync(tokenFile, 'utf8').trim();
+    let text: string;
+    try {
+      const st = fs.statSync(tokenFile);
+      if (!st.isFile() || st.size > 1024) throw new InputError('BAD_TOKEN_FILE', `${tokenFile}: not a token file (expected the token printed by daemon token create)`);
+      text = fs.readFileSync(tokenFile, 'utf8');
+    } catch (e) {
+      if (e instanceof InputError) throw e;
+      throw new InputError('BAD_TOKEN_FILE', `--token-file ${tokenFile}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).name}); check the path, or use ARKEO_SIGNER_TOKEN`);
+    }
+    return text.trim();
   }
   const env = process.env.ARKEO_SIGNER_TOKEN;
   if (!env) throw new InputError('NO_TOKEN', 'daemon: no token (use --token-file or ARKEO_SIGNER_TOKEN)');

@@ -356,8 +356,7 @@ export class SignerDaemon {
     checkFields(body, ['key', 'contract', 'timestamp']);
     const policy = ctx.token!.policy;
     const contract = this.contractOf(body, policy, 'arkcontract');
-    const tsRaw = body.timestamp ?? String(Math.floor(Date.now() / 1000));
-    const ts = parseDecimal(typeof tsRaw === 'number' ? String(tsRaw) : (tsRaw as string), 'timestamp', 1n, MAX_INT64);
+    const ts = timestampOf(body.timestamp);
     const checked = await key.claims.checkArkContract(contract, ts, { allowManagementSpend: policy.allow_management_spend });
     return {
       what: { op: 'arkcontract', contract: String(contract), nonce: String(ts), msg_sha256: toHex(sha256(utf8(checked.preimage))) },
@@ -478,6 +477,23 @@ export class SignerDaemon {
     } catch {
       /* gone already */
     }
+  }
+}
+
+/**
+ * The arkcontract timestamp, typed like the contract id: a JSON number only when it is a safe integer (a larger one
+ * has already been rounded by JSON.parse, and signing the rounded value would sign something the client never
+ * asked for), a string only of decimal digits; anything else (a list, an object, a boolean) is a 400 BAD_FIELD.
+ */
+function timestampOf(raw: unknown): bigint {
+  if (raw === undefined) return BigInt(Math.floor(Date.now() / 1000));
+  if (typeof raw === 'number' && !Number.isSafeInteger(raw)) throw new HttpError(400, 'BAD_FIELD', 'timestamp: a JSON number must be a whole number up to 2^53-1; send larger values as a decimal string');
+  if (typeof raw !== 'number' && (typeof raw !== 'string' || !/^[0-9]{1,20}$/.test(raw))) throw new HttpError(400, 'BAD_FIELD', 'timestamp: expected a decimal string or a whole JSON number (unix seconds)');
+  try {
+    return parseDecimal(String(raw), 'timestamp', 1n, MAX_INT64);
+  } catch (e) {
+    if (e instanceof InputError) throw new HttpError(400, 'BAD_FIELD', e.message);
+    throw e;
   }
 }
 

@@ -147,6 +147,11 @@ export function decryptPrivateKeyArmor(text: string, passphrase: string, source:
   const type = armor.headers['type'] || 'secp256k1';
   if (type !== 'secp256k1') throw new KeyringError('UNSUPPORTED_KEY_TYPE', `${source}: unsupported key type ${type} (arkeo-signer handles secp256k1 only)`);
   const salt = new Uint8Array(Buffer.from(saltHex, 'hex'));
+  // The KDFs refuse such salts with a bare Error; say which header is wrong instead. bcrypt takes exactly 16 bytes
+  // (as the SDK's bcrypt does); argon2 at least 8 (the library's floor; arkeod always writes 16).
+  if (kdf === 'bcrypt' ? salt.length !== 16 : salt.length < 8) {
+    throw new KeyringError('BAD_ARMOR', `${source}: the salt header is ${salt.length} bytes, expected ${kdf === 'bcrypt' ? 'exactly 16' : 'at least 8'} for ${kdf}; the armor is damaged, export the key again`);
+  }
   let plaintext: Uint8Array;
   if (kdf === 'argon2') {
     const key = armorArgon2Key(passphrase, salt);

@@ -109,8 +109,27 @@ export class Keyring {
   /** The password protecting each file: "test" for the test backend, the checked passphrase for file. */
   private async password(): Promise<string> {
     if (this.backend === 'test') return TEST_BACKEND_PASSWORD;
-    this.cachedPassword ??= await this.unlockFileBackend();
+    this.cachedPassword ??= await this.unlockFileBackend().catch((e: unknown) => {
+      throw this.lockedError(e);
+    });
     return this.cachedPassword;
+  }
+
+  /**
+   * The passphrase could not be had at all (no input, Ctrl-C at the prompt, an unreadable passphrase file, one
+   * that breaks the rules): the keyring is locked. Callers such as list() must not mistake that for "no keys".
+   * A wrong passphrase keeps its own error, which already says so.
+   */
+  private lockedError(e: unknown): unknown {
+    if (e instanceof KeyringError && e.code === 'WRONG_PASSPHRASE') return e;
+    if (!(e instanceof InputError)) return e;
+    // Setting up a new keyring (no keyhash yet): a rejected new passphrase is just that, not a lock.
+    if (/^PASSPHRASE_TOO_/.test(e.code) && !fs.existsSync(path.join(this.location, 'keyhash'))) return e;
+    return new KeyringError(
+      'KEYRING_LOCKED',
+      `${this.location}: the keyring is locked (${e.message}); give its passphrase with --passphrase-file F, ARKEO_KEYRING_PASSPHRASE or at a terminal prompt`,
+      { cause: e },
+    );
   }
 
   /** cosmos-sdk `newRealPrompt`: check against `keyhash`, or set a new passphrase and write `keyhash`. */
@@ -216,7 +235,8 @@ export class Keyring {
           item.data.fill(0);
         }
       } catch (e) {
-        if (e instanceof KeyringError && e.code === 'WRONG_PASSPHRASE') throw e;
+        // A keyring we cannot unlock is not an empty one: only a bad item is skipped.
+        if (e instanceof KeyringError && (e.code === 'WRONG_PASSPHRASE' || e.code === 'KEYRING_LOCKED')) throw e;
         log('warn', `skipping ${this.describe(key)}: ${(e as Error).message}`);
       }
     }

@@ -67,6 +67,8 @@ export class FileItemStore implements ItemStore {
   }
 
   async get(key: string): Promise<Item | undefined> {
+    // Every command that reads a key warns about an exposed keyring, not only those that list it.
+    warnIfExposed(this.location);
     const file = this.pathOf(key);
     const raw = readPrivateFile(file, MAX_TOKEN_BYTES);
     if (raw === undefined) return undefined;

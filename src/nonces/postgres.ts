@@ -46,14 +46,51 @@ ON CONFLICT (contract_id, signer) DO UPDATE
   WHERE n.reserved < COALESCE($4::bigint, n.reserved + 1)
 RETURNING previous::text, reserved::text`;
 
+/** Query parameters of a libpq/pg URL that carry a secret, redacted like the password in `user:pass@`. */
+const SECRET_PARAMS = ['password', 'sslpassword'];
+
 function redact(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
-    return u.toString();
+    for (const p of SECRET_PARAMS) if (u.searchParams.has(p)) u.searchParams.set(p, '***');
+    // URLSearchParams re-encodes '*'; keep the mark readable.
+    return u.toString().replace(/%2A%2A%2A/g, '***');
   } catch {
     return 'postgres://(unparseable url)';
   }
+}
+
+/** Every form in which the URL's secrets could appear in a message: the URL itself, raw and decoded passwords. */
+function secretsOf(url: string): string[] {
+  const out = [url];
+  try {
+    const u = new URL(url);
+    const values = [u.password, ...SECRET_PARAMS.map((p) => u.searchParams.get(p) ?? '')];
+    for (const v of values) {
+      if (!v) continue;
+      out.push(v);
+      try {
+        out.push(decodeURIComponent(v));
+      } catch {
+        /* not percent-encoded */
+      }
+    }
+  } catch {
+    /* unparseable: only the whole URL is known */
+  }
+  // Longest first, so that the URL goes before the password inside it.
+  return [...new Set(out.filter(Boolean))].sort((a, b) => b.length - a.length);
+}
+
+/**
+ * pg's own errors can repeat what they were given (a host, a parameter, the connection string); nothing from the
+ * URL's secrets may reach a message, /healthz or the audit log. Only the scrubbed text and the code travel on.
+ */
+function scrubbed(e: unknown, url: string, description: string): { message: string; code?: string } {
+  let message = String((e as Error)?.message ?? e);
+  for (const secret of secretsOf(url)) message = message.split(secret).join(secret === url ? description : '***');
+  return { message, code: (e as { code?: string })?.code };
 }
 
 export interface PostgresNonceStoreOptions {
@@ -74,7 +111,7 @@ export interface PostgresNonceStoreOptions {
  */
 export class PostgresNonceStore implements NonceStore {
   readonly description: string;
-  private constructor(private readonly pool: pg.Pool, url: string) {
+  private constructor(private readonly pool: pg.Pool, private readonly url: string) {
     this.description = redact(url);
   }
 
@@ -91,7 +128,7 @@ export class PostgresNonceStore implements NonceStore {
       if (exists || options.create !== false) await pool.query(SCHEMA);
     } catch (e) {
       await pool.end().catch(() => {});
-      throw unavailable(store.description, e);
+      throw unavailable(store.description, scrubbed(e, url, store.description));
     }
     if (!exists) {
       await pool.end().catch(() => {});
@@ -109,7 +146,7 @@ export class PostgresNonceStore implements NonceStore {
     try {
       return await this.pool.query<R>(text, values);
     } catch (e) {
-      throw unavailable(this.description, e);
+      throw unavailable(this.description, scrubbed(e, this.url, this.description));
     }
   }
 
