@@ -89,3 +89,18 @@ export function readSecretFile(file: string, what: string): string {
   const text = fs.readFileSync(file, 'utf8');
   return (text.split(/\r?\n/)[0] ?? '').trim();
 }
+
+const MAX_MESSAGE_FILE = 16 * 1024 * 1024;
+
+/** The exact bytes of a message file (`-` for stdin), as `flag` names it in errors. */
+export function readMessageFile(file: string, flag: string): Uint8Array {
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(file === '-' ? 0 : file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputError('NO_SUCH_FILE', `${flag} ${file}: cannot read (${code ?? (e as Error).name})${code === 'ENOENT' ? '; check the path' : ''}`);
+  }
+  if (buf.length > MAX_MESSAGE_FILE) throw new InputError('INPUT_TOO_LARGE', `${flag} ${file}: larger than ${MAX_MESSAGE_FILE} bytes`);
+  return new Uint8Array(buf);
+}

@@ -1,10 +1,9 @@
 #!/usr/bin/env node
-import * as fs from 'node:fs';
 import { PREFIXES, sha256, toAddress, toBech32PubKey, toHex, utf8 } from '../crypto/index.js';
 import { curveEngineNote } from '../crypto/index.js';
 import { log } from '../log.js';
-import { InputError } from '../errors.js';
 import { UsageError, openKeyring, runCli } from './common.js';
+import { readMessageFile } from './io.js';
 import type { Signer } from '../signers/index.js';
 
 /**
@@ -66,18 +65,6 @@ function goLogLine(message: string): string {
   return `${d.getFullYear()}/${p(d.getMonth() + 1)}/${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())} ${message}`;
 }
 
-const MAX_MESSAGE_FILE = 16 * 1024 * 1024;
-
-function readMessageFile(file: string): Uint8Array {
-  let buf: Buffer;
-  try {
-    buf = fs.readFileSync(file === '-' ? 0 : file);
-  } catch (e) {
-    throw new InputError('NO_SUCH_FILE', `-message-file ${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).name}); check the path`);
-  }
-  if (buf.length > MAX_MESSAGE_FILE) throw new UsageError(`-message-file: larger than ${MAX_MESSAGE_FILE} bytes`);
-  return new Uint8Array(buf);
-}
 
 async function main(argv: string[]): Promise<number | void> {
   let flags: Map<string, string> | 'help';
@@ -95,7 +82,7 @@ async function main(argv: string[]): Promise<number | void> {
   const output = flags.get('output') ?? 'text';
   if (output !== 'text' && output !== 'json') throw new UsageError(`-output: expected text or json, got "${output}"`);
   if (flags.has('m') && flags.has('message-file')) throw new UsageError('-m and -message-file cannot be used together');
-  const message = flags.has('message-file') ? readMessageFile(flags.get('message-file')!) : utf8(flags.get('m') ?? 'message');
+  const message = flags.has('message-file') ? readMessageFile(flags.get('message-file')!, '-message-file') : utf8(flags.get('m') ?? 'message');
   const daemonTarget = flags.get('daemon') ?? process.env.ARKEO_SIGNER_DAEMON;
   let signer: Signer & { destroy?: () => void };
   let client: { close(): void } | undefined;

@@ -1,7 +1,7 @@
-import * as fs from 'node:fs';
 import { PREFIXES, isValidPublicKey, parseBech32PubKey, parseHex, utf8, verifySignature } from '../crypto/index.js';
 import { ArkeoSignerError, InputError } from '../errors.js';
 import { UsageError, exactPositionals, helpRequested, parseFlags, printUsage } from './common.js';
+import { readMessageFile } from './io.js';
 
 export const VERIFY_USAGE = `Usage: arkeo-signer verify --pubkey P (--message M | --message-file F) --signature HEX
 
@@ -49,19 +49,6 @@ export function parsePublicKeyArg(text: string): Uint8Array {
   throw new InputError('BAD_PUBLIC_KEY', 'public key: expected 66 hex digits, arkeopub1…, base64 of the 33-byte key, or the proto-JSON of keys show -p');
 }
 
-const MAX_MESSAGE_FILE = 16 * 1024 * 1024;
-
-function readMessageFile(file: string): Uint8Array {
-  let buf: Buffer;
-  try {
-    buf = fs.readFileSync(file === '-' ? 0 : file);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new InputError('NO_SUCH_FILE', `--message-file ${file}: cannot read (${code ?? (e as Error).name})${code === 'ENOENT' ? '; check the path' : ''}`);
-  }
-  if (buf.length > MAX_MESSAGE_FILE) throw new InputError('INPUT_TOO_LARGE', `--message-file ${file}: larger than ${MAX_MESSAGE_FILE} bytes`);
-  return new Uint8Array(buf);
-}
 
 export async function verifyCommand(args: string[]): Promise<number | void> {
   if (helpRequested(args)) return printUsage(VERIFY_USAGE);
@@ -78,7 +65,7 @@ export async function verifyCommand(args: string[]): Promise<number | void> {
     if ((values.message === undefined) === (values['message-file'] === undefined)) throw new UsageError('verify: give exactly one of --message or --message-file');
     publicKey = parsePublicKeyArg(values.pubkey);
     signature = parseHex(values.signature, 'signature', 64);
-    message = values.message !== undefined ? utf8(values.message) : readMessageFile(values['message-file']!);
+    message = values.message !== undefined ? utf8(values.message) : readMessageFile(values['message-file']!, '--message-file');
   } catch (e) {
     // Exit 1 means "invalid signature" here, so any input that cannot be checked at all exits 2, as documented.
     if (e instanceof ArkeoSignerError && !(e instanceof UsageError)) throw new UsageError(e.message);

@@ -4,7 +4,7 @@ import * as http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { Ajv } from 'ajv';
 import { SqliteNonceStore } from '../../src/nonces/index.js';
-import { auditEntries, startTestDaemon, type TestDaemon } from '../support/daemon.js';
+import { auditEntries, rawRequest as request, startTestDaemon, type RawReply, type TestDaemon } from '../support/daemon.js';
 
 /**
  * Issue 13 item 16: the HTTP details. 401 carries `WWW-Authenticate: Bearer`, 429 carries `Retry-After`, a known
@@ -12,36 +12,6 @@ import { auditEntries, startTestDaemon, type TestDaemon } from '../support/daemo
  * fill the disk with audit lines), and every reply the tests provoke, body and headers, matches the OpenAPI
  * document the daemon serves at /openapi.json.
  */
-
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-  json?: Record<string, unknown>;
-}
-
-/** One request over the unix socket; unlike test/support's rawRequest it keeps the reply headers. */
-function request(socket: string, method: string, urlPath: string, opts: { token?: string; body?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const headers = { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers };
-    const req = http.request({ socketPath: socket, method, path: urlPath, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const body = Buffer.concat(chunks).toString('utf8');
-        let json;
-        try {
-          json = JSON.parse(body);
-        } catch {
-          /* not JSON */
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json });
-      });
-    });
-    req.on('error', reject);
-    req.end(opts.body);
-  });
-}
 
 type Doc = Record<string, any>;
 
@@ -68,7 +38,7 @@ function openApiChecker(doc: Doc) {
     const ok = ajv.validate(schema, value);
     assert.ok(ok, `${what}: ${ajv.errorsText(ajv.errors)}`);
   };
-  return (method: string, path: string, reply: Reply): void => {
+  return (method: string, path: string, reply: RawReply): void => {
     const what = `${method} ${path} → ${reply.status}`;
     const op = doc.paths[path]?.[method.toLowerCase()];
     const declared = op ? op.responses[String(reply.status)] : doc['x-undeclared-routes'][String(reply.status)];
@@ -121,7 +91,7 @@ test('every route and status the daemon gives matches /openapi.json, body and he
   // Guards the document drifting from the server (issue 13 item 16): before this test the document had no 404,
   // 405, Retry-After or WWW-Authenticate, no schema for /healthz or /v1/keys, and no body for 413 or 429.
   const seen = new Set<number>();
-  const expect = async (status: number, method: string, path: string, opts: Parameters<typeof request>[3] = {}): Promise<Reply> => {
+  const expect = async (status: number, method: string, path: string, opts: Parameters<typeof request>[3] = {}): Promise<RawReply> => {
     const r = await request(d.socket, method, path, opts);
     assert.equal(r.status, status, `${method} ${path}: ${r.body}`);
     check(method, path, r);

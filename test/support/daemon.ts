@@ -30,6 +30,7 @@ export async function startTestDaemon(keys: Record<string, string>, policies: Re
 
 export interface RawReply {
   status: number;
+  headers: http.IncomingHttpHeaders;
   body: string;
   json?: Record<string, unknown>;
 }
@@ -38,7 +39,7 @@ export interface RawReply {
 export function rawRequest(socket: string, method: string, urlPath: string, opts: { token?: string; body?: string | Buffer; headers?: Record<string, string> } = {}): Promise<RawReply> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { socketPath: socket, method, path: urlPath, headers: { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers } },
+      { socketPath: socket, method, path: urlPath, agent: false, headers: { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers } },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -50,7 +51,7 @@ export function rawRequest(socket: string, method: string, urlPath: string, opts
           } catch {
             /* not JSON */
           }
-          resolve({ status: res.statusCode ?? 0, body, json });
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json });
         });
       },
     );
