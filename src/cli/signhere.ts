@@ -3,7 +3,7 @@ import { PREFIXES, sha256, toAddress, toBech32PubKey, toHex, utf8 } from '../cry
 import { curveEngineNote } from '../crypto/index.js';
 import { log } from '../log.js';
 import { UsageError, openKeyring, runCli } from './common.js';
-import { readMessageFile } from './io.js';
+import { argBytes, readMessageFile } from './io.js';
 import type { Signer } from '../signers/index.js';
 
 /**
@@ -82,7 +82,7 @@ async function main(argv: string[]): Promise<number | void> {
   const output = flags.get('output') ?? 'text';
   if (output !== 'text' && output !== 'json') throw new UsageError(`-output: expected text or json, got "${output}"`);
   if (flags.has('m') && flags.has('message-file')) throw new UsageError('-m and -message-file cannot be used together');
-  const message = flags.has('message-file') ? readMessageFile(flags.get('message-file')!, '-message-file') : utf8(flags.get('m') ?? 'message');
+  const message = flags.has('message-file') ? readMessageFile(flags.get('message-file')!, '-message-file') : argBytes(flags.get('m') ?? 'message', '-m');
   const daemonTarget = flags.get('daemon') ?? process.env.ARKEO_SIGNER_DAEMON;
   let signer: Signer & { destroy?: () => void };
   let client: { close(): void } | undefined;

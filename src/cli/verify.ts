@@ -1,7 +1,7 @@
 import { PREFIXES, isValidPublicKey, parseBech32PubKey, parseHex, utf8, verifySignature } from '../crypto/index.js';
 import { ArkeoSignerError, InputError } from '../errors.js';
 import { UsageError, exactPositionals, helpRequested, parseFlags, printUsage } from './common.js';
-import { readMessageFile } from './io.js';
+import { argBytes, readMessageFile } from './io.js';
 
 export const VERIFY_USAGE = `Usage: arkeo-signer verify --pubkey P (--message M | --message-file F) --signature HEX
 
@@ -65,7 +65,7 @@ export async function verifyCommand(args: string[]): Promise<number | void> {
     if ((values.message === undefined) === (values['message-file'] === undefined)) throw new UsageError('verify: give exactly one of --message or --message-file');
     publicKey = parsePublicKeyArg(values.pubkey);
     signature = parseHex(values.signature, 'signature', 64);
-    message = values.message !== undefined ? utf8(values.message) : readMessageFile(values['message-file']!, '--message-file');
+    message = values.message !== undefined ? argBytes(values.message, '--message') : readMessageFile(values['message-file']!, '--message-file');
   } catch (e) {
     // Exit 1 means "invalid signature" here, so any input that cannot be checked at all exits 2, as documented.
     if (e instanceof ArkeoSignerError && !(e instanceof UsageError)) throw new UsageError(e.message);
