@@ -137,6 +137,8 @@ const ENGINE_NOTES: Record<CurveEngine['name'], string> = {
  */
 export function curveEngine(): CurveEngine {
   if (selected) return selected;
+  // Before anything is cached: an unknown test fault then fails every call, not only the first.
+  const fault = readTestFault();
   const wanted = process.env.ARKEO_SIGNER_CRYPTO ?? 'auto';
   const candidates = wanted === 'noble' ? [] : wanted === 'system' ? [loadSystemEngine()] : [loadSystemEngine(), loadNativeEngine()];
   const failed: string[] = [];
@@ -153,7 +155,7 @@ export function curveEngine(): CurveEngine {
   selected ??= nobleEngine;
   const why = wanted === 'noble' ? 'forced by ARKEO_SIGNER_CRYPTO=noble' : failed.length ? failed.join('; ') : selected === nobleEngine ? 'no native engine available' : '';
   selectionNote = `secp256k1 engine: ${ENGINE_NOTES[selected.name]}${why ? ` (${why})` : ''}`;
-  chooseTestFault(selected);
+  if (fault) installTestFault(selected, fault);
   return selected;
 }
 
@@ -172,13 +174,17 @@ let faulty: CurveEngine | undefined;
  * It can only make signing FAIL, never release a bad signature: the corrupted engine is handed out by
  * signingEngine() alone, whose one caller (LocalSigner) verifies every signature, and one built with
  * `verify: false` refuses to sign while a fault is set; curveEngine(), signDigest() and signMessage() keep the real
- * engine. An unknown value is an
- * error rather than silently ignored, so a misspelt fault cannot make a test pass.
+ * engine. An unknown value is an error (no engine is chosen, so nothing signs) rather than silently ignored, so a
+ * misspelt fault cannot make a test pass.
  */
-function chooseTestFault(real: CurveEngine): void {
+function readTestFault(): 'corrupt-signature' | undefined {
   const fault = process.env[TEST_FAULT_ENV];
-  if (fault === undefined || fault === '') return;
+  if (fault === undefined || fault === '') return undefined;
   if (fault !== 'corrupt-signature') throw new CryptoError('BAD_TEST_FAULT', `${TEST_FAULT_ENV}=${fault.slice(0, 40)}: unknown test fault (the only one is corrupt-signature)`);
+  return fault;
+}
+
+function installTestFault(real: CurveEngine, fault: 'corrupt-signature'): void {
   faulty = {
     ...real,
     signDigest: (digest, priv) => {
@@ -191,7 +197,7 @@ function chooseTestFault(real: CurveEngine): void {
   log('warn', `${TEST_FAULT_ENV}=${fault} is set: a test-only fault corrupts every signature, so all signing fails; never set it outside tests`);
 }
 
-/** True while the test-only fault is active in this thread (see chooseTestFault). */
+/** True while the test-only fault is active in this thread (see readTestFault). */
 export function testFaultActive(): boolean {
   curveEngine();
   return faulty !== undefined;

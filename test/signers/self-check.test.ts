@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { setLogSink } from '../../src/log.js';
 import { curveEngine, curveEngineNote, publicKeyFromPrivate, sha256, signMessage, toHex, utf8, verifySignature } from '../../src/crypto/index.js';
 import { TEST_FAULT_ENV } from '../../src/crypto/secp256k1.js';
@@ -89,4 +90,16 @@ test('POST /v1/claims: 500 SELF_CHECK_FAILED, no signature in the reply, and the
   // A failed self-check is one refused request, not a broken daemon.
   const health = await rawRequest(d.socket, 'GET', '/healthz');
   assert.equal(health.status, 200, health.body);
+});
+
+test('an unknown ARKEO_SIGNER_TEST_FAULT is an error on every call, not ignored after the first', { timeout: 30_000 }, () => {
+  // Guards a misspelt fault that silently leaves the real engine in place (a self-check test would then pass
+  // without testing anything), and one that throws once and is then forgotten because the engine got cached.
+  const index = new URL('../../src/index.js', import.meta.url).href;
+  const script = `const m = await import(${JSON.stringify(index)});
+for (let i = 0; i < 2; i++) {
+  try { m.privateKeyToSigner(new Uint8Array(32).fill(7)); console.log('made a signer'); } catch (e) { console.log(e.code); }
+}`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, [TEST_FAULT_ENV]: 'corupt-signature' }, timeout: 20_000, killSignal: 'SIGKILL' });
+  assert.equal(r.stdout, 'BAD_TEST_FAULT\nBAD_TEST_FAULT\n', r.stderr);
 });
