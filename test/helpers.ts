@@ -93,7 +93,8 @@ export function run(bin: string, args: string[], options: RunOptions = {}): Spaw
 export function runAsync(bin: string, args: string[], options: RunOptions = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
   const env = childEnv(options);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    // Bounded like run(): a child that hangs is killed, so the test fails instead of the file never ending.
+    const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'], timeout: 60_000, killSignal: 'SIGKILL' });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

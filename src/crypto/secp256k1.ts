@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { secp256k1 as noble } from '@noble/curves/secp256k1.js';
 import { CryptoError } from '../errors.js';
 import { equalBytes, utf8 } from './bytes.js';
+import { log } from '../log.js';
 
 /**
  * Cosmos secp256k1 semantics (cosmos-sdk v0.50 `crypto/keys/secp256k1`, nocgo build):
@@ -136,6 +137,8 @@ const ENGINE_NOTES: Record<CurveEngine['name'], string> = {
  */
 export function curveEngine(): CurveEngine {
   if (selected) return selected;
+  // Before anything is cached: an unknown test fault then fails every call, not only the first.
+  const fault = readTestFault();
   const wanted = process.env.ARKEO_SIGNER_CRYPTO ?? 'auto';
   const candidates = wanted === 'noble' ? [] : wanted === 'system' ? [loadSystemEngine()] : [loadSystemEngine(), loadNativeEngine()];
   const failed: string[] = [];
@@ -152,7 +155,61 @@ export function curveEngine(): CurveEngine {
   selected ??= nobleEngine;
   const why = wanted === 'noble' ? 'forced by ARKEO_SIGNER_CRYPTO=noble' : failed.length ? failed.join('; ') : selected === nobleEngine ? 'no native engine available' : '';
   selectionNote = `secp256k1 engine: ${ENGINE_NOTES[selected.name]}${why ? ` (${why})` : ''}`;
+  if (fault) installTestFault(selected, fault);
   return selected;
+}
+
+// ------------------------------------------------------------------------------------------ TEST-ONLY fault
+
+/** The environment variable of the test-only fault hook below. Never set it in production. */
+export const TEST_FAULT_ENV = 'ARKEO_SIGNER_TEST_FAULT';
+let faulty: CurveEngine | undefined;
+
+/**
+ * TEST-ONLY fault injection, so tests can prove that the verify-after-sign self-check is really there (issue 17):
+ * `ARKEO_SIGNER_TEST_FAULT=corrupt-signature` makes the engine that LocalSigner signs with (and so the
+ * SigningThread and the daemon, which sign through LocalSigner) return every signature with one bit flipped.
+ * Read once per thread, when the engine is chosen; a worker thread reads its own copy of the environment.
+ *
+ * It can only make signing FAIL, never release a bad signature: the corrupted engine is handed out by
+ * signingEngine() alone, whose one caller (LocalSigner) verifies every signature, and one built with
+ * `verify: false` refuses to sign while a fault is set; curveEngine(), signDigest() and signMessage() keep the real
+ * engine. An unknown value is an error (no engine is chosen, so nothing signs) rather than silently ignored, so a
+ * misspelt fault cannot make a test pass.
+ */
+function readTestFault(): 'corrupt-signature' | undefined {
+  const fault = process.env[TEST_FAULT_ENV];
+  if (fault === undefined || fault === '') return undefined;
+  if (fault !== 'corrupt-signature') throw new CryptoError('BAD_TEST_FAULT', `${TEST_FAULT_ENV}=${fault.slice(0, 40)}: unknown test fault (the only one is corrupt-signature)`);
+  return fault;
+}
+
+function installTestFault(real: CurveEngine, fault: 'corrupt-signature'): void {
+  faulty = {
+    ...real,
+    signDigest: (digest, priv) => {
+      const sig = Uint8Array.from(real.signDigest(digest, priv));
+      sig[63]! ^= 0x01; // the lowest bit of s: still low-S and in range, so only the verify step can catch it
+      return sig;
+    },
+  };
+  selectionNote += `; TEST-ONLY FAULT ${TEST_FAULT_ENV}=${fault} active: every signature is corrupted and must fail its self-check`;
+  log('warn', `${TEST_FAULT_ENV}=${fault} is set: a test-only fault corrupts every signature, so all signing fails; never set it outside tests`);
+}
+
+/** True while the test-only fault is active in this thread (see readTestFault). */
+export function testFaultActive(): boolean {
+  curveEngine();
+  return faulty !== undefined;
+}
+
+/**
+ * The engine LocalSigner signs with: curveEngine(), or under the test-only fault its corrupting twin. Only for a
+ * caller that verifies every signature before releasing it.
+ */
+export function signingEngine(): CurveEngine {
+  const real = curveEngine(); // chooses the engine, and with it the fault, on first use
+  return faulty ?? real;
 }
 
 /** A one-line description of which engine runs and why, for the log. */

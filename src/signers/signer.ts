@@ -1,6 +1,6 @@
 import { CryptoError } from '../errors.js';
 import { toAddress, toBech32PubKey } from '../crypto/address.js';
-import { CURVE_ORDER, curveEngine, isLowS, isValidPublicKey, normalizeLowS, sha256, verifyDigest, publicKeyFromPrivate } from '../crypto/secp256k1.js';
+import { CURVE_ORDER, isLowS, signingEngine, testFaultActive, isValidPublicKey, normalizeLowS, sha256, verifyDigest, publicKeyFromPrivate } from '../crypto/secp256k1.js';
 import { wipe } from '../crypto/bytes.js';
 
 /**
@@ -82,7 +82,12 @@ export class LocalSigner implements Signer {
   signDigestSync(digest32: Uint8Array): Uint8Array {
     if (this.destroyed) throw new CryptoError('SIGNER_DESTROYED', 'this signer was destroyed; its key is gone');
     if (digest32.length !== 32) throw new CryptoError('BAD_DIGEST', `digest: expected 32 bytes, got ${digest32.length}`);
-    const engine = curveEngine();
+    const engine = signingEngine();
+    // Under the test-only fault (ARKEO_SIGNER_TEST_FAULT) every signature comes out corrupt: a signer told to skip
+    // the self-check refuses outright, so the hook can only make signing fail, never release a bad signature.
+    // (Its own code, not SELF_CHECK_FAILED, so a test that expects the self-check to catch the fault also notices
+    // a signer that was quietly built without it.)
+    if (!this.verify && testFaultActive()) throw new CryptoError('TEST_FAULT_UNCHECKED', 'a test-only fault is active and this signer skips its self-check; not released');
     const sig = engine.signDigest(digest32, this.key);
     if (this.verify && !engine.verifyDigest(sig, digest32, this.pub)) {
       throw new CryptoError('SELF_CHECK_FAILED', 'local signature failed its self-check; not released');

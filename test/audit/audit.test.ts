@@ -19,7 +19,7 @@ async function freshLog(n = 6): Promise<{ file: string; key: Uint8Array }> {
 const lines = (f: string) => fs.readFileSync(f, 'utf8').split('\n').slice(0, -1);
 const writeLines = (f: string, ls: string[]) => fs.writeFileSync(f, ls.map((l) => l + '\n').join(''));
 
-test('a fresh log verifies: chain, MACs and head; files are 0600', async () => {
+test('a fresh log verifies: chain, MACs and head; files are 0600', { timeout: 60_000 }, async () => {
   const { file, key } = await freshLog();
   const r = verifyAuditLog(file, key);
   assert.deepEqual(r, { ok: true, entries: 6, notes: [] });
@@ -33,7 +33,7 @@ test('a fresh log verifies: chain, MACs and head; files are 0600', async () => {
   assert.equal(cli.stdout, 'ok: 6 entries, chain and MACs intact\n');
 });
 
-test('audit verify catches an edit, a deletion, a reordering, a truncation and forged appends, naming the line', async () => {
+test('audit verify catches an edit, a deletion, a reordering, a truncation and forged appends, naming the line', { timeout: 60_000 }, async () => {
   const cases: [string, (f: string, key: Uint8Array) => void, RegExp][] = [
     ['edit a field', (f) => writeLines(f, lines(f).map((l, i) => (i === 2 ? l.replace('"nonce":"3"', '"nonce":"9"') : l))), /^line 3: MAC mismatch/],
     ['edit and re-chain', (f) => {
@@ -87,7 +87,7 @@ test('audit verify catches an edit, a deletion, a reordering, a truncation and f
   assert.match(r.notes.join(' '), /forged append with a valid hash chain would not be detected/);
 });
 
-test('a torn last line (crash mid-write) is reported and repaired by truncation, never skipped silently', async () => {
+test('a torn last line (crash mid-write) is reported and repaired by truncation, never skipped silently', { timeout: 60_000 }, async () => {
   const { file, key } = await freshLog(3);
   fs.appendFileSync(file, '{"seq":4,"ts":"2026-11-28T00:00:00.000Z","prev":"00');
   const warnings: string[] = [];
@@ -108,7 +108,7 @@ test('a torn last line (crash mid-write) is reported and repaired by truncation,
   assert.deepEqual(verifyAuditLog(file, key), { ok: true, entries: 5, notes: [] });
 });
 
-test('a failing disk makes the log refuse every later append (fail closed)', async () => {
+test('a failing disk makes the log refuse every later append (fail closed)', { timeout: 60_000 }, async () => {
   const file = path.join(tempDir(), 'audit.log');
   const audit = await AuditLog.open(file);
   await audit.append(entry(1));
@@ -120,7 +120,7 @@ test('a failing disk makes the log refuse every later append (fail closed)', asy
   await audit.close();
 });
 
-test('overlapping syncs: a later sync that finishes first releases earlier entries too; the head never goes back', async () => {
+test('overlapping syncs: a later sync that finishes first releases earlier entries too; the head never goes back', { timeout: 60_000 }, async () => {
   const file = path.join(tempDir(), 'audit.log');
   const audit = await AuditLog.open(file);
   const syncs: (() => void)[] = [];

@@ -9,7 +9,7 @@ import { readVector, requireVectors, type ClaimVectors } from '../helpers.js';
 const hex = (s: string) => parseHex(s, 'vector');
 const CHAIN = 'arkeo-main-v1';
 
-test('acceptance matrix of arkeo-claims.md §3.1: each form against each verifier', (t) => {
+test('acceptance matrix of arkeo-claims.md §3.1: each form against each verifier', { timeout: 60_000 }, (t) => {
   if (!requireVectors(t)) return;
   const dog = readVector<ClaimVectors>('arkeo-claims.json').keys.dog!;
   const priv = hex(dog.priv);
@@ -38,7 +38,7 @@ test('acceptance matrix of arkeo-claims.md §3.1: each form against each verifie
   }
 });
 
-test('negative rules: high-S twins (sentinel rejects, chain accepts) and chain-id preimages at the sentinel', (t) => {
+test('negative rules: high-S twins (sentinel rejects, chain accepts) and chain-id preimages at the sentinel', { timeout: 60_000 }, (t) => {
   if (!requireVectors(t)) return;
   const v = readVector<ClaimVectors>('arkeo-claims.json');
   for (const s of v.signatures) {

@@ -17,7 +17,7 @@ function rejects(fn: () => unknown, code: string, includes?: RegExp) {
   });
 }
 
-test('known answers: arkauth 3-part, 4-part (delegate) and arkcontract headers from arkeo-claims.json', (t) => {
+test('known answers: arkauth 3-part, 4-part (delegate) and arkcontract headers from arkeo-claims.json', { timeout: 60_000 }, (t) => {
   if (!requireVectors(t)) return;
   const v = readVector<ClaimVectors>('arkeo-claims.json');
   for (const h of v.headers) {
@@ -45,7 +45,7 @@ test('known answers: arkauth 3-part, 4-part (delegate) and arkcontract headers f
   assert.deepEqual(new Set(v.headers.map((h) => h.kind)), new Set(['arkauth-3', 'arkauth-4', 'arkcontract', 'rejected-double-colon']));
 });
 
-test('preimages: compat is "<cid>:<nonce>:", chain-id appends the chain id; bounds are checked', () => {
+test('preimages: compat is "<cid>:<nonce>:", chain-id appends the chain id; bounds are checked', { timeout: 60_000 }, () => {
   assert.equal(claimPreimage(42n, 17n), '42:17:');
   assert.equal(claimPreimage(42n, 17n, 'chain-id', 'arkeo-main-v1'), '42:17:arkeo-main-v1');
   rejects(() => claimPreimage(42n, 17n, 'chain-id'), 'BAD_CHAIN_ID');
@@ -56,7 +56,7 @@ test('preimages: compat is "<cid>:<nonce>:", chain-id appends the chain id; boun
   assert.equal(claimPreimage((1n << 64n) - 1n, (1n << 63n) - 1n), '18446744073709551615:9223372036854775807:');
 });
 
-test('strict parsers: decimals without sign or leading zeros, exact 64-byte lowercase hex, the right prefix', (t) => {
+test('strict parsers: decimals without sign or leading zeros, exact 64-byte lowercase hex, the right prefix', { timeout: 60_000 }, (t) => {
   if (!requireVectors(t)) return;
   const v = readVector<ClaimVectors>('arkeo-claims.json');
   const good = v.headers.find((h) => h.kind === 'arkauth-3')!.value;

@@ -20,7 +20,7 @@ function assertClean(what: string, text: string): void {
   for (const c of CANARIES) assert.ok(!text.includes(c), `${what} leaked a canary secret (${c.slice(0, 6)}…)`);
 }
 
-test('no private key, mnemonic or passphrase appears in any log line or error message', () => {
+test('no private key, mnemonic or passphrase appears in any log line or error message', { timeout: 300_000 }, () => {
   const home = tempDir();
   const env = { ARKEO_SIGNER_LOG: 'debug', ARKEO_KEYRING_PASSPHRASE: CANARY_KEYRING_PASS };
   const file = ['--home', home, '--keyring-backend', 'file'];

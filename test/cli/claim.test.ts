@@ -18,7 +18,7 @@ function dogHome(): { home: string; v: ClaimVectors } {
   return { home, v };
 }
 
-test('claim sign: arkauth values the sentinel emulation accepts, nonces 1, 2, 3…; json and delegate forms', (t) => {
+test('claim sign: arkauth values the sentinel emulation accepts, nonces 1, 2, 3…; json and delegate forms', { timeout: 180_000 }, (t) => {
   if (!requireVectors(t)) return;
   const { home, v } = dogHome();
   const dog = v.keys.dog!;
@@ -45,7 +45,7 @@ test('claim sign: arkauth values the sentinel emulation accepts, nonces 1, 2, 3�
   assert.equal(shown[0]!.last_reserved, '4', 'the usage errors consumed no nonce');
 });
 
-test('spend ceiling: registered terms bound the nonce; arkcontract needs --allow-management-spend', (t) => {
+test('spend ceiling: registered terms bound the nonce; arkcontract needs --allow-management-spend', { timeout: 180_000 }, (t) => {
   if (!requireVectors(t)) return;
   const { home, v } = dogHome();
   const add = run(BIN.arkeoSigner, ['claim', 'contract', 'add', '--id', '1', '--rate', '10', '--deposit', '25', '--home', home]);
@@ -77,7 +77,7 @@ test('spend ceiling: registered terms bound the nonce; arkcontract needs --allow
   assert.match(unknownRequired.stderr, /no registered rate and deposit/);
 });
 
-test('claim explain: each verifier, accepted or rejected and why', (t) => {
+test('claim explain: each verifier, accepted or rejected and why', { timeout: 180_000 }, (t) => {
   if (!requireVectors(t)) return;
   const v = readVector<ClaimVectors>('arkeo-claims.json');
   const dog = v.keys.dog!;
@@ -102,10 +102,12 @@ test('claim explain: each verifier, accepted or rejected and why', (t) => {
   }
 });
 
-test('nonce sync takes max(local, sentinel, chain); contract add --lcd; set never goes back without --force (fake sentinel + LCD)', async (t) => {
+test('nonce sync takes max(local, sentinel, chain); contract add --lcd; set never goes back without --force (fake sentinel + LCD)', { timeout: 180_000 }, async (t) => {
   if (!requireVectors(t)) return;
   const { home, v } = dogHome();
   const fake = await startFakeArkeo();
+  // t.after as well as finally: after a timeout the finally never runs, and a live server would keep the file from ending.
+  t.after(() => fake.close());
   try {
     fake.claims.set('1', { provider: '', contract_id: 1, spender: v.keys.dog!.bech32PubKey, nonce: 41, signature: 'ab', claimed: false });
     fake.contracts.set('1', chainContractJson(1, v.keys.dog!.bech32PubKey, { nonce: '17', deposit: '5000', rate: { denom: 'uarkeo', amount: '7' } }));
@@ -154,7 +156,7 @@ test('nonce sync takes max(local, sentinel, chain); contract add --lcd; set neve
   }
 });
 
-test('claim signing works with every keyring backend (test, file, memory)', async (t) => {
+test('claim signing works with every keyring backend (test, file, memory)', { timeout: 180_000 }, async (t) => {
   if (!requireVectors(t)) return;
   const v = readVector<ClaimVectors>('arkeo-claims.json');
   const home = tempDir();

@@ -7,7 +7,7 @@ import { BIN, VECTORS, copyVectorDir, listFiles, readVector, requireVectors, run
 const k = (...args: string[]) => ['keys', ...args];
 const ONE_LINE = /^[^\n]+\n$/;
 
-test('keys add/list/show: arkeod JSON and YAML shapes', (t) => {
+test('keys add/list/show: arkeod JSON and YAML shapes', { timeout: 180_000 }, (t) => {
   if (!requireVectors(t)) return;
   const dog = readVector<ClaimVectors>('arkeo-claims.json').keys.dog!;
   const home = tempDir();
@@ -41,7 +41,7 @@ test('keys add/list/show: arkeod JSON and YAML shapes', (t) => {
   assert.ok(!fs.existsSync(path.join(home, 'keyring-test', 'dry.info')));
 });
 
-test('keys delete, rename, export/import (armor and hex), migrate, via the CLI', (t) => {
+test('keys delete, rename, export/import (armor and hex), migrate, via the CLI', { timeout: 180_000 }, (t) => {
   if (!requireVectors(t)) return;
   const dog = readVector<ClaimVectors>('arkeo-claims.json').keys.dog!;
   const home = tempDir();
@@ -93,7 +93,7 @@ test('keys delete, rename, export/import (armor and hex), migrate, via the CLI',
   assert.equal(run(BIN.arkeoSigner, k('list', '-n', '--home', other)).stdout, 'alice\nlegacy\n');
 });
 
-test('bad input through the CLI: one line, non-zero exit, no partial file left behind', (t) => {
+test('bad input through the CLI: one line, non-zero exit, no partial file left behind', { timeout: 180_000 }, (t) => {
   if (!requireVectors(t)) return;
   const dog = readVector<ClaimVectors>('arkeo-claims.json').keys.dog!;
   const home = tempDir();
@@ -139,7 +139,7 @@ test('bad input through the CLI: one line, non-zero exit, no partial file left b
   assert.match(corrupt.stderr, ONE_LINE);
 });
 
-test('arkeo-signer verify: exit 0 valid, 1 invalid; pubkey as hex, arkeopub or base64', (t) => {
+test('arkeo-signer verify: exit 0 valid, 1 invalid; pubkey as hex, arkeopub or base64', { timeout: 180_000 }, (t) => {
   if (!requireVectors(t)) return;
   const v = readVector<ClaimVectors>('arkeo-claims.json');
   const s = v.signatures[0]!;

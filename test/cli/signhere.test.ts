@@ -22,7 +22,7 @@ function vectorHome(): { home: string; upstream: UpstreamSignature[]; claims: Cl
   return { home, upstream, claims };
 }
 
-test('signhere reproduces every vector signature byte for byte, as a subprocess', (t) => {
+test('signhere reproduces every vector signature byte for byte, as a subprocess', { timeout: 180_000 }, (t) => {
   if (!requireVectors(t)) return;
   const { home, upstream, claims } = vectorHome();
   for (const s of claims.signatures) {
@@ -42,7 +42,7 @@ test('signhere reproduces every vector signature byte for byte, as a subprocess'
   }
 });
 
-test('signhere: defaults -u alice -m message from ~/.arkeo/keyring-test; Go flag forms; json output', (t) => {
+test('signhere: defaults -u alice -m message from ~/.arkeo/keyring-test; Go flag forms; json output', { timeout: 180_000 }, (t) => {
   if (!requireVectors(t)) return;
   const fakeHome = tempDir();
   const e = readVector<Record<string, string>>('generated-upstream-libs/expected.json');
@@ -69,7 +69,7 @@ test('signhere: defaults -u alice -m message from ~/.arkeo/keyring-test; Go flag
   assert.equal(viaStdin.stdout, json.signature + '\n');
 });
 
-test('signhere errors: exit 1 with one Go-log line; flag errors exit 2 with usage', () => {
+test('signhere errors: exit 1 with one Go-log line; flag errors exit 2 with usage', { timeout: 180_000 }, () => {
   const home = tempDir();
   fs.mkdirSync(path.join(home, 'keyring-test'), { mode: 0o700 });
   const missingKey = run(BIN.signhere, ['-home', home, '-u', 'nobody']);

@@ -16,7 +16,7 @@ function throwsCode(fn: () => unknown, code: string, includes?: string) {
   });
 }
 
-test('parseHex: strict, bounded, names the input', () => {
+test('parseHex: strict, bounded, names the input', { timeout: 60_000 }, () => {
   assert.deepEqual(parseHex('0x0aFF', 'x'), Uint8Array.of(10, 255));
   throwsCode(() => parseHex('abc', 'signature'), 'BAD_HEX', 'signature');
   throwsCode(() => parseHex('zz', 'signature'), 'BAD_HEX');
@@ -25,7 +25,7 @@ test('parseHex: strict, bounded, names the input', () => {
   throwsCode(() => parseHex('ab'.repeat(33), 'private key', 32), 'BAD_LENGTH');
 });
 
-test('mnemonic: bad checksum, unknown word, wrong count; messages never echo the words', () => {
+test('mnemonic: bad checksum, unknown word, wrong count; messages never echo the words', { timeout: 60_000 }, () => {
   checkMnemonic(VALID_24);
   const badChecksum = VALID_24.replace(/art$/, 'abandon');
   throwsCode(() => checkMnemonic(badChecksum), 'BAD_MNEMONIC', 'checksum');
@@ -40,7 +40,7 @@ test('mnemonic: bad checksum, unknown word, wrong count; messages never echo the
   }
 });
 
-test('hd paths: validated, and account/index produce distinct keys', () => {
+test('hd paths: validated, and account/index produce distinct keys', { timeout: 60_000 }, () => {
   assert.equal(hdPathFor(), "m/44'/118'/0'/0/0");
   assert.equal(hdPathFor(2, 5), "m/44'/118'/2'/0/5");
   throwsCode(() => validateHdPath('44/118'), 'BAD_HD_PATH');
@@ -54,7 +54,7 @@ test('hd paths: validated, and account/index produce distinct keys', () => {
   assert.notDeepEqual(a, c);
 });
 
-test('bech32 parsers: wrong prefix, bad checksum, wrong payload, oversized input', () => {
+test('bech32 parsers: wrong prefix, bad checksum, wrong payload, oversized input', { timeout: 60_000 }, () => {
   const addr = 'arkeo1hnyy4gp5tgarpg3xu6w5cw4zsyphx2lyr6fljp';
   assert.equal(parseAddress(addr).length, 20);
   throwsCode(() => parseAddress(addr, 'cosmos'), 'BAD_BECH32_PREFIX', 'expected cosmos, got arkeo');

@@ -8,7 +8,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 const secretKey = fc.uint8Array({ minLength: 32, maxLength: 32 }).filter((k) => secp256k1.utils.isValidSecretKey(k));
 const message = fc.uint8Array({ maxLength: 256 });
 
-test('property: sign → verify round trip; signatures are 64 bytes and low-S', () => {
+test('property: sign → verify round trip; signatures are 64 bytes and low-S', { timeout: 120_000 }, () => {
   fc.assert(
     fc.property(secretKey, message, (priv, msg) => {
       const sig = signMessage(priv, msg);
@@ -20,7 +20,7 @@ test('property: sign → verify round trip; signatures are 64 bytes and low-S', 
   );
 });
 
-test('property: the high-S twin of a valid signature is rejected, and normalises back', () => {
+test('property: the high-S twin of a valid signature is rejected, and normalises back', { timeout: 120_000 }, () => {
   fc.assert(
     fc.property(secretKey, message, (priv, msg) => {
       const sig = signMessage(priv, msg);
@@ -34,7 +34,7 @@ test('property: the high-S twin of a valid signature is rejected, and normalises
   );
 });
 
-test('property: every available engine gives identical RFC 6979 signatures, public keys and verdicts', (t) => {
+test('property: every available engine gives identical RFC 6979 signatures, public keys and verdicts', { timeout: 120_000 }, (t) => {
   const engines = availableEngines();
   const names = engines.map((e) => e.name);
   if (!requireComponent(t, names.includes('native-libsecp256k1'), 'the native secp256k1 addon (npm optional dependency secp256k1)')) return;
@@ -61,7 +61,7 @@ test('property: every available engine gives identical RFC 6979 signatures, publ
   );
 });
 
-test('every engine: hostile input to sign, verify and publicKey is refused cleanly (no crash, no signature)', (t) => {
+test('every engine: hostile input to sign, verify and publicKey is refused cleanly (no crash, no signature)', { timeout: 120_000 }, (t) => {
   const engines = availableEngines();
   if (!requireComponent(t, engines.some((e) => e.name === 'system-libsecp256k1'), 'native/libsecp256k1 (built by npm install; needs libsecp256k1-dev and a C compiler)')) return;
   const key = sha256(new TextEncoder().encode('hostile-input key'));

@@ -22,7 +22,7 @@ import { VECTORS, readVector, requireVectors, type ClaimVectors, type UpstreamSi
 
 const hex = (s: string) => parseHex(s, 'vector');
 
-test('arkeo-claims.json keys: mnemonic → private key, public key, addresses and bech32 pubkeys', (t) => {
+test('arkeo-claims.json keys: mnemonic → private key, public key, addresses and bech32 pubkeys', { timeout: 60_000 }, (t) => {
   if (!requireVectors(t)) return;
   const v = readVector<ClaimVectors>('arkeo-claims.json');
   for (const [name, k] of Object.entries(v.keys)) {
@@ -41,7 +41,7 @@ test('arkeo-claims.json keys: mnemonic → private key, public key, addresses an
   }
 });
 
-test('arkeo-claims.json signatures are reproduced byte for byte by every engine', (t) => {
+test('arkeo-claims.json signatures are reproduced byte for byte by every engine', { timeout: 60_000 }, (t) => {
   if (!requireVectors(t)) return;
   const v = readVector<ClaimVectors>('arkeo-claims.json');
   for (const engine of availableEngines()) {
@@ -62,7 +62,7 @@ test('arkeo-claims.json signatures are reproduced byte for byte by every engine'
   }
 });
 
-test('high-S twins of every vector signature are rejected by verify (Cosmos VerifySignature)', (t) => {
+test('high-S twins of every vector signature are rejected by verify (Cosmos VerifySignature)', { timeout: 60_000 }, (t) => {
   if (!requireVectors(t)) return;
   const v = readVector<ClaimVectors>('arkeo-claims.json');
   for (const s of v.signatures) {
@@ -72,7 +72,7 @@ test('high-S twins of every vector signature are rejected by verify (Cosmos Veri
   }
 });
 
-test('generated-upstream-libs: signatures.json and expected.json (decred v4.3.0 output)', (t) => {
+test('generated-upstream-libs: signatures.json and expected.json (decred v4.3.0 output)', { timeout: 60_000 }, (t) => {
   if (!requireVectors(t)) return;
   const sigs = readVector<UpstreamSignature[]>('generated-upstream-libs/signatures.json');
   assert.ok(sigs.length >= 8);
@@ -93,7 +93,7 @@ test('generated-upstream-libs: signatures.json and expected.json (decred v4.3.0 
   assert.equal(toBech32PubKey(pub), e.legacyAminoBech32PubKey);
 });
 
-test('LocalOrai wallets: mnemonics re-derive the stored keys and orai addresses', (t) => {
+test('LocalOrai wallets: mnemonics re-derive the stored keys and orai addresses', { timeout: 60_000 }, (t) => {
   if (!requireVectors(t)) return;
   const wallets = fs.readFileSync(path.join(VECTORS, 'localorai', 'wallets.txt'), 'utf8');
   const blocks = wallets.split('- name: ').slice(1);
@@ -108,7 +108,7 @@ test('LocalOrai wallets: mnemonics re-derive the stored keys and orai addresses'
   }
 });
 
-test('verify rejects wrong lengths, wrong messages, wrong keys', (t) => {
+test('verify rejects wrong lengths, wrong messages, wrong keys', { timeout: 60_000 }, (t) => {
   if (!requireVectors(t)) return;
   const v = readVector<ClaimVectors>('arkeo-claims.json');
   const s = v.signatures[0]!;

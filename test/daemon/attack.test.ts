@@ -33,8 +33,8 @@ before(async () => {
       c.limits.request_timeout_ms = 2000;
     },
   );
-});
-after(() => d?.daemon.stop());
+}, { timeout: 60_000 });
+after(() => d?.daemon.stop(), { timeout: 60_000 });
 
 async function claimOk(token = d.tokens.app!) {
   const r = await rawRequest(d.socket, 'POST', '/v1/claims', { token, body: JSON.stringify({ contract: '1', key: 'dog' }) });
@@ -42,7 +42,7 @@ async function claimOk(token = d.tokens.app!) {
   return r.json!;
 }
 
-test('happy path: claims with increasing nonces, keys, health, metrics, OpenAPI; DaemonSigner is a Signer', async (t) => {
+test('happy path: claims with increasing nonces, keys, health, metrics, OpenAPI; DaemonSigner is a Signer', { timeout: 120_000 }, async (t) => {
   if (!requireVectors(t)) return;
   const a = await claimOk();
   const b = await claimOk();
@@ -80,7 +80,7 @@ test('happy path: claims with increasing nonces, keys, health, metrics, OpenAPI;
   assert.deepEqual(parseBech32PubKey(v.keys.cat!.bech32PubKey), await signer.publicKey());
 });
 
-test('attack suite: each hostile request gets the right status, no signature, an audit entry; serving goes on', async (t) => {
+test('attack suite: each hostile request gets the right status, no signature, an audit entry; serving goes on', { timeout: 120_000 }, async (t) => {
   if (!requireVectors(t)) return;
   // Revoke "gone" and reload (SIGHUP's code path).
   TokenStore.load(d.config.tokens.path).revoke('gone');
@@ -134,7 +134,7 @@ test('attack suite: each hostile request gets the right status, no signature, an
   assert.match(metrics.body, /arkeo_signer_auth_failures_total\{reason="invalid"\} [1-9]/);
 });
 
-test('spend ceilings per token and per contract; audit failure and nonce store failure fail closed', async (t) => {
+test('spend ceilings per token and per contract; audit failure and nonce store failure fail closed', { timeout: 120_000 }, async (t) => {
   if (!requireVectors(t)) return;
   const terms = SqliteNonceStore.open(d.config.nonces.store);
   await terms.putContract({ contractId: 9n, rate: 10n, deposit: 1000n, source: 'manual' });
@@ -163,9 +163,11 @@ test('spend ceilings per token and per contract; audit failure and nonce store f
   audit.io.sync = realSync;
 });
 
-test('the signing thread dies: claims get 503 with no signature, the failure is audited, /healthz says why', async (t) => {
+test('the signing thread dies: claims get 503 with no signature, the failure is audited, /healthz says why', { timeout: 120_000 }, async (t) => {
   if (!requireVectors(t)) return;
   const own = await startTestDaemon({ dog: v.keys.dog!.priv }, { app: { keys: ['dog'], operations: ['claim', 'raw'], contracts: ['*'] } });
+  // t.after as well as finally: after a timeout the finally never runs, and a live daemon would keep the file from ending.
+  t.after(() => own.daemon.stop());
   try {
     assert.equal((await rawRequest(own.socket, 'POST', '/v1/claims', { token: own.tokens.app, body: '{"contract":"4","key":"dog"}' })).status, 200);
     // As an out-of-memory abort or a crash in native code would end it.
@@ -186,10 +188,12 @@ test('the signing thread dies: claims get 503 with no signature, the failure is 
   }
 });
 
-test('a truncated body (the client stops mid-body): no signature, a 400 in the audit log, the daemon keeps serving', async (t) => {
+test('a truncated body (the client stops mid-body): no signature, a 400 in the audit log, the daemon keeps serving', { timeout: 120_000 }, async (t) => {
   if (!requireVectors(t)) return;
   // Its own daemon: an earlier test leaves the shared one's audit log failed on purpose.
   const own = await startTestDaemon({ dog: v.keys.dog!.priv }, { app: { keys: ['dog'], operations: ['claim'], contracts: ['*'] } });
+  // t.after as well as finally: after a timeout the finally never runs, and a live daemon would keep the file from ending.
+  t.after(() => own.daemon.stop());
   try {
     const { connect } = await import('node:net');
     const before = auditEntries(own.config).length;

@@ -13,7 +13,7 @@ function badConfig(text: string, file: string, re: RegExp) {
   assert.throws(() => parseConfig(text, file), (e: unknown) => e instanceof InputError && e.code === 'BAD_CONFIG' && re.test(e.message) && !e.message.includes('\n'), `${text.slice(0, 40)} → ${re}`);
 }
 
-test('config: the init example parses, YAML works too, and every error names the file and field', () => {
+test('config: the init example parses, YAML works too, and every error names the file and field', { timeout: 120_000 }, () => {
   const home = tempDir();
   const c = parseConfig(exampleConfig(home), '/etc/daemon.toml');
   assert.equal(c.keyring.home, home);
@@ -42,7 +42,7 @@ test('config: the init example parses, YAML works too, and every error names the
   assert.match(r.stderr, /^arkeo-signer: \S+missing\.toml: cannot read \(ENOENT\)\n$/);
 });
 
-test('token policies: validated with the field named; raw is off by default', () => {
+test('token policies: validated with the field named; raw is off by default', { timeout: 120_000 }, () => {
   assert.deepEqual(parsePolicy({ keys: ['a'] }).operations, ['claim']);
   const bad: [object, RegExp][] = [
     [{ keys: [] }, /policy\.keys: expected a non-empty list/],
@@ -65,8 +65,9 @@ test('token policies: validated with the field named; raw is off by default', ()
 });
 
 function makeCerts(dir: string): boolean {
-  if (spawnSync('openssl', ['version']).status !== 0) return false;
-  const o = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  // Synchronous calls block the event loop, so a test timeout cannot stop them: each has its own.
+  if (spawnSync('openssl', ['version'], { timeout: 60_000 }).status !== 0) return false;
+  const o = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe', timeout: 60_000, killSignal: 'SIGKILL' });
   o('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-subj', '/CN=test-ca', '-days', '2');
   for (const [name, ext] of [['server', 'subjectAltName=IP:127.0.0.1'], ['client', 'extendedKeyUsage=clientAuth']]) {
     o('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}-one`);
@@ -76,13 +77,15 @@ function makeCerts(dir: string): boolean {
   return true;
 }
 
-test('TCP with mutual TLS: a client certificate is required and recorded in the audit log', async (t) => {
+test('TCP with mutual TLS: a client certificate is required and recorded in the audit log', { timeout: 120_000 }, async (t) => {
   const certs = tempDir();
   if (!requireComponent(t, makeCerts(certs), 'the openssl command (to make test certificates)')) return;
   const f = (n: string) => path.join(certs, n);
   const d = await startTestDaemon({ k: '11'.repeat(32) }, { app: { keys: ['k'] } }, (c) => {
     Object.assign(c.listen, { tcp: '127.0.0.1:0', tls_cert: f('server.crt'), tls_key: f('server.key'), client_ca: f('ca.crt') });
   });
+  // t.after as well as finally: after a timeout the finally never runs, and a live daemon would keep the file from ending.
+  t.after(() => d.daemon.stop());
   try {
     const url = `https://127.0.0.1:${d.daemon.tcpPort}`;
     const withCert = new DaemonClient(url, { token: d.tokens.app!, ca: fs.readFileSync(f('ca.crt')), cert: fs.readFileSync(f('client.crt')), key: fs.readFileSync(f('client.key')) });
@@ -103,12 +106,14 @@ test('TCP with mutual TLS: a client certificate is required and recorded in the 
   }
 });
 
-test('canary: with known secrets, none appears in logs, audit, metrics, error bodies or the daemon files', async () => {
+test('canary: with known secrets, none appears in logs, audit, metrics, error bodies or the daemon files', { timeout: 120_000 }, async (t) => {
   const CANARY_PRIV = '5eed'.repeat(16);
   const CANARY_PASS = 'canary-daemon-pass-31c7';
   const logs: string[] = [];
   setLogSink((l) => logs.push(l));
   const d = await startTestDaemon({ canary: CANARY_PRIV }, { app: { keys: ['canary'], operations: ['claim', 'raw'] }, other: { keys: ['nobody'] } });
+  // t.after as well as finally: after a timeout the finally never runs, and a live daemon would keep the file from ending.
+  t.after(() => d.daemon.stop());
   try {
     const bodies: string[] = [];
     const req = async (...a: Parameters<typeof rawRequest>) => {
@@ -140,7 +145,7 @@ test('canary: with known secrets, none appears in logs, audit, metrics, error bo
   }
 });
 
-test('a file keyring is unlocked once at start from a systemd credential', async () => {
+test('a file keyring is unlocked once at start from a systemd credential', { timeout: 120_000 }, async (t) => {
   const home = tempDir();
   const creds = tempDir();
   fs.writeFileSync(path.join(creds, 'keyring-passphrase'), 'credential-pass-1\n');
@@ -155,6 +160,7 @@ test('a file keyring is unlocked once at start from a systemd credential', async
     const { loadConfig } = await import('../../src/daemon/index.js');
     const { keyringPassphraseSource } = await import('../../src/cli/passphrase.js');
     const daemon = await SignerDaemon.start(loadConfig(cfgFile), { passphrase: keyringPassphraseSource(path.join(creds, 'keyring-passphrase')) });
+    t.after(() => daemon.stop()); // on a failed assertion too (stop() is idempotent)
     const store = TokenStore.load(path.join(home, 'signer', 'tokens.json'));
     const token = store.create('t', parsePolicy({ keys: ['k'] }));
     await daemon.reload();

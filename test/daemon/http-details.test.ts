@@ -84,10 +84,10 @@ before(async () => {
   assert.equal(served.status, 200);
   doc = served.json as Doc;
   check = openApiChecker(doc);
-});
-after(() => d?.daemon.stop());
+}, { timeout: 60_000 });
+after(() => d?.daemon.stop(), { timeout: 60_000 });
 
-test('every route and status the daemon gives matches /openapi.json, body and headers', { timeout: 60_000 }, async () => {
+test('every route and status the daemon gives matches /openapi.json, body and headers', { timeout: 60_000 }, async (t) => {
   // Guards the document drifting from the server (issue 13 item 16): before this test the document had no 404,
   // 405, Retry-After or WWW-Authenticate, no schema for /healthz or /v1/keys, and no body for 413 or 429.
   const seen = new Set<number>();
@@ -127,6 +127,8 @@ test('every route and status the daemon gives matches /openapi.json, body and he
 
   // 503: its own daemon, whose audit log then stops accepting writes (which also turns a 401 into a 503).
   const sick = await startTestDaemon({ k: randomBytes(32).toString('hex') }, { app: { keys: ['k'], operations: ['claim'], contracts: ['*'] } });
+  // t.after as well as finally: after a timeout the finally never runs, and a live daemon would keep the file from ending.
+  t.after(() => sick.daemon.stop());
   try {
     sick.daemon.audit.io.sync = (_fd, done) => done(Object.assign(new Error('no space'), { code: 'ENOSPC' }));
     const expectSick = async (method: string, path: string, opts: Parameters<typeof request>[3] = {}) => {
@@ -171,10 +173,12 @@ test('401 carries WWW-Authenticate: Bearer; 405 carries Allow; 429 from the toke
   assert.ok(Number.isInteger(retry) && retry >= 1 && retry <= 100, `Retry-After: ${limited.headers['retry-after']}`);
 });
 
-test('failed authentication is rate-limited per peer: 429 + Retry-After over the budget, audited once per window, counted in metrics', { timeout: 60_000 }, async () => {
+test('failed authentication is rate-limited per peer: 429 + Retry-After over the budget, audited once per window, counted in metrics', { timeout: 60_000 }, async (t) => {
   // Guards the disk-filling attack of issue 13 item 16: without the budget every bad token writes an audit line.
   // Its own daemon, so the budget (10 failures, then one per 6 s; see src/daemon/peers.ts) starts full.
   const own = await startTestDaemon({ k: randomBytes(32).toString('hex') }, { app: { keys: ['k'], operations: ['claim'], contracts: ['*'] } });
+  // t.after as well as finally: after a timeout the finally never runs, and a live daemon would keep the file from ending.
+  t.after(() => own.daemon.stop());
   try {
     const bad = () => request(own.socket, 'POST', '/v1/claims', { token: 'ark_' + 'C'.repeat(43), body: claimBody('1') });
     const start = auditEntries(own.config).length;

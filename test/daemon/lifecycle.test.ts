@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -8,7 +8,14 @@ import { DaemonClient } from '../../src/daemon/index.js';
 import { parseHex, utf8, verifySignature } from '../../src/crypto/index.js';
 import { BIN, readVector, requireVectors, run, tempDir, type ClaimVectors } from '../helpers.js';
 
-/** The daemon as operators run it: a process, signals, crashes. */
+/**
+ * The daemon as operators run it: a process, signals, crashes.
+ *
+ * Every daemon and load loop a test starts is stopped in t.after, which runs however the test ends (an assertion,
+ * an exception, its timeout): loops stop first, then a daemon still running gets SIGKILL. Without this a failed
+ * assertion left the daemon child and its load loops running, and the file never finished (issue 17: one mutant
+ * ran for over five minutes and wrote 834k audit lines).
+ */
 interface Proc {
   child: ChildProcess;
   stderr: () => string;
@@ -26,11 +33,16 @@ function setup(): { home: string; config: string; socket: string; token: string;
   return { home, config: path.join(home, 'signer', 'daemon.toml'), socket: path.join(home, 'signer', 'keyd.sock'), token: tok.stdout.trim(), pub: parseHex(v.keys.dog!.pub, 'p'), env };
 }
 
-async function startDaemon(env: Record<string, string>, socket: string): Promise<Proc> {
+async function startDaemon(t: TestContext, env: Record<string, string>, socket: string): Promise<Proc> {
   const child = spawn(process.execPath, [BIN.arkeoSigner, 'daemon', 'start'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  // Registered before the wait below, so a daemon that never gets to "listening" is killed too.
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  });
   for (let i = 0; i < 200 && !/listening on/.test(err); i++) await new Promise((r) => setTimeout(r, 50));
   assert.match(err, /listening on/, `daemon did not start: ${err}`);
   assert.ok(fs.existsSync(socket));
@@ -43,8 +55,11 @@ interface Released {
   signature: string;
 }
 
-/** `clients` loops claiming on contract 5 until stopped; collects every 200 reply (a released signature). */
-function load(socket: string, token: string, clients: number) {
+/**
+ * `clients` loops claiming on contract 5 until stopped; collects every 200 reply (a released signature). The
+ * loops are also stopped in t.after, so a failed assertion cannot leave them running.
+ */
+function load(t: TestContext, socket: string, token: string, clients: number) {
   const released: Released[] = [];
   const failures: string[] = [];
   let running = true;
@@ -61,15 +76,15 @@ function load(socket: string, token: string, clients: number) {
       }
     }
   });
-  return {
-    released,
-    failures,
-    stop: async () => {
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= (async () => {
       running = false;
       await Promise.all(loops);
       client.close();
-    },
-  };
+    })());
+  t.after(stop);
+  return { released, failures, stop };
 }
 
 function checkReleased(released: Released[], pub: Uint8Array): void {
@@ -84,11 +99,11 @@ function checkReleased(released: Released[], pub: Uint8Array): void {
 
 const auditKey = (home: string) => new Uint8Array(Buffer.from(fs.readFileSync(path.join(home, 'signer', 'audit.log.key'), 'utf8').trim(), 'hex'));
 
-test('SIGTERM under load: requests in flight finish, the audit log is flushed, exit 0', async (t) => {
+test('SIGTERM under load: requests in flight finish, the audit log is flushed, exit 0', { timeout: 120_000 }, async (t) => {
   if (!requireVectors(t)) return;
   const s = setup();
-  const d = await startDaemon(s.env, s.socket);
-  const l = load(s.socket, s.token, 16);
+  const d = await startDaemon(t, s.env, s.socket);
+  const l = load(t, s.socket, s.token, 16);
   await new Promise((r) => setTimeout(r, 700));
   const before = l.released.length;
   d.child.kill('SIGTERM');
@@ -109,13 +124,14 @@ test('SIGTERM under load: requests in flight finish, the audit log is flushed, e
   assert.ok(!fs.existsSync(s.socket), 'socket removed');
 });
 
-test('SIGHUP reloads tokens without dropping requests in flight: a revoked token stops working', async (t) => {
+test('SIGHUP reloads tokens without dropping requests in flight: a revoked token stops working', { timeout: 120_000 }, async (t) => {
   if (!requireVectors(t)) return;
   const s = setup();
   const second = run(BIN.arkeoSigner, ['daemon', 'token', 'create', '--name', 'temp', '--keys', 'dog'], { env: s.env }).stdout.trim();
-  const d = await startDaemon(s.env, s.socket);
-  const l = load(s.socket, s.token, 8);
+  const d = await startDaemon(t, s.env, s.socket);
+  const l = load(t, s.socket, s.token, 8);
   const temp = new DaemonClient(s.socket, { token: second });
+  t.after(() => temp.close());
   assert.equal((await temp.claim(6n, 'dog')).nonce, '1');
   assert.equal(run(BIN.arkeoSigner, ['daemon', 'token', 'revoke', 'temp'], { env: s.env }).status, 0);
   d.child.kill('SIGHUP');
@@ -129,15 +145,15 @@ test('SIGHUP reloads tokens without dropping requests in flight: a revoked token
   assert.match(fs.readFileSync(path.join(s.home, 'signer', 'audit.log'), 'utf8'), /"op":"reload"/);
 });
 
-test('kill -9 under load, five times: after each restart no nonce is reused and the chain verifies; a torn line is repaired', async (t) => {
+test('kill -9 under load, five times: after each restart no nonce is reused and the chain verifies; a torn line is repaired', { timeout: 300_000 }, async (t) => {
   if (!requireVectors(t)) return;
   const s = setup();
   const all: Released[] = [];
   const log = path.join(s.home, 'signer', 'audit.log');
   for (let round = 0; round < 5; round++) {
-    const d = await startDaemon(s.env, s.socket);
+    const d = await startDaemon(t, s.env, s.socket);
     if (round === 3) assert.match(d.stderr(), /torn last line \(\d+ bytes, from a crash mid-write\) removed/, 'the torn line was reported');
-    const l = load(s.socket, s.token, 32);
+    const l = load(t, s.socket, s.token, 32);
     await new Promise((r) => setTimeout(r, 300 + Math.random() * 400));
     d.child.kill('SIGKILL');
     await d.exited;
@@ -152,7 +168,7 @@ test('kill -9 under load, five times: after each restart no nonce is reused and 
     if (round === 2) fs.appendFileSync(log, '{"seq":999999,"ts":"2026-11-28T00:00:00Z","prev":"ab');
   }
   assert.ok(all.length > 100, `claims were released between crashes (${all.length})`);
-  const d = await startDaemon(s.env, s.socket);
+  const d = await startDaemon(t, s.env, s.socket);
   d.child.kill('SIGTERM');
   assert.equal(await d.exited, 0);
   const final = verifyAuditLog(log, auditKey(s.home));

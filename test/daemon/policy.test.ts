@@ -12,7 +12,7 @@ import { rawRequest, startTestDaemon } from '../support/daemon.js';
 
 const SIG = /[0-9a-f]{128}/;
 
-test('max spend: the tighter of token and contract wins, either way round (rate 10, ceiling 20: nonce 3 is 403 SPEND_LIMIT)', { timeout: 60_000 }, async () => {
+test('max spend: the tighter of token and contract wins, either way round (rate 10, ceiling 20: nonce 3 is 403 SPEND_LIMIT)', { timeout: 60_000 }, async (t) => {
   const d = await startTestDaemon(
     { k: randomBytes(32).toString('hex') },
     {
@@ -22,6 +22,8 @@ test('max spend: the tighter of token and contract wins, either way round (rate 
       tight: { keys: ['k'], operations: ['claim'], contracts: ['8'], max_spend: '20', rate: { per_second: 1000, burst: 1000 } },
     },
   );
+  // t.after as well as finally: after a timeout the finally never runs, and a live daemon would keep the file from ending.
+  t.after(() => d.daemon.stop());
   try {
     const terms = SqliteNonceStore.open(d.config.nonces.store);
     try {

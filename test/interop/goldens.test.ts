@@ -34,27 +34,27 @@ function privateCopy(src: string): string {
   return dst;
 }
 
-test('golden files are exactly what the oracle wrote (MANIFEST.sha256)', () => {
+test('golden files are exactly what the oracle wrote (MANIFEST.sha256)', { timeout: 120_000 }, () => {
   assert.deepEqual(checkManifest(), []);
 });
 
-test('Go-written keyrings (test and file) open, list and sign as Go did', async () => {
+test('Go-written keyrings (test and file) open, list and sign as Go did', { timeout: 120_000 }, async () => {
   assert.deepEqual(await checkKeyrings(readGolden<GoldenKeyrings>('go-keyrings.json'), privateCopy(path.join(GOLDEN_DIR, 'go-keyrings'))), []);
 });
 
-test('Record bytes and Item JSON equal the SDK marshalling, names with Go escapes included', () => {
+test('Record bytes and Item JSON equal the SDK marshalling, names with Go escapes included', { timeout: 120_000 }, () => {
   const golden = readGolden<GoldenRecord[]>('go-records.json');
   assert.ok(golden.length >= 10);
   assert.deepEqual(checkRecords(golden), []);
 });
 
-test('Go armors import; Go signatures reproduce; the claim matrix matches Go', () => {
+test('Go armors import; Go signatures reproduce; the claim matrix matches Go', { timeout: 120_000 }, () => {
   assert.deepEqual(checkArmors(readGolden<GoldenArmor[]>('go-armor.json')), []);
   assert.deepEqual(checkSignatures(readGolden<GoldenSignature[]>('go-signatures.json')), []);
   assert.deepEqual(checkMatrix(readGolden<GoldenMatrix>('claim-matrix.json')), []);
 });
 
-test('harness: a corrupted golden file and a one-byte change in the Record encoder are caught', async () => {
+test('harness: a corrupted golden file and a one-byte change in the Record encoder are caught', { timeout: 120_000 }, async () => {
   const copy = tempDir();
   fs.cpSync(GOLDEN_DIR, copy, { recursive: true });
   // One byte of one golden changed: the manifest and the comparison both notice.

@@ -31,7 +31,7 @@ function ours(dir: string, backend: 'test' | 'file') {
 }
 
 for (const backend of ['test', 'file'] as const) {
-  test(`Go-written ${backend} keyring opens in ours; both sign the same 1,000 random messages identically`, async (t) => {
+  test(`Go-written ${backend} keyring opens in ours; both sign the same 1,000 random messages identically`, { timeout: 600_000 }, async (t) => {
     if (!requireComponent(t, haveGo, 'the go toolchain (interop oracle)')) return;
     const dir = tempDir();
     const goKeys = oracleJson<GoKey[]>(['new-keyring', dir, backend, '3'], { passphrase: FILE_PASS });
@@ -49,7 +49,7 @@ for (const backend of ['test', 'file'] as const) {
   });
 }
 
-test('Go opens every keyring our code writes: after add, recover, import, rename, delete, migrate', async (t) => {
+test('Go opens every keyring our code writes: after add, recover, import, rename, delete, migrate', { timeout: 600_000 }, async (t) => {
   if (!requireComponent(t, haveGo, 'the go toolchain (interop oracle)')) return;
   const home = tempDir();
   const passFile = path.join(home, 'pass');
@@ -98,7 +98,7 @@ test('Go opens every keyring our code writes: after add, recover, import, rename
   await agree('Go adds to our file keyring', 'file');
 });
 
-test('armor crosses both ways: argon2 (Go ↔ ours) and legacy bcrypt (ours → Go)', async (t) => {
+test('armor crosses both ways: argon2 (Go ↔ ours) and legacy bcrypt (ours → Go)', { timeout: 600_000 }, async (t) => {
   if (!requireComponent(t, haveGo, 'the go toolchain (interop oracle)')) return;
   const dir = tempDir();
   const [k] = oracleJson<GoKey[]>(['new-keyring', dir, 'test', '1']);
@@ -115,7 +115,7 @@ test('armor crosses both ways: argon2 (Go ↔ ours) and legacy bcrypt (ours → 
   }
 });
 
-test('10,000 random (key, message) signatures are byte-identical, and Go verifies ours (and rejects high-S twins)', (t) => {
+test('10,000 random (key, message) signatures are byte-identical, and Go verifies ours (and rejects high-S twins)', { timeout: 600_000 }, (t) => {
   if (!requireComponent(t, haveGo, 'the go toolchain (interop oracle)')) return;
   const cases = Array.from({ length: 10_000 }, () => ({ priv: secp256k1.utils.randomSecretKey(), msg: randomMessage() }));
   const goSigs = oracleLines(['sign-raw'], cases.map((c) => `${toHex(c.priv)} ${toHex(c.msg)}`));
@@ -133,7 +133,7 @@ test('10,000 random (key, message) signatures are byte-identical, and Go verifie
   }
 });
 
-test('acceptance matrix: each claim form against each verifier, ours and Go agree with the spec', (t) => {
+test('acceptance matrix: each claim form against each verifier, ours and Go agree with the spec', { timeout: 600_000 }, (t) => {
   if (!requireComponent(t, haveGo, 'the go toolchain (interop oracle)')) return;
   const priv = secp256k1.utils.randomSecretKey();
   const pub = publicKeyFromPrivate(priv);

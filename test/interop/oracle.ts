@@ -36,6 +36,9 @@ export function oracle(args: string[], options: OracleOptions = {}): string {
     input: options.input ?? '',
     encoding: 'utf8',
     maxBuffer: 256 * 1024 * 1024,
+    // Synchronous, so a test timeout cannot interrupt it: a hung oracle is killed here instead.
+    timeout: 10 * 60_000,
+    killSignal: 'SIGKILL',
     env: { ...process.env, ORACLE_PASSPHRASE: options.passphrase ?? '' },
   });
   if (r.status !== 0) throw new Error(`oracle ${args[0]} failed (${r.status}): ${r.stderr}`);

@@ -42,7 +42,7 @@ async function independentDecrypt(file: string, password: string) {
   return { token, plaintext, protectedHeader, headerJson };
 }
 
-test('files written by our keyring: JWE header, Item JSON and Record bytes, read by jose + protobufjs', async (t) => {
+test('files written by our keyring: JWE header, Item JSON and Record bytes, read by jose + protobufjs', { timeout: 120_000 }, async (t) => {
   if (!requireVectors(t)) return;
   const e = readVector<Record<string, string>>('generated-upstream-libs/expected.json');
   const home = tempDir();
@@ -95,7 +95,7 @@ test('files written by our keyring: JWE header, Item JSON and Record bytes, read
   for (const f of fs.readdirSync(dir)) assert.equal(fs.statSync(path.join(dir, f)).mode & 0o777, 0o600, f);
 });
 
-test('file backend: keyhash is a Go-style $2a$10$ bcrypt hash and items open with the passphrase', async (t) => {
+test('file backend: keyhash is a Go-style $2a$10$ bcrypt hash and items open with the passphrase', { timeout: 120_000 }, async (t) => {
   if (!requireVectors(t)) return;
   const home = tempDir();
   const pass = 'correct horse battery';
@@ -114,7 +114,7 @@ test('file backend: keyhash is a Go-style $2a$10$ bcrypt hash and items open wit
   assert.equal(toHex((KeyT.decode(rec.pubKey.value) as unknown as { key: Buffer }).key), toHex(publicKeyFromPrivate(priv)));
 });
 
-test('Item JSON escapes names exactly as Go encoding/json (HTML-safe)', () => {
+test('Item JSON escapes names exactly as Go encoding/json (HTML-safe)', { timeout: 120_000 }, () => {
   const cases: [string, string][] = [
     ['a<b>&c', 'a\\u003cb\\u003e\\u0026c'],
     ['quote"back\\slash', 'quote\\"back\\\\slash'],

@@ -23,7 +23,7 @@ function isKeyringError(code: string) {
 }
 
 for (const backend of ['test', 'file', 'memory'] as const) {
-  test(`${backend} backend: add, list, show, sign, rename, delete`, async () => {
+  test(`${backend} backend: add, list, show, sign, rename, delete`, { timeout: 120_000 }, async () => {
     const home = tempDir();
     const kr = Keyring.open({ backend, dir: home, passphrase: fixed('a good passphrase') });
     const alice = await kr.newAccount('alice', MNEMONIC);
@@ -55,7 +55,7 @@ for (const backend of ['test', 'file', 'memory'] as const) {
   });
 }
 
-test('migrate test → file → test keeps keys, addresses and signatures', async () => {
+test('migrate test → file → test keeps keys, addresses and signatures', { timeout: 120_000 }, async () => {
   const home = tempDir();
   const src = Keyring.open({ backend: 'test', dir: home });
   await src.newAccount('alice', MNEMONIC);
@@ -69,7 +69,7 @@ test('migrate test → file → test keeps keys, addresses and signatures', asyn
   assert.deepEqual(await back.exportPrivateKey('bob'), await src.exportPrivateKey('bob'));
 });
 
-test('file backend: wrong passphrase is a clear error; interactive sources get 3 attempts', async () => {
+test('file backend: wrong passphrase is a clear error; interactive sources get 3 attempts', { timeout: 120_000 }, async () => {
   const home = tempDir();
   await Keyring.open({ backend: 'file', dir: home, passphrase: fixed('first-passphrase') }).newAccount('alice', MNEMONIC);
   await assert.rejects(Keyring.open({ backend: 'file', dir: home, passphrase: fixed('wrong-passphrase') }).get('alice'), isKeyringError('WRONG_PASSPHRASE'));
@@ -92,14 +92,14 @@ test('file backend: wrong passphrase is a clear error; interactive sources get 3
   await assert.rejects(Keyring.open({ backend: 'file', dir: tempDir(), passphrase: fixed('short') }).newAccount('a', MNEMONIC), isKeyringError('PASSPHRASE_TOO_SHORT'));
 });
 
-test('key names: separators, traversal, control characters and leading dots are refused', () => {
+test('key names: separators, traversal, control characters and leading dots are refused', { timeout: 120_000 }, () => {
   for (const ok of ['alice', 'my key', 'ünï', 'a%b', 'a.b', 'x'.repeat(100)]) validateKeyName(ok);
   for (const bad of ['', '../x', 'a/b', 'a\\b', '.hidden', '..', 'nl\nx', 'nul\u0000', 'del\u007f', ' pad', 'x'.repeat(101), 'lone\ud800']) {
     assert.throws(() => validateKeyName(bad), isKeyringError('BAD_KEY_NAME'), JSON.stringify(bad));
   }
 });
 
-test('a symlinked key file is refused, and an exposed directory draws a warning', async () => {
+test('a symlinked key file is refused, and an exposed directory draws a warning', { timeout: 120_000 }, async () => {
   const home = tempDir();
   const kr = Keyring.open({ backend: 'test', dir: home });
   await kr.newAccount('alice', MNEMONIC);
@@ -122,7 +122,7 @@ test('a symlinked key file is refused, and an exposed directory draws a warning'
   }
 });
 
-test('corrupt, truncated and hostile files: one-line errors naming the file, nothing rewritten', async () => {
+test('corrupt, truncated and hostile files: one-line errors naming the file, nothing rewritten', { timeout: 120_000 }, async () => {
   const home = tempDir();
   const kr = Keyring.open({ backend: 'test', dir: home });
   await kr.newAccount('alice', MNEMONIC);
@@ -174,7 +174,7 @@ test('corrupt, truncated and hostile files: one-line errors naming the file, not
   }
 });
 
-test('unknown record types and mismatched keys are clear errors', async () => {
+test('unknown record types and mismatched keys are clear errors', { timeout: 120_000 }, async () => {
   const { encryptJwe, encodeItem } = await import('../../src/keyring/index.js');
   const home = tempDir();
   const kr = Keyring.open({ backend: 'test', dir: home });
@@ -205,7 +205,7 @@ test('unknown record types and mismatched keys are clear errors', async () => {
   await assert.rejects(kr.signer('x'), isKeyringError('NOT_LOCAL'));
 });
 
-test('armor: our export imports back; wrong passphrase, CRC damage and truncation are clear errors', () => {
+test('armor: our export imports back; wrong passphrase, CRC damage and truncation are clear errors', { timeout: 120_000 }, () => {
   const priv = new Uint8Array(32).fill(9);
   const armor = encryptPrivateKeyArmor(priv, 'export-passphrase');
   assert.match(armor, /^-----BEGIN TENDERMINT PRIVATE KEY-----\nkdf: argon2\nsalt: [0-9A-F]{32}\ntype: secp256k1\n\n[A-Za-z0-9+/]{64}\n[A-Za-z0-9+/=]{8}\n=[A-Za-z0-9+/]{4}\n-----END TENDERMINT PRIVATE KEY-----$/);
@@ -225,7 +225,7 @@ test('armor: our export imports back; wrong passphrase, CRC damage and truncatio
   assert.deepEqual(decryptPrivateKeyArmor(reordered, 'export-passphrase', 'mem'), priv);
 });
 
-test('property: write/read round trip for random names and keys (test backend on disk)', async () => {
+test('property: write/read round trip for random names and keys (test backend on disk)', { timeout: 120_000 }, async () => {
   const home = tempDir();
   const kr = Keyring.open({ backend: 'test', dir: home });
   const nameArb = fc

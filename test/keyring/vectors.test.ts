@@ -24,7 +24,7 @@ const LOCALORAI = {
   },
 };
 
-test('LocalOrai legacy amino keyring-test opens with password test; keys re-derive from their mnemonics', async (t) => {
+test('LocalOrai legacy amino keyring-test opens with password test; keys re-derive from their mnemonics', { timeout: 120_000 }, async (t) => {
   if (!requireVectors(t)) return;
   const kr = Keyring.open({ backend: 'test', dir: path.join(VECTORS, 'localorai') });
   const keys = await kr.list();
@@ -41,7 +41,7 @@ test('LocalOrai legacy amino keyring-test opens with password test; keys re-deri
   }
 });
 
-test('LocalOrai: the amino Item.Data decodes and re-encodes to the documented migrated proto Record', async (t) => {
+test('LocalOrai: the amino Item.Data decodes and re-encodes to the documented migrated proto Record', { timeout: 120_000 }, async (t) => {
   if (!requireVectors(t)) return;
   const file = path.join(VECTORS, 'localorai', 'keyring-test', 'test1.info');
   const item = decodeItem(decryptJwe(fs.readFileSync(file, 'utf8'), 'test', file), file);
@@ -56,7 +56,7 @@ test('LocalOrai: the amino Item.Data decodes and re-encodes to the documented mi
   );
 });
 
-test('generated keyring-test and keyring-file (jose2go v1.6.0) open; Record bytes re-encode identically', async (t) => {
+test('generated keyring-test and keyring-file (jose2go v1.6.0) open; Record bytes re-encode identically', { timeout: 120_000 }, async (t) => {
   if (!requireVectors(t)) return;
   const e = readVector<Record<string, string>>('generated-upstream-libs/expected.json');
   const root = path.join(VECTORS, 'generated-upstream-libs');
@@ -76,7 +76,7 @@ test('generated keyring-test and keyring-file (jose2go v1.6.0) open; Record byte
   await assert.rejects(wrong.list(), (err: unknown) => err instanceof KeyringError && err.code === 'WRONG_PASSPHRASE' && /keyhash/.test(err.message));
 });
 
-test('armor vectors: argon2 export, bcrypt cost 12 (production), bcrypt cost 10 (SDK unit test), public key', (t) => {
+test('armor vectors: argon2 export, bcrypt cost 12 (production), bcrypt cost 10 (SDK unit test), public key', { timeout: 120_000 }, (t) => {
   if (!requireVectors(t)) return;
   const e = readVector<Record<string, string>>('generated-upstream-libs/expected.json');
   const argon = path.join(VECTORS, 'generated-upstream-libs', 'alice-export-argon2.armor');

@@ -14,9 +14,11 @@ function unavailable(re: RegExp) {
 }
 
 for (const writerThread of [false, true]) {
-  test(`SQLite full (max_page_count emulating a full disk)${writerThread ? ', commits in the writer thread' : ''}: no signature, a clear error`, async () => {
+  test(`SQLite full (max_page_count emulating a full disk)${writerThread ? ', commits in the writer thread' : ''}: no signature, a clear error`, { timeout: 120_000 }, async (t) => {
     const file = path.join(tempDir(), 'nonces.db');
     const store = SqliteNonceStore.open(file, { maxPageCount: 8, writerThread });
+    // A writer thread left running keeps the file's process alive: closed in t.after too (a second close is harmless).
+    t.after(() => store.close().catch(() => {}));
     const signer = countingSigner();
     const claims = await ClaimSigner.create(signer, store);
     let contract = 1n;
@@ -37,8 +39,10 @@ for (const writerThread of [false, true]) {
   });
 }
 
-test('SQLite writer thread gone: reservations and the health check fail closed, with the reason', async () => {
+test('SQLite writer thread gone: reservations and the health check fail closed, with the reason', { timeout: 120_000 }, async (t) => {
   const store = SqliteNonceStore.open(path.join(tempDir(), 'nonces.db'), { writerThread: true });
+  // A writer thread left running keeps the file's process alive: closed in t.after too (a second close is harmless).
+  t.after(() => store.close().catch(() => {}));
   const signer = countingSigner();
   const claims = await ClaimSigner.create(signer, store);
   await claims.signClaim(1n);
@@ -50,7 +54,7 @@ test('SQLite writer thread gone: reservations and the health check fail closed, 
   await store.close();
 });
 
-test('SQLite read-only database file: claim sign releases nothing and says why', async (t) => {
+test('SQLite read-only database file: claim sign releases nothing and says why', { timeout: 120_000 }, async (t) => {
   const home = tempDir();
   fs.chmodSync(home, 0o755);
   const add = run(BIN.arkeoSigner, ['keys', 'import-hex', 'k', '11'.repeat(32), '--home', home]);
@@ -79,7 +83,7 @@ test('SQLite read-only database file: claim sign releases nothing and says why',
 
 function spawnable(user: string): boolean {
   try {
-    execFileSync('runuser', ['-u', user, '--', 'true']);
+    execFileSync('runuser', ['-u', user, '--', 'true'], { timeout: 60_000 });
     return true;
   } catch {
     return false;
@@ -87,17 +91,20 @@ function spawnable(user: string): boolean {
 }
 
 function runAs(user: string, args: string[]) {
-  return spawnSync('runuser', ['-u', user, '--', process.execPath, ...args], { encoding: 'utf8', input: '', env: { ...process.env, HOME: '/nonexistent' } });
+  // Synchronous, so a test timeout cannot interrupt it: bounded like run().
+  return spawnSync('runuser', ['-u', user, '--', process.execPath, ...args], { encoding: 'utf8', input: '', env: { ...process.env, HOME: '/nonexistent' }, timeout: 60_000, killSignal: 'SIGKILL' });
 }
 
 let pg: PgServer | undefined;
 after(() => pg?.destroy());
 
-test('PostgreSQL stopped: no signature, a clear error; after restart the sequence continues upward', async (t) => {
+test('PostgreSQL stopped: no signature, a clear error; after restart the sequence continues upward', { timeout: 120_000 }, async (t) => {
   const server = await startPostgres();
   pg = server;
   if (!requireComponent(t, server !== undefined, 'PostgreSQL server binaries (apt-get install postgresql)') || !server) return;
   const store = await PostgresNonceStore.open(server.url);
+  // Its pool is closed on a failure too (a second close only rejects, and that is ignored).
+  t.after(() => store.close().catch(() => {}));
   const signer = countingSigner();
   const claims = await ClaimSigner.create(signer, store);
   const a = await claims.signClaim(3n);

@@ -94,7 +94,7 @@ async function storeContract(open: () => Promise<NonceStore>): Promise<void> {
   }
 }
 
-test('SQLite nonce store: the NonceStore contract, with commits inline and in the writer thread', async () => {
+test('SQLite nonce store: the NonceStore contract, with commits inline and in the writer thread', { timeout: 120_000 }, async () => {
   const file = path.join(tempDir(), 'signer', 'nonces.db');
   await storeContract(async () => SqliteNonceStore.open(file));
   await storeContract(async () => SqliteNonceStore.open(path.join(path.dirname(file), 'threaded.db'), { writerThread: true }));
@@ -106,13 +106,13 @@ test('SQLite nonce store: the NonceStore contract, with commits inline and in th
 let pg: PgServer | undefined;
 after(() => pg?.destroy());
 
-test('PostgreSQL nonce store: the NonceStore contract, on a real server', async (t) => {
+test('PostgreSQL nonce store: the NonceStore contract, on a real server', { timeout: 120_000 }, async (t) => {
   pg = await startPostgres();
   if (!requireComponent(t, pg !== undefined, 'PostgreSQL server binaries (apt-get install postgresql)')) return;
   await storeContract(() => PostgresNonceStore.open(pg!.url));
 });
 
-test('PostgreSQL: eight processes opening an empty database at once all succeed (the schema is created once)', async (t) => {
+test('PostgreSQL: eight processes opening an empty database at once all succeed (the schema is created once)', { timeout: 120_000 }, async (t) => {
   pg ??= await startPostgres();
   const server = pg;
   if (!requireComponent(t, server !== undefined, 'PostgreSQL server binaries (apt-get install postgresql)') || !server) return;

@@ -6,7 +6,7 @@ import { sha256, verifyDigest } from '../../src/crypto/index.js';
 
 const code = (c: string) => (e: unknown) => (e as { code?: string }).code === c;
 
-test('SigningThread: byte-identical to LocalSigner, keys moved out of the caller, batches of any size', async () => {
+test('SigningThread: byte-identical to LocalSigner, keys moved out of the caller, batches of any size', { timeout: 60_000 }, async () => {
   const thread = new SigningThread();
   try {
     const key = randomBytes(32);
@@ -39,8 +39,11 @@ test('SigningThread: byte-identical to LocalSigner, keys moved out of the caller
   }
 });
 
-test('SigningThread: close answers what was asked before it, then refuses; a dead thread fails closed', async () => {
+test('SigningThread: close answers what was asked before it, then refuses; a dead thread fails closed', { timeout: 60_000 }, async (t) => {
   const thread = new SigningThread();
+  // A thread left running keeps the file's process alive: closed in t.after too, however the test ends (close()
+  // is idempotent).
+  t.after(() => thread.close());
   const signer = await thread.adopt(privateKeyToSigner(randomBytes(32)));
   const before = Array.from({ length: 50 }, (_, i) => signer.sign(Buffer.from(`7:${i + 1}:`)));
   await thread.close();
@@ -49,6 +52,7 @@ test('SigningThread: close answers what was asked before it, then refuses; a dea
   assert.match(thread.problem ?? '', /closed/);
 
   const crashing = new SigningThread();
+  t.after(() => crashing.close());
   const s2 = await crashing.adopt(privateKeyToSigner(randomBytes(32)));
   const pending = s2.sign(Buffer.from('1:1:'));
   // The thread dies with a job in flight (as on an out-of-memory abort): the job is refused, never left hanging.

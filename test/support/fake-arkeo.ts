@@ -49,7 +49,8 @@ export async function startFakeArkeo(): Promise<FakeArkeo> {
     claims,
     contracts,
     raw,
-    close: () => new Promise((r) => server.close(() => r())),
+    // Open keep-alive connections would hold close() (and the test file) open: end them too.
+    close: () => new Promise((r) => (server.close(() => r()), server.closeAllConnections())),
   };
 }
 

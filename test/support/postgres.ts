@@ -44,13 +44,26 @@ export async function startPostgres(): Promise<PgServer | undefined> {
   if (asRoot) execFileSync('chown', ['-R', 'postgres:postgres', dir]);
   const run = (cmd: string, args: string[]) => {
     const full = path.join(bin, cmd);
-    return asRoot ? execFileSync('runuser', ['-u', 'postgres', '--', full, ...args], { stdio: 'pipe' }) : execFileSync(full, args, { stdio: 'pipe' });
+    // Synchronous, so a test timeout cannot interrupt it: bounded here (pg_ctl itself waits at most 60 s).
+    const o = { stdio: 'pipe', timeout: 120_000, killSignal: 'SIGKILL' } as const;
+    return asRoot ? execFileSync('runuser', ['-u', 'postgres', '--', full, ...args], o) : execFileSync(full, args, o);
   };
   run('initdb', ['-D', data, '-U', 'arkeo', '--auth=trust', '--no-sync', '-E', 'UTF8']);
   const port = await freePort();
   const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=60 -c fsync=on -c synchronous_commit=on`;
   const start = () => run('pg_ctl', ['-D', data, '-o', opts, '-l', path.join(dir, 'log'), '-w', '-t', '60', 'start']);
-  start();
+  try {
+    start();
+  } catch (e) {
+    // The server may be up even though pg_ctl failed or timed out; no caller holds it yet, so stop it here.
+    try {
+      run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+    } catch {
+      /* it was not running */
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   return {
     url: `postgres://arkeo@127.0.0.1:${port}/postgres`,
     start,
