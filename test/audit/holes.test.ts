@@ -57,7 +57,7 @@ test('on a real full disk (a small tmpfs) every released append is whole in the 
   const mnt = tempDir('arkeo-tmpfs-');
   const { execFileSync } = await import('node:child_process');
   try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', mnt]);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', mnt], { timeout: 10_000 });
   } catch {
     return t.skip('mount -t tmpfs refused here');
   }
@@ -79,7 +79,7 @@ test('on a real full disk (a small tmpfs) every released append is whole in the 
     assert.ok(fs.readFileSync(file, 'utf8').endsWith('\n'), 'no torn line left behind');
     assert.equal(verifyAuditLog(file, keyOf(file)).ok, true);
   } finally {
-    execFileSync('umount', ['-l', mnt]);
+    execFileSync('umount', ['-l', mnt], { timeout: 10_000 });
   }
 });
 
