@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { createHmac } from 'node:crypto';
 import { AuditLog, verifyAuditLog, keyPathOf, headPathOf, sha256Hex, type AuditInput } from '../../src/audit/index.js';
 import { setLogSink } from '../../src/log.js';
-import { tempDir } from '../helpers.js';
+import { requireComponent, tempDir } from '../helpers.js';
 
 /**
  * The audit log must never lose a signature (issue 13, items 4–6; issue 17, item 6): short writes, a log deleted
@@ -52,14 +52,13 @@ test('a short write (a full disk) releases nothing, leaves no partial entry and 
 });
 
 test('on a real full disk (a small tmpfs) every released append is whole in the log', { timeout: 60_000 }, async (t) => {
-  const root = process.getuid?.() === 0;
-  if (!root) return t.skip('needs root to mount a tmpfs');
+  if (!requireComponent(t, process.getuid?.() === 0, 'root, to mount a small tmpfs')) return;
   const mnt = tempDir('arkeo-tmpfs-');
   const { execFileSync } = await import('node:child_process');
   try {
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', mnt], { timeout: 10_000 });
   } catch {
-    return t.skip('mount -t tmpfs refused here');
+    if (!requireComponent(t, false, 'mount -t tmpfs (refused here)')) return;
   }
   try {
     const file = path.join(mnt, 'audit.log');
