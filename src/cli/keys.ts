@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { InputError, KeyringError } from '../errors.js';
-import { generateMnemonic, hdPathFor, parseHex, toHex, validateHdPath, wipe, COSMOS_COIN_TYPE } from '../crypto/index.js';
+import { generateMnemonic, hdPathFor, parseAddress, parseHex, toHex, validateHdPath, wipe, COSMOS_COIN_TYPE, PREFIXES } from '../crypto/index.js';
 import { Keyring, checkPassphraseRules, decryptPrivateKeyArmor, encryptPrivateKeyArmor, type Backend, type KeyInfo } from '../keyring/index.js';
 import { KEYRING_FLAGS, UsageError, exactPositionals, helpRequested, openKeyring, parseFlags, printUsage, type KeyringFlags } from './common.js';
 import { confirm, readSecret, readSecretFile } from './io.js';
@@ -86,6 +86,25 @@ async function list(args: string[]): Promise<void> {
   }
 }
 
+/** As cosmos-sdk `fetchKey`: a key name first, then an account or validator bech32 address. */
+async function keyByNameOrAddress(keyring: Keyring, ref: string): Promise<KeyInfo> {
+  try {
+    return await keyring.get(ref);
+  } catch (e) {
+    if (!(e instanceof KeyringError && e.code === 'KEY_NOT_FOUND')) throw e;
+    for (const prefix of [PREFIXES.account, PREFIXES.validator]) {
+      let address: Uint8Array;
+      try {
+        address = parseAddress(ref, prefix);
+      } catch {
+        continue;
+      }
+      return keyring.getByAddress(address);
+    }
+    throw e;
+  }
+}
+
 async function show(args: string[]): Promise<void> {
   const { values, positionals } = parseFlags(args, {
     ...KEYRING_FLAGS,
@@ -97,7 +116,7 @@ async function show(args: string[]): Promise<void> {
   const format = parseOutputFormat(values.output);
   if (values.address && values.pubkey) throw new UsageError('keys show: --address and --pubkey cannot be used together');
   const keyring = openKeyring(values);
-  const info = await keyring.get(name!);
+  const info = await keyByNameOrAddress(keyring, name!);
   const o = keyOutput(info, values.bech);
   if (values.address) out(o.address + '\n');
   else if (values.pubkey) out(o.pubkey + '\n');

@@ -55,3 +55,17 @@ test('secrets piped in by a slow writer are waited for, line by line', { timeout
   assert.equal(list.status, 0, list.stderr);
   assert.equal(JSON.parse(list.stdout)[0].name, 'f');
 });
+
+// Guards the gap where `keys show arkeo1…` worked in arkeod and said "key not found" here (issue 14, item 6).
+test('keys show takes an address as arkeod does', { timeout: 30_000 }, () => {
+  const home = keyHome();
+  const byName = JSON.parse(run(BIN.arkeoSigner, ['keys', 'show', 'k', '--home', home, '-o', 'json']).stdout) as { address: string };
+  const byAddress = run(BIN.arkeoSigner, ['keys', 'show', byName.address, '--home', home, '-o', 'json']);
+  assert.equal(byAddress.status, 0, byAddress.stderr);
+  assert.deepEqual(JSON.parse(byAddress.stdout), byName);
+  const valoper = run(BIN.arkeoSigner, ['keys', 'show', byName.address, '--bech', 'val', '-a', '--home', home]).stdout.trim();
+  assert.equal(run(BIN.arkeoSigner, ['keys', 'show', valoper, '-a', '--home', home]).stdout.trim(), byName.address);
+  const unknown = run(BIN.arkeoSigner, ['keys', 'show', 'arkeo1hnyy4gp5tgarpg3xu6w5cw4zsyphx2lyr6fljp', '--home', home]);
+  assert.equal(unknown.status, 1);
+  assert.match(unknown.stderr, /key not found/);
+});
