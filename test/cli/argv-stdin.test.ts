@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { LocalSigner } from '../../src/signers/index.js';
 import { sha256, toHex, utf8 } from '../../src/crypto/index.js';
-import { BIN, run, tempDir } from '../helpers.js';
+import { BIN, requireComponent, run, tempDir } from '../helpers.js';
+import { buildOracle, goAvailable, oracle } from '../interop/oracle.js';
 
 /**
  * Bytes as the user gave them (issue 14, items 1–2): a message that is not UTF-8 is signed as its exact bytes,
@@ -68,4 +69,15 @@ test('keys show takes an address as arkeod does', { timeout: 30_000 }, () => {
   const unknown = run(BIN.arkeoSigner, ['keys', 'show', 'arkeo1hnyy4gp5tgarpg3xu6w5cw4zsyphx2lyr6fljp', '--home', home]);
   assert.equal(unknown.status, 1);
   assert.match(unknown.stderr, /key not found/);
+});
+
+// The same bytes as Go: the interop oracle (cosmos-sdk v0.50.11's keyring) signs FF 41 C3 with the same key file.
+test('signhere -m with a non-UTF-8 byte matches the Go keyring signature over the same bytes (interop oracle)', { timeout: 20 * 60_000 }, (t) => {
+  if (!requireComponent(t, goAvailable(), 'Go toolchain (the interop oracle)')) return;
+  buildOracle();
+  const home = keyHome();
+  const go = oracle(['sign', home, 'test', 'k', 'ff41c3']).trim();
+  const ours = sh(`exec "$NODE" "$BIN" -home "$H" -u k -m "$(printf '\\xffA\\xc3')"`, { H: home, BIN: BIN.signhere });
+  assert.equal(ours.status, 0, ours.stderr);
+  assert.equal(ours.stdout.trim(), go);
 });
