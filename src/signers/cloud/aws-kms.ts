@@ -147,11 +147,16 @@ export class AwsKmsSigner extends CloudSigner {
     const { SignCommand } = await loadSdk();
     const out = await (await this.kms()).send(new SignCommand({ KeyId: this.ref.arn, Message: digest32, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }), { abortSignal: signal });
     if (!out.Signature) throw new KmsError('BAD_RESPONSE', `${this.describe()}: Sign returned no signature; not released`);
-    if (this.keyArn && out.KeyId && out.KeyId !== this.keyArn) {
+    if (this.keyArn && out.KeyId && keyIdOf(out.KeyId) !== keyIdOf(this.keyArn)) {
       throw new KmsError('KEY_MISMATCH', `${this.describe()}: signed by ${out.KeyId}, not by ${this.keyArn} whose public key was read; the alias was moved: check it, then restart; not released`);
     }
     return derToCompact(out.Signature, this.describe());
   }
+}
+
+/** The key id in a key ARN, or the text itself (some emulators answer with the bare id). */
+function keyIdOf(arnOrId: string): string {
+  return arnOrId.replace(/^arn:[^:]+:kms:[^:]*:[^:]*:key\//, '');
 }
 
 export interface CreateAwsKmsKeyOptions {
