@@ -127,7 +127,7 @@ export class GcpKmsSigner extends CloudSigner {
 
   /** gax's own retries are off (ours count and jitter); its deadline is our per-call timeout. */
   private callOptions() {
-    return { timeout: this.policy.timeoutMs, retry: null, maxRetries: 0 } as unknown as Record<string, unknown>;
+    return { timeout: this.policy.timeoutMs, maxRetries: 0 };
   }
 
   private cancellable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
