@@ -11,6 +11,7 @@ import { Keyring } from '../src/keyring/index.js';
 import { availableEngines, curveEngineNote, utf8 } from '../src/crypto/index.js';
 import { benchClaims, type Row } from './claims.js';
 import { benchDaemon } from './daemon.js';
+import { benchCloud } from './cloud.js';
 import { median } from './stats.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -100,6 +101,7 @@ if (process.env.BENCH_SKIP_CLAIMS !== '1') rows.push(...(await benchClaims()));
 
 // 6. The key daemon over its unix socket.
 if (process.env.BENCH_SKIP_DAEMON !== '1') rows.push(...(await benchDaemon()));
+if (process.env.BENCH_SKIP_KMS !== '1') rows.push(...(await benchCloud()));
 
 const best = Math.max(...rows.filter((r) => r.name.startsWith('sign, in-process')).map((r) => r.value));
 const c = rows.find((r) => r.name.startsWith('sign, C'))?.value ?? NaN;

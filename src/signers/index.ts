@@ -1,2 +1,3 @@
 export { type Signer, type LocalSignerOptions, LocalSigner, privateKeyToSigner, describeSigner, finalizeSignature } from './signer.js';
 export { SigningThread, ThreadSigner } from './worker.js';
+export * from './cloud/index.js';

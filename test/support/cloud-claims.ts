@@ -1,0 +1,47 @@
+import * as path from 'node:path';
+import assert from 'node:assert/strict';
+import { ClaimSigner, type SignedClaim } from '../../src/claims/index.js';
+import { SqliteNonceStore } from '../../src/nonces/index.js';
+import { isLowS, toAddress, utf8, verifySignature } from '../../src/crypto/index.js';
+import type { Signer } from '../../src/signers/index.js';
+import { tempDir } from '../helpers.js';
+
+/**
+ * Signs `count` claims for one contract through ClaimSigner with a fresh SQLite nonce store, `inFlight` at a time,
+ * and checks every one independently: low-S, verified by verifySignature over the preimage, nonces 1..count once each.
+ */
+export async function signManyClaims(signer: Signer, count: number, inFlight: number, contractId = 42n): Promise<{ claims: SignedClaim[]; address: string; ms: number }> {
+  const store = SqliteNonceStore.open(path.join(tempDir('arkeo-cloud-'), 'nonces.db'));
+  try {
+    const cs = await ClaimSigner.create(signer, store);
+    const pub = await signer.publicKey();
+    const address = toAddress(pub);
+    assert.equal(cs.address, address);
+    assert.match(address, /^arkeo1[02-9ac-hj-np-z]{38}$/);
+    const claims: SignedClaim[] = [];
+    let next = 0;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: inFlight }, async () => {
+        while (next < count) {
+          next++;
+          claims.push(await cs.signClaim(contractId));
+        }
+      }),
+    );
+    const ms = performance.now() - started;
+    await cs.close();
+    assert.equal(claims.length, count);
+    const nonces = claims.map((c) => Number(c.nonce)).sort((a, b) => a - b);
+    assert.deepEqual(nonces, Array.from({ length: count }, (_, i) => i + 1), 'nonces 1..count, each once');
+    for (const c of claims) {
+      assert.equal(c.signature.length, 64);
+      assert.ok(isLowS(c.signature), `claim ${c.nonce}: low-S`);
+      assert.ok(verifySignature(pub, utf8(c.preimage), c.signature), `claim ${c.nonce}: verifies`);
+      assert.equal(c.arkauth, `${contractId}:${c.nonce}:${Buffer.from(c.signature).toString('hex')}`);
+    }
+    return { claims, address, ms };
+  } finally {
+    await store.close();
+  }
+}
