@@ -265,7 +265,7 @@ export class ContractPayer {
         case 'free-rate-limited':
         case 'not-served':
           this.spare = claim;
-          this.options.metrics?.notConsumed.inc({ ...labels, reason: verdict.kind === 'not-served' ? `sentinel_${status}` : verdict.kind.replace('-', '_') });
+          this.options.metrics?.notConsumed.inc({ ...labels, reason: verdict.kind === 'not-served' ? `sentinel_${status}` : verdict.kind.replaceAll('-', '_') });
           if (status === 429 && res.headers['retry-after'] === undefined) {
             // The sentinel sends no Retry-After; its paid limit refills one request every 60 s / queries_per_minute.
             res.headers['retry-after'] = String(this.queriesPerMinute > 0n ? Math.max(1, Math.ceil(60 / Number(this.queriesPerMinute))) : 1);
