@@ -12,6 +12,7 @@ import { availableEngines, curveEngineNote, utf8 } from '../src/crypto/index.js'
 import { benchClaims, type Row } from './claims.js';
 import { benchDaemon } from './daemon.js';
 import { benchCloud } from './cloud.js';
+import { benchProxy } from './proxy.js';
 import { median } from './stats.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -103,6 +104,14 @@ if (process.env.BENCH_SKIP_CLAIMS !== '1') rows.push(...(await benchClaims()));
 if (process.env.BENCH_SKIP_DAEMON !== '1') rows.push(...(await benchDaemon()));
 if (process.env.BENCH_SKIP_KMS !== '1') rows.push(...(await benchCloud()));
 
+// 7. The signing proxy against direct requests to the same upstream.
+let proxyRatios: Record<string, number> = {};
+if (process.env.BENCH_SKIP_PROXY !== '1') {
+  const p = await benchProxy();
+  rows.push(...p.rows);
+  proxyRatios = p.ratios;
+}
+
 const best = Math.max(...rows.filter((r) => r.name.startsWith('sign, in-process')).map((r) => r.value));
 const c = rows.find((r) => r.name.startsWith('sign, C'))?.value ?? NaN;
 const result = {
@@ -112,6 +121,7 @@ const result = {
   ratios: {
     bestInProcessVsC: Number.isFinite(c) ? +(best / c).toFixed(3) : null,
     inProcessVsProcessPerSignature: +((best * median(cold)) / 1000).toFixed(0),
+    ...proxyRatios,
   },
 };
 const width = Math.max(...rows.map((r) => r.name.length));

@@ -14,6 +14,9 @@ Usage (arkeo-signer <command> [<subcommand>] --help for each):
                                         check a Cosmos secp256k1 signature; exit 0 valid, 1 invalid, 2 bad input
   arkeo-signer claim <command> ...      sign claims with durable nonces, explain headers
   arkeo-signer nonce show|set|sync      inspect and repair the nonce store
+  arkeo-signer curl URL --key NAME      one paid request to a sentinel (claim, arkauth, resync)
+  arkeo-signer proxy --listen … --sentinel URL --service NAME --key NAME
+                                        local signing proxy: every request paid for
   arkeo-signer daemon init|start|token  the local key daemon: keys in memory, tokens, policy, audit
   arkeo-signer audit verify|tail FILE   check the audit log's hash chain and MACs; follow it
   arkeo-signer version                  version and which secp256k1 engine runs
@@ -37,6 +40,10 @@ async function main(argv: string[]): Promise<number | void> {
       return nonceCommand(rest);
     case 'daemon':
       return (await import('./daemon.js')).daemonCommand(rest);
+    case 'proxy':
+      return (await import('./proxy.js')).proxyCommand(rest);
+    case 'curl':
+      return (await import('./curl.js')).curlCommand(rest);
     case 'audit':
       return (await import('./daemon.js')).auditCommand(rest);
     case 'version':

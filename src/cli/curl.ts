@@ -1,0 +1,144 @@
+import * as fs from 'node:fs';
+import { ArkeoSignerError } from '../errors.js';
+import { openNonceStore, maxNonceFor, type NonceStore } from '../nonces/index.js';
+import { ContractPayer, PayerError, SentinelError, type PaidReply } from '../proxy/index.js';
+import { checkService, parseContractSpec } from '../proxy/config.js';
+import { UsageError, flagValue, helpRequested, parseFlags, printUsage, required } from './common.js';
+import { homeOf } from './claim.js';
+import { PAY_FLAGS, blockSizeFlag, openPaySigner } from './proxy.js';
+
+export const CURL_USAGE = `Usage: arkeo-signer curl [-X METHOD] [-H 'K: V']... [-d DATA | --data-binary @FILE|DATA] [-i] [-v] [-f]
+                         URL --key NAME [--contract ID|auto] [--nonce-store PATH|postgres://…]
+                         [--daemon SOCKET|https://… --token-file F] [keyring flags]
+
+One paid request: URL is the sentinel's http(s)://HOST:PORT/{service}/path. With --contract auto (the default)
+the provider and the active contract for the key and service are read from the sentinel, its rate and deposit
+become the spend ceiling; the next durable nonce is signed and sent in the arkauth header; "400 bad nonce" is
+answered by a resync and one retry. The body goes to stdout. -i prints the status line and headers first; -v
+prints the claim used (never the signature), the request and reply headers (tier among them) and a summary on
+stderr. Exit codes as curl's where they fit: 0 any HTTP reply, 22 with -f on a status >= 400, 7 sentinel
+unreachable, 28 timeout, 2 bad flags, 1 anything else (key, nonce store, no contract).
+`;
+
+const err = (s: string) => process.stderr.write(s);
+
+function parseHeader(h: string): [string, string] {
+  const i = h.indexOf(':');
+  if (i <= 0) throw new UsageError(`-H: expected "Name: value", got "${h.slice(0, 100)}"`);
+  const name = h.slice(0, i).trim();
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new UsageError(`-H: "${name.slice(0, 100)}" is not a header name`);
+  if (name.toLowerCase() === 'arkauth') throw new UsageError('-H: arkauth is what this command adds; leave it out');
+  return [name, h.slice(i + 1).trim()];
+}
+
+function dataArg(text: string, binary: boolean): Buffer {
+  if (!text.startsWith('@')) return Buffer.from(text, 'utf8');
+  const file = text.slice(1);
+  let data: Buffer;
+  try {
+    data = file === '-' ? fs.readFileSync(0) : fs.readFileSync(file);
+  } catch (e) {
+    throw new UsageError(`${binary ? '--data-binary' : '-d'} @${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).name})`);
+  }
+  // curl's -d @file drops carriage returns and newlines; --data-binary sends the bytes as they are.
+  return binary ? data : Buffer.from(data.toString('utf8').replace(/[\r\n]/g, ''), 'utf8');
+}
+
+function writeOut(chunk: Buffer | string): Promise<void> {
+  return new Promise((resolve) => (process.stdout.write(chunk) ? resolve() : process.stdout.once('drain', resolve)));
+}
+
+export async function curlCommand(args: string[]): Promise<number | void> {
+  if (helpRequested(args)) return printUsage(CURL_USAGE);
+  const { values, positionals } = parseFlags(args, {
+    ...PAY_FLAGS,
+    request: { type: 'string', short: 'X' },
+    header: { type: 'string', short: 'H', multiple: true },
+    data: { type: 'string', short: 'd' },
+    'data-binary': { type: 'string' },
+    include: { type: 'boolean', short: 'i' },
+    verbose: { type: 'boolean', short: 'v' },
+    fail: { type: 'boolean', short: 'f' },
+    silent: { type: 'boolean', short: 's' },
+  });
+  if (positionals.length !== 1) throw new UsageError(`curl: expected one URL, got ${positionals.length}\n${CURL_USAGE}`);
+  let url: URL;
+  try {
+    url = new URL(positionals[0]!);
+  } catch {
+    throw new UsageError(`curl: not a URL: ${positionals[0]!.slice(0, 200)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`curl: expected an http(s):// URL, got ${url.protocol}`);
+  const segments = url.pathname.split('/');
+  const service = flagValue(() => checkService(segments[1] ?? '', 'curl URL'));
+  const below = '/' + segments.slice(2).join('/') + url.search;
+  if (values.data !== undefined && values['data-binary'] !== undefined) throw new UsageError('curl: give -d or --data-binary, not both');
+  const body = values.data !== undefined ? dataArg(values.data, false) : values['data-binary'] !== undefined ? dataArg(values['data-binary'], true) : Buffer.alloc(0);
+  const method = values.request ?? (values.data !== undefined || values['data-binary'] !== undefined ? 'POST' : 'GET');
+  if (!/^[A-Z]{1,20}$/.test(method)) throw new UsageError(`-X: expected a method such as GET or POST, got "${method.slice(0, 20)}"`);
+  const headers: Record<string, string> = { 'user-agent': 'arkeo-signer-curl', accept: '*/*' };
+  for (const h of values.header ?? []) {
+    const [k, v] = parseHeader(h);
+    headers[k.toLowerCase()] = v;
+  }
+  if (body.length && !headers['content-type']) headers['content-type'] = 'application/x-www-form-urlencoded'; // as curl -d
+  const contract = flagValue(() => parseContractSpec(values.contract ?? 'auto'));
+  const key = required(values.key, 'key', 'curl');
+  const verbose = Boolean(values.verbose);
+  const started = performance.now();
+
+  const { signer, close } = await openPaySigner(values, key);
+  let store: NonceStore | undefined;
+  let payer: ContractPayer | undefined;
+  try {
+    store = await openNonceStore(values['nonce-store'] ?? process.env.ARKEO_NONCE_STORE, homeOf(values), { create: values['create-nonce-store'] });
+    payer = await ContractPayer.open({ signer, store, sentinel: url.origin, service, contract, blockSize: blockSizeFlag(values['block-size']) });
+    const terms = await store.getContract(payer.contractId);
+    if (verbose) err(`* contract ${payer.contractId} for ${service} at ${payer.base}; key ${payer.address}; ${terms ? `rate ${terms.rate}, ceiling nonce ${maxNonceFor(terms)}` : 'no registered terms (no local ceiling)'}\n`);
+    if (verbose) {
+      err(`> ${method} /${service}${below} HTTP/1.1\n`);
+      for (const [k, v] of Object.entries(headers)) err(`> ${k}: ${v}\n`);
+      err(`> arkauth: ${payer.contractId}:<next nonce>:<signature, not shown>\n`);
+    }
+    let reply: PaidReply;
+    try {
+      reply = await payer.send({ method, path: below, headers, body });
+    } catch (e) {
+      if (e instanceof PayerError && e.code === 'SENTINEL_UNREACHABLE') {
+        err(`arkeo-signer: ${e.message}\n`);
+        return /ETIMEDOUT/.test(e.message) ? 28 : 7;
+      }
+      throw e;
+    }
+    if (verbose) {
+      err(`* claim: contract ${reply.contractId} nonce ${reply.nonce ?? '-'}${reply.reused ? ' (sent again: the sentinel had not consumed it)' : ''}${reply.resynced ? ' (after a 400 bad nonce and a resync)' : ''}\n`);
+      err(`< HTTP/1.1 ${reply.status}\n`);
+      for (const [k, v] of Object.entries(reply.headers)) err(`< ${k}: ${Array.isArray(v) ? v.join(', ') : v}\n`);
+    }
+    if (values.include) {
+      let head = `HTTP/1.1 ${reply.status}\r\n`;
+      for (const [k, v] of Object.entries(reply.headers)) for (const one of Array.isArray(v) ? v : [v]) head += `${k}: ${one}\r\n`;
+      await writeOut(head + '\r\n');
+    }
+    if (Buffer.isBuffer(reply.body)) await writeOut(reply.body);
+    else for await (const chunk of reply.body) await writeOut(chunk as Buffer);
+    if (verbose) {
+      const spend = terms && reply.nonce !== undefined ? `, spend ${payer.state.last_nonce === '0' ? 0n : BigInt(payer.state.last_nonce) * terms.rate} of ${terms.maxSpend !== undefined && terms.maxSpend < terms.deposit ? terms.maxSpend : terms.deposit}` : '';
+      err(
+        `* summary: ${reply.status} tier ${reply.tier ?? 'none'}; contract ${reply.contractId} nonce ${reply.nonce ?? '-'} consumed ${reply.consumed}${reply.resynced ? ', resynced once' : ''}${spend}${payer.state.stopped ? `; contract stopped (${payer.state.stopped})` : ''}; ${(performance.now() - started).toFixed(0)} ms\n`,
+      );
+    }
+    return values.fail && reply.status >= 400 ? 22 : 0;
+  } catch (e) {
+    if (e instanceof SentinelError && e.code === 'SENTINEL_UNREACHABLE') {
+      err(`arkeo-signer: ${e.message}\n`);
+      return /no answer within/.test(e.message) ? 28 : 7;
+    }
+    if (e instanceof ArkeoSignerError) throw e;
+    throw e;
+  } finally {
+    await payer?.close();
+    await store?.close();
+    close();
+  }
+}

@@ -1,0 +1,134 @@
+import { setLogLevel, log } from '../log.js';
+import type { Signer } from '../signers/index.js';
+import { openNonceStore, type NonceStore } from '../nonces/index.js';
+import { ContractPayer, SigningProxy, createProxyMetrics, loadProxyConfig, parseListen, type ProxyRoute, type UpstreamConfig } from '../proxy/index.js';
+import { checkService, parseContractSpec } from '../proxy/config.js';
+import { KEYRING_FLAGS, UsageError, exactPositionals, flagValue, helpRequested, openKeyring, parseFlags, printUsage, required } from './common.js';
+import { STORE_FLAGS, homeOf } from './claim.js';
+
+export const PROXY_USAGE = `Usage: arkeo-signer proxy --listen 127.0.0.1:PORT|unix:/path --sentinel URL --service NAME --key NAME
+                          [--contract ID|auto] [--block-size N] [--nonce-store PATH|postgres://… [--create-nonce-store]]
+                          [--daemon SOCKET|https://… --token-file F] [keyring flags]
+       arkeo-signer proxy --config FILE [--nonce-store …] [--daemon … --token-file F] [keyring flags]
+
+A local signing proxy: every request to the listen address goes to the sentinel's /{service}/… with a fresh
+claim (durable nonce, spend ceiling) in the arkauth header, and the reply streams back. One request at a time
+per contract reaches the sentinel (several contracts run in parallel). --contract auto (the default) finds the
+active contract for the key and service at the sentinel and registers its rate and deposit as the ceiling.
+GET /healthz and GET /metrics are answered by the proxy. SIGTERM/SIGINT: finish requests in flight, then exit.
+Listens on loopback or a unix socket only. Log: one line per request on stderr (ARKEO_SIGNER_LOG=warn for less).
+`;
+
+export const PAY_FLAGS = {
+  ...KEYRING_FLAGS,
+  ...STORE_FLAGS,
+  key: { type: 'string' },
+  contract: { type: 'string' },
+  'block-size': { type: 'string' },
+  daemon: { type: 'string' },
+  'token-file': { type: 'string' },
+} as const;
+
+export interface PayFlags {
+  home?: string;
+  'keyring-backend'?: string;
+  'keyring-dir'?: string;
+  'passphrase-file'?: string;
+  daemon?: string;
+  'token-file'?: string;
+}
+
+/**
+ * A Signer for a key name, wherever the key lives: the local keyring (and whatever key kinds it grows), or the
+ * key daemon (its raw signing: the token needs --ops raw). Everything after this sees only the Signer interface.
+ */
+export async function openPaySigner(values: PayFlags, key: string): Promise<{ signer: Signer; close: () => void }> {
+  const target = values.daemon ?? process.env.ARKEO_SIGNER_DAEMON;
+  if (target) {
+    const { DaemonClient, DaemonSigner, daemonToken } = await import('../daemon/index.js');
+    const client = new DaemonClient(target, { token: daemonToken(values['token-file']) });
+    const signer = new DaemonSigner(client, key);
+    try {
+      await signer.publicKey(); // fail at start, not on the first request
+    } catch (e) {
+      client.close();
+      throw e;
+    }
+    return { signer, close: () => client.close() };
+  }
+  const signer = await openKeyring(values).signer(key);
+  return { signer, close: () => signer.destroy() };
+}
+
+export function blockSizeFlag(text: string | undefined): number {
+  if (text === undefined) return 1;
+  if (!/^[1-9][0-9]{0,6}$/.test(text)) throw new UsageError('--block-size: expected an integer from 1 to 1000000');
+  return Number(text);
+}
+
+export async function proxyCommand(args: string[]): Promise<number | void> {
+  if (helpRequested(args)) return printUsage(PROXY_USAGE);
+  const { values, positionals } = parseFlags(args, { ...PAY_FLAGS, listen: { type: 'string' }, sentinel: { type: 'string' }, service: { type: 'string' }, config: { type: 'string' } });
+  exactPositionals(positionals, [], 'proxy');
+  let upstreams: UpstreamConfig[];
+  let storeSpec = values['nonce-store'];
+  if (values.config) {
+    for (const f of ['listen', 'sentinel', 'service', 'contract', 'key'] as const) if (values[f] !== undefined) throw new UsageError(`proxy: --${f} goes in the config file's [[upstream]] tables when --config is given`);
+    const config = flagValue(() => loadProxyConfig(values.config!));
+    upstreams = config.upstreams;
+    storeSpec ??= config.nonceStore;
+  } else {
+    const service = flagValue(() => checkService(required(values.service, 'service', 'proxy'), '--service'));
+    upstreams = [
+      {
+        name: service,
+        listen: flagValue(() => parseListen(required(values.listen, 'listen', 'proxy'))),
+        sentinel: required(values.sentinel, 'sentinel', 'proxy'),
+        service,
+        contract: flagValue(() => parseContractSpec(values.contract ?? 'auto')),
+        key: required(values.key, 'key', 'proxy'),
+      },
+    ];
+  }
+  const blockSize = blockSizeFlag(values['block-size']);
+  // A proxy's log is its request log: info unless the operator chose a level.
+  if (!process.env.ARKEO_SIGNER_LOG) setLogLevel('info');
+
+  const signers = new Map<string, { signer: Signer; close: () => void }>();
+  let store: NonceStore | undefined;
+  let proxy: SigningProxy | undefined;
+  const payers: ContractPayer[] = [];
+  try {
+    store = await openNonceStore(storeSpec ?? process.env.ARKEO_NONCE_STORE, homeOf(values), { create: values['create-nonce-store'] });
+    const metrics = createProxyMetrics();
+    const routes: ProxyRoute[] = [];
+    for (const u of upstreams) {
+      if (!signers.has(u.key)) signers.set(u.key, await openPaySigner(values, u.key));
+      const payer = await ContractPayer.open({ signer: signers.get(u.key)!.signer, store, sentinel: u.sentinel, service: u.service, contract: u.contract, blockSize, metrics, name: u.name });
+      payers.push(payer);
+      routes.push({ listen: u.listen, payer });
+    }
+    proxy = await SigningProxy.start({ routes, store, metrics });
+    proxy.addresses().forEach((a, i) => {
+      const p = payers[i]!;
+      log('info', `arkeo-signer proxy: listening on ${a} → ${p.base}/${upstreams[i]!.service}, contract ${p.contractId} (last nonce ${p.state.last_nonce}${p.state.max_nonce ? `, max ${p.state.max_nonce}` : ''}), key ${p.address}`);
+    });
+    const running = proxy;
+    await new Promise<void>((resolve) => {
+      const onSignal = (sig: NodeJS.Signals) => {
+        log('info', `arkeo-signer proxy: ${sig}: finishing requests in flight`);
+        process.off('SIGTERM', onSignal).off('SIGINT', onSignal);
+        resolve();
+      };
+      process.on('SIGTERM', onSignal).on('SIGINT', onSignal);
+    });
+    await running.stop();
+    proxy = undefined;
+    log('info', `arkeo-signer proxy: stopped; ${payers.map((p) => `contract ${p.contractId} last nonce ${p.state.last_nonce}`).join(', ')}`);
+  } finally {
+    if (proxy) await proxy.stop(0).catch(() => {});
+    else if (payers.length && !proxy) await Promise.allSettled(payers.map((p) => p.close()));
+    await store?.close();
+    for (const s of signers.values()) s.close();
+  }
+}

@@ -1,0 +1,92 @@
+import * as fs from 'node:fs';
+import { parse as parseToml } from 'smol-toml';
+import { InputError } from '../errors.js';
+import { parseContractId } from '../claims/index.js';
+import { parseListen, type Listen } from './server.js';
+import { sentinelBase } from './sentinel.js';
+
+/**
+ * `arkeo-signer proxy --config FILE`: several upstreams in one process, each on its own loopback port or socket.
+ *
+ *   nonce_store = "/home/me/.arkeo/signer/nonces.db"   # optional; as --nonce-store
+ *   [[upstream]]
+ *   name = "eth"                       # optional; metrics and log label (default: the service)
+ *   listen = "127.0.0.1:8545"
+ *   sentinel = "http://provider.example:3636"
+ *   service = "eth-mainnet-fullnode"
+ *   contract = "auto"                  # or a contract id
+ *   key = "alice"
+ */
+export interface UpstreamConfig {
+  name: string;
+  listen: Listen;
+  sentinel: string;
+  service: string;
+  contract: bigint | 'auto';
+  key: string;
+}
+
+export interface ProxyConfig {
+  nonceStore?: string;
+  upstreams: UpstreamConfig[];
+}
+
+const TOP = new Set(['nonce_store', 'upstream']);
+const FIELDS = new Set(['name', 'listen', 'sentinel', 'service', 'contract', 'key']);
+
+function str(o: Record<string, unknown>, field: string, where: string, required = true): string | undefined {
+  const v = o[field];
+  if (v === undefined && !required) return undefined;
+  if (typeof v !== 'string' || v === '') throw new InputError('BAD_CONFIG', `${where}: "${field}" must be a non-empty string`);
+  return v;
+}
+
+export function parseContractSpec(text: string): bigint | 'auto' {
+  return text === 'auto' ? 'auto' : parseContractId(text);
+}
+
+export function checkService(service: string, where: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(service)) throw new InputError('BAD_SERVICE', `${where}: service: expected a name such as eth-mainnet-fullnode, got "${service.slice(0, 100)}"`);
+  return service;
+}
+
+export function loadProxyConfig(file: string): ProxyConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new InputError('BAD_CONFIG', `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).name})`);
+  }
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseToml(text) as Record<string, unknown>;
+  } catch (e) {
+    throw new InputError('BAD_CONFIG', `${file}: not valid TOML (${(e as Error).message.split('\n')[0]})`);
+  }
+  for (const k of Object.keys(doc)) if (!TOP.has(k)) throw new InputError('BAD_CONFIG', `${file}: unknown setting "${k}" (expected nonce_store and [[upstream]] tables)`);
+  const list = doc.upstream;
+  if (!Array.isArray(list) || list.length === 0) throw new InputError('BAD_CONFIG', `${file}: no [[upstream]] table`);
+  const names = new Set<string>();
+  const upstreams = list.map((u, i) => {
+    const where = `${file}: upstream ${i + 1}`;
+    if (typeof u !== 'object' || u === null) throw new InputError('BAD_CONFIG', `${where}: not a table`);
+    const o = u as Record<string, unknown>;
+    for (const k of Object.keys(o)) if (!FIELDS.has(k)) throw new InputError('BAD_CONFIG', `${where}: unknown field "${k}"`);
+    const service = checkService(str(o, 'service', where)!, where);
+    const name = str(o, 'name', where, false) ?? service;
+    if (names.has(name)) throw new InputError('BAD_CONFIG', `${where}: name "${name}" used twice (set name = "…" to tell them apart)`);
+    names.add(name);
+    const contractText = typeof o.contract === 'number' ? String(o.contract) : str(o, 'contract', where)!;
+    let contract: bigint | 'auto';
+    let listen: Listen;
+    try {
+      contract = parseContractSpec(contractText);
+      listen = parseListen(str(o, 'listen', where)!);
+      sentinelBase(str(o, 'sentinel', where)!);
+    } catch (e) {
+      throw new InputError('BAD_CONFIG', `${where}: ${(e as Error).message}`);
+    }
+    return { name, listen, sentinel: o.sentinel as string, service, contract, key: str(o, 'key', where)! };
+  });
+  return { nonceStore: str(doc, 'nonce_store', file, false), upstreams };
+}

@@ -1,0 +1,173 @@
+import { ArkeoSignerError, InputError } from '../errors.js';
+import { PREFIXES, parseBech32PubKey, toBech32PubKey, equalBytes } from '../crypto/index.js';
+
+/**
+ * What a paying client reads from a provider's sentinel (arkeo-claims.md §7) and how it reads the sentinel's own
+ * error replies (§11). Every reply is bounded in time and size; every field is checked before use.
+ */
+export class SentinelError extends ArkeoSignerError {}
+
+export const SENTINEL_TIMEOUT_MS = 5000;
+const MAX_BODY = 1024 * 1024;
+
+/** `http://host:port` without a trailing slash; the sentinel's routes hang off its root. */
+export function sentinelBase(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new InputError('BAD_URL', `sentinel: not a URL: ${url.slice(0, 200)}`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InputError('BAD_URL', `sentinel: expected http(s)://, got ${u.protocol}`);
+  if (u.username || u.password) throw new InputError('BAD_URL', 'sentinel: credentials in the URL are not supported');
+  return `${u.protocol}//${u.host}`;
+}
+
+async function getJson(url: string): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(SENTINEL_TIMEOUT_MS), headers: { accept: 'application/json' } });
+  } catch (e) {
+    const cause = (e as { cause?: { code?: string } }).cause?.code;
+    throw new SentinelError('SENTINEL_UNREACHABLE', `sentinel ${url}: ${(e as Error).name === 'TimeoutError' ? `no answer within ${SENTINEL_TIMEOUT_MS} ms` : (cause ?? (e as Error).message)}; check the URL and that the sentinel is up`);
+  }
+  const body = Buffer.from(await res.arrayBuffer());
+  if (body.length > MAX_BODY) throw new SentinelError('SENTINEL_BAD_REPLY', `sentinel ${url}: reply larger than ${MAX_BODY} bytes`);
+  if (!res.ok) {
+    const text = body.toString('utf8').replace(/\s+/g, ' ').trim().slice(0, 200);
+    throw new SentinelError(res.status === 404 ? 'NOT_FOUND' : 'SENTINEL_ERROR', `sentinel ${url}: HTTP ${res.status}${text ? ` (${text})` : ''}`);
+  }
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new SentinelError('SENTINEL_BAD_REPLY', `sentinel ${url}: reply is not JSON`);
+  }
+}
+
+function decimal(o: Record<string, unknown>, field: string, where: string): bigint {
+  const v = o[field];
+  if (typeof v === 'string' && /^(0|[1-9][0-9]{0,19})$/.test(v)) return BigInt(v);
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return BigInt(v);
+  throw new SentinelError('SENTINEL_BAD_REPLY', `${where}: field "${field}" is not a non-negative integer`);
+}
+
+function object(v: unknown, where: string): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new SentinelError('SENTINEL_BAD_REPLY', `${where}: expected a JSON object`);
+  return v as Record<string, unknown>;
+}
+
+/** GET /metadata.json → the provider's pubkey (bech32, as the chain stores it) and the service names. */
+export async function fetchMetadata(base: string, pubPrefix: string = PREFIXES.accountPub): Promise<{ providerPubkey: string; services: string[] }> {
+  const url = `${base}/metadata.json`;
+  const config = object(object(await getJson(url), url).config, `${url} .config`);
+  const provider = config.provider_pubkey;
+  if (typeof provider !== 'string') throw new SentinelError('SENTINEL_BAD_REPLY', `${url}: no config.provider_pubkey`);
+  try {
+    parseBech32PubKey(provider, pubPrefix);
+  } catch (e) {
+    throw new SentinelError('SENTINEL_BAD_REPLY', `${url}: config.provider_pubkey: ${(e as Error).message}`);
+  }
+  // The service id is a string on the wire (§5 I-7a); only the names matter here.
+  const services = Array.isArray(config.services) ? config.services.map((s) => (s as { name?: unknown })?.name).filter((n): n is string => typeof n === 'string') : [];
+  return { providerPubkey: provider, services };
+}
+
+export interface ActiveContract {
+  id: bigint;
+  type: string;
+  rate: bigint;
+  deposit: bigint;
+  /** Last settled nonce on chain: a lower bound for the next one. */
+  nonce: bigint;
+  queriesPerMinute: bigint;
+  client: Uint8Array;
+  delegate?: Uint8Array;
+}
+
+/**
+ * GET /active-contract/{service}/{spender}: the sentinel proxies the chain's active-contract query for its own
+ * provider, so the answer is the contract between this provider and `spender` for `service` (§7).
+ */
+export async function fetchActiveContract(base: string, service: string, spender: Uint8Array, pubPrefix: string = PREFIXES.accountPub): Promise<ActiveContract> {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(service)) throw new InputError('BAD_SERVICE', `service: expected a name such as eth-mainnet-fullnode, got "${service.slice(0, 100)}"`);
+  const url = `${base}/active-contract/${service}/${toBech32PubKey(spender, pubPrefix)}`;
+  let body: unknown;
+  try {
+    body = await getJson(url);
+  } catch (e) {
+    if (e instanceof SentinelError && e.code === 'NOT_FOUND') throw new SentinelError('NO_CONTRACT', `no active contract for ${service} and this key at ${base} (open one with arkeod tx arkeo open-contract)`);
+    throw e;
+  }
+  const c = object(object(body, url).contract, `${url} .contract`);
+  const where = `${url} .contract`;
+  const id = decimal(c, 'id', where);
+  // The chain answers a zero-valued contract rather than an error in some versions; height 0 means none (§2.2).
+  if (id === 0n || decimal(c, 'height', where) === 0n) throw new SentinelError('NO_CONTRACT', `no active contract for ${service} and this key at ${base}`);
+  const rate = object(c.rate, `${where}.rate`);
+  const pub = (field: string): Uint8Array | undefined => {
+    const v = c[field];
+    if (v === '' || v === undefined || v === null) return undefined;
+    if (typeof v !== 'string') throw new SentinelError('SENTINEL_BAD_REPLY', `${where}: "${field}" is not a string`);
+    try {
+      return parseBech32PubKey(v, pubPrefix);
+    } catch (e) {
+      throw new SentinelError('SENTINEL_BAD_REPLY', `${where}: "${field}": ${(e as Error).message}`);
+    }
+  };
+  const client = pub('client');
+  if (!client) throw new SentinelError('SENTINEL_BAD_REPLY', `${where}: no client`);
+  const delegate = pub('delegate');
+  if (!equalBytes(client, spender) && !(delegate && equalBytes(delegate, spender))) {
+    throw new SentinelError('SENTINEL_BAD_REPLY', `${where}: contract ${id} belongs to another client; not paying for it`);
+  }
+  return {
+    id,
+    type: typeof c.type === 'string' ? c.type : String(c.type),
+    rate: decimal(rate, 'amount', `${where}.rate`),
+    deposit: decimal(c, 'deposit', where),
+    nonce: decimal(c, 'nonce', where),
+    queriesPerMinute: c.queries_per_minute === undefined ? 0n : decimal(c, 'queries_per_minute', where),
+    client,
+    delegate,
+  };
+}
+
+/** GET /claim/{cid} → the nonce the sentinel last stored (0 when none: it answers a zero-valued claim, I-14). */
+export async function fetchStoredNonce(base: string, contractId: bigint): Promise<bigint> {
+  const url = `${base}/claim/${contractId}`;
+  return decimal(object(await getJson(url), url), 'nonce', url);
+}
+
+/**
+ * The sentinel's own replies that carry a verdict about our claim (§11). They are `http.Error` text: the message
+ * and a newline, text/plain. Anything else with the same status came from the upstream service and is passed on.
+ */
+export type SentinelVerdict =
+  | { kind: 'bad-nonce'; sent: bigint; stored: bigint }
+  | { kind: 'spent' | 'expired' | 'subscription-expired' }
+  | { kind: 'rate-limited' | 'free-rate-limited' | 'not-served' };
+
+export function sentinelVerdict(status: number, body: string): SentinelVerdict | undefined {
+  const text = body.endsWith('\n') ? body.slice(0, -1) : body;
+  if (status === 400) {
+    const m = /^bad nonce \((-?[0-9]{1,20})\/(-?[0-9]{1,20})\)$/.exec(text);
+    if (m) return { kind: 'bad-nonce', sent: BigInt(m[1]!), stored: BigInt(m[2]!) };
+    // A parse error of the arkauth value (§11 row 2): the sentinel never reached the claim store.
+    if (/^(invalid arkauth format|strconv\.Parse|encoding\/hex|invalid Bech32|decoding bech32)/.test(text)) return { kind: 'not-served' };
+    return undefined;
+  }
+  if (status === 402) {
+    if (text === 'contract spent') return { kind: 'spent' };
+    if (text === 'open a contract') return { kind: 'expired' };
+    if (text === 'subscription contract expired') return { kind: 'subscription-expired' };
+    return undefined;
+  }
+  if (status === 429) {
+    if (text === 'paid client is rate limited (Too Many Requests)') return { kind: 'rate-limited' };
+    if (text === 'free client is rate limited (Too Many Requests)') return { kind: 'free-rate-limited' };
+    return undefined;
+  }
+  if (status === 401 && /^(Signature required for pay-as-you-go contracts|Service mismatch|invalid client pubkey: |invalid signature for client|Pay-as-you-go contracts do not fall through to free tier\.)/.test(text)) return { kind: 'not-served' };
+  if (status === 500 && text.startsWith('internal server error: ')) return { kind: 'not-served' };
+  return undefined;
+}

@@ -1,0 +1,387 @@
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bech32 } from '@scure/base';
+
+/**
+ * SENTINEL-RULES TEST SERVER: our own code, not Arkeo's sentinel. No Arkeo sentinel can run on this machine, so
+ * this server implements, from arkeo-claims.md, what a paying client meets at sentinel v1.0.17:
+ *  - §11: the auth checks in their order (parse → subscription expiry → empty signature → service mismatch →
+ *    paidTier: lookup, expiry, deposit, rate limit, signature, nonce, claim store → free-tier fallthrough), with
+ *    the exact status codes and bodies (`http.Error`: text/plain, message + "\n"; JSON `{"error":…}` for
+ *    "could not find service"), and the `tier` header set as soon as the paid branch is entered (so it is also on
+ *    paid-branch errors);
+ *  - §7: /metadata.json, /active-contract/{service}/{spender}, /claim/{id} (a zero-valued claim when none), one
+ *    claim record per contract;
+ *  - its quirks: the claim is stored BEFORE proxying (so 502 and "could not find service" consume the nonce), an
+ *    unknown contract is served as free tier, no Retry-After on 429, the arkauth header is forwarded upstream;
+ *  - requests from different connections are processed in any order: `jitterMs` makes each request wait a
+ *    random time before its checks, as Go's goroutines interleave.
+ * Signatures are verified with @noble/curves directly (not with the code under test): Sign(pre) or
+ * Sign(sha256(pre)), low-S only, pre = "<cid>:<nonce>:". The Keccak branches are left out (we never sign them).
+ * Behind it runs a real upstream: a small JSON-RPC server, also ours (startJsonRpcUpstream).
+ */
+export interface RulesContract {
+  id: bigint;
+  service: string;
+  client: Uint8Array;
+  delegate?: Uint8Array;
+  type: 'PAY_AS_YOU_GO' | 'SUBSCRIPTION';
+  rate: bigint;
+  deposit: bigint;
+  queriesPerMinute: number;
+  expired?: boolean;
+  /** Settled on chain. */
+  nonce?: bigint;
+}
+
+export interface StoredClaim {
+  contractId: bigint;
+  nonce: bigint;
+  signature: string;
+  spender: Uint8Array;
+}
+
+/** Every request that reached the paid branch, in the order the checks ran. */
+export interface PaidEvent {
+  contractId: bigint;
+  nonce: bigint;
+  status: number;
+  body: string;
+}
+
+export interface SentinelRules {
+  url: string;
+  providerPubkey: Uint8Array;
+  contracts: Map<bigint, RulesContract>;
+  claims: Map<bigint, StoredClaim>;
+  /** Every claim accepted (stored), in order, per contract. */
+  accepted: StoredClaim[];
+  events: PaidEvent[];
+  faults: {
+    jitterMs: number;
+    /** Contract ids whose paidTier lookup fails (500); the earlier lookup succeeds. */
+    lookupError: Set<bigint>;
+    storeFails: boolean;
+    /** An intermediary that rewrites the arkauth value on the way in. */
+    mangle?: (value: string) => string;
+    freeRateLimit: number;
+  };
+  upstream: JsonRpcUpstream;
+  /** Services this sentinel's registry knows; a request for another name gets "could not find service" after auth. */
+  services: Map<string, string>;
+  close(): Promise<void>;
+}
+
+const PREFIX = 'arkeopub';
+const AMINO = Uint8Array.from([0xeb, 0x5a, 0xe9, 0x87, 0x21]);
+
+export function bech32Pub(pub: Uint8Array, prefix = PREFIX): string {
+  const data = new Uint8Array(AMINO.length + pub.length);
+  data.set(AMINO);
+  data.set(pub, AMINO.length);
+  return bech32.encode(prefix, bech32.toWords(data), 1000);
+}
+
+function parseBech32Pub(text: string, prefix = PREFIX): Uint8Array {
+  const d = bech32.decode(text as `${string}1${string}`, 1000);
+  if (d.prefix !== prefix) throw new Error(`invalid Bech32 prefix; expected ${prefix}, got ${d.prefix}`);
+  const bytes = bech32.fromWords(d.words);
+  if (bytes.length !== 38) throw new Error('invalid pubkey length');
+  return Uint8Array.from(bytes.slice(5));
+}
+
+function hex(b: Uint8Array): string {
+  return Buffer.from(b).toString('hex');
+}
+
+/** Cosmos VerifySignature on msg: 64-byte r||s, low-S, over SHA-256(msg). */
+export function cosmosVerify(pub: Uint8Array, msg: Uint8Array, sig: Uint8Array): boolean {
+  if (sig.length !== 64) return false;
+  try {
+    return secp256k1.verify(sig, sha256(msg), pub, { prehash: false, lowS: true });
+  } catch {
+    return false;
+  }
+}
+
+function httpError(res: http.ServerResponse, status: number, message: string): void {
+  const body = message + '\n';
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function respondJson(res: http.ServerResponse, status: number, obj: unknown): void {
+  const body = JSON.stringify(obj);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** Go's strconv errors, as the sentinel echoes them. */
+function parseUint(s: string): bigint {
+  if (!/^[0-9]+$/.test(s)) throw new Error(`strconv.ParseUint: parsing "${s}": invalid syntax`);
+  return BigInt(s);
+}
+function parseInt64(s: string): bigint {
+  if (!/^[+-]?[0-9]+$/.test(s)) throw new Error(`strconv.ParseInt: parsing "${s}": invalid syntax`);
+  return BigInt(s);
+}
+function parseSig(s: string): Uint8Array {
+  if (!/^([0-9a-fA-F]{2})*$/.test(s)) throw new Error(`encoding/hex: invalid byte: U+00${s.charCodeAt(Math.max(0, s.search(/[^0-9a-fA-F]/))).toString(16).toUpperCase()}`);
+  return Uint8Array.from(Buffer.from(s, 'hex'));
+}
+
+interface ArkAuth {
+  contractId: bigint;
+  spender?: Uint8Array;
+  nonce: bigint;
+  signature: Uint8Array;
+}
+
+/** parseArkAuth: SplitN(raw, ":", 4). */
+function parseArkAuth(raw: string): ArkAuth {
+  const parts = raw.split(':');
+  const head = parts.slice(0, 3);
+  const split = parts.length > 4 ? [...head, parts.slice(3).join(':')] : parts;
+  if (split.length === 1) return { contractId: parseUint(split[0]!), nonce: 0n, signature: new Uint8Array() };
+  if (split.length === 3) return { contractId: parseUint(split[0]!), nonce: parseInt64(split[1]!), signature: parseSig(split[2]!) };
+  if (split.length === 4) return { contractId: parseUint(split[0]!), spender: parseBech32Pub(split[1]!), nonce: parseInt64(split[2]!), signature: parseSig(split[3]!) };
+  throw new Error('invalid arkauth format');
+}
+
+class Limiter {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  allow(key: string, perMinute: number): boolean {
+    const now = Date.now();
+    const b = this.buckets.get(key) ?? { tokens: perMinute, at: now };
+    b.tokens = Math.min(perMinute, b.tokens + ((now - b.at) / 60_000) * perMinute);
+    b.at = now;
+    this.buckets.set(key, b);
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+}
+
+export async function startSentinelRules(options: { provider?: Uint8Array; services?: string[] } = {}): Promise<SentinelRules> {
+  const upstream = await startJsonRpcUpstream();
+  const providerPubkey = options.provider ?? secp256k1.getPublicKey(sha256(new TextEncoder().encode('sentinel-rules provider')), true);
+  const services = new Map<string, string>((options.services ?? ['eth-mainnet-fullnode']).map((s) => [s, upstream.url]));
+  const contracts = new Map<bigint, RulesContract>();
+  const claims = new Map<bigint, StoredClaim>();
+  const accepted: StoredClaim[] = [];
+  const events: PaidEvent[] = [];
+  const faults: SentinelRules['faults'] = { jitterMs: 0, lookupError: new Set(), storeFails: false, freeRateLimit: 1_000_000 };
+  const limiter = new Limiter();
+
+  const cors = { 'access-control-allow-origin': '*', 'access-control-allow-methods': 'POST, GET, OPTIONS, PUT, DELETE', 'access-control-allow-headers': 'Accept, Content-Type, Content-Length, Accept-Encoding, X-CSRF-Token, Authorization', 'access-control-max-age': '3600' };
+
+  function contractJson(c: RulesContract) {
+    return {
+      provider: bech32Pub(providerPubkey),
+      service: 1,
+      client: bech32Pub(c.client),
+      delegate: c.delegate ? bech32Pub(c.delegate) : '',
+      type: c.type,
+      height: '100',
+      duration: '1000000',
+      rate: { denom: 'uarkeo', amount: String(c.rate) },
+      deposit: String(c.deposit),
+      paid: '0',
+      nonce: String(c.nonce ?? 0n),
+      settlement_height: '0',
+      id: String(c.id),
+      settlement_duration: '10',
+      authorization: 'STRICT',
+      queries_per_minute: String(c.queriesPerMinute),
+    };
+  }
+
+  function proxyUpstream(req: http.IncomingMessage, res: http.ServerResponse, service: string, tier: string): void {
+    const target = services.get(service);
+    if (!target) return respondJson(res, 400, { error: 'could not find service' });
+    const u = new URL(target);
+    const url = new URL(req.url ?? '/', 'http://x');
+    url.searchParams.delete('arkauth');
+    const path = url.pathname.replace(new RegExp(`^/${service}`), '') || '/';
+    const headers = { ...req.headers, host: u.host };
+    const up = http.request({ host: u.hostname, port: u.port, method: req.method, path: path + url.search, headers }, (r) => {
+      res.writeHead(r.statusCode ?? 502, { ...r.headers, tier });
+      r.pipe(res);
+    });
+    up.on('error', (e) => {
+      if (!res.headersSent) httpError(res, 502, `Proxy error: ${(e as NodeJS.ErrnoException).code ?? e.message}`);
+      else res.destroy();
+    });
+    req.pipe(up);
+  }
+
+  function freeTier(req: http.IncomingMessage, res: http.ServerResponse, service: string, remote: string): void {
+    if (!limiter.allow(`0-${remote}`, faults.freeRateLimit)) return httpError(res, 429, 'free client is rate limited (Too Many Requests)');
+    res.setHeader('tier', 'free');
+    proxyUpstream(req, res, service, 'free');
+  }
+
+  async function catchAll(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
+    const headerAuth = req.headers.arkauth;
+    let raw = typeof headerAuth === 'string' && headerAuth !== '' ? headerAuth : url.searchParams.has('arkauth') ? url.searchParams.get('arkauth')! : undefined;
+    if (raw !== undefined && faults.mangle) raw = faults.mangle(raw);
+    const service = (req.headers.arkservice as string | undefined) ?? url.pathname.split('/')[1] ?? '';
+    const remote = (req.headers['x-real-ip'] as string | undefined) ?? (req.headers['x-forwarded-for'] as string | undefined) ?? req.socket.remoteAddress ?? '';
+    if (raw === undefined) return freeTier(req, res, service, remote);
+    let aa: ArkAuth;
+    try {
+      aa = parseArkAuth(raw);
+    } catch (e) {
+      return httpError(res, 400, (e as Error).message);
+    }
+    // Requests from different connections run concurrently in Go: let them interleave here.
+    if (faults.jitterMs > 0) await new Promise((r) => setTimeout(r, Math.random() * faults.jitterMs));
+    const contract = contracts.get(aa.contractId);
+    if (!contract) return freeTier(req, res, service, remote); // hub outage or unknown id: silently free tier
+    if (contract.type === 'SUBSCRIPTION' && contract.expired) return httpError(res, 402, 'subscription contract expired');
+    if (contract.type === 'PAY_AS_YOU_GO' && aa.signature.length === 0) return httpError(res, 401, 'Signature required for pay-as-you-go contracts');
+    if (services.has(service) && service !== contract.service) return httpError(res, 401, 'Service mismatch');
+    const eligible = aa.nonce > 0n && aa.signature.length <= 100;
+    if (!eligible) {
+      if (contract.type === 'PAY_AS_YOU_GO') return httpError(res, 401, 'Pay-as-you-go contracts do not fall through to free tier.');
+      return freeTier(req, res, service, remote);
+    }
+    // paidTier
+    res.setHeader('tier', 'paid');
+    const record = (status: number, body: string) => events.push({ contractId: aa.contractId, nonce: aa.nonce, status, body });
+    const fail = (status: number, message: string) => (record(status, message), httpError(res, status, message));
+    if (faults.lookupError.has(aa.contractId)) return fail(500, 'internal server error: contract lookup failed');
+    if (contract.expired) return fail(402, 'open a contract');
+    if (contract.deposit < aa.nonce * contract.rate) return fail(402, 'contract spent');
+    if (!limiter.allow(`${aa.contractId}-${remote}`, contract.queriesPerMinute)) return fail(429, 'paid client is rate limited (Too Many Requests)');
+    const spender = aa.spender ?? contract.client;
+    const pre = new TextEncoder().encode(`${aa.contractId}:${aa.nonce}:`);
+    if (!cosmosVerify(spender, sha256(pre), aa.signature) && !cosmosVerify(spender, pre, aa.signature)) return fail(401, 'invalid signature for client');
+    const stored = claims.get(aa.contractId);
+    if (stored && stored.nonce >= aa.nonce) return fail(400, `bad nonce (${aa.nonce}/${stored.nonce})`);
+    if (faults.storeFails) return fail(500, 'internal server error: leveldb: closed');
+    const claim = { contractId: aa.contractId, nonce: aa.nonce, signature: hex(aa.signature), spender };
+    claims.set(aa.contractId, claim);
+    accepted.push(claim);
+    record(0, 'stored');
+    proxyUpstream(req, res, service, 'paid');
+  }
+
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://sentinel');
+    if (req.method === 'OPTIONS') {
+      res.writeHead(200, cors);
+      return res.end();
+    }
+    if (url.pathname === '/metadata.json') {
+      return respondJson(res, 200, {
+        version: 'sentinel-rules-test',
+        config: { moniker: 'rules', provider_pubkey: bech32Pub(providerPubkey), free_tier_rate_limit: faults.freeRateLimit, services: [...services.keys()].map((name, i) => ({ name, id: String(i + 1), type: 'test' })) },
+      });
+    }
+    let m = /^\/active-contract\/([^/]+)\/([^/]+)$/.exec(url.pathname);
+    if (m) {
+      let spender: Uint8Array;
+      try {
+        spender = parseBech32Pub(m[2]!);
+      } catch {
+        return respondJson(res, 400, { code: 3, message: 'invalid spender', details: [] });
+      }
+      const c = [...contracts.values()].find((c) => c.service === m![1] && !c.expired && (hex(c.client) === hex(spender) || (c.delegate && hex(c.delegate) === hex(spender))));
+      return c ? respondJson(res, 200, { contract: contractJson(c) }) : respondJson(res, 404, { code: 5, message: 'not found', details: [] });
+    }
+    m = /^\/claim\/([^/]+)$/.exec(url.pathname);
+    if (m) {
+      if (!/^[0-9]+$/.test(m[1]!)) return respondJson(res, 400, { error: `bad contractId: ${m[1]}` });
+      const c = claims.get(BigInt(m[1]!));
+      return respondJson(res, 200, c ? { provider: bech32Pub(providerPubkey), contract_id: Number(c.contractId), spender: bech32Pub(c.spender), nonce: Number(c.nonce), signature: c.signature, claimed: false } : { provider: '', contract_id: 0, spender: '', nonce: 0, signature: '', claimed: false });
+    }
+    catchAll(req, res, url).catch(() => res.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    providerPubkey,
+    contracts,
+    claims,
+    accepted,
+    events,
+    faults,
+    upstream,
+    services,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await upstream.close();
+    },
+  };
+}
+
+export interface JsonRpcUpstream {
+  url: string;
+  /** Requests received, with the arkauth header the sentinel forwarded. */
+  received: { method: string; path: string; arkauth?: string; bodyLength: number }[];
+  close(): Promise<void>;
+}
+
+/**
+ * A small JSON-RPC 2.0 server (ours) as the provider's node: POST / answers single calls and batches (`echo`
+ * returns its params, `eth_blockNumber` a counter, `size` the request body's length); GET /stream?n=N&ms=M sends
+ * N chunks M ms apart, to see streaming through the proxy.
+ */
+export async function startJsonRpcUpstream(): Promise<JsonRpcUpstream> {
+  let block = 0x100;
+  const received: JsonRpcUpstream['received'] = [];
+  const answer = (call: { id?: unknown; method?: unknown; params?: unknown }, bodyLength: number) => {
+    if (call?.method === 'echo') return { jsonrpc: '2.0', id: call.id ?? null, result: call.params ?? null };
+    if (call?.method === 'eth_blockNumber') return { jsonrpc: '2.0', id: call.id ?? null, result: '0x' + (block++).toString(16) };
+    if (call?.method === 'size') return { jsonrpc: '2.0', id: call.id ?? null, result: bodyLength };
+    return { jsonrpc: '2.0', id: call?.id ?? null, error: { code: -32601, message: 'Method not found' } };
+  };
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const url = new URL(req.url ?? '/', 'http://up');
+      received.push({ method: req.method ?? '', path: url.pathname + url.search, arkauth: req.headers.arkauth as string | undefined, bodyLength: body.length });
+      if (req.method === 'GET' && url.pathname === '/stream') {
+        const n = Number(url.searchParams.get('n') ?? 3);
+        const ms = Number(url.searchParams.get('ms') ?? 50);
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        let i = 0;
+        const tick = () => {
+          res.write(`chunk ${i} at ${Date.now()}\n`);
+          if (++i < n) setTimeout(tick, ms);
+          else res.end();
+        };
+        return tick();
+      }
+      if (req.method !== 'POST') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return res.end(JSON.stringify({ path: url.pathname, method: req.method }));
+      }
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(body.toString('utf8'));
+      } catch {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' } }));
+      }
+      const out = Array.isArray(parsed) ? parsed.map((c) => answer(c, body.length)) : answer(parsed as { id?: unknown }, body.length);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(out));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    received,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
