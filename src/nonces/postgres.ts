@@ -203,7 +203,7 @@ export class PostgresNonceStore implements NonceStore {
 
   async list(): Promise<NonceRow[]> {
     const r = await this.q<{ contract_id: string; signer: string; reserved: string; updated_at: Date }>(
-      'SELECT contract_id::text, signer, reserved::text, updated_at FROM arkeo_nonces ORDER BY contract_id, signer',
+      'SELECT contract_id::text, signer, reserved::text, updated_at FROM arkeo_nonces ORDER BY arkeo_nonces.contract_id, signer',
       [],
     );
     return r.rows.map((x) => ({ contractId: BigInt(x.contract_id), signer: x.signer, reserved: BigInt(x.reserved), updatedAt: x.updated_at }));
@@ -226,7 +226,8 @@ export class PostgresNonceStore implements NonceStore {
   }
 
   async listContracts(): Promise<ContractTerms[]> {
-    const r = await this.q<ContractRowText>('SELECT contract_id::text, rate::text, deposit::text, max_spend::text, source, client, delegate FROM arkeo_contracts ORDER BY contract_id', []);
+    // The table-qualified name orders by the NUMERIC column: a bare contract_id would be the ::text output column, "11" < "9".
+    const r = await this.q<ContractRowText>('SELECT contract_id::text, rate::text, deposit::text, max_spend::text, source, client, delegate FROM arkeo_contracts ORDER BY arkeo_contracts.contract_id', []);
     return r.rows.map(termsFromRow);
   }
 
