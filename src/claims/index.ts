@@ -18,5 +18,7 @@ export {
   MAX_UINT64,
 } from './wire.js';
 export { type Verdict, sentinelV1017, chainV1017, sentinelArkContractV1017, sentinelParseArkAuth } from './verifiers.js';
-export { ClaimSigner, ClaimPolicyError, type SignedClaim, type ReservedClaim, type SignedArkContract, type CheckedArkContract, type ClaimSignerOptions } from './service.js';
-export { fetchSentinelNonce, fetchChainContract, RemoteError, type ChainContract } from './remote.js';
+export { ClaimSigner, ClaimPolicyError, type SignedClaim, type ReservedClaim, type ClaimRequest, type SignedArkContract, type CheckedArkContract, type ClaimSignerOptions } from './service.js';
+export { fetchSentinelNonce, fetchChainContract, parseChainContract, RemoteError, type ChainContract } from './remote.js';
+export { type ContractParties, type HeaderForm, type Role, type Explanation, partiesOf, roleOf, predictClaim, decideForm, arkContractRefusal, explainArkAuth, explainArkContract } from './parties.js';
+export { type DelegateRecord, delegatesFile, readDelegates, recordDelegate, openContractCommand, OPEN_CONTRACT_ARGS } from './delegates.js';

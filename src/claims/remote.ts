@@ -76,15 +76,22 @@ export interface ChainContract {
 /** The chain's view of a contract: GET {lcd}/arkeo/contract/{cid} → {"contract": {…}} (proto JSON, int64 as strings). */
 export async function fetchChainContract(lcdUrl: string, contractId: bigint, pubPrefix: string = PREFIXES.accountPub): Promise<ChainContract> {
   const url = `${base(lcdUrl, 'lcd')}/arkeo/contract/${contractId}`;
-  const body = await getJson(url, 'lcd');
-  const c = (body as { contract?: unknown })?.contract;
-  if (typeof c !== 'object' || c === null || Array.isArray(c)) throw new RemoteError('REMOTE_BAD_REPLY', `lcd ${url}: no "contract" object`);
+  return parseChainContract(await getJson(url, 'lcd'), `lcd ${url}`, contractId, pubPrefix);
+}
+
+/**
+ * The LCD's reply `{"contract": {…}}` (or the bare contract object, as `arkeod query arkeo show-contract -o json`
+ * style tools print it), checked: `where` names the source in errors; `contractId`, when given, must match.
+ */
+export function parseChainContract(body: unknown, where: string, contractId?: bigint, pubPrefix: string = PREFIXES.accountPub): ChainContract {
+  const wrapped = (body as { contract?: unknown })?.contract;
+  const c = wrapped !== undefined ? wrapped : body;
+  if (typeof c !== 'object' || c === null || Array.isArray(c)) throw new RemoteError('REMOTE_BAD_REPLY', `${where}: no "contract" object`);
   const o = c as Record<string, unknown>;
-  const where = `lcd ${url}`;
   const rate = o.rate as Record<string, unknown> | undefined;
   if (typeof rate !== 'object' || rate === null) throw new RemoteError('REMOTE_BAD_REPLY', `${where}: no "rate" object`);
   const id = decimalField(o, 'id', where);
-  if (id !== contractId) throw new RemoteError('REMOTE_BAD_REPLY', `${where}: answered for contract ${id}, not ${contractId}`);
+  if (contractId !== undefined && id !== contractId) throw new RemoteError('REMOTE_BAD_REPLY', `${where}: answered for contract ${id}, not ${contractId}`);
   const pub = (field: string): Uint8Array | undefined => {
     const v = o[field];
     if (v === '' || v === undefined || v === null) return undefined;

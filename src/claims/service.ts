@@ -3,6 +3,7 @@ import { ArkeoSignerError } from '../errors.js';
 import type { Signer } from '../signers/index.js';
 import { NonceAllocator, NonceStoreError, maxNonceFor, type ContractTerms, type NonceStore } from '../nonces/index.js';
 import { arkcontractPreimage, claimPreimage, formatArkAuth, formatArkContract, type ClaimProfile } from './wire.js';
+import { arkContractRefusal, decideForm, partiesOf, type HeaderForm, type Role } from './parties.js';
 
 export class ClaimPolicyError extends ArkeoSignerError {}
 
@@ -21,6 +22,24 @@ export interface ReservedClaim {
   contractId: bigint;
   nonce: bigint;
   preimage: string;
+  /** The header form the claim will take: chosen from the contract's registered parties, else as requested. */
+  form: HeaderForm;
+  /** The signer's part in the contract; undefined when its parties are not registered. */
+  role?: Role;
+  /** Said before signing: the header will be accepted by one verifier and rejected by the other. */
+  warnings: string[];
+}
+
+export interface ClaimRequest {
+  /**
+   * The header form asked for: true = 4-part, false = 3-part, undefined = choose. With registered parties a
+   * form that one verifier would reject is refused; without them, undefined means 3-part (as before parties).
+   */
+  delegate?: boolean;
+  /** A per-caller ceiling (e.g. a daemon token's) under the contract's own limit. */
+  maxSpend?: bigint;
+  /** Sign only on contracts whose registered delegate is this key (a delegate-only daemon key or token). */
+  delegateOnly?: boolean;
 }
 
 export interface SignedClaim extends ReservedClaim {
@@ -77,19 +96,40 @@ export class ClaimSigner {
    * `maxSpend` (a per-caller ceiling, e.g. a daemon token's) tightens the contract's own limit; it needs the
    * contract's registered rate, so an unregistered contract is refused when it is given.
    */
-  async signClaim(contractId: bigint, options: { delegate?: boolean; maxSpend?: bigint } = {}): Promise<SignedClaim> {
-    return this.signReserved(await this.reserveClaim(contractId, options), options);
+  async signClaim(contractId: bigint, options: ClaimRequest = {}): Promise<SignedClaim> {
+    return this.signReserved(await this.reserveClaim(contractId, options));
   }
 
   /**
    * The first half of signClaim: the next nonce, durable, and the preimage to sign; nothing is signed yet. A
    * server uses the pause to start work that needs only the preimage (its audit entry) while signing runs.
    */
-  async reserveClaim(contractId: bigint, options: { maxSpend?: bigint } = {}): Promise<ReservedClaim> {
+  async reserveClaim(contractId: bigint, options: ClaimRequest = {}): Promise<ReservedClaim> {
     const profile = this.options.profile ?? 'compat';
     // Validate the preimage shape before a nonce is spent on it.
     claimPreimage(contractId, 1n, profile, this.options.chainId);
     let terms = await this.termsFor(contractId);
+    // Who may sign and in which form is decided before a nonce is spent: a refused claim consumes nothing.
+    const requested: HeaderForm | undefined = options.delegate === undefined ? undefined : options.delegate ? '4-part' : '3-part';
+    const parties = partiesOf(terms);
+    const prefix = this.options.pubPrefix ?? PREFIXES.accountPub;
+    let form: HeaderForm = requested ?? '3-part';
+    let role: Role | undefined;
+    const warnings: string[] = [];
+    if (parties) {
+      const d = decideForm(parties, this.publicKey, requested, profile, contractId, prefix);
+      if (!d.ok) throw new ClaimPolicyError(d.code, d.reason);
+      [form, role] = [d.form, d.role];
+      if (d.warning) warnings.push(d.warning);
+    }
+    if (options.delegateOnly && role !== 'delegate') {
+      throw new ClaimPolicyError(
+        'DELEGATE_ONLY',
+        parties
+          ? `contract ${contractId}: this key may sign only for contracts that name it as delegate, and this one ${parties.delegate ? 'names another delegate' : 'names none'}; nothing was signed`
+          : `contract ${contractId}: this key may sign only for contracts that name it as delegate, and this contract's parties are not registered (claim contract add --id ${contractId} … --client PUB --delegate PUB, or --lcd URL); nothing was signed`,
+      );
+    }
     if (options.maxSpend !== undefined) {
       if (!terms) throw new ClaimPolicyError('CONTRACT_UNKNOWN', `contract ${contractId}: a spend ceiling applies but the contract's rate is unknown (register it); nothing was signed`);
       if (terms.maxSpend === undefined || options.maxSpend < terms.maxSpend) terms = { ...terms, maxSpend: options.maxSpend };
@@ -107,13 +147,13 @@ export class ClaimSigner {
       }
       throw e;
     }
-    return { contractId, nonce, preimage: claimPreimage(contractId, nonce, profile, this.options.chainId) };
+    return { contractId, nonce, preimage: claimPreimage(contractId, nonce, profile, this.options.chainId), form, ...(role ? { role } : {}), warnings };
   }
 
-  /** The second half of signClaim. If signing fails the nonce stays used (skipped), never reused. */
-  async signReserved(r: ReservedClaim, options: { delegate?: boolean } = {}): Promise<SignedClaim> {
+  /** The second half of signClaim, in the form reserveClaim decided. If signing fails the nonce stays used (skipped), never reused. */
+  async signReserved(r: ReservedClaim): Promise<SignedClaim> {
     const signature = await this.signer.sign(utf8(r.preimage));
-    const arkauth = formatArkAuth({ contractId: r.contractId, nonce: r.nonce, signature, spender: options.delegate ? this.publicKey : undefined }, this.options.pubPrefix ?? PREFIXES.accountPub);
+    const arkauth = formatArkAuth({ contractId: r.contractId, nonce: r.nonce, signature, spender: r.form === '4-part' ? this.publicKey : undefined }, this.options.pubPrefix ?? PREFIXES.accountPub);
     return { ...r, signature, arkauth, signer: this.address };
   }
 
@@ -127,8 +167,12 @@ export class ClaimSigner {
   }
 
   /** The policy half of signArkContract: the preimage, once the spend risk is accepted; nothing is signed yet. */
-  async checkArkContract(contractId: bigint, timestamp: bigint, options: { allowManagementSpend?: boolean } = {}): Promise<CheckedArkContract> {
+  async checkArkContract(contractId: bigint, timestamp: bigint, options: { allowManagementSpend?: boolean; delegateOnly?: boolean } = {}): Promise<CheckedArkContract> {
     const preimage = arkcontractPreimage(contractId, timestamp);
+    if (options.delegateOnly) throw new ClaimPolicyError('DELEGATE_ONLY', `contract ${contractId}: this key is served as a claim delegate, which signs claims and nothing else; arkcontract needs the contract's client key`);
+    const parties = partiesOf(await this.store.getContract(contractId));
+    const refusal = parties && arkContractRefusal(parties, this.publicKey, contractId, this.options.pubPrefix ?? PREFIXES.accountPub);
+    if (refusal) throw new ClaimPolicyError('WRONG_KEY', refusal);
     if (!options.allowManagementSpend) {
       const terms = await this.store.getContract(contractId);
       if (!terms) {

@@ -1,14 +1,19 @@
 import { InputError } from '../errors.js';
-import { PREFIXES, toBech32PubKey, toHex } from '../crypto/index.js';
+import * as fs from 'node:fs';
+import { PREFIXES, equalBytes, toBech32PubKey, toHex } from '../crypto/index.js';
 import {
   CLAIM_PROFILES,
   ClaimSigner,
   chainV1017,
   checkChainId,
+  explainArkAuth,
+  explainArkContract,
   fetchChainContract,
+  parseChainContract,
+  type ContractParties,
+  type Explanation,
   parseContractId,
   parseDecimal,
-  sentinelArkContractV1017,
   sentinelParseArkAuth,
   sentinelV1017,
   type ClaimProfile,
@@ -62,6 +67,16 @@ function profileOf(values: { profile?: string; 'chain-id'?: string }): { profile
   return { profile, chainId: values['chain-id'] };
 }
 
+/**
+ * --form 3-part|4-part (or today's --delegate = 4-part) → the form asked for; neither → undefined, which with
+ * registered parties lets the contract decide and without them means 3-part, as before parties were kept.
+ */
+function requestedForm(form: string | undefined, delegate: boolean | undefined): boolean | undefined {
+  if (form !== undefined && form !== '3-part' && form !== '4-part') throw new UsageError(`--form: expected 3-part or 4-part, got "${form}"`);
+  if (form === '3-part' && delegate) throw new UsageError('--delegate asks for the 4-part form; it cannot go with --form 3-part');
+  return form === undefined ? (delegate ? true : undefined) : form === '4-part';
+}
+
 function blockSizeOf(text: string | undefined): number {
   if (text === undefined) return 1;
   if (!/^[1-9][0-9]{0,6}$/.test(text)) throw new UsageError('--block-size: expected an integer from 1 to 1000000');
@@ -75,6 +90,7 @@ async function sign(args: string[]): Promise<void> {
     contract: { type: 'string' },
     key: { type: 'string' },
     delegate: { type: 'boolean' },
+    form: { type: 'string' },
     profile: { type: 'string' },
     'chain-id': { type: 'string' },
     'block-size': { type: 'string' },
@@ -85,13 +101,14 @@ async function sign(args: string[]): Promise<void> {
   exactPositionals(positionals, [], 'claim sign');
   const format = parseOutputFormat(values.output);
   const contractId = flagValue(() => parseContractId(required(values.contract, 'contract', 'claim sign')));
+  const delegate = requestedForm(values.form, values.delegate);
   const daemonTarget = values.daemon ?? process.env.ARKEO_SIGNER_DAEMON;
   if (daemonTarget) {
     // The daemon holds the key, the nonce store and the policy; we only ask.
     const { DaemonClient, daemonToken } = await import('../daemon/index.js');
     const client = new DaemonClient(daemonTarget, { token: daemonToken(values['token-file']) });
     try {
-      const c = await client.claim(contractId, required(values.key, 'key', 'claim sign'), values.delegate);
+      const c = await client.claim(contractId, required(values.key, 'key', 'claim sign'), delegate);
       out(format === 'json' ? JSON.stringify({ contract_id: c.contract, nonce: c.nonce, preimage: c.preimage, signature: c.signature, arkauth: c.arkauth, header: `arkauth: ${c.arkauth}` }) + '\n' : c.arkauth + '\n');
     } finally {
       client.close();
@@ -109,7 +126,10 @@ async function sign(args: string[]): Promise<void> {
       const claims = await ClaimSigner.create(signer, store, { profile, chainId, blockSize: blockSizeOf(values['block-size']), requireTerms: values['require-terms'] });
       let claim;
       try {
-        claim = await claims.signClaim(contractId, { delegate: values.delegate });
+        const reserved = await claims.reserveClaim(contractId, { delegate });
+        // Said before the signature exists, so a script watching stderr can stop before using it.
+        for (const w of reserved.warnings) process.stderr.write(`warning: ${w}\n`);
+        claim = await claims.signReserved(reserved);
       } finally {
         await claims.close(); // the rest of a --block-size block goes back to the store
       }
@@ -156,6 +176,10 @@ function verdictText(v: Verdict): string {
 async function explain(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, {
     pubkey: { type: 'string' },
+    client: { type: 'string' },
+    delegate: { type: 'string' },
+    'contract-json': { type: 'string' },
+    lcd: { type: 'string' },
     'chain-id': { type: 'string' },
     kind: { type: 'string' },
     'last-timestamp': { type: 'string' },
@@ -164,29 +188,90 @@ async function explain(args: string[]): Promise<number> {
   const [value] = exactPositionals(positionals, ['VALUE'], 'claim explain');
   const format = parseOutputFormat(values.output);
   if (value!.length > 4096) throw new InputError('BAD_HEADER', 'claim explain: VALUE longer than 4096 characters');
-  const pubkey = flagValue(() => parsePublicKeyArg(required(values.pubkey, 'pubkey', 'claim explain')));
+  const kind = values.kind ?? 'arkauth';
+  if (kind !== 'arkauth' && kind !== 'arkcontract') throw new UsageError(`--kind: expected arkauth or arkcontract, got "${values.kind}"`);
   const chainId = values['chain-id'] ?? 'arkeo-main-v1';
   flagValue(() => checkChainId(chainId));
   const pubPrefix = value!.includes(':tarkeopub1') ? 'tarkeopub' : PREFIXES.accountPub;
-  const verdicts: Record<string, Verdict> = {};
-  if ((values.kind ?? 'arkauth') === 'arkcontract') {
+  const parties = await explainParties(values, value!, pubPrefix);
+  let ex: Explanation;
+  if (kind === 'arkcontract') {
     const last = values['last-timestamp'] ? flagValue(() => parseDecimal(values['last-timestamp']!, 'last timestamp', 0n, MAX_INT64)) : 0n;
-    verdicts['sentinel-v1.0.17'] = sentinelArkContractV1017(value!, { client: pubkey, lastTimestamp: last });
-  } else if ((values.kind ?? 'arkauth') === 'arkauth') {
-    verdicts['sentinel-v1.0.17'] = sentinelV1017(value!, { client: pubkey, pubPrefix });
+    ex = explainArkContract(value!, parties, last);
+  } else if (parties.legacy) {
+    // One --pubkey describes the contract: the sentinel's client and the chain's spender are that one key.
+    const sentinel = sentinelV1017(value!, { client: parties.client, pubPrefix });
     const parsed = sentinelParseArkAuth(value!, pubPrefix);
-    // The chain sees what a provider submits: the contract id, nonce and signature from the header, checked
-    // against contract.GetSpender(), which is --pubkey here.
-    verdicts['chain-v1.0.17'] =
-      typeof parsed === 'string' ? { accepted: false, reason: `a provider cannot build a claim from this header: ${parsed}` } : chainV1017(parsed.contractId, parsed.nonce, parsed.signature, { spender: pubkey, chainId });
-  } else throw new UsageError(`--kind: expected arkauth or arkcontract, got "${values.kind}"`);
-  if (format === 'json') out(JSON.stringify(verdicts) + '\n');
-  else for (const [name, v] of Object.entries(verdicts)) out(`${name}: ${verdictText(v)}\n`);
-  return Object.values(verdicts).every((v) => v.accepted) ? 0 : 1;
+    const chain: Verdict =
+      typeof parsed === 'string' ? { accepted: false, reason: `a provider cannot build a claim from this header: ${parsed}` } : chainV1017(parsed.contractId, parsed.nonce, parsed.signature, { spender: parties.client, chainId });
+    ex = { verdicts: { 'sentinel-v1.0.17': sentinel, 'chain-v1.0.17': chain }, findings: [] };
+  } else ex = explainArkAuth(value!, parties, chainId, pubPrefix);
+  if (format === 'json') out(JSON.stringify(parties.legacy ? ex.verdicts : { ...ex.verdicts, findings: ex.findings }) + '\n');
+  else {
+    for (const [name, v] of Object.entries(ex.verdicts)) out(`${name}: ${verdictText(v)}\n`);
+    for (const f of ex.findings) out(`finding: ${f}\n`);
+  }
+  return Object.values(ex.verdicts).every((v) => v.accepted) ? 0 : 1;
+}
+
+/**
+ * The contract's parties for explain: --pubkey (one key for both roles, as before), --client [--delegate],
+ * --contract-json FILE (the LCD's reply, saved), or --lcd URL (the contract named in the header is fetched).
+ */
+async function explainParties(
+  values: { pubkey?: string; client?: string; delegate?: string; 'contract-json'?: string; lcd?: string },
+  value: string,
+  pubPrefix: string,
+): Promise<ContractParties & { legacy?: boolean }> {
+  const sources = (['pubkey', 'client', 'contract-json', 'lcd'] as const).filter((k) => values[k] !== undefined);
+  if (sources.length !== 1) throw new UsageError('claim explain: give the contract\'s parties with exactly one of --pubkey P, --client P [--delegate P], --contract-json FILE or --lcd URL');
+  if (values.delegate !== undefined && values.client === undefined) throw new UsageError('claim explain: --delegate goes with --client');
+  if (values.pubkey !== undefined) return { client: flagValue(() => parsePublicKeyArg(values.pubkey!)), legacy: true };
+  if (values.client !== undefined) {
+    return { client: flagValue(() => parsePublicKeyArg(values.client!)), delegate: values.delegate !== undefined ? flagValue(() => parsePublicKeyArg(values.delegate!)) : undefined };
+  }
+  if (values['contract-json'] !== undefined) {
+    const file = values['contract-json'];
+    let text: string;
+    try {
+      if (fs.statSync(file).size > 1024 * 1024) throw new InputError('BAD_CONTRACT_JSON', `--contract-json ${file}: larger than 1 MiB, not a contract`);
+      text = fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      if (e instanceof InputError) throw e;
+      throw new InputError('NO_SUCH_FILE', `--contract-json ${file}: cannot read (${(e as NodeJS.ErrnoException).code})`);
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new InputError('BAD_CONTRACT_JSON', `--contract-json ${file}: not JSON; save the LCD's reply to GET /arkeo/contract/{id} unchanged`);
+    }
+    const c = parseChainContract(body, `--contract-json ${file}`, undefined, pubPrefix);
+    return { client: c.client, delegate: c.delegate };
+  }
+  const parsed = sentinelParseArkAuth(value, pubPrefix);
+  const cid = typeof parsed === 'string' ? /^([0-9]+):/.exec(value)?.[1] : String(parsed.contractId);
+  if (!cid) throw new UsageError('claim explain --lcd: the value has no contract id to look up; use --client/--delegate instead');
+  const c = await fetchChainContract(values.lcd!, flagValue(() => parseContractId(cid)), pubPrefix);
+  return { client: c.client, delegate: c.delegate };
 }
 
 function termsJson(t: ContractTerms) {
-  return { id: String(t.contractId), rate: String(t.rate), deposit: String(t.deposit), max_spend: t.maxSpend === undefined ? null : String(t.maxSpend), max_nonce: String(maxNonceFor(t)), source: t.source };
+  return {
+    id: String(t.contractId),
+    rate: String(t.rate),
+    deposit: String(t.deposit),
+    max_spend: t.maxSpend === undefined ? null : String(t.maxSpend),
+    max_nonce: String(maxNonceFor(t)),
+    source: t.source,
+    // Only when known, so the shape of a contract without parties is what it was before they were kept.
+    ...(t.client ? { client: toBech32PubKey(t.client) } : {}),
+    ...(t.delegate ? { delegate: toBech32PubKey(t.delegate) } : {}),
+  };
+}
+
+function partiesText(t: ContractTerms): string {
+  return t.client ? `; client ${toBech32PubKey(t.client)}${t.delegate ? `, delegate ${toBech32PubKey(t.delegate)}` : ', no delegate'}` : '';
 }
 
 async function contract(args: string[]): Promise<void> {
@@ -201,6 +286,8 @@ async function contract(args: string[]): Promise<void> {
     deposit: { type: 'string' },
     'max-spend': { type: 'string' },
     lcd: { type: 'string' },
+    client: { type: 'string' },
+    delegate: { type: 'string' },
     output: { type: 'string', short: 'o' },
   });
   exactPositionals(positionals, [], `claim contract ${sub}`);
@@ -212,64 +299,87 @@ async function contract(args: string[]): Promise<void> {
       let terms: ContractTerms;
       if (values.lcd) {
         if (values.rate || values.deposit) throw new UsageError('claim contract add: give --lcd or --rate/--deposit, not both');
+        if (values.client || values.delegate) throw new UsageError('claim contract add: --lcd reads the parties from the chain; give --client/--delegate only with --rate/--deposit');
         const c = await fetchChainContract(values.lcd, contractId);
         if (c.type !== 'PAY_AS_YOU_GO') process.stderr.write(`warning: contract ${contractId} is ${c.type}, not PAY_AS_YOU_GO\n`);
-        terms = { contractId, rate: c.rate, deposit: c.deposit, source: values.lcd };
+        terms = { contractId, rate: c.rate, deposit: c.deposit, source: values.lcd, client: c.client, ...(c.delegate ? { delegate: c.delegate } : {}) };
       } else {
         terms = { contractId, rate: amount(required(values.rate, 'rate', 'claim contract add'), 'rate'), deposit: amount(required(values.deposit, 'deposit', 'claim contract add'), 'deposit'), source: 'manual' };
+        if (values.delegate !== undefined && values.client === undefined) throw new UsageError('claim contract add: --delegate needs --client (the contract\'s parties are registered together)');
+        if (values.client !== undefined) terms.client = flagValue(() => parsePublicKeyArg(values.client!));
+        if (values.delegate !== undefined) terms.delegate = flagValue(() => parsePublicKeyArg(values.delegate!));
+        if (terms.client && terms.delegate && equalBytes(terms.client, terms.delegate)) throw new UsageError('claim contract add: --delegate is the same key as --client; leave --delegate out');
       }
       if (terms.rate === 0n) throw new UsageError('--rate: must be greater than zero');
       if (values['max-spend']) terms.maxSpend = amount(values['max-spend'], 'max spend');
       await store.putContract(terms);
-      out(format === 'json' ? JSON.stringify(termsJson(terms)) + '\n' : `contract ${contractId}: rate ${terms.rate}, deposit ${terms.deposit}${terms.maxSpend !== undefined ? `, max spend ${terms.maxSpend}` : ''}; highest nonce that will be signed: ${maxNonceFor(terms)}\n`);
+      out(format === 'json' ? JSON.stringify(termsJson(terms)) + '\n' : `contract ${contractId}: rate ${terms.rate}, deposit ${terms.deposit}${terms.maxSpend !== undefined ? `, max spend ${terms.maxSpend}` : ''}; highest nonce that will be signed: ${maxNonceFor(terms)}${partiesText(terms)}\n`);
     } else {
-      const all = await store.listContracts();
-      out(format === 'json' ? JSON.stringify(all.map(termsJson)) + '\n' : all.map((t) => `${t.contractId}\trate ${t.rate}\tdeposit ${t.deposit}\tmax nonce ${maxNonceFor(t)}\t${t.source}\n`).join(''));
+      if (values.client || values.rate || values.deposit || values['max-spend'] || values.lcd || values.id) throw new UsageError('claim contract list: only --delegate P filters the list');
+      let all = await store.listContracts();
+      // Rotation: the contracts that still name an old delegate are the ones to let run out (README "Keys for claims").
+      if (values.delegate !== undefined) {
+        const d = flagValue(() => parsePublicKeyArg(values.delegate!));
+        all = all.filter((t) => t.delegate && equalBytes(t.delegate, d));
+      }
+      out(format === 'json' ? JSON.stringify(all.map(termsJson)) + '\n' : all.map((t) => `${t.contractId}\trate ${t.rate}\tdeposit ${t.deposit}\tmax nonce ${maxNonceFor(t)}\t${t.source}${t.delegate ? `\tdelegate ${toBech32PubKey(t.delegate)}` : ''}\n`).join(''));
     }
   });
 }
 
 /** Each subcommand's usage, printed by `claim SUB --help`; the one place these texts live. */
 export const CLAIM_HELP: Record<string, string> = {
-  sign: `Usage: arkeo-signer claim sign --contract ID --key NAME [--delegate] [--profile compat|chain-id --chain-id ID]
-                              [--block-size N] [--require-terms] [--nonce-store PATH|postgres://… [--create-nonce-store]]
+  sign: `Usage: arkeo-signer claim sign --contract ID --key NAME [--form 3-part|4-part | --delegate]
+                              [--profile compat|chain-id --chain-id ID] [--block-size N] [--require-terms]
+                              [--nonce-store PATH|postgres://… [--create-nonce-store]]
                               [-o json] [--daemon SOCKET|https://… --token-file F] [keyring flags]
 
 Reserve the next nonce for (contract, key) durably, sign "<cid>:<nonce>:" and print the arkauth value.
+When the contract's parties are registered (claim contract add … --client P [--delegate P], or --lcd), the
+form is chosen from them (the delegate signs <cid>:<its arkeopub>:<nonce>:<sig>, a client without a delegate
+<cid>:<nonce>:<sig>) and a claim one verifier would reject is refused before any nonce is used. Without them,
+the 3-part form, or the 4-part one with --delegate (= --form 4-part).
 With --daemon (or ARKEO_SIGNER_DAEMON) the key daemon signs; the token comes from --token-file or ARKEO_SIGNER_TOKEN.
 `,
   arkcontract: `Usage: arkeo-signer claim arkcontract --contract ID --key NAME [--timestamp T] [--allow-management-spend]
                                      [--nonce-store PATH|postgres://…] [-o json] [keyring flags]
 
 Management auth "<cid>:<T>:<sig>" (T defaults to now). Refused when it could be settled as an over-limit claim,
-unless --allow-management-spend.
+unless --allow-management-spend, and, when the contract's parties are registered, when the key is not the
+contract's client (the sentinel accepts only the client's; a delegate cannot manage the contract).
 `,
-  explain: `Usage: arkeo-signer claim explain VALUE --pubkey HEX|arkeopub1…|proto-JSON [--chain-id ID]
-                                 [--kind arkauth|arkcontract] [--last-timestamp T] [-o json]
+  explain: `Usage: arkeo-signer claim explain VALUE (--client P [--delegate P] | --contract-json FILE | --lcd URL | --pubkey P)
+                                 [--chain-id ID] [--kind arkauth|arkcontract] [--last-timestamp T] [-o json]
 
-What sentinel v1.0.17 and chain v1.0.17 would do with a header value, and why. Exit 0 only if both accept.
+What sentinel v1.0.17 and chain v1.0.17 would do with a header value for the contract's parties, and why, with
+findings where they disagree (the sentinel checks a 3-part header against the client, any 4-part key as given;
+the chain checks the delegate if there is one, else the client). P is hex, arkeopub1… or keys show -p JSON;
+--contract-json is the LCD's reply to GET /arkeo/contract/{id}; --lcd fetches it for the header's contract.
+--pubkey P: one key is both client and spender (a contract without a delegate). Exit 0 only if both accept.
 `,
-  contract: `Usage: arkeo-signer claim contract add --id ID (--rate R --deposit D | --lcd URL) [--max-spend M]
-                                      [--nonce-store PATH|postgres://…] [--home DIR] [-o json]
-       arkeo-signer claim contract list [--nonce-store PATH|postgres://…] [--home DIR] [-o json]
+  contract: `Usage: arkeo-signer claim contract add --id ID (--rate R --deposit D [--client P [--delegate P]] | --lcd URL)
+                                      [--max-spend M] [--nonce-store PATH|postgres://…] [--home DIR] [-o json]
+       arkeo-signer claim contract list [--delegate P] [--nonce-store PATH|postgres://…] [--home DIR] [-o json]
 
-Record a contract's rate and deposit (typed in, or read from an LCD endpoint) and an optional spend ceiling;
-claim sign then refuses any nonce whose nonce × rate exceeds min(deposit, max spend).
+Record a contract's rate and deposit and its parties (typed in, or read from an LCD endpoint) and an optional
+spend ceiling; claim sign then refuses any nonce whose nonce × rate exceeds min(deposit, max spend), and with
+the parties known chooses the key's header form and refuses a key or form a verifier would reject.
+list --delegate P: the contracts that name P as delegate (to rotate a delegate key: let these run out).
 `,
 };
 
 export const CLAIM_USAGE = `Usage: arkeo-signer claim <command> [flags]   (arkeo-signer claim <command> --help for each)
 
-  sign --contract ID --key NAME [--delegate] [--profile compat|chain-id --chain-id ID] [--block-size N]
+  sign --contract ID --key NAME [--form 3-part|4-part | --delegate] [--profile compat|chain-id --chain-id ID] [--block-size N]
        [--require-terms] [--nonce-store PATH|postgres://… [--create-nonce-store]] [-o json]
        [--daemon SOCKET|https://… --token-file F]   (or ARKEO_SIGNER_DAEMON / ARKEO_SIGNER_TOKEN)
         reserve the next nonce durably, sign "<cid>:<nonce>:", print the arkauth value
   arkcontract --contract ID --key NAME [--timestamp T] [--allow-management-spend]
         management auth "<cid>:<T>:<sig>" (refused when it could be settled as an over-limit claim)
-  explain VALUE --pubkey P [--chain-id ID] [--kind arkauth|arkcontract]
+  explain VALUE (--client P [--delegate P] | --contract-json FILE | --lcd URL | --pubkey P) [--chain-id ID] [--kind arkauth|arkcontract]
         what sentinel v1.0.17 and chain v1.0.17 would do with a header value, and why (exit 0 if both accept)
-  contract add --id ID (--rate R --deposit D | --lcd URL) [--max-spend M]
-  contract list
+  contract add --id ID (--rate R --deposit D [--client P [--delegate P]] | --lcd URL) [--max-spend M]
+  contract list [--delegate P]
 `;
 
 const SUBCOMMANDS: Record<string, (args: string[]) => Promise<number | void>> = { sign, arkcontract, explain, contract };

@@ -140,6 +140,7 @@ async function token(args: string[]): Promise<void> {
     burst: { type: 'string' },
     'max-spend': { type: 'string' },
     'allow-management-spend': { type: 'boolean' },
+    'delegate-contracts-only': { type: 'boolean' },
     output: { type: 'string', short: 'o' },
   });
   const config = loadConfig(configPath(values.config));
@@ -162,6 +163,7 @@ async function token(args: string[]): Promise<void> {
       contracts: csv(values.contracts),
       max_spend: values['max-spend'],
       allow_management_spend: values['allow-management-spend'],
+      delegate_contracts_only: values['delegate-contracts-only'],
       rate: values.rate ? { per_second: Number(values.rate), burst: values.burst ? Number(values.burst) : Number(values.rate) } : undefined,
     };
     for (const [k, v] of Object.entries(flags)) if (v !== undefined) raw[k] = v;
@@ -200,6 +202,7 @@ and limits.
 export const TOKEN_HELP: Record<string, string> = {
   create: `Usage: arkeo-signer daemon token create --name NAME --keys K1,K2|* [--ops claim,arkcontract,raw] [--contracts 1,2|*]
                                         [--rate N --burst N] [--max-spend M] [--allow-management-spend]
+                                        [--delegate-contracts-only]
                                         [--policy JSON|FILE] [--config PATH]
 
 Create a bearer token and print it once on stdout; only its SHA-256 is stored. --keys must name keys of the

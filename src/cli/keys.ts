@@ -4,6 +4,7 @@ import { generateMnemonic, hdPathFor, parseAddress, parseHex, toHex, validateHdP
 import { Keyring, checkPassphraseRules, decryptPrivateKeyArmor, encryptPrivateKeyArmor, type Backend, type KeyInfo } from '../keyring/index.js';
 import { KEYRING_FLAGS, UsageError, exactPositionals, helpRequested, openKeyring, parseFlags, printUsage, type KeyringFlags } from './common.js';
 import { confirm, readSecret, readSecretFile } from './io.js';
+import { recordAndCommand, resolveAccount } from './delegate.js';
 import { keyOutput, parseOutputFormat, yamlObject } from './output.js';
 
 const out = (s: string) => process.stdout.write(s);
@@ -42,8 +43,10 @@ async function add(args: string[]): Promise<void> {
     'dry-run': { type: 'boolean' },
     'key-type': { type: 'string' },
     algo: { type: 'string' },
+    'delegate-for': { type: 'string' },
   });
   const [name] = exactPositionals(positionals, ['name'], 'keys add');
+  if (values['delegate-for'] !== undefined && values['dry-run']) throw new UsageError('keys add: --delegate-for records the new key; it cannot go with --dry-run');
   const format = parseOutputFormat(values.output);
   const algo = values['key-type'] ?? values.algo ?? 'secp256k1';
   if (algo !== 'secp256k1') throw new UsageError(`--key-type: only secp256k1 is supported, got "${algo}"`);
@@ -51,16 +54,21 @@ async function add(args: string[]): Promise<void> {
   validateHdPath(hdPath);
   const keyring = values['dry-run'] ? Keyring.open({ backend: 'memory' }) : openKeyring(values, 'write');
   if (await keyring.has(name!)) throw new KeyringError('KEY_EXISTS', `${name}: a key with this name already exists in ${keyring.location}`);
+  const account = values['delegate-for'] !== undefined ? await resolveAccount(keyring, values['delegate-for']) : undefined;
   const mnemonic = values.recover ? await readSecret('Enter your bip39 mnemonic\n', 'mnemonic') : generateMnemonic();
   const bip39Passphrase = values['bip39-passphrase'] ? await readSecret('Enter your bip39 passphrase. This is combined with the mnemonic to derive the seed\n', 'bip39 passphrase') : '';
   const info = await keyring.newAccount(name!, mnemonic, { hdPath, bip39Passphrase });
   const showMnemonic = !values.recover && !values['no-backup'];
+  const delegation = account ? recordAndCommand(values, name!, info.publicKey!, account) : undefined;
   if (format === 'json') {
-    // arkeod's JSON shape: the mnemonic is a field of the printed object.
-    printKey(info, 'json', undefined, showMnemonic ? mnemonic : undefined);
+    // arkeod's JSON shape: the mnemonic is a field of the printed object (and ours: the delegation, when asked).
+    const o: Record<string, string> = keyOutput(info, undefined, showMnemonic ? mnemonic : undefined);
+    if (delegation) Object.assign(o, { delegate_for: delegation.record.account, open_contract: delegation.command.argv.join(' ') });
+    out(JSON.stringify(o) + '\n');
     return;
   }
   printKey(info, 'text');
+  if (delegation) out(`\n${delegation.command.text}\n`);
   if (showMnemonic) {
     err('\n**Important** write this mnemonic phrase in a safe place.\nIt is the only way to recover your account if you ever forget your password.\n\n');
     err(mnemonic + '\n');
@@ -244,7 +252,11 @@ const KEYRING_FLAGS_HELP = `Keyring flags: --home DIR (default ~/.arkeo)  --keyr
 /** Each subcommand's usage, printed by `keys SUB --help`; the one place these texts live. */
 export const KEYS_HELP: Record<string, string> = {
   add: `Usage: arkeo-signer keys add NAME [--recover] [--account N --index N | --hd-path P] [--coin-type N]
-                             [--bip39-passphrase] [--no-backup] [--dry-run] [keyring flags]
+                             [--bip39-passphrase] [--no-backup] [--dry-run] [--delegate-for ACCOUNT] [keyring flags]
+
+--delegate-for ACCOUNT (a key name, arkeopub1… or hex): record NAME as a claim delegate of that account (in
+<keyring-dir>/arkeo-signer/delegates.json) and print the arkeod tx arkeo open-contract command that opens a
+contract naming it, to run where the account's key is. NAME can then sign claims and nothing else that matters.
 
 Create a new 24-word key at m/44'/118'/0'/0/0 (or the given path), or with --recover derive it from a mnemonic
 read from the terminal or stdin. The new mnemonic is printed on stderr (inside the object with -o json) unless
@@ -313,6 +325,7 @@ export const KEYS_USAGE = `Usage: arkeo-signer keys <command> [flags]
 
 Commands (as arkeod keys; arkeo-signer keys <command> --help for each):
   add NAME [--recover] [--account N --index N | --hd-path P] [--bip39-passphrase] [--no-backup] [--dry-run]
+      [--delegate-for ACCOUNT]                    a claim-only key for ACCOUNT's contracts; prints open-contract
   list [--list-names]
   show NAME [--address | --pubkey] [--bech acc|val|cons]
   delete NAME... [-y]

@@ -91,8 +91,9 @@ export class DaemonClient {
     return this.request<{ name: string; address: string; pubkey: string; pubkey_hex: string }[]>('GET', '/v1/keys');
   }
 
-  claim(contract: bigint | string, key: string, delegate = false) {
-    return this.request<{ contract: string; nonce: string; preimage: string; signature: string; arkauth: string }>('POST', '/v1/claims', { contract: String(contract), key, ...(delegate ? { delegate } : {}) });
+  /** `delegate`: true asks for the 4-part form, false for the 3-part form, undefined lets the daemon choose. */
+  claim(contract: bigint | string, key: string, delegate?: boolean) {
+    return this.request<{ contract: string; nonce: string; preimage: string; signature: string; arkauth: string }>('POST', '/v1/claims', { contract: String(contract), key, ...(delegate !== undefined ? { delegate } : {}) });
   }
 
   arkcontract(contract: bigint | string, key: string, timestamp?: bigint | string) {

@@ -7,7 +7,7 @@ import { defaultHome } from '../keyring/index.js';
 
 /** Daemon configuration. Every field has a default; unknown fields are errors (a typo must not silently do nothing). */
 export interface DaemonConfig {
-  keyring: { backend: 'test' | 'file'; home: string; keys?: string[]; passphrase_file?: string };
+  keyring: { backend: 'test' | 'file'; home: string; keys?: string[]; passphrase_file?: string; delegates_only?: boolean };
   listen: { socket: string; tcp?: string; tls_cert?: string; tls_key?: string; client_ca?: string };
   /** create: make the store if it does not exist (default: only at the default path). */
   nonces: { store: string; block_size: number; create?: boolean };
@@ -37,6 +37,8 @@ const EXAMPLE_TEMPLATE = `# arkeo-signer daemon configuration (TOML; a .yaml/.ym
 backend = "test"                    # "test" or "file" (file: unlocked once at start)
 home = "~/.arkeo"                   # as arkeod --home; keys are read from <home>/keyring-<backend>
 # keys = ["alice"]                  # example: load only these keys (default: every local key)
+# delegates_only = true             # example: serve only keys recorded as claim delegates (keys add NAME
+#                                   # --delegate-for ACCOUNT): claims on contracts naming them, no raw, no arkcontract
 # passphrase_file = "/etc/arkeo-signer/passphrase"   # example; also --passphrase-file, or the systemd
 #                                   # credential $CREDENTIALS_DIRECTORY/keyring-passphrase, or a TTY prompt
 
@@ -81,7 +83,7 @@ function expand(p: string, base: string): string {
 
 type Shape = Record<string, 'string' | 'number' | 'boolean' | 'string[]'>;
 const SECTIONS: Record<keyof DaemonConfig, Shape> = {
-  keyring: { backend: 'string', home: 'string', keys: 'string[]', passphrase_file: 'string' },
+  keyring: { backend: 'string', home: 'string', keys: 'string[]', passphrase_file: 'string', delegates_only: 'boolean' },
   listen: { socket: 'string', tcp: 'string', tls_cert: 'string', tls_key: 'string', client_ca: 'string' },
   nonces: { store: 'string', block_size: 'number', create: 'boolean' },
   audit: { path: 'string' },

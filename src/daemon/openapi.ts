@@ -39,7 +39,7 @@ const headers = {
 const responses = {
   BadRequest: { description: 'Malformed body or field, or a body cut short', content: json(ref('schemas', 'Error')) },
   Unauthorized: { description: 'Missing, unknown or revoked token', headers: { 'WWW-Authenticate': ref('headers', 'WWW-Authenticate') }, content: json(ref('schemas', 'Error')) },
-  Forbidden: { description: 'Denied by the token policy (code DENIED) or a spend ceiling (code SPEND_LIMIT)', content: json(ref('schemas', 'Error')) },
+  Forbidden: { description: 'Denied by the token policy (code DENIED), a spend ceiling (code SPEND_LIMIT), or the contract\'s registered parties (codes WRONG_KEY, WRONG_FORM, DELEGATE_ONLY)', content: json(ref('schemas', 'Error')) },
   NotFound: { description: 'No such route, or (code UNKNOWN_KEY) no such key loaded', content: json(ref('schemas', 'Error')) },
   MethodNotAllowed: { description: 'A known path with another method', headers: { Allow: ref('headers', 'Allow') }, content: json(ref('schemas', 'Error')) },
   PayloadTooLarge: { description: 'Body over limits.max_body_bytes (64 KiB by default)', content: json(ref('schemas', 'Error')) },

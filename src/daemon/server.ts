@@ -8,7 +8,7 @@ import { ArkeoSignerError, CryptoError, InputError } from '../errors.js';
 import { sha256, toBech32PubKey, toHex, utf8, parseHex, curveEngineNote } from '../crypto/index.js';
 import { Keyring, type PassphraseSource } from '../keyring/index.js';
 import { SigningThread, type ThreadSigner } from '../signers/index.js';
-import { ClaimSigner, ClaimPolicyError, parseContractId, parseDecimal, MAX_INT64 } from '../claims/index.js';
+import { ClaimSigner, ClaimPolicyError, parseContractId, parseDecimal, readDelegates, MAX_INT64 } from '../claims/index.js';
 import { defaultNonceStorePath, openNonceStore, NonceStoreError, type NonceStore } from '../nonces/index.js';
 import { AuditLog, type AuditInput, type AuditWho } from '../audit/index.js';
 import { ensurePrivateDir } from '../fsutil.js';
@@ -47,6 +47,8 @@ interface LoadedKey {
   publicKey: Uint8Array;
   signer: ThreadSigner;
   claims: ClaimSigner;
+  /** Served as a claim delegate: claims on contracts naming it as delegate, nothing else (keyring.delegates_only). */
+  delegateOnly: boolean;
 }
 
 /** An operation checked (and for a claim, its nonce reserved): what the audit entry records, and the reply once signed. */
@@ -133,13 +135,27 @@ export class SignerDaemon {
     const kr = Keyring.open({ backend: this.config.keyring.backend, dir: this.config.keyring.home, passphrase });
     kr.assertExists();
     const wanted = this.config.keyring.keys;
+    // delegates_only: the host holds keys that can sign claims and nothing else; the funded account key stays
+    // elsewhere. Keys are matched with the record by public key (keys add NAME --delegate-for ACCOUNT).
+    const delegatesOnly = this.config.keyring.delegates_only === true;
+    const delegates = delegatesOnly ? new Set(readDelegates(this.config.keyring.home).map((r) => r.pubkey)) : undefined;
+    const skipped: string[] = [];
     for (const info of await kr.list()) {
       if (info.type !== 'local' || (wanted && !wanted.includes(info.name))) continue;
+      if (delegates && !delegates.has(toBech32PubKey(info.publicKey!))) {
+        skipped.push(info.name);
+        continue;
+      }
       const signer = await this.signingThread.adopt(await kr.signer(info.name));
       const claims = await ClaimSigner.create(signer, this.store, { blockSize: this.config.nonces.block_size });
-      this.keys.set(info.name, { name: info.name, address: info.address, bech32: toBech32PubKey(info.publicKey!), publicKey: info.publicKey!, signer, claims });
+      this.keys.set(info.name, { name: info.name, address: info.address, bech32: toBech32PubKey(info.publicKey!), publicKey: info.publicKey!, signer, claims, delegateOnly: delegatesOnly });
     }
-    for (const name of wanted ?? []) if (!this.keys.has(name)) throw new InputError('KEY_NOT_FOUND', `keyring.keys: ${name} is not a local key in ${kr.location}`);
+    for (const name of wanted ?? []) {
+      if (skipped.includes(name)) throw new InputError('NOT_A_DELEGATE', `keyring.keys: ${name} is not recorded as a claim delegate, and keyring.delegates_only is set (record it with keys add … --delegate-for ACCOUNT, or remove it from keyring.keys)`);
+      if (!this.keys.has(name)) throw new InputError('KEY_NOT_FOUND', `keyring.keys: ${name} is not a local key in ${kr.location}`);
+    }
+    if (skipped.length) log('info', `keyring.delegates_only: not serving ${skipped.length} key(s) that are not recorded claim delegates`);
+    if (delegatesOnly && this.keys.size === 0) throw new InputError('NO_KEYS', `${kr.location}: keyring.delegates_only is set and no key is recorded as a claim delegate (keys add NAME --delegate-for ACCOUNT)`);
     if (this.keys.size === 0) throw new InputError('NO_KEYS', `${kr.location}: no local keys to serve`);
     this.metrics.keysLoaded.set(this.keys.size);
   }
@@ -338,7 +354,11 @@ export class SignerDaemon {
     const t0 = performance.now();
     let r;
     try {
-      r = await key.claims.reserveClaim(contract, { maxSpend: policy.max_spend !== undefined ? BigInt(policy.max_spend) : undefined });
+      r = await key.claims.reserveClaim(contract, {
+        maxSpend: policy.max_spend !== undefined ? BigInt(policy.max_spend) : undefined,
+        delegate: body.delegate as boolean | undefined,
+        delegateOnly: key.delegateOnly || policy.delegate_contracts_only === true,
+      });
       this.nonceProblem = undefined;
     } catch (e) {
       if (e instanceof NonceStoreError && e.code === 'NONCE_STORE_UNAVAILABLE') this.nonceProblem = e.message;
@@ -348,7 +368,7 @@ export class SignerDaemon {
     }
     return {
       what: { op: 'claim', contract: String(contract), nonce: String(r.nonce), msg_sha256: toHex(sha256(utf8(r.preimage))) },
-      reply: key.claims.signReserved(r, { delegate: body.delegate === true }).then((c) => ({ contract: String(c.contractId), nonce: String(c.nonce), preimage: c.preimage, signature: toHex(c.signature), arkauth: c.arkauth })),
+      reply: key.claims.signReserved(r).then((c) => ({ contract: String(c.contractId), nonce: String(c.nonce), preimage: c.preimage, signature: toHex(c.signature), arkauth: c.arkauth })),
     };
   }
 
@@ -357,7 +377,7 @@ export class SignerDaemon {
     const policy = ctx.token!.policy;
     const contract = this.contractOf(body, policy, 'arkcontract');
     const ts = timestampOf(body.timestamp);
-    const checked = await key.claims.checkArkContract(contract, ts, { allowManagementSpend: policy.allow_management_spend });
+    const checked = await key.claims.checkArkContract(contract, ts, { allowManagementSpend: policy.allow_management_spend, delegateOnly: key.delegateOnly });
     return {
       what: { op: 'arkcontract', contract: String(contract), nonce: String(ts), msg_sha256: toHex(sha256(utf8(checked.preimage))) },
       reply: key.claims.signCheckedArkContract(checked).then((s) => ({ contract: String(contract), timestamp: String(ts), preimage: s.preimage, signature: toHex(s.signature), arkcontract: s.arkcontract })),
@@ -366,6 +386,8 @@ export class SignerDaemon {
 
   private async raw(body: Record<string, unknown>, key: LoadedKey): Promise<Prepared> {
     checkFields(body, ['key', 'message', 'message_hex']);
+    // Whatever the token allows: a delegate key signs claims and nothing else, so a stolen host cannot sign a transaction with it.
+    if (key.delegateOnly) throw denied(`key ${key.name} is served as a claim delegate (keyring.delegates_only): it signs claims only, never raw messages`, { op: 'raw' });
     if ((body.message === undefined) === (body.message_hex === undefined)) throw new HttpError(400, 'BAD_FIELD', 'give exactly one of message or message_hex');
     if (body.message !== undefined && typeof body.message !== 'string') throw new HttpError(400, 'BAD_FIELD', 'message: expected a string');
     if (body.message_hex !== undefined && typeof body.message_hex !== 'string') throw new HttpError(400, 'BAD_FIELD', 'message_hex: expected hex');

@@ -25,6 +25,8 @@ export interface Policy {
   rate: { per_second: number; burst: number };
   /** Allow arkcontract signatures that could be settled as an over-limit claim (see README). */
   allow_management_spend?: boolean;
+  /** Claims only on contracts whose registered delegate is the key used: a stolen token signs nothing else. */
+  delegate_contracts_only?: boolean;
 }
 
 export interface TokenRecord {
@@ -48,7 +50,7 @@ function fail(where: string, why: string): never {
 export function parsePolicy(raw: unknown, where = 'policy'): Policy {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(where, 'expected a JSON object');
   const o = raw as Record<string, unknown>;
-  const allowed = ['keys', 'operations', 'contracts', 'max_spend', 'rate', 'allow_management_spend'];
+  const allowed = ['keys', 'operations', 'contracts', 'max_spend', 'rate', 'allow_management_spend', 'delegate_contracts_only'];
   for (const k of Object.keys(o)) if (!allowed.includes(k)) fail(`${where}.${k}`, `unknown field (expected one of ${allowed.join(', ')})`);
   const list = (field: string, def: string[]): string[] => {
     const v = o[field] ?? def;
@@ -72,7 +74,17 @@ export function parsePolicy(raw: unknown, where = 'policy'): Policy {
     maxSpend = String(parseDecimal(o.max_spend, `${where}.max_spend`, 0n, (1n << 128n) - 1n));
   }
   if (o.allow_management_spend !== undefined && typeof o.allow_management_spend !== 'boolean') fail(`${where}.allow_management_spend`, 'expected true or false');
-  return { keys, operations: operations as Operation[], contracts, max_spend: maxSpend, rate: { per_second: ps, burst }, allow_management_spend: o.allow_management_spend as boolean | undefined };
+  if (o.delegate_contracts_only !== undefined && typeof o.delegate_contracts_only !== 'boolean') fail(`${where}.delegate_contracts_only`, 'expected true or false');
+  if (o.delegate_contracts_only === true && operations.some((op) => op !== 'claim')) fail(`${where}.operations`, 'a delegate_contracts_only token signs claims only; remove arkcontract and raw');
+  return {
+    keys,
+    operations: operations as Operation[],
+    contracts,
+    max_spend: maxSpend,
+    rate: { per_second: ps, burst },
+    allow_management_spend: o.allow_management_spend as boolean | undefined,
+    ...(o.delegate_contracts_only === true ? { delegate_contracts_only: true } : {}),
+  };
 }
 
 export class TokenStore {

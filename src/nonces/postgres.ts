@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { backwardError, missingStoreError, spendLimitError, unavailable, NonceStoreError, type ContractTerms, type NonceRow, type NonceStore } from './store.js';
-import { termsFromRow, type ContractRowText } from './sqlite.js';
+import { partyText, termsFromRow, type ContractRowText } from './sqlite.js';
 
 // One multi-statement query runs as one transaction. The advisory lock (key: "arkeo" in ASCII) serialises first
 // opens: CREATE TABLE IF NOT EXISTS is not safe against itself in PostgreSQL, and two signer processes starting
@@ -26,6 +26,9 @@ CREATE TABLE IF NOT EXISTS arkeo_contracts (
 CREATE TABLE IF NOT EXISTS arkeo_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 -- declared used by nonce set/sync: never issued, even from a block a process holds (added after 0.1.0)
 ALTER TABLE arkeo_nonces ADD COLUMN IF NOT EXISTS floor BIGINT NOT NULL DEFAULT 0;
+-- the contract's parties, hex of the 33-byte keys; NULL when unknown (added after 0.1.0)
+ALTER TABLE arkeo_contracts ADD COLUMN IF NOT EXISTS client TEXT;
+ALTER TABLE arkeo_contracts ADD COLUMN IF NOT EXISTS delegate TEXT;
 `;
 
 /**
@@ -200,7 +203,7 @@ export class PostgresNonceStore implements NonceStore {
 
   async list(): Promise<NonceRow[]> {
     const r = await this.q<{ contract_id: string; signer: string; reserved: string; updated_at: Date }>(
-      'SELECT contract_id::text, signer, reserved::text, updated_at FROM arkeo_nonces ORDER BY contract_id, signer',
+      'SELECT contract_id::text, signer, reserved::text, updated_at FROM arkeo_nonces ORDER BY arkeo_nonces.contract_id, signer',
       [],
     );
     return r.rows.map((x) => ({ contractId: BigInt(x.contract_id), signer: x.signer, reserved: BigInt(x.reserved), updatedAt: x.updated_at }));
@@ -208,22 +211,23 @@ export class PostgresNonceStore implements NonceStore {
 
   async putContract(t: ContractTerms): Promise<void> {
     await this.q(
-      `INSERT INTO arkeo_contracts (contract_id, rate, deposit, max_spend, source) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (contract_id) DO UPDATE SET rate = $2, deposit = $3, max_spend = $4, source = $5, updated_at = now()`,
-      [String(t.contractId), String(t.rate), String(t.deposit), t.maxSpend === undefined ? null : String(t.maxSpend), t.source],
+      `INSERT INTO arkeo_contracts (contract_id, rate, deposit, max_spend, source, client, delegate) VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (contract_id) DO UPDATE SET rate = $2, deposit = $3, max_spend = $4, source = $5, client = $6, delegate = $7, updated_at = now()`,
+      [String(t.contractId), String(t.rate), String(t.deposit), t.maxSpend === undefined ? null : String(t.maxSpend), t.source, partyText(t.client), partyText(t.delegate)],
     );
   }
 
   async getContract(contractId: bigint): Promise<ContractTerms | undefined> {
     const r = await this.q<ContractRowText>(
-      'SELECT contract_id::text, rate::text, deposit::text, max_spend::text, source FROM arkeo_contracts WHERE contract_id = $1',
+      'SELECT contract_id::text, rate::text, deposit::text, max_spend::text, source, client, delegate FROM arkeo_contracts WHERE contract_id = $1',
       [String(contractId)],
     );
     return r.rows[0] ? termsFromRow(r.rows[0]) : undefined;
   }
 
   async listContracts(): Promise<ContractTerms[]> {
-    const r = await this.q<ContractRowText>('SELECT contract_id::text, rate::text, deposit::text, max_spend::text, source FROM arkeo_contracts ORDER BY contract_id', []);
+    // The table-qualified name orders by the NUMERIC column: a bare contract_id would be the ::text output column, "11" < "9".
+    const r = await this.q<ContractRowText>('SELECT contract_id::text, rate::text, deposit::text, max_spend::text, source, client, delegate FROM arkeo_contracts ORDER BY arkeo_contracts.contract_id', []);
     return r.rows.map(termsFromRow);
   }
 

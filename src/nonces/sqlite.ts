@@ -20,7 +20,9 @@ CREATE TABLE IF NOT EXISTS contracts (
   deposit     TEXT NOT NULL,
   max_spend   TEXT,
   source      TEXT NOT NULL,
-  updated_at  INTEGER NOT NULL
+  updated_at  INTEGER NOT NULL,
+  client      TEXT,                 -- hex of the 33-byte client key, when known
+  delegate    TEXT                  -- hex of the 33-byte delegate key, when the contract names one
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
 `;
@@ -78,6 +80,10 @@ export class SqliteNonceStore implements NonceStore {
       this.db.exec(SCHEMA);
       // Stores made before the floor existed: add it (0: nothing declared yet).
       if (!(this.db.prepare("SELECT 1 FROM pragma_table_info('nonces') WHERE name = 'floor'").get())) this.db.exec('ALTER TABLE nonces ADD COLUMN floor INTEGER NOT NULL DEFAULT 0');
+      // Stores made before contract parties were kept: add them (NULL: parties unknown, signed as before).
+      for (const column of ['client', 'delegate']) {
+        if (!this.db.prepare("SELECT 1 FROM pragma_table_info('contracts') WHERE name = ?").get(column)) this.db.exec(`ALTER TABLE contracts ADD COLUMN ${column} TEXT`);
+      }
     } catch (e) {
       throw unavailable(this.description, e);
     }
@@ -86,10 +92,10 @@ export class SqliteNonceStore implements NonceStore {
       ...reservationStatements(this.db),
       list: this.db.prepare('SELECT contract_id, signer, reserved, updated_at FROM nonces ORDER BY CAST(contract_id AS INTEGER), signer'),
       putContract: this.db.prepare(
-        'INSERT INTO contracts (contract_id, rate, deposit, max_spend, source, updated_at) VALUES (?, ?, ?, ?, ?, ?) ' +
-          'ON CONFLICT (contract_id) DO UPDATE SET rate = excluded.rate, deposit = excluded.deposit, max_spend = excluded.max_spend, source = excluded.source, updated_at = excluded.updated_at',
+        'INSERT INTO contracts (contract_id, rate, deposit, max_spend, source, updated_at, client, delegate) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ' +
+          'ON CONFLICT (contract_id) DO UPDATE SET rate = excluded.rate, deposit = excluded.deposit, max_spend = excluded.max_spend, source = excluded.source, updated_at = excluded.updated_at, client = excluded.client, delegate = excluded.delegate',
       ),
-      getContract: this.db.prepare('SELECT contract_id, rate, deposit, max_spend, source FROM contracts WHERE contract_id = ?'),
+      getContract: this.db.prepare('SELECT contract_id, rate, deposit, max_spend, source, client, delegate FROM contracts WHERE contract_id = ?'),
       dataVersion: this.db.prepare('PRAGMA data_version').pluck(),
       floor: this.db.prepare('SELECT floor FROM nonces WHERE contract_id = ? AND signer = ?').pluck(),
       raise: this.db.prepare(
@@ -101,7 +107,7 @@ export class SqliteNonceStore implements NonceStore {
           'ON CONFLICT (contract_id, signer) DO UPDATE SET reserved = @value, floor = @value, updated_at = @now',
       ),
       giveBack: this.db.prepare('UPDATE nonces SET reserved = @to, updated_at = @now WHERE contract_id = @cid AND signer = @signer AND reserved = @expected AND floor <= @to'),
-      listContracts: this.db.prepare('SELECT contract_id, rate, deposit, max_spend, source FROM contracts ORDER BY CAST(contract_id AS INTEGER)'),
+      listContracts: this.db.prepare('SELECT contract_id, rate, deposit, max_spend, source, client, delegate FROM contracts ORDER BY CAST(contract_id AS INTEGER)'),
     };
   }
 
@@ -224,7 +230,9 @@ export class SqliteNonceStore implements NonceStore {
 
   async putContract(t: ContractTerms): Promise<void> {
     this.terms.clear();
-    this.write(() => this.stmts.putContract.run(String(t.contractId), String(t.rate), String(t.deposit), t.maxSpend === undefined ? null : String(t.maxSpend), t.source, BigInt(Date.now())));
+    this.write(() =>
+      this.stmts.putContract.run(String(t.contractId), String(t.rate), String(t.deposit), t.maxSpend === undefined ? null : String(t.maxSpend), t.source, BigInt(Date.now()), partyText(t.client), partyText(t.delegate)),
+    );
   }
 
   async getContract(contractId: bigint): Promise<ContractTerms | undefined> {
@@ -270,16 +278,32 @@ export interface ContractRowText {
   deposit: string;
   max_spend: string | null;
   source: string;
+  client?: string | null;
+  delegate?: string | null;
+}
+
+/** A party key as stored: lowercase hex of the 33-byte compressed key, NULL when unknown. */
+export function partyText(key: Uint8Array | undefined): string | null {
+  return key ? Buffer.from(key).toString('hex') : null;
+}
+
+function partyKey(text: string | null | undefined): Uint8Array | undefined {
+  return text ? new Uint8Array(Buffer.from(text, 'hex')) : undefined;
 }
 
 export function termsFromRow(r: ContractRowText): ContractTerms {
-  return {
+  const terms: ContractTerms = {
     contractId: BigInt(r.contract_id),
     rate: BigInt(r.rate),
     deposit: BigInt(r.deposit),
     maxSpend: r.max_spend === null ? undefined : BigInt(r.max_spend),
     source: r.source,
   };
+  const client = partyKey(r.client);
+  const delegate = partyKey(r.delegate);
+  if (client) terms.client = client;
+  if (delegate) terms.delegate = delegate;
+  return terms;
 }
 
 /** Both connections (this thread's and the writer thread's) are opened the same way. */

@@ -17,6 +17,13 @@ export interface ContractTerms {
   maxSpend?: bigint;
   /** 'manual' (claim contract add) or the LCD URL it was read from. */
   source: string;
+  /**
+   * The contract's parties (33-byte compressed keys), when known: the client, who opened it and manages it, and
+   * the delegate, whose claims the chain settles instead of the client's. They decide which key may sign and in
+   * which header form (claims/parties.ts).
+   */
+  client?: Uint8Array;
+  delegate?: Uint8Array;
 }
 
 /** The highest nonce whose cost (nonce × rate) stays within min(deposit, maxSpend). */

@@ -119,7 +119,8 @@ test('nonce sync takes max(local, sentinel, chain); contract add --lcd; set neve
     assert.match((await runAsync(BIN.arkeoSigner, ['nonce', 'sync', '--contract', '1', '--key', 'dog', '--home', home, '--sentinel', fake.url])).stdout, /local 42, sentinel 3 → 42/);
 
     const add = await runAsync(BIN.arkeoSigner, ['claim', 'contract', 'add', '--id', '1', '--lcd', fake.url, '--home', home, '-o', 'json']);
-    assert.deepEqual(JSON.parse(add.stdout), { id: '1', rate: '7', deposit: '5000', max_spend: null, max_nonce: '714', source: fake.url });
+    // --lcd also records the contract's parties: here its client, dog, and no delegate.
+    assert.deepEqual(JSON.parse(add.stdout), { id: '1', rate: '7', deposit: '5000', max_spend: null, max_nonce: '714', source: fake.url, client: v.keys.dog!.bech32PubKey });
 
     const back = await runAsync(BIN.arkeoSigner, ['nonce', 'set', '--contract', '1', '--key', 'dog', '--nonce', '5', '--home', home]);
     assert.equal(back.status, 1);

@@ -5,8 +5,8 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { Keyring, decryptPrivateKeyArmor, encryptPrivateKeyArmor, type PassphraseSource } from '../../src/keyring/index.js';
-import { deriveKey, highSTwin, parseHex, publicKeyFromPrivate, signMessage, toHex } from '../../src/crypto/index.js';
-import { chainV1017, sentinelV1017 } from '../../src/claims/index.js';
+import { deriveKey, highSTwin, parseHex, publicKeyFromPrivate, signMessage, toHex, utf8 } from '../../src/crypto/index.js';
+import { chainV1017, explainArkAuth, formatArkAuth, sentinelV1017 } from '../../src/claims/index.js';
 import { BIN, requireComponent, run, tempDir } from '../helpers.js';
 import { buildOracle, goAvailable, oracle, oracleJson, oracleLines, type GoKey } from './oracle.js';
 import { claimForms } from './claim-forms.js';
@@ -157,4 +157,48 @@ test('acceptance matrix: each claim form against each verifier, ours and Go agre
       assert.equal(chainV1017(cid, nonce, parseHex(f.signature, 's'), { spender: pub, chainId }).accepted, f.chain, `our chain: ${f.name}`);
     });
   }
+});
+
+test('delegate acceptance matrix: who signs, in which form, for which parties; Go oracle, our explain and the spec agree', { timeout: 600_000 }, (t) => {
+  // arkeo-claims.md §3.3 (chain: contract.GetSpender(), the delegate if set), §3.4 (sentinel: a 3-part header
+  // against contract.Client, a 4-part one against the key in the header, never compared with the contract).
+  if (!requireComponent(t, haveGo, 'the go toolchain (interop oracle)')) return;
+  const key = (label: string) => { const priv = secp256k1.utils.randomSecretKey(); return { label, priv, pub: publicKeyFromPrivate(priv) }; };
+  const [client, delegate, stranger] = [key('client'), key('delegate'), key('stranger')];
+  const chainId = 'arkeo-main-v1';
+  const rows: { parties: { client: Uint8Array; delegate?: Uint8Array }; signer: ReturnType<typeof key>; form: '3-part' | '4-part'; sentinel: boolean; chain: boolean }[] = [
+    // A contract naming a delegate.
+    { parties: { client: client.pub, delegate: delegate.pub }, signer: delegate, form: '4-part', sentinel: true, chain: true },
+    { parties: { client: client.pub, delegate: delegate.pub }, signer: delegate, form: '3-part', sentinel: false, chain: true },
+    { parties: { client: client.pub, delegate: delegate.pub }, signer: client, form: '3-part', sentinel: true, chain: false },
+    { parties: { client: client.pub, delegate: delegate.pub }, signer: client, form: '4-part', sentinel: true, chain: false },
+    { parties: { client: client.pub, delegate: delegate.pub }, signer: stranger, form: '4-part', sentinel: true, chain: false },
+    { parties: { client: client.pub, delegate: delegate.pub }, signer: stranger, form: '3-part', sentinel: false, chain: false },
+    // A contract without one.
+    { parties: { client: client.pub }, signer: client, form: '3-part', sentinel: true, chain: true },
+    { parties: { client: client.pub }, signer: client, form: '4-part', sentinel: true, chain: true },
+    { parties: { client: client.pub }, signer: stranger, form: '4-part', sentinel: true, chain: false },
+    { parties: { client: client.pub }, signer: stranger, form: '3-part', sentinel: false, chain: false },
+  ];
+  const [cid, nonce] = [42n, 17n];
+  const headers = rows.map((r) => {
+    const signature = signMessage(r.signer.priv, utf8(`${cid}:${nonce}:`));
+    return { signature, header: formatArkAuth({ contractId: cid, nonce, signature, spender: r.form === '4-part' ? r.signer.pub : undefined }) };
+  });
+  const goSays = oracleLines(
+    ['claim-verify'],
+    rows.flatMap((r, i) => [
+      JSON.stringify({ verifier: 'sentinel', header: headers[i]!.header, client: toHex(r.parties.client) }),
+      `{"verifier":"chain","cid":${cid},"nonce":${nonce},"sig":"${toHex(headers[i]!.signature)}","spender":"${toHex(r.parties.delegate ?? r.parties.client)}","chain_id":"${chainId}"}`,
+    ]),
+  ).map((l) => JSON.parse(l) as { accepted: boolean; why: string });
+  rows.forEach((r, i) => {
+    const name = `${r.parties.delegate ? 'delegated' : 'client-only'} contract, ${r.signer.label}, ${r.form}`;
+    assert.equal(goSays[2 * i]!.accepted, r.sentinel, `Go sentinel: ${name} (${goSays[2 * i]!.why})`);
+    assert.equal(goSays[2 * i + 1]!.accepted, r.chain, `Go chain: ${name} (${goSays[2 * i + 1]!.why})`);
+    const ours = explainArkAuth(headers[i]!.header, r.parties, chainId);
+    assert.equal(ours.verdicts['sentinel-v1.0.17']!.accepted, r.sentinel, `our sentinel: ${name}`);
+    assert.equal(ours.verdicts['chain-v1.0.17']!.accepted, r.chain, `our chain: ${name}`);
+    assert.equal(ours.findings.length > 0, r.sentinel !== r.chain, `a finding exactly where they disagree: ${name}`);
+  });
 });

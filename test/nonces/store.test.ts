@@ -54,7 +54,15 @@ async function storeContract(open: () => Promise<NonceStore>): Promise<void> {
     assert.equal(maxNonceFor(terms), 50n);
     assert.equal(maxNonceFor({ ...terms, maxSpend: undefined }), 100n);
     assert.equal(await store.getContract(10n), undefined);
-    assert.deepEqual((await store.listContracts()).map((t) => t.contractId), [9n]);
+    assert.equal(terms.client, undefined, 'parties unknown unless given');
+    // The contract's parties (client, delegate) are part of its terms, in both engines.
+    const [client, delegate] = [new Uint8Array(33).fill(2), new Uint8Array(33).fill(3)];
+    await store.putContract({ contractId: 11n, rate: 1n, deposit: 5n, source: 'manual', client, delegate });
+    const withParties = (await store.getContract(11n))!;
+    assert.deepEqual([withParties.client, withParties.delegate], [client, delegate]);
+    await store.putContract({ contractId: 11n, rate: 1n, deposit: 5n, source: 'manual', client });
+    assert.equal((await store.getContract(11n))!.delegate, undefined, 'registering again without a delegate clears it');
+    assert.deepEqual((await store.listContracts()).map((t) => [t.contractId, t.client]), [[9n, undefined], [11n, client]]);
     await store.check();
     const rows = await store.list();
     assert.ok(rows.some((r) => r.contractId === big && r.reserved === 1n));
