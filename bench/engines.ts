@@ -65,14 +65,14 @@ for (let round = 0; round < ROUNDS; round++) {
 const bare = Array.from({ length: 20 }, () => run(ROOT, 'noble', ['-e', '0']).ms);
 
 const rows = results.map((r) => ({ user: r.user, engine: r.version, sigPerSec: Math.round(median(r.rates)), signhereColdMs: +median(r.cold).toFixed(1) }));
-const sys = rows[0]!;
-process.stderr.write(`node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'}; ${ROUNDS} interleaved rounds (1 s of signing, ${COLD_PER_ROUND} signhere runs each)\n`);
+const noble = rows[2]!;
+process.stderr.write(`node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'}, load ${os.loadavg()[0]!.toFixed(1)}; ${ROUNDS} interleaved rounds (1 s of signing, ${COLD_PER_ROUND} signhere runs each)\n`);
 for (const r of rows) {
   process.stderr.write(
-    `${r.user.padEnd(7)} ${String(r.sigPerSec).padStart(7)} sig/s (${(sys.sigPerSec / r.sigPerSec).toFixed(1)}x slower than system)  signhere cold ${r.signhereColdMs} ms  [${r.engine}]\n`,
+    `${r.user.padEnd(7)} ${String(r.sigPerSec).padStart(7)} sig/s (${(r.sigPerSec / noble.sigPerSec).toFixed(1)}× noble)  signhere cold start ${r.signhereColdMs} ms (${(r.signhereColdMs - noble.signhereColdMs).toFixed(0)} ms against noble)  [${r.engine}]\n`,
   );
 }
 process.stderr.write(`bare node -e 0: ${median(bare).toFixed(1)} ms\n`);
-process.stdout.write(JSON.stringify({ date: new Date().toISOString(), node: process.version, rounds: ROUNDS, rows, bareNodeMs: +median(bare).toFixed(1) }) + '\n');
+process.stdout.write(JSON.stringify({ date: new Date().toISOString(), node: process.version, cpu: os.cpus()[0]?.model, loadavg1: os.loadavg()[0], rounds: ROUNDS, rows, bareNodeMs: +median(bare).toFixed(1) }) + '\n');
 fs.rmSync(copy, { recursive: true, force: true });
 fs.rmSync(home, { recursive: true, force: true });
