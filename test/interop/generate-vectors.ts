@@ -10,15 +10,16 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { toHex, sha256, utf8 } from '../../src/crypto/index.js';
 import { buildOracle, goAvailable, oracle, oracleJson, oracleLines, type GoKey } from './oracle.js';
 import { claimForms } from './claim-forms.js';
-import { GOLDEN_DIR, MANIFEST, manifestOf, type GoldenKeyrings, type GoldenMatrix } from './goldens.js';
+import { GOLDEN_DIR, MANIFEST, NOT_FROM_ORACLE, manifestOf, type GoldenKeyrings, type GoldenMatrix } from './goldens.js';
 
 if (!goAvailable()) {
   process.stderr.write('npm run vectors needs the go toolchain (the oracle links cosmos-sdk v0.50.11)\n');
   process.exit(1);
 }
 buildOracle();
-fs.rmSync(GOLDEN_DIR, { recursive: true, force: true });
+// Remove everything the oracle wrote last time; the README and the shared/ copy are not the oracle's.
 fs.mkdirSync(GOLDEN_DIR, { recursive: true });
+for (const f of fs.readdirSync(GOLDEN_DIR)) if (!NOT_FROM_ORACLE.includes(f)) fs.rmSync(path.join(GOLDEN_DIR, f), { recursive: true, force: true });
 const write = (file: string, value: unknown) => fs.writeFileSync(path.join(GOLDEN_DIR, file), JSON.stringify(value, null, 1) + '\n');
 // Deterministic keys where we choose them, so regenerating changes only what Go randomises (salts, IVs, …).
 const key = (i: number) => sha256(utf8(`arkeo-signer golden key ${i}`));
@@ -79,21 +80,5 @@ for (const [cid, nonce] of [[1n, 1n], [42n, 17n], [18446744073709551615n, 922337
 }
 write('claim-matrix.json', matrix);
 
-fs.writeFileSync(path.join(GOLDEN_DIR, 'README.md'), `# Golden files from the Go interop oracle
-
-Written by \`npm run vectors\` (test/interop/generate-vectors.ts) through test/interop/oracle, which links
-cosmos-sdk v0.50.11 with 99designs/keyring v1.2.1, jose2go v1.6.0, decred secp256k1 v4.3.0 and x/crypto v0.32.0.
-Checked on every \`npm test\` by test/interop/goldens.test.ts, Go or not. Do not edit by hand: ${MANIFEST} holds
-the SHA-256 of every file and the suite fails on any change.
-
-| file | what Go wrote |
-|---|---|
-| go-keyrings/keyring-test, go-keyrings/keyring-file | keyrings from \`keyring.New("arkeod", …)\` + \`NewAccount\` (file passphrase in go-keyrings.json) |
-| go-keyrings.json | the keys' names, addresses, pubkeys, mnemonics, and signatures Go made with them |
-| go-records.json | \`cdc.Marshal(NewLocalRecord(name, priv))\` and \`json.Marshal(keyring.Item)\` for names Go escapes |
-| go-armor.json | \`ExportPrivKeyArmor\` (argon2id + ChaCha20-Poly1305) with the passphrase and the key's public key |
-| go-signatures.json | \`secp256k1.PrivKey.Sign\` for 300 random keys and messages |
-| claim-matrix.json | each claim form against the oracle's Go implementation of the sentinel and chain v1.0.17 rules |
-`);
 fs.writeFileSync(path.join(GOLDEN_DIR, MANIFEST), manifestOf(GOLDEN_DIR));
 process.stderr.write(`wrote ${GOLDEN_DIR}\n`);
