@@ -10,7 +10,7 @@ import { AwsKmsSigner, CloudStats, KmsError, createAwsKmsKey, type AwsKmsOptions
 import { requireComponent, tempDir } from '../helpers.js';
 import { findLocalKms, freePort, startLocalKms, waitForPort, type LocalKms } from '../support/local-kms.js';
 import { startFaultProxy } from '../support/fault-proxy.js';
-import { signManyClaims } from '../support/cloud-claims.js';
+import { expectKmsError, signManyClaims } from '../support/cloud-claims.js';
 import * as path from 'node:path';
 
 /**
@@ -33,14 +33,6 @@ async function withLocalKms(t: import('node:test').TestContext, fn: (kms: LocalK
   } finally {
     await kms.stop();
   }
-}
-
-function expectKmsError(e: unknown, code: string, mentions: string): true {
-  assert.ok(e instanceof KmsError, `a KmsError, got ${String(e)}`);
-  assert.equal(e.code, code, e.message);
-  assert.ok(e.message.includes(mentions), `names ${mentions}: ${e.message}`);
-  assert.ok(!e.message.includes('\n'), 'one line');
-  return true;
 }
 
 test('local-kms (real AWS KMS emulator): create a key, 1,000 claims through ClaimSigner, every one low-S and verified; high-S normalised', { timeout: 180_000 }, async (t) => {

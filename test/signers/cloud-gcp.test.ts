@@ -9,7 +9,7 @@ import { toAddress, utf8 } from '../../src/crypto/index.js';
 import { CloudStats, GcpKmsSigner, KmsError, createGcpKmsKey, type GcpKmsOptions } from '../../src/signers/index.js';
 import { tempDir } from '../helpers.js';
 import { startGcpKmsTestServer, startGrpcFaultProxy, type GcpKmsTestServer } from '../support/gcp-kms-test-server.js';
-import { signManyClaims } from '../support/cloud-claims.js';
+import { expectKmsError, signManyClaims } from '../support/cloud-claims.js';
 
 /**
  * Google Cloud KMS signer against OUR CLOUD KMS TEST SERVER (test/support/gcp-kms-test-server.ts: plain gRPC
@@ -26,14 +26,6 @@ async function withServer(fn: (s: GcpKmsTestServer, endpoint: NonNullable<GcpKms
   } finally {
     await server.stop();
   }
-}
-
-function expectKmsError(e: unknown, code: string, mentions: string): true {
-  assert.ok(e instanceof KmsError, `a KmsError, got ${String(e)}`);
-  assert.equal(e.code, code, e.message);
-  assert.ok(e.message.includes(mentions), `names ${mentions}: ${e.message}`);
-  assert.ok(!e.message.includes('\n'), 'one line');
-  return true;
 }
 
 test('Cloud KMS TEST SERVER (ours): create an EC_SIGN_SECP256K1_SHA256 key, 1,000 claims through ClaimSigner, low-S and verified; high-S normalised', { timeout: 180_000 }, async (t) => {

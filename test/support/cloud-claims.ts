@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { ClaimSigner, type SignedClaim } from '../../src/claims/index.js';
 import { SqliteNonceStore } from '../../src/nonces/index.js';
 import { isLowS, toAddress, utf8, verifySignature } from '../../src/crypto/index.js';
-import type { Signer } from '../../src/signers/index.js';
+import { KmsError, type Signer } from '../../src/signers/index.js';
 import { tempDir } from '../helpers.js';
 
 /**
@@ -44,4 +44,14 @@ export async function signManyClaims(signer: Signer, count: number, inFlight: nu
   } finally {
     await store.close();
   }
+}
+
+/** A cloud signer error: the expected code, naming `mentions` (the key), on one line, without `secret` if given. */
+export function expectKmsError(e: unknown, code: string, mentions: string, secret?: string): true {
+  assert.ok(e instanceof KmsError, `a KmsError, got ${String(e)}`);
+  assert.equal(e.code, code, e.message);
+  assert.ok(e.message.includes(mentions), `names ${mentions}: ${e.message}`);
+  assert.ok(!e.message.includes('\n'), 'one line');
+  if (secret !== undefined) assert.ok(!e.message.includes(secret), 'no secret in the message');
+  return true;
 }
