@@ -20,6 +20,8 @@ import { KEYRING_FLAGS, UsageError, expandHome, exactPositionals, openKeyring, p
 import { parseOutputFormat } from './output.js';
 import { parsePublicKeyArg } from './verify.js';
 import { defaultHome } from '../keyring/index.js';
+import { openSigner } from '../keys/index.js';
+import { PKCS11_FLAGS, pkcs11PinSource } from './pkcs11.js';
 
 const out = (s: string) => process.stdout.write(s);
 
@@ -81,6 +83,7 @@ async function sign(args: string[]): Promise<void> {
     'require-terms': { type: 'boolean' },
     daemon: { type: 'string' },
     'token-file': { type: 'string' },
+    ...PKCS11_FLAGS,
   });
   exactPositionals(positionals, [], 'claim sign');
   const format = parseOutputFormat(values.output);
@@ -99,7 +102,7 @@ async function sign(args: string[]): Promise<void> {
     return;
   }
   const { profile, chainId } = profileOf(values);
-  const signer = await openKeyring(values).signer(required(values.key, 'key', 'claim sign'));
+  const signer = await openSigner(openKeyring(values), required(values.key, 'key', 'claim sign'), { pkcs11: { pin: pkcs11PinSource(values['pin-file']) } });
   try {
     await withStore(values, 'write', async (store) => {
       const terms = await store.getContract(contractId);
@@ -128,11 +131,12 @@ async function arkcontract(args: string[]): Promise<void> {
     key: { type: 'string' },
     timestamp: { type: 'string' },
     'allow-management-spend': { type: 'boolean' },
+    ...PKCS11_FLAGS,
   });
   exactPositionals(positionals, [], 'claim arkcontract');
   const contractId = parseContractId(required(values.contract, 'contract', 'claim arkcontract'));
   const timestamp = values.timestamp ? parseDecimal(values.timestamp, 'timestamp', 1n, MAX_INT64) : BigInt(Math.floor(Date.now() / 1000));
-  const signer = await openKeyring(values).signer(required(values.key, 'key', 'claim arkcontract'));
+  const signer = await openSigner(openKeyring(values), required(values.key, 'key', 'claim arkcontract'), { pkcs11: { pin: pkcs11PinSource(values['pin-file']) } });
   try {
     await withStore(values, 'read', async (store) => {
       const claims = await ClaimSigner.create(signer, store);
@@ -231,7 +235,7 @@ async function contract(args: string[]): Promise<void> {
 export const CLAIM_USAGE = `Usage: arkeo-signer claim <command> [flags]
 
   sign --contract ID --key NAME [--delegate] [--profile compat|chain-id --chain-id ID] [--block-size N]
-       [--require-terms] [--nonce-store PATH|postgres://… [--create-nonce-store]] [-o json]
+       [--require-terms] [--nonce-store PATH|postgres://… [--create-nonce-store]] [-o json] [--pin-file F (PKCS#11 keys)]
        [--daemon SOCKET|https://… --token-file F]   (or ARKEO_SIGNER_DAEMON / ARKEO_SIGNER_TOKEN)
         reserve the next nonce durably, sign "<cid>:<nonce>:", print the arkauth value
   arkcontract --contract ID --key NAME [--timestamp T] [--allow-management-spend]

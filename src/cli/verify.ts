@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { PREFIXES, isValidPublicKey, parseBech32PubKey, parseHex, utf8, verifySignature } from '../crypto/index.js';
 import { InputError } from '../errors.js';
-import { UsageError, exactPositionals, parseFlags } from './common.js';
+import { KEYRING_FLAGS, UsageError, exactPositionals, openKeyring, parseFlags } from './common.js';
 
 /** Accepts hex (33 bytes), `arkeopub1…`/`tarkeopub1…`, or base64 of the 33 bytes (what `keys show -p` prints). */
 export function parsePublicKeyArg(text: string): Uint8Array {
@@ -20,18 +20,27 @@ export function parsePublicKeyArg(text: string): Uint8Array {
 
 export async function verifyCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, {
+    ...KEYRING_FLAGS,
+    key: { type: 'string' },
     pubkey: { type: 'string' },
     message: { type: 'string', short: 'm' },
     'message-file': { type: 'string' },
     signature: { type: 'string', short: 's' },
   });
   exactPositionals(positionals, [], 'verify');
-  if (!values.pubkey || !values.signature) throw new UsageError('verify: --pubkey and --signature are required');
+  if ((values.pubkey === undefined) === (values.key === undefined) || !values.signature) throw new UsageError('verify: --signature and one of --pubkey or --key NAME (any key kind in the keyring) are required');
   if ((values.message === undefined) === (values['message-file'] === undefined)) throw new UsageError('verify: give exactly one of --message or --message-file');
-  const publicKey = parsePublicKeyArg(values.pubkey);
+  const publicKey = values.key !== undefined ? await keyPublicKey(values, values.key) : parsePublicKeyArg(values.pubkey!);
   const signature = parseHex(values.signature, 'signature', 64);
   const message = values.message !== undefined ? utf8(values.message) : new Uint8Array(fs.readFileSync(values['message-file']!));
   const ok = verifySignature(publicKey, message, signature);
   process.stdout.write(ok ? 'valid\n' : 'invalid\n');
   return ok ? 0 : 1;
+}
+
+/** The public key of a keyring entry of any kind (local, offline, pkcs11, …): no private half is touched. */
+async function keyPublicKey(flags: Parameters<typeof openKeyring>[0], name: string): Promise<Uint8Array> {
+  const info = await openKeyring(flags).get(name);
+  if (!info.publicKey) throw new InputError('BAD_PUBLIC_KEY', `${name}: not a secp256k1 key`);
+  return info.publicKey;
 }

@@ -16,7 +16,6 @@ import { CryptoError, InputError } from '../errors.js';
 import { equalBytes, toHex } from '../crypto/bytes.js';
 import { isLowS, sha256 } from '../crypto/secp256k1.js';
 import { toAddress } from '../crypto/address.js';
-import { log } from '../log.js';
 import { finalizeSignature, type Signer } from './signer.js';
 import { describePkcs11Uri, parsePkcs11Uri, type Pkcs11Uri } from './pkcs11-uri.js';
 
@@ -131,7 +130,7 @@ function findSlot(mod: LoadedModule, uri: Pkcs11Uri): P.Handle {
       continue;
     }
     const label = info.label.replace(/[\s\0]+$/, '');
-    labels.push(label);
+    if (label) labels.push(label);
     if (label === uri.token && (uri.serial === undefined || info.serialNumber.replace(/[\s\0]+$/, '') === uri.serial)) found.push(slot);
   }
   if (found.length === 0) {
@@ -603,7 +602,6 @@ export class Pkcs11Signer implements Signer {
       if (e instanceof CryptoError && (e.code === 'PIN_INCORRECT' || e.code === 'PIN_LOCKED')) {
         this.pinFailure = e;
         this.pinValue = undefined;
-        log('error', e.message);
       }
       throw e;
     }
