@@ -17,7 +17,7 @@ export function createMetrics() {
     keysLoaded: new Gauge({ name: 'arkeo_signer_keys_loaded', help: 'Keys held in memory', registers: [registry] }),
     tokenHealthy: new Gauge({ name: 'arkeo_signer_pkcs11_token_healthy', help: '1 when the PKCS#11 token of a key is present and usable (set at each /healthz and scrape)', labelNames: ['key'], registers: [registry] }),
     tokenSessions: new Gauge({ name: 'arkeo_signer_pkcs11_sessions', help: 'Logged-in PKCS#11 sessions open per key', labelNames: ['key'], registers: [registry] }),
-    tokenEvents: new Gauge({ name: 'arkeo_signer_pkcs11_events', help: 'Per PKCS#11 key since start: signatures, high_s (raw high-S normalised), reopened, relogins, refinds, failures', labelNames: ['key', 'event'], registers: [registry] }),
+    tokenEvents: new Gauge({ name: 'arkeo_signer_pkcs11_events', help: 'Per PKCS#11 key since start: signatures, high_s (raw high-S normalised), reopened, logins, refinds, failures', labelNames: ['key', 'event'], registers: [registry] }),
   };
 }
 export type Metrics = ReturnType<typeof createMetrics>;

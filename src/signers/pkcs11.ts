@@ -363,7 +363,8 @@ export interface Pkcs11Stats {
   /** Raw signatures from the token with s > n/2 (normalised by finalizeSignature). */
   highS: number;
   reopened: number;
-  relogins: number;
+  /** C_Login calls that succeeded (the first, and each after a lost login or reopened sessions). */
+  logins: number;
   refinds: number;
   failures: number;
 }
@@ -395,7 +396,7 @@ const RECOVERY: Record<string, Recovery> = {
 export class Pkcs11Signer implements Signer {
   readonly kind = 'pkcs11';
   readonly uri: Pkcs11Uri;
-  readonly stats: Pkcs11Stats = { signatures: 0, highS: 0, reopened: 0, relogins: 0, refinds: 0, failures: 0 };
+  readonly stats: Pkcs11Stats = { signatures: 0, highS: 0, reopened: 0, logins: 0, refinds: 0, failures: 0 };
   private readonly pub: Uint8Array;
   private readonly size: number;
   private readonly attempts: number;
@@ -597,7 +598,7 @@ export class Pkcs11Signer implements Signer {
     if (isLoggedIn(this.mod, handle)) return;
     try {
       login(this.mod, handle, pin, this.uri.token);
-      this.stats.relogins++;
+      this.stats.logins++;
     } catch (e) {
       if (e instanceof CryptoError && (e.code === 'PIN_INCORRECT' || e.code === 'PIN_LOCKED')) {
         this.pinFailure = e;
