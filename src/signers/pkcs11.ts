@@ -103,6 +103,11 @@ export function loadPkcs11Module(modulePath: string): LoadedModule {
   return mod;
 }
 
+/** Give back a reference taken by loadPkcs11Module; the last one finalises and unloads the module. */
+export function releasePkcs11Module(mod: LoadedModule): void {
+  releaseModule(mod);
+}
+
 function releaseModule(mod: LoadedModule): void {
   if (--mod.refs > 0) return;
   for (const [k, v] of modules) if (v === mod) modules.delete(k);
@@ -384,6 +389,10 @@ const RECOVERY: Record<string, Recovery> = {
   CKR_DEVICE_ERROR: 'reopen',
   CKR_SLOT_ID_INVALID: 'reopen',
   CKR_OPERATION_ACTIVE: 'reopen',
+  // What SoftHSM2 answers for a C_Sign in flight on another thread when its session is closed under it; a retry
+  // on a fresh session is safe (nothing is released unverified) and bounded.
+  CKR_GENERAL_ERROR: 'reopen',
+  CKR_FUNCTION_FAILED: 'reopen',
   CKR_USER_NOT_LOGGED_IN: 'relogin',
   CKR_KEY_HANDLE_INVALID: 'refind',
   CKR_OBJECT_HANDLE_INVALID: 'refind',
@@ -540,8 +549,12 @@ export class Pkcs11Signer implements Signer {
 
   private async acquire(): Promise<Session> {
     for (;;) {
-      if (this.closed) throw new CryptoError('SIGNER_DESTROYED', `${this.source}: this signer was closed`);
-      if (this.pinFailure) throw this.pinFailure;
+      if (this.closed || this.pinFailure) {
+        // Final states: everyone waiting learns it now, not when a session would have come back.
+        for (const w of this.waiters.splice(0)) w();
+        if (this.pinFailure) throw this.pinFailure;
+        throw new CryptoError('SIGNER_DESTROYED', `${this.source}: this signer was closed`);
+      }
       const s = this.idle.pop();
       if (s) return s;
       if (this.open < this.size) {
