@@ -493,6 +493,7 @@ export class Pkcs11Signer implements Signer {
         const recovery = this.recoveryFor(e);
         if (!recovery) {
           this.stats.failures++;
+          this.lastProblem = this.codeOf(e) ?? (e as { code?: string }).code ?? 'error';
           throw this.explain(e);
         }
         last = this.codeOf(e) ?? recovery;
@@ -503,11 +504,13 @@ export class Pkcs11Signer implements Signer {
       }
       this.stats.signatures++;
       if (!isLowS(raw)) this.stats.highS++;
-      this.lastProblem = undefined;
       try {
-        return finalizeSignature(raw, digest32, this.pub, this.source);
+        const sig = finalizeSignature(raw, digest32, this.pub, this.source);
+        this.lastProblem = undefined;
+        return sig;
       } catch (e) {
         this.stats.failures++;
+        this.lastProblem = (e as CryptoError).code === 'SELF_CHECK_FAILED' ? 'KEY_MISMATCH' : (e as CryptoError).code;
         if ((e as CryptoError).code === 'SELF_CHECK_FAILED') {
           throw new CryptoError('KEY_MISMATCH', `${this.source}: the token signed with a key that is not the keyring record's ${toAddress(this.pub)} (signature does not verify); not released`);
         }
@@ -515,6 +518,7 @@ export class Pkcs11Signer implements Signer {
       }
     }
     this.stats.failures++;
+    this.lastProblem = last;
     throw new CryptoError('SIGNER_UNAVAILABLE', `${this.source}: could not sign after ${this.attempts} attempts (last: ${last}); nothing was signed`);
   }
 
