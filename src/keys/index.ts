@@ -55,7 +55,7 @@ export async function openSigner(keyring: Keyring, name: string, options: OpenSi
     case 'pkcs11':
       return openPkcs11(info, options.pkcs11 ?? {});
     default:
-      throw new KeyringError('CANNOT_SIGN', `${name}: is a ${info.kind} key (public key only here); it cannot sign with arkeo-signer`);
+      throw new KeyringError('CANNOT_SIGN', `${name}: is ${/^[aeiou]/.test(info.kind) ? 'an' : 'a'} ${info.kind} key (public key only here); it cannot sign with arkeo-signer`);
   }
 }
 
@@ -120,7 +120,7 @@ export async function deleteKey(keyring: Keyring, name: string, options: DeleteK
   const info = await keyring.get(name);
   let destroyedObjects = 0;
   if (options.fromToken) {
-    if (info.kind !== 'pkcs11') throw new InputError('NOT_ON_TOKEN', `${name}: is a ${info.kind} key, not on a token; --delete-from-token does not apply`);
+    if (info.kind !== 'pkcs11') throw new InputError('NOT_ON_TOKEN', `${name}: is ${/^[aeiou]/.test(info.kind) ? 'an' : 'a'} ${info.kind} key, not on a token; --delete-from-token does not apply`);
     if (!options.pin) throw new InputError('NO_PIN_SOURCE', `${name}: deleting from the token needs a PIN source`);
     const loc = info.external!.location;
     destroyedObjects = await destroyPkcs11Key({ module: loc.module ?? resolveModule(undefined, undefined), uri: loc.uri!, pin: options.pin });
