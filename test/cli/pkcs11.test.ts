@@ -183,6 +183,12 @@ test('keys delete removes our records only; --delete-from-token destroys the key
   const add = cli(['keys', 'add', 'doomed', '--pkcs11', `pkcs11:token=${TOKEN};object=doomed`, '--create', '--pkcs11-module', hsm.module, '--pin-file', pinFile, '-o', 'json']);
   assert.equal(add.status, 0, add.stderr);
   const address = (JSON.parse(add.stdout) as { address: string }).address;
+  // rename carries the location file along; the renamed key still signs.
+  assert.equal(cli(['keys', 'rename', 'doomed', 'renamed', '-y']).status, 0);
+  assert.ok(!fs.existsSync(path.join(home, 'keyring-test', 'doomed.external.json')));
+  assert.equal(JSON.parse(cli(['keys', 'show', 'renamed', '-o', 'json']).stdout).kind, 'pkcs11');
+  assert.equal(run(BIN.signhere, ['-u', 'renamed', '-home', home, '-pin-file', pinFile], { env: hsm.env }).status, 0);
+  assert.equal(cli(['keys', 'rename', 'renamed', 'doomed', '-y']).status, 0);
   const del = cli(['keys', 'delete', 'doomed', '-y']);
   assert.equal(del.status, 0, del.stderr);
   assert.match(del.stderr, /the pkcs11 key itself was not touched/);

@@ -1,7 +1,10 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawn } from 'node:child_process';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { tempDir } from '../helpers.js';
+import { BIN, run, tempDir } from '../helpers.js';
 import { reinitToken, startSoftHsm, USER_PIN } from '../support/softhsm.js';
 import { auditEntries, rawRequest } from '../support/daemon.js';
 import { buildOracle, goAvailable, oracleLines } from '../interop/oracle.js';
@@ -9,7 +12,7 @@ import { Keyring } from '../../src/keyring/index.js';
 import { addPkcs11Key } from '../../src/keys/index.js';
 import { loadPkcs11Module, releasePkcs11Module } from '../../src/signers/index.js';
 import { DaemonClient, SignerDaemon, TokenStore, defaultConfig, parsePolicy } from '../../src/daemon/index.js';
-import { isLowS, parseHex, toHex, utf8, verifySignature } from '../../src/crypto/index.js';
+import { isLowS, parseBech32PubKey, parseHex, toHex, utf8, verifySignature } from '../../src/crypto/index.js';
 
 /**
  * The daemon serving a PKCS#11 key from a real SoftHSM2 token through its session pool, beside a local key in the
@@ -114,4 +117,51 @@ test('daemon: 1,000 claims with a PKCS#11 key (4 sessions), sessions closed from
     releasePkcs11Module(mod);
     await daemon.stop();
   }
+});
+
+test('daemon start as a process: [pkcs11] pin_file and sessions from the config; a refused PIN stops the start with one line naming the token', { timeout: 120_000 }, async (t) => {
+  const hsm = startSoftHsm(t);
+  if (!hsm) return;
+  hsm.initToken('proc-token');
+  const home = tempDir();
+  const env = { ...hsm.env, ARKEO_HOME: home };
+  const pinFile = path.join(home, 'pin');
+  fs.writeFileSync(pinFile, USER_PIN + '\n', { mode: 0o600 });
+  const add = run(BIN.arkeoSigner, ['keys', 'add', 'hsm', '--pkcs11', 'pkcs11:token=proc-token;object=k', '--create', '--pkcs11-module', hsm.module, '--pin-file', pinFile, '-o', 'json'], { env });
+  assert.equal(add.status, 0, add.stderr);
+  const pub = parseBech32PubKey(JSON.parse(run(BIN.signhere, ['-u', 'hsm', '-home', home, '-pin-file', pinFile, '-output', 'json'], { env }).stdout).pubkey, 'arkeopub');
+  assert.equal(run(BIN.arkeoSigner, ['daemon', 'init'], { env }).status, 0);
+  const config = path.join(home, 'signer', 'daemon.toml');
+  const socket = path.join(home, 'signer', 'keyd.sock');
+  const write = (pin: string) => fs.writeFileSync(config, fs.readFileSync(config, 'utf8').replace(/^sessions = \d+$/m, 'sessions = 3').replace(/^# pin_file = .*$/m, `pin_file = "${pin}"`));
+  write(pinFile);
+  const tok = run(BIN.arkeoSigner, ['daemon', 'token', 'create', '--name', 'app', '--keys', 'hsm'], { env });
+  assert.equal(tok.status, 0, tok.stderr);
+  const child = spawn(process.execPath, [BIN.arkeoSigner, 'daemon', 'start'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  try {
+    for (let i = 0; i < 200 && !/listening on/.test(err); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.match(err, /1 key\(s\) loaded/);
+    const client = new DaemonClient(socket, { token: tok.stdout.trim() });
+    try {
+      const c = await client.claim(5n, 'hsm');
+      assert.ok(verifySignature(pub, utf8(c.preimage), parseHex(c.signature, 'sig')));
+      const m = (await rawRequest(socket, 'GET', '/metrics')).body;
+      assert.equal(metric(m, 'arkeo_signer_pkcs11_sessions', 'key="hsm"'), 1, 'sessions open as needed, up to 3');
+    } finally {
+      client.close();
+    }
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+  assert.ok(!err.includes(USER_PIN), 'the PIN is not logged');
+  const bad = path.join(home, 'bad-pin');
+  fs.writeFileSync(bad, '99999999\n');
+  fs.writeFileSync(config, fs.readFileSync(config, 'utf8').replace(/^pin_file = .*$/m, `pin_file = "${bad}"`));
+  const refused = run(BIN.arkeoSigner, ['daemon', 'start'], { env });
+  assert.equal(refused.status, 1);
+  assert.match(refused.stderr, /^arkeo-signer: pkcs11 token "proc-token": C_Login failed \(CKR_PIN_INCORRECT\)[^\n]*tried once, not retried[^\n]*\n$/);
 });
