@@ -46,16 +46,16 @@ function cpuTicks(): { busy: number; total: number } | undefined {
   }
 }
 
-const cpuNote = (r: Load) => (r.cpu ? `; cores ${Math.round(r.cpu.busy * 100)}% busy, ${Math.round(r.cpu.usPerRequest)} µs CPU per claim (all processes)` : '');
+export const cpuNote = (r: Load) => (r.cpu ? `; cores ${Math.round(r.cpu.busy * 100)}% busy, ${Math.round(r.cpu.usPerRequest)} µs CPU per claim (all processes)` : '');
 
 
-function buildLoadgen(dir: string): string | undefined {
+export function buildLoadgen(dir: string): string | undefined {
   const cc = ['cc', 'gcc', 'clang'].find((c) => spawnSync(c, ['--version']).status === 0);
   const exe = path.join(dir, 'loadgen');
   return cc && spawnSync(cc, ['-O2', '-o', exe, path.join(ROOT, 'bench', 'c', 'loadgen.c')]).status === 0 ? exe : undefined;
 }
 
-function load(loadgen: string, socket: string, request: string, connections: number, rate: number, seconds = SECONDS): Promise<Load> {
+export function load(loadgen: string, socket: string, request: string, connections: number, rate: number, seconds = SECONDS): Promise<Load> {
   const before = cpuTicks();
   return new Promise((resolve, reject) => {
     const p = spawn(loadgen, [socket, request, String(connections), String(rate), String(seconds)], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -78,7 +78,7 @@ function load(loadgen: string, socket: string, request: string, connections: num
 }
 
 /** RUNS runs; the one with the median of `by` stands for all, and the spread goes in the note. */
-async function repeated(run: () => Promise<Load>, by: 'rate' | 'p99_ms'): Promise<{ mid: Load; spread: string }> {
+export async function repeated(run: () => Promise<Load>, by: 'rate' | 'p99_ms'): Promise<{ mid: Load; spread: string }> {
   const all: Load[] = [];
   for (let i = 0; i < RUNS; i++) all.push(await run());
   all.sort((a, b) => a[by] - b[by]);
@@ -92,14 +92,14 @@ function requestFile(dir: string, token: string, contract: number): string {
   return file;
 }
 
-async function waitFor(child: ReturnType<typeof spawn>, pattern: RegExp): Promise<void> {
+export async function waitFor(child: ReturnType<typeof spawn>, pattern: RegExp): Promise<void> {
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d));
   for (let i = 0; i < 200 && !pattern.test(err); i++) await new Promise((r) => setTimeout(r, 50));
   if (!pattern.test(err)) throw new Error(`did not start: ${err}`);
 }
 
-async function stop(child: ReturnType<typeof spawn>): Promise<void> {
+export async function stop(child: ReturnType<typeof spawn>): Promise<void> {
   child.kill('SIGTERM');
   await new Promise((r) => child.on('exit', r));
 }

@@ -13,6 +13,7 @@ import { benchClaims, type Row } from './claims.js';
 import { benchDaemon } from './daemon.js';
 import { benchCloud } from './cloud.js';
 import { benchProxy } from './proxy.js';
+import { benchPkcs11 } from './pkcs11.js';
 import { median } from './stats.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -111,6 +112,9 @@ if (process.env.BENCH_SKIP_PROXY !== '1') {
   rows.push(...p.rows);
   proxyRatios = p.ratios;
 }
+
+// 7. The daemon with a PKCS#11 key (SoftHSM2) at 1 and 4 sessions, beside a local key under the same load.
+if (process.env.BENCH_SKIP_PKCS11 !== '1') rows.push(...(await benchPkcs11()));
 
 const best = Math.max(...rows.filter((r) => r.name.startsWith('sign, in-process')).map((r) => r.value));
 const c = rows.find((r) => r.name.startsWith('sign, C'))?.value ?? NaN;

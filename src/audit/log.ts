@@ -33,6 +33,8 @@ export interface AuditWhat {
   nonce?: string;
   msg_sha256?: string;
   path?: string;
+  /** Where the key signed: 'local' (signing thread) or an external kind ('pkcs11'). */
+  backend?: string;
 }
 
 export interface AuditInput {

@@ -10,7 +10,7 @@ const USAGE = `arkeo-signer: keys and signed claims for Arkeo
 
 Usage (arkeo-signer <command> [<subcommand>] --help for each):
   arkeo-signer keys <command> ...       manage an arkeod-compatible keyring
-  arkeo-signer verify --pubkey P --message M --signature HEX
+  arkeo-signer verify --pubkey P | --key NAME --message M --signature HEX
                                         check a Cosmos secp256k1 signature; exit 0 valid, 1 invalid, 2 bad input
   arkeo-signer claim <command> ...      sign claims with durable nonces, explain headers
   arkeo-signer nonce show|set|sync      inspect and repair the nonce store

@@ -25,6 +25,8 @@ import { KEYRING_FLAGS, UsageError, expandHome, exactPositionals, flagValue, hel
 import { parseOutputFormat } from './output.js';
 import { parsePublicKeyArg } from './verify.js';
 import { defaultHome } from '../keyring/index.js';
+import { openSigner } from '../keys/index.js';
+import { PKCS11_FLAGS, pkcs11PinSource } from './pkcs11.js';
 
 const out = (s: string) => process.stdout.write(s);
 
@@ -97,6 +99,7 @@ async function sign(args: string[]): Promise<void> {
     'require-terms': { type: 'boolean' },
     daemon: { type: 'string' },
     'token-file': { type: 'string' },
+    ...PKCS11_FLAGS,
   });
   exactPositionals(positionals, [], 'claim sign');
   const format = parseOutputFormat(values.output);
@@ -116,7 +119,7 @@ async function sign(args: string[]): Promise<void> {
     return;
   }
   const { profile, chainId } = profileOf(values);
-  const signer = await openKeyring(values).signer(required(values.key, 'key', 'claim sign'));
+  const signer = await openSigner(openKeyring(values), required(values.key, 'key', 'claim sign'), { pkcs11: { pin: pkcs11PinSource(values['pin-file']) } });
   try {
     await withStore(values, 'write', async (store) => {
       const terms = await store.getContract(contractId);
@@ -148,11 +151,12 @@ async function arkcontract(args: string[]): Promise<void> {
     key: { type: 'string' },
     timestamp: { type: 'string' },
     'allow-management-spend': { type: 'boolean' },
+    ...PKCS11_FLAGS,
   });
   exactPositionals(positionals, [], 'claim arkcontract');
   const contractId = flagValue(() => parseContractId(required(values.contract, 'contract', 'claim arkcontract')));
   const timestamp = values.timestamp ? flagValue(() => parseDecimal(values.timestamp!, 'timestamp', 1n, MAX_INT64)) : BigInt(Math.floor(Date.now() / 1000));
-  const signer = await openKeyring(values).signer(required(values.key, 'key', 'claim arkcontract'));
+  const signer = await openSigner(openKeyring(values), required(values.key, 'key', 'claim arkcontract'), { pkcs11: { pin: pkcs11PinSource(values['pin-file']) } });
   try {
     await withStore(values, 'read', async (store) => {
       const claims = await ClaimSigner.create(signer, store);
@@ -332,7 +336,7 @@ export const CLAIM_HELP: Record<string, string> = {
   sign: `Usage: arkeo-signer claim sign --contract ID --key NAME [--form 3-part|4-part | --delegate]
                               [--profile compat|chain-id --chain-id ID] [--block-size N] [--require-terms]
                               [--nonce-store PATH|postgres://… [--create-nonce-store]]
-                              [-o json] [--daemon SOCKET|https://… --token-file F] [keyring flags]
+                              [-o json] [--daemon SOCKET|https://… --token-file F] [--pin-file F] [keyring flags]
 
 Reserve the next nonce for (contract, key) durably, sign "<cid>:<nonce>:" and print the arkauth value.
 When the contract's parties are registered (claim contract add … --client P [--delegate P], or --lcd), the
@@ -342,7 +346,7 @@ the 3-part form, or the 4-part one with --delegate (= --form 4-part).
 With --daemon (or ARKEO_SIGNER_DAEMON) the key daemon signs; the token comes from --token-file or ARKEO_SIGNER_TOKEN.
 `,
   arkcontract: `Usage: arkeo-signer claim arkcontract --contract ID --key NAME [--timestamp T] [--allow-management-spend]
-                                     [--nonce-store PATH|postgres://…] [-o json] [keyring flags]
+                                     [--nonce-store PATH|postgres://…] [-o json] [--pin-file F] [keyring flags]
 
 Management auth "<cid>:<T>:<sig>" (T defaults to now). Refused when it could be settled as an over-limit claim,
 unless --allow-management-spend, and, when the contract's parties are registered, when the key is not the
@@ -371,7 +375,7 @@ list --delegate P: the contracts that name P as delegate (to rotate a delegate k
 export const CLAIM_USAGE = `Usage: arkeo-signer claim <command> [flags]   (arkeo-signer claim <command> --help for each)
 
   sign --contract ID --key NAME [--form 3-part|4-part | --delegate] [--profile compat|chain-id --chain-id ID] [--block-size N]
-       [--require-terms] [--nonce-store PATH|postgres://… [--create-nonce-store]] [-o json]
+       [--require-terms] [--nonce-store PATH|postgres://… [--create-nonce-store]] [-o json] [--pin-file F (PKCS#11 keys)]
        [--daemon SOCKET|https://… --token-file F]   (or ARKEO_SIGNER_DAEMON / ARKEO_SIGNER_TOKEN)
         reserve the next nonce durably, sign "<cid>:<nonce>:", print the arkauth value
   arkcontract --contract ID --key NAME [--timestamp T] [--allow-management-spend]

@@ -9,6 +9,7 @@ import { log, setLogLevel } from '../log.js';
 import { UsageError, exactPositionals, flagValue, helpRequested, parseFlags, printUsage } from './common.js';
 import { parseOutputFormat } from './output.js';
 import { keyringPassphraseSource } from './passphrase.js';
+import { pkcs11PinSource } from './pkcs11.js';
 import type { PassphraseSource } from '../keyring/index.js';
 
 const out = (s: string) => process.stdout.write(s);
@@ -33,6 +34,7 @@ async function start(args: string[]): Promise<number> {
     'log-level': { type: 'string' },
     'verify-audit': { type: 'boolean' },
     'accept-audit-log': { type: 'boolean' },
+    'pin-file': { type: 'string' },
   });
   exactPositionals(positionals, [], 'daemon start');
   setLogLevel((values['log-level'] as 'info') ?? 'info');
@@ -62,6 +64,7 @@ async function start(args: string[]): Promise<number> {
       verifyAudit: values['verify-audit'],
       acceptAuditLog: values['accept-audit-log'],
       passphrase: config.keyring.backend === 'file' ? daemonPassphrase(values['passphrase-file'], config.keyring.passphrase_file) : undefined,
+      pkcs11Pin: pkcs11PinSource(values['pin-file'] ?? config.pkcs11.pin_file),
     });
     if (signal) {
       log('info', `${signal} during start-up: stopping`);

@@ -5,6 +5,8 @@ import { Keyring, checkPassphraseRules, decryptPrivateKeyArmor, encryptPrivateKe
 import { KEYRING_FLAGS, UsageError, exactPositionals, helpRequested, openKeyring, parseFlags, printUsage, type KeyringFlags } from './common.js';
 import { confirm, readSecret, readSecretFile } from './io.js';
 import { recordAndCommand, resolveAccount } from './delegate.js';
+import { addPkcs11Key, deleteKey } from '../keys/index.js';
+import { PKCS11_FLAGS, pkcs11PinSource } from './pkcs11.js';
 import { keyOutput, parseOutputFormat, yamlObject } from './output.js';
 
 const out = (s: string) => process.stdout.write(s);
@@ -44,10 +46,16 @@ async function add(args: string[]): Promise<void> {
     'key-type': { type: 'string' },
     algo: { type: 'string' },
     'delegate-for': { type: 'string' },
+    pkcs11: { type: 'string' },
+    'pkcs11-module': { type: 'string' },
+    create: { type: 'boolean' },
+    ...PKCS11_FLAGS,
   });
   const [name] = exactPositionals(positionals, ['name'], 'keys add');
   if (values['delegate-for'] !== undefined && values['dry-run']) throw new UsageError('keys add: --delegate-for records the new key; it cannot go with --dry-run');
   const format = parseOutputFormat(values.output);
+  if (values.pkcs11 !== undefined) return addPkcs11(name!, values, format);
+  for (const f of ['create', 'pkcs11-module', 'pin-file'] as const) if (values[f] !== undefined) throw new UsageError(`keys add: --${f} goes with --pkcs11 URI`);
   const algo = values['key-type'] ?? values.algo ?? 'secp256k1';
   if (algo !== 'secp256k1') throw new UsageError(`--key-type: only secp256k1 is supported, got "${algo}"`);
   const hdPath = values['hd-path'] ?? hdPathFor(intFlag(values.account, 'account') ?? 0, intFlag(values.index, 'index') ?? 0, intFlag(values['coin-type'], 'coin-type') ?? COSMOS_COIN_TYPE);
@@ -73,6 +81,22 @@ async function add(args: string[]): Promise<void> {
     err('\n**Important** write this mnemonic phrase in a safe place.\nIt is the only way to recover your account if you ever forget your password.\n\n');
     err(mnemonic + '\n');
   }
+}
+
+/** `keys add NAME --pkcs11 URI [--create]`: an external key; the keyring gets an offline record and our location file. */
+async function addPkcs11(name: string, values: Record<string, string | boolean | undefined>, format: 'text' | 'json'): Promise<void> {
+  for (const f of ['recover', 'account', 'index', 'coin-type', 'hd-path', 'bip39-passphrase', 'dry-run'] as const) {
+    if (values[f] !== undefined) throw new UsageError(`keys add: --${f} does not apply to a --pkcs11 key (its key is made on the token)`);
+  }
+  const keyring = openKeyring(values as KeyringFlags, 'write');
+  const info = await addPkcs11Key(keyring, name, {
+    uri: values.pkcs11 as string,
+    module: values['pkcs11-module'] as string | undefined,
+    create: values.create === true,
+    pin: pkcs11PinSource(values['pin-file'] as string | undefined),
+  });
+  printKey(info, format);
+  if (info.exportable) err(`warning: ${name}: the key on the token is marked extractable or not sensitive; it can leave the token\n`);
 }
 
 async function list(args: string[]): Promise<void> {
@@ -132,17 +156,21 @@ async function show(args: string[]): Promise<void> {
 }
 
 async function del(args: string[]): Promise<void> {
-  const { values, positionals } = parseFlags(args, { ...KEYRING_FLAGS, yes: { type: 'boolean', short: 'y' }, force: { type: 'boolean', short: 'f' } });
+  const { values, positionals } = parseFlags(args, { ...KEYRING_FLAGS, yes: { type: 'boolean', short: 'y' }, force: { type: 'boolean', short: 'f' }, 'delete-from-token': { type: 'boolean' }, ...PKCS11_FLAGS });
   if (positionals.length === 0) throw new UsageError('keys delete: expected at least one <name>');
   const keyring = openKeyring(values);
+  const fromToken = values['delete-from-token'] === true;
   for (const name of positionals) {
-    await keyring.get(name);
-    if (!values.yes && !(await confirm('Key reference will be deleted. Continue?'))) {
+    const info = await keyring.get(name);
+    const question = fromToken ? `The key will be DESTROYED on the token (${info.kind}); this cannot be undone. Continue?` : 'Key reference will be deleted. Continue?';
+    if (!values.yes && !(await confirm(question))) {
       err('Aborted.\n');
       return;
     }
-    await keyring.delete(name);
-    err('Key deleted forever (uh oh!)\n');
+    const { kind, destroyedObjects } = await deleteKey(keyring, name, { fromToken, pin: fromToken ? pkcs11PinSource(values['pin-file']) : undefined });
+    if (fromToken) err(`Key destroyed on the token (${destroyedObjects} object(s)) and deleted\n`);
+    else if (kind !== 'local' && kind !== 'offline' && kind !== 'ledger' && kind !== 'multi') err(`Key reference deleted; the ${kind} key itself was not touched (--delete-from-token destroys it)\n`);
+    else err('Key deleted forever (uh oh!)\n');
   }
 }
 
@@ -253,6 +281,14 @@ const KEYRING_FLAGS_HELP = `Keyring flags: --home DIR (default ~/.arkeo)  --keyr
 export const KEYS_HELP: Record<string, string> = {
   add: `Usage: arkeo-signer keys add NAME [--recover] [--account N --index N | --hd-path P] [--coin-type N]
                              [--bip39-passphrase] [--no-backup] [--dry-run] [--delegate-for ACCOUNT] [keyring flags]
+       arkeo-signer keys add NAME --pkcs11 'pkcs11:token=LABEL;object=LABEL' [--create] [--pkcs11-module PATH]
+                             [--pin-file F] [keyring flags]
+
+--pkcs11 URI: a key on a PKCS#11 token (HSM): --create generates a secp256k1 key there (sensitive, not
+extractable, sign only); without it, the URI names an existing one. The keyring keeps an offline record (what
+arkeod reads) and NAME.external.json (where the key lives; no secret). PIN from --pin-file F, ARKEO_PKCS11_PIN,
+the systemd credential pkcs11-pin, or a prompt; module from --pkcs11-module, module-path= in the URI, or
+ARKEO_PKCS11_MODULE.
 
 --delegate-for ACCOUNT (a key name, arkeopub1… or hex): record NAME as a claim delegate of that account (in
 <keyring-dir>/arkeo-signer/delegates.json) and print the arkeod tx arkeo open-contract command that opens a
@@ -326,9 +362,11 @@ export const KEYS_USAGE = `Usage: arkeo-signer keys <command> [flags]
 Commands (as arkeod keys; arkeo-signer keys <command> --help for each):
   add NAME [--recover] [--account N --index N | --hd-path P] [--bip39-passphrase] [--no-backup] [--dry-run]
       [--delegate-for ACCOUNT]                    a claim-only key for ACCOUNT's contracts; prints open-contract
-  list [--list-names]
+  add NAME --pkcs11 'pkcs11:token=LABEL;object=LABEL' [--create] [--pkcs11-module PATH] [--pin-file F]
+                                                  a key on a PKCS#11 token (HSM): offline record + location file
+  list [--list-names]                             external keys show kind (pkcs11)
   show NAME [--address | --pubkey] [--bech acc|val|cons]
-  delete NAME... [-y]
+  delete NAME... [-y] [--delete-from-token --pin-file F]   external keys: the token's key stays unless asked
   rename OLD NEW [-y]
   export NAME [--armor-passphrase-file F]         argon2id + ChaCha20-Poly1305 armor, as arkeod v0.50
   export NAME --unarmored-hex --unsafe [-y]
@@ -336,7 +374,9 @@ Commands (as arkeod keys; arkeo-signer keys <command> --help for each):
   import-hex NAME HEX
   migrate --from test|file --to file|test
 
-${KEYRING_FLAGS_HELP}`;
+${KEYRING_FLAGS_HELP}PKCS#11:       PIN from --pin-file F, ARKEO_PKCS11_PIN, systemd credential pkcs11-pin, or a prompt (never a flag value)
+               module from --pkcs11-module, module-path= in the URI, or ARKEO_PKCS11_MODULE
+`;
 
 export async function keysCommand(args: string[]): Promise<void> {
   const [sub, ...rest] = args;

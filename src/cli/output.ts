@@ -35,6 +35,8 @@ export function keyOutput(info: KeyInfo, bech?: string, mnemonic?: string): Reco
     pubkey: pubKeyJson(info),
   };
   if (mnemonic) out.mnemonic = mnemonic;
+  // arkeod's fields stay byte-identical for its own kinds; an external key (type offline to arkeod) says where it is.
+  if (info.kind !== info.type) out.kind = info.kind;
   return out;
 }
 

@@ -5,6 +5,8 @@ import { log } from '../log.js';
 import { UsageError, openKeyring, runCli } from './common.js';
 import { argBytes, readMessageFile } from './io.js';
 import type { Signer } from '../signers/index.js';
+import { openSigner } from '../keys/index.js';
+import { pkcs11PinSource } from './pkcs11.js';
 
 /**
  * Drop-in for Arkeo's Go `tools/signhere`: `-u NAME` (default alice), `-m MESSAGE` (default "message"),
@@ -24,6 +26,7 @@ const FLAGS: FlagDef[] = [
   { name: 'keyring-backend', help: 'test, file or memory (default test)' },
   { name: 'keyring-dir', help: 'keyring root directory (overrides -home)' },
   { name: 'passphrase-file', help: 'file holding the file backend passphrase (or ARKEO_KEYRING_PASSPHRASE)' },
+  { name: 'pin-file', help: 'file holding the PIN of a PKCS#11 key (or ARKEO_PKCS11_PIN, credential pkcs11-pin, prompt)' },
   { name: 'message-file', help: 'sign the bytes of this file instead of -m ("-" for stdin)' },
   { name: 'output', help: 'text (default) or json: signature, pubkey, address, sha256' },
   { name: 'daemon', help: 'sign through the key daemon at this unix socket or https:// URL (or ARKEO_SIGNER_DAEMON)' },
@@ -100,7 +103,7 @@ async function main(argv: string[]): Promise<number | void> {
       'passphrase-file': flags.get('passphrase-file'),
     });
     log('debug', curveEngineNote());
-    signer = await keyring.signer(flags.get('u') ?? 'alice');
+    signer = await openSigner(keyring, flags.get('u') ?? 'alice', { pkcs11: { pin: pkcs11PinSource(flags.get('pin-file')) } });
   }
   try {
     // Both signers verify before releasing, as the Go tool's "bad signature" check does.

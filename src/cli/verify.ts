@@ -1,9 +1,9 @@
 import { PREFIXES, isValidPublicKey, parseBech32PubKey, parseHex, utf8, verifySignature } from '../crypto/index.js';
 import { ArkeoSignerError, InputError } from '../errors.js';
-import { UsageError, exactPositionals, helpRequested, parseFlags, printUsage } from './common.js';
+import { KEYRING_FLAGS, UsageError, exactPositionals, helpRequested, openKeyring, parseFlags, printUsage } from './common.js';
 import { argBytes, readMessageFile } from './io.js';
 
-export const VERIFY_USAGE = `Usage: arkeo-signer verify --pubkey P (--message M | --message-file F) --signature HEX
+export const VERIFY_USAGE = `Usage: arkeo-signer verify (--pubkey P | --key NAME [keyring flags]) (--message M | --message-file F) --signature HEX
 
 Check a Cosmos secp256k1 signature (ECDSA over SHA-256 of the message; high-S and any length but 64 bytes are
 invalid). P is 66 hex digits, arkeopub1…, base64 of the 33-byte key, or the proto-JSON that
@@ -49,21 +49,22 @@ export function parsePublicKeyArg(text: string): Uint8Array {
   throw new InputError('BAD_PUBLIC_KEY', 'public key: expected 66 hex digits, arkeopub1…, base64 of the 33-byte key, or the proto-JSON of keys show -p');
 }
 
-
 export async function verifyCommand(args: string[]): Promise<number | void> {
   if (helpRequested(args)) return printUsage(VERIFY_USAGE);
   let publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array;
   try {
     const { values, positionals } = parseFlags(args, {
+      ...KEYRING_FLAGS,
+      key: { type: 'string' },
       pubkey: { type: 'string' },
       message: { type: 'string', short: 'm' },
       'message-file': { type: 'string' },
       signature: { type: 'string', short: 's' },
     });
     exactPositionals(positionals, [], 'verify');
-    if (!values.pubkey || !values.signature) throw new UsageError('verify: --pubkey and --signature are required');
+    if ((values.pubkey === undefined) === (values.key === undefined) || !values.signature) throw new UsageError('verify: --signature and one of --pubkey or --key NAME (any key kind in the keyring) are required');
     if ((values.message === undefined) === (values['message-file'] === undefined)) throw new UsageError('verify: give exactly one of --message or --message-file');
-    publicKey = parsePublicKeyArg(values.pubkey);
+    publicKey = values.key !== undefined ? await keyPublicKey(values, values.key) : parsePublicKeyArg(values.pubkey!);
     signature = parseHex(values.signature, 'signature', 64);
     message = values.message !== undefined ? argBytes(values.message, '--message') : readMessageFile(values['message-file']!, '--message-file');
   } catch (e) {
@@ -74,4 +75,11 @@ export async function verifyCommand(args: string[]): Promise<number | void> {
   const ok = verifySignature(publicKey, message, signature);
   process.stdout.write(ok ? 'valid\n' : 'invalid\n');
   return ok ? 0 : 1;
+}
+
+/** The public key of a keyring entry of any kind (local, offline, pkcs11, …): no private half is touched. */
+async function keyPublicKey(flags: Parameters<typeof openKeyring>[0], name: string): Promise<Uint8Array> {
+  const info = await openKeyring(flags).get(name);
+  if (!info.publicKey) throw new InputError('BAD_PUBLIC_KEY', `${name}: not a secp256k1 key`);
+  return info.publicKey;
 }

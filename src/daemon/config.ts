@@ -14,6 +14,8 @@ export interface DaemonConfig {
   audit: { path: string };
   tokens: { path: string };
   limits: { max_body_bytes: number; header_timeout_ms: number; request_timeout_ms: number; keep_alive_timeout_ms: number };
+  /** PKCS#11 keys (kind pkcs11 in the keyring): the PIN file, logged-in sessions per key, retries; module overrides the stored path. */
+  pkcs11: { module?: string; pin_file?: string; sessions: number; retries: number };
 }
 
 export const MAX_CONFIG_BYTES = 256 * 1024;
@@ -27,6 +29,7 @@ export function defaultConfig(home = defaultHome()): DaemonConfig {
     audit: { path: path.join(signer, 'audit.log') },
     tokens: { path: path.join(signer, 'tokens.json') },
     limits: { max_body_bytes: 64 * 1024, header_timeout_ms: 5000, request_timeout_ms: 10000, keep_alive_timeout_ms: 5000 },
+    pkcs11: { sessions: 2, retries: 3 },
   };
 }
 
@@ -68,6 +71,13 @@ max_body_bytes = 65536
 header_timeout_ms = 5000            # slow-header (slowloris) bound
 request_timeout_ms = 10000
 keep_alive_timeout_ms = 5000
+
+[pkcs11]                            # keys added with: arkeo-signer keys add NAME --pkcs11 URI
+sessions = 2                        # logged-in sessions per PKCS#11 key (signatures in flight at once)
+retries = 3                         # recoveries per signature (reopen, re-login, key look-up), with backoff
+# pin_file = "/etc/arkeo-signer/pkcs11-pin"   # example; else $ARKEO_PKCS11_PIN, the systemd credential
+#                                   # $CREDENTIALS_DIRECTORY/pkcs11-pin, or a prompt. A refused PIN is tried once.
+# module = "/usr/lib/softhsm/libsofthsm2.so"  # example: overrides the module path stored with each key
 `;
 
 /** The commented example `daemon init` writes, with paths under `home`. */
@@ -89,6 +99,7 @@ const SECTIONS: Record<keyof DaemonConfig, Shape> = {
   audit: { path: 'string' },
   tokens: { path: 'string' },
   limits: { max_body_bytes: 'number', header_timeout_ms: 'number', request_timeout_ms: 'number', keep_alive_timeout_ms: 'number' },
+  pkcs11: { module: 'string', pin_file: 'string', sessions: 'number', retries: 'number' },
 };
 
 function bad(file: string, field: string, why: string): never {
@@ -127,6 +138,8 @@ export function parseConfig(text: string, file: string): DaemonConfig {
   }
   if (cfg.keyring.backend !== 'test' && cfg.keyring.backend !== 'file') bad(file, 'keyring.backend', `expected "test" or "file", got "${cfg.keyring.backend}"`);
   if (cfg.nonces.block_size > 1_000_000) bad(file, 'nonces.block_size', 'at most 1000000');
+  if (cfg.pkcs11.sessions > 64) bad(file, 'pkcs11.sessions', 'at most 64');
+  if (cfg.pkcs11.retries > 10) bad(file, 'pkcs11.retries', 'at most 10');
   if (cfg.limits.max_body_bytes > 16 * 1024 * 1024) bad(file, 'limits.max_body_bytes', 'at most 16 MiB');
   if (cfg.listen.tcp !== undefined) {
     if (!/^[^:\s]+:\d{1,5}$/.test(cfg.listen.tcp) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(cfg.listen.tcp)) bad(file, 'listen.tcp', 'expected host:port');

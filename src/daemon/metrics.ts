@@ -15,6 +15,9 @@ export function createMetrics() {
     auditHealthy: new Gauge({ name: 'arkeo_signer_audit_healthy', help: '1 when the audit log accepts writes', registers: [registry] }),
     nonceHealthy: new Gauge({ name: 'arkeo_signer_nonce_store_healthy', help: '1 when the last nonce store write succeeded', registers: [registry] }),
     keysLoaded: new Gauge({ name: 'arkeo_signer_keys_loaded', help: 'Keys held in memory', registers: [registry] }),
+    tokenHealthy: new Gauge({ name: 'arkeo_signer_pkcs11_token_healthy', help: '1 when the PKCS#11 token of a key is present and usable (set at each /healthz and scrape)', labelNames: ['key'], registers: [registry] }),
+    tokenSessions: new Gauge({ name: 'arkeo_signer_pkcs11_sessions', help: 'Logged-in PKCS#11 sessions open per key', labelNames: ['key'], registers: [registry] }),
+    tokenEvents: new Gauge({ name: 'arkeo_signer_pkcs11_events', help: 'Per PKCS#11 key since start: signatures, high_s (raw high-S normalised), reopened, logins, refinds, failures', labelNames: ['key', 'event'], registers: [registry] }),
   };
 }
 export type Metrics = ReturnType<typeof createMetrics>;

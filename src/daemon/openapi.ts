@@ -20,6 +20,7 @@ const schemas = {
       nonce_store: { type: 'string', description: '"ok" or "error: <why>"' },
       audit: { type: 'string', description: '"ok" or "error: <why>"' },
       audit_entries: { type: 'integer', minimum: 0, description: 'sequence number of the last audit entry' },
+      tokens: { type: 'object', additionalProperties: { type: 'string' }, description: 'PKCS#11 keys only: key name → "ok" or "error: <why>" for its token' },
     },
   },
   Key: {

@@ -7,7 +7,8 @@ import type { TLSSocket } from 'node:tls';
 import { ArkeoSignerError, CryptoError, InputError } from '../errors.js';
 import { sha256, toBech32PubKey, toHex, utf8, parseHex, curveEngineNote } from '../crypto/index.js';
 import { Keyring, type PassphraseSource } from '../keyring/index.js';
-import { SigningThread, type ThreadSigner } from '../signers/index.js';
+import { SigningThread, Pkcs11Signer, type PinSource, type Signer } from '../signers/index.js';
+import { openSigner } from '../keys/index.js';
 import { ClaimSigner, ClaimPolicyError, parseContractId, parseDecimal, readDelegates, MAX_INT64 } from '../claims/index.js';
 import { defaultNonceStorePath, openNonceStore, NonceStoreError, type NonceStore } from '../nonces/index.js';
 import { AuditLog, type AuditInput, type AuditWho } from '../audit/index.js';
@@ -45,7 +46,8 @@ interface LoadedKey {
   address: string;
   bech32: string;
   publicKey: Uint8Array;
-  signer: ThreadSigner;
+  /** A ThreadSigner (local keys, in the signing thread) or a Pkcs11Signer (its own session pool). */
+  signer: Signer & { destroy(): void };
   claims: ClaimSigner;
   /** Served as a claim delegate: claims on contracts naming it as delegate, nothing else (keyring.delegates_only). */
   delegateOnly: boolean;
@@ -72,6 +74,8 @@ export interface DaemonStartOptions {
   verifyAudit?: boolean;
   /** Start even though the audit log does not match its head; recorded in the log. */
   acceptAuditLog?: boolean;
+  /** The PIN of PKCS#11 keys (asked once per key at start, kept for re-login). */
+  pkcs11Pin?: PinSource;
 }
 
 const MAX_KEY_NAME = 200;
@@ -115,7 +119,7 @@ export class SignerDaemon {
       const create = config.nonces.create ?? config.nonces.store === defaultNonceStorePath(config.keyring.home);
       store = await openNonceStore(config.nonces.store, config.keyring.home, { writerThread: true, create });
       daemon = new SignerDaemon(config, tokens, store, audit, options.configFile);
-      await daemon.loadKeys(options.passphrase);
+      await daemon.loadKeys(options.passphrase, options.pkcs11Pin);
       await daemon.listen();
       await audit.append({ who: { transport: 'local' }, what: { op: 'start' }, result: 'started', reason: `${daemon.keys.size} key(s); ${curveEngineNote()}` });
       log('info', `arkeo-signer daemon: ${daemon.keys.size} key(s) loaded, listening on ${config.listen.socket}${config.listen.tcp ? ` and ${config.listen.tcp} (TLS)` : ''}; ${curveEngineNote()}`);
@@ -131,7 +135,7 @@ export class SignerDaemon {
     }
   }
 
-  private async loadKeys(passphrase?: PassphraseSource): Promise<void> {
+  private async loadKeys(passphrase?: PassphraseSource, pin?: PinSource): Promise<void> {
     const kr = Keyring.open({ backend: this.config.keyring.backend, dir: this.config.keyring.home, passphrase });
     kr.assertExists();
     const wanted = this.config.keyring.keys;
@@ -140,23 +144,28 @@ export class SignerDaemon {
     const delegatesOnly = this.config.keyring.delegates_only === true;
     const delegates = delegatesOnly ? new Set(readDelegates(this.config.keyring.home).map((r) => r.pubkey)) : undefined;
     const skipped: string[] = [];
+    const p = this.config.pkcs11;
     for (const info of await kr.list()) {
-      if (info.type !== 'local' || (wanted && !wanted.includes(info.name))) continue;
+      if ((info.kind !== 'local' && info.kind !== 'pkcs11') || (wanted && !wanted.includes(info.name))) continue;
       if (delegates && !delegates.has(toBech32PubKey(info.publicKey!))) {
         skipped.push(info.name);
         continue;
       }
-      const signer = await this.signingThread.adopt(await kr.signer(info.name));
+      // Local keys move into the signing thread; PKCS#11 keys sign through their own pool of logged-in sessions.
+      const signer =
+        info.kind === 'local'
+          ? await this.signingThread.adopt(await kr.signer(info.name))
+          : await openSigner(kr, info.name, { pkcs11: { pin, module: p.module, sessions: p.sessions, retries: p.retries } });
       const claims = await ClaimSigner.create(signer, this.store, { blockSize: this.config.nonces.block_size });
       this.keys.set(info.name, { name: info.name, address: info.address, bech32: toBech32PubKey(info.publicKey!), publicKey: info.publicKey!, signer, claims, delegateOnly: delegatesOnly });
     }
     for (const name of wanted ?? []) {
       if (skipped.includes(name)) throw new InputError('NOT_A_DELEGATE', `keyring.keys: ${name} is not recorded as a claim delegate, and keyring.delegates_only is set (record it with keys add … --delegate-for ACCOUNT, or remove it from keyring.keys)`);
-      if (!this.keys.has(name)) throw new InputError('KEY_NOT_FOUND', `keyring.keys: ${name} is not a local key in ${kr.location}`);
+      if (!this.keys.has(name)) throw new InputError('KEY_NOT_FOUND', `keyring.keys: ${name} is not a local or pkcs11 key in ${kr.location}`);
     }
     if (skipped.length) log('info', `keyring.delegates_only: not serving ${skipped.length} key(s) that are not recorded claim delegates`);
     if (delegatesOnly && this.keys.size === 0) throw new InputError('NO_KEYS', `${kr.location}: keyring.delegates_only is set and no key is recorded as a claim delegate (keys add NAME --delegate-for ACCOUNT)`);
-    if (this.keys.size === 0) throw new InputError('NO_KEYS', `${kr.location}: no local keys to serve`);
+    if (this.keys.size === 0) throw new InputError('NO_KEYS', `${kr.location}: no local or pkcs11 keys to serve`);
     this.metrics.keysLoaded.set(this.keys.size);
   }
 
@@ -226,6 +235,7 @@ export class SignerDaemon {
         case 'GET /healthz':
           return await this.health(res);
         case 'GET /metrics':
+          this.tokenMetrics();
           res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
           res.end(await this.metrics.registry.metrics());
           return;
@@ -312,7 +322,7 @@ export class SignerDaemon {
     if (!allowed(policy.keys, keyName)) throw denied(`key ${shown} is not allowed for token ${ctx.token!.name}`, what);
     if (!key) throw Object.assign(new HttpError(404, 'UNKNOWN_KEY', 'no such key is loaded'), { what });
     if (!this.audit.healthy) throw new HttpError(503, 'AUDIT_UNAVAILABLE', `audit log unavailable (${this.audit.problem}); refusing to sign`);
-    if (this.signingThread.problem) throw Object.assign(new HttpError(503, 'SIGNER_UNAVAILABLE', `${this.signingThread.problem}; nothing was signed`), { what: { ...what, address: key.address } });
+    if (key.signer.kind === 'local' && this.signingThread.problem) throw Object.assign(new HttpError(503, 'SIGNER_UNAVAILABLE', `${this.signingThread.problem}; nothing was signed`), { what: { ...what, address: key.address } });
     let prepared: Prepared;
     try {
       prepared = await run(body, key);
@@ -323,14 +333,14 @@ export class SignerDaemon {
     // The entry needs only the message, so it is written while the signing thread signs; the signature is released
     // only after the entry is durable. Should signing fail, fail() appends an error entry for the same request:
     // an "ok" entry followed by an "error" entry with the same nonce means nothing was released.
-    const audited = this.audit.append({ who: ctx.who, what: { ...prepared.what, key: key.address }, result: 'ok', status: 200, latency_us: (performance.now() - ctx.started) * 1000 });
+    const audited = this.audit.append({ who: ctx.who, what: { ...prepared.what, key: key.address, backend: key.signer.kind }, result: 'ok', status: 200, latency_us: (performance.now() - ctx.started) * 1000 });
     audited.catch(() => {}); // handled below; this keeps a failure during signing from counting as unhandled
     let reply: object;
     try {
       reply = await prepared.reply;
     } catch (e) {
       await audited.catch(() => {});
-      throw Object.assign(e as object, { what: { ...prepared.what, key: key.address } });
+      throw Object.assign(e as object, { what: { ...prepared.what, key: key.address, backend: key.signer.kind } });
     }
     await audited;
     this.metrics.signatures.inc({ key: key.name, operation: op, result: 'ok' });
@@ -395,6 +405,16 @@ export class SignerDaemon {
     return { what: { op: 'raw', msg_sha256: toHex(sha256(message)) }, reply: key.signer.sign(message).then((signature) => ({ signature: toHex(signature), pubkey: key.bech32 })) };
   }
 
+  /** PKCS#11 gauges, read from the signers' own counters when scraped. */
+  private tokenMetrics(): void {
+    for (const k of this.keys.values()) {
+      if (!(k.signer instanceof Pkcs11Signer)) continue;
+      this.metrics.tokenSessions.set({ key: k.name }, k.signer.openSessions);
+      this.metrics.tokenHealthy.set({ key: k.name }, k.signer.problem() ? 0 : 1);
+      for (const [event, n] of Object.entries(k.signer.stats)) this.metrics.tokenEvents.set({ key: k.name, event: event === 'highS' ? 'high_s' : event }, n);
+    }
+  }
+
   private async health(res: http.ServerResponse): Promise<void> {
     let nonce = this.nonceProblem ? `error: ${this.nonceProblem}` : 'ok';
     if (!this.nonceProblem) {
@@ -406,11 +426,19 @@ export class SignerDaemon {
     }
     const auditProblem = this.audit.checkFile();
     const audit = auditProblem ? `error: ${auditProblem}` : 'ok';
-    const keys = this.signingThread.problem ? `error: ${this.signingThread.problem}` : this.keys.size > 0 ? 'ok' : 'error: no keys';
-    const ok = nonce === 'ok' && audit === 'ok' && keys === 'ok';
+    const hasLocal = [...this.keys.values()].some((k) => k.signer.kind === 'local');
+    const keys = hasLocal && this.signingThread.problem ? `error: ${this.signingThread.problem}` : this.keys.size > 0 ? 'ok' : 'error: no keys';
+    let tokens: Record<string, string> | undefined;
+    for (const k of this.keys.values()) {
+      if (!(k.signer instanceof Pkcs11Signer)) continue;
+      const problem = k.signer.problem();
+      (tokens ??= {})[k.name] = problem ? `error: ${problem}` : 'ok';
+      this.metrics.tokenHealthy.set({ key: k.name }, problem ? 0 : 1);
+    }
+    const ok = nonce === 'ok' && audit === 'ok' && keys === 'ok' && Object.values(tokens ?? {}).every((t) => t === 'ok');
     this.metrics.auditHealthy.set(this.audit.healthy ? 1 : 0);
     this.metrics.nonceHealthy.set(nonce === 'ok' ? 1 : 0);
-    send(res, ok ? 200 : 503, { ok, keys, key_count: this.keys.size, nonce_store: nonce, audit, audit_entries: this.audit.lastSeq });
+    send(res, ok ? 200 : 503, { ok, keys, key_count: this.keys.size, nonce_store: nonce, audit, audit_entries: this.audit.lastSeq, ...(tokens ? { tokens } : {}) });
   }
 
   /** Errors: a status, a one-line reason, an audit entry, and never a secret. */

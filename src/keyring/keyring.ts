@@ -9,8 +9,9 @@ import { ensurePrivateDir, readPrivateFile, writeFileAtomic } from '../fsutil.js
 import { log } from '../log.js';
 import { LocalSigner, type LocalSignerOptions } from '../signers/signer.js';
 import { checkKeyhash, checkPassphraseRules, createKeyhash } from './keyhash.js';
-import { decodeRecord, encodeRecord, newLocalRecord, recordAddress, type AnyMessage, type KeyRecord, type RecordType } from './record.js';
+import { decodeRecord, encodeRecord, newLocalRecord, newOfflineRecord, recordAddress, type AnyMessage, type KeyRecord, type RecordType } from './record.js';
 import { FileItemStore, MemoryItemStore, type ItemStore } from './store.js';
+import { FileExternalStore, MemoryExternalStore, type ExternalKeyRecord, type ExternalStore } from './external.js';
 
 export type Backend = 'test' | 'file' | 'memory';
 export const BACKENDS: readonly Backend[] = ['test', 'file', 'memory'];
@@ -58,6 +59,10 @@ export interface KeyInfo {
   publicKey?: Uint8Array;
   pubKeyAny: AnyMessage;
   legacy: boolean;
+  /** Where the private half is: the record type for arkeod's own kinds, else the external kind ('pkcs11', …). */
+  kind: string;
+  /** For external keys: where the private half lives (no secret). */
+  external?: ExternalKeyRecord;
 }
 
 const NAME_MAX_BYTES = 100;
@@ -85,12 +90,14 @@ export class Keyring {
   /** The backend folder (…/keyring-test, …/keyring-file), or 'memory'. */
   readonly location: string;
   private readonly store: ItemStore;
+  private readonly externals: ExternalStore;
   private cachedPassword: string | undefined;
 
   private constructor(backend: Backend, location: string, store: ItemStore | undefined, private readonly passphrase?: PassphraseSource) {
     this.backend = backend;
     this.location = location;
     this.store = store ?? new FileItemStore(location, () => this.password());
+    this.externals = backend === 'memory' ? new MemoryExternalStore() : new FileExternalStore(location);
   }
 
   static open(options: KeyringOptions): Keyring {
@@ -199,6 +206,7 @@ export class Keyring {
     let raw = recordAddress(record);
     if (!raw) raw = await this.addressFromIndex(record.name);
     wipe(record.privateKey);
+    const external = this.externalOf(record);
     return {
       name: record.name,
       type: record.type,
@@ -207,7 +215,29 @@ export class Keyring {
       publicKey: record.publicKey,
       pubKeyAny: record.pubKey,
       legacy: record.legacy ?? false,
+      kind: external?.kind ?? record.type,
+      external,
     };
+  }
+
+  /**
+   * The external-key file beside an offline record, when it belongs to it (same public key). One left behind
+   * by `arkeod keys delete`, or naming another key, is ignored with a warning: it must never redirect a key.
+   */
+  private externalOf(record: KeyRecord): ExternalKeyRecord | undefined {
+    let ext: ExternalKeyRecord | undefined;
+    try {
+      ext = this.externals.get(record.name);
+    } catch (e) {
+      log('warn', (e as Error).message);
+      return undefined;
+    }
+    if (!ext) return undefined;
+    if (record.type !== 'offline' || !record.publicKey || ext.pubkey_hex !== toHex(record.publicKey) || ext.name !== record.name) {
+      log('warn', `${this.externals.describe(record.name)}: ignored, it does not belong to the ${record.type} key "${record.name}" in ${this.location}`);
+      return undefined;
+    }
+    return ext;
   }
 
   /** For records whose public key we cannot hash (multisig, ed25519): find the `.address` item naming it. */
@@ -278,7 +308,8 @@ export class Keyring {
     const record = await this.readRecord(name);
     if (!record) throw new KeyringError('KEY_NOT_FOUND', `${name}: key not found in ${this.location}`);
     if (record.type !== 'local' || !record.privateKey) {
-      throw new KeyringError('NOT_LOCAL', `${name}: is a ${record.type} key; only local keys hold a private key here`);
+      const kind = this.externalOf(record)?.kind ?? record.type;
+      throw new KeyringError('NOT_LOCAL', `${name}: is a ${kind} key; only local keys hold a private key here${kind !== record.type ? ' (open it with openSigner)' : ''}`);
     }
     return record.privateKey;
   }
@@ -300,6 +331,25 @@ export class Keyring {
     const record = newLocalRecord(name, privateKey);
     record.privateKey = Uint8Array.from(privateKey);
     await this.writeNewRecord(record);
+    return this.infoOf(record);
+  }
+
+  /**
+   * An external key: an offline (pubkey-only) record under `name`, which arkeod lists and shows as its own, and
+   * our file saying where the private half lives. The file is written first, so a crash between the two leaves at
+   * most a file without its record (ignored), never a record that looks like a plain offline key by mistake.
+   */
+  async addExternalKey(name: string, publicKey: Uint8Array, kind: string, location: Record<string, string>): Promise<KeyInfo> {
+    validateKeyName(name);
+    const record = newOfflineRecord(name, publicKey);
+    await this.assertFree(name, recordAddress(record)!);
+    this.externals.set({ version: 1, kind, name, pubkey_hex: toHex(publicKey), address: toAddress(recordAddress(record)!), location });
+    try {
+      await this.writeNewRecord(record);
+    } catch (e) {
+      this.externals.remove(name);
+      throw e;
+    }
     return this.infoOf(record);
   }
 
@@ -330,10 +380,12 @@ export class Keyring {
     }
   }
 
+  /** Removes our records only: for an external key, the record and our location file, never the key itself. */
   async delete(name: string): Promise<void> {
     const info = await this.get(name);
     if (info.addressBytes) await this.store.remove(addressKey(info.addressBytes));
     await this.store.remove(infoKey(name));
+    this.externals.remove(name); // ours, also when stale
   }
 
   /**
@@ -345,6 +397,8 @@ export class Keyring {
     const record = await this.readRecord(oldName);
     if (!record) throw new KeyringError('KEY_NOT_FOUND', `${oldName}: key not found in ${this.location}`);
     if (this.store.keys().includes(infoKey(newName))) throw new KeyringError('KEY_EXISTS', `${newName}: a key with this name already exists`);
+    const external = this.externalOf(record);
+    if (external) this.externals.set({ ...external, name: newName });
     record.name = newName;
     const data = encodeRecord(record);
     try {
@@ -355,6 +409,7 @@ export class Keyring {
     const address = recordAddress(record) ?? (await this.addressFromIndex(oldName));
     if (address) await this.store.set({ key: addressKey(address), data: new TextEncoder().encode(infoKey(newName)) });
     await this.store.remove(infoKey(oldName));
+    if (external) this.externals.remove(oldName);
     return this.infoOf(record);
   }
 

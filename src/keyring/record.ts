@@ -87,6 +87,12 @@ export function newLocalRecord(name: string, privateKey: Uint8Array): KeyRecord 
   return { name, type: 'local', pubKey: secp256k1PubKeyAny(publicKey), publicKey, privateKey };
 }
 
+/** A pubkey-only record (arkeod `keys add NAME --pubkey`): what external keys are, as far as arkeod knows. */
+export function newOfflineRecord(name: string, publicKey33: Uint8Array): KeyRecord {
+  if (!isValidPublicKey(publicKey33)) throw new KeyringError('BAD_PUBLIC_KEY', `key ${name}: public key is not a 33-byte compressed secp256k1 point`);
+  return { name, type: 'offline', pubKey: secp256k1PubKeyAny(publicKey33), publicKey: Uint8Array.from(publicKey33) };
+}
+
 /** The 20-byte address for records with a secp256k1 public key. */
 export function recordAddress(record: KeyRecord): Uint8Array | undefined {
   return record.publicKey ? addressBytes(record.publicKey) : undefined;

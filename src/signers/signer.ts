@@ -30,14 +30,24 @@ export function finalizeSignature(rawSignature64: Uint8Array, digest32: Uint8Arr
   // Checked here, with their own messages, rather than left to the self-check: an out-of-range r or s is a broken
   // or hostile device, and s >= n would make the low-S arithmetic below meaningless.
   if (!(digest32 instanceof Uint8Array) || digest32.length !== 32) throw new CryptoError('BAD_DIGEST', `${source}: digest: expected 32 bytes, got ${lengthOf(digest32)}`);
-  if (!(publicKey33 instanceof Uint8Array) || !isValidPublicKey(publicKey33)) throw new CryptoError('BAD_PUBLIC_KEY', `${source}: public key: expected a 33-byte compressed secp256k1 point`);
+  const badPublicKey = () => new CryptoError('BAD_PUBLIC_KEY', `${source}: public key: expected a 33-byte compressed secp256k1 point`);
+  // The shape is checked here; whether it is a point only when the signature does not verify (the engine's verify
+  // refuses a non-point anyway), so a backend's hot path does not decode the same key again for every signature.
+  if (!(publicKey33 instanceof Uint8Array) || publicKey33.length !== 33 || (publicKey33[0] !== 2 && publicKey33[0] !== 3)) throw badPublicKey();
   if (!(rawSignature64 instanceof Uint8Array) || rawSignature64.length !== 64) throw new CryptoError('BAD_SIGNATURE', `${source}: returned ${lengthOf(rawSignature64)} bytes, expected 64`);
   for (const [name, at] of [['r', 0], ['s', 32]] as const) {
     const v = BigInt('0x' + Buffer.from(rawSignature64.buffer, rawSignature64.byteOffset + at, 32).toString('hex'));
     if (v === 0n || v >= CURVE_ORDER) throw new CryptoError('BAD_SIGNATURE', `${source}: ${name} is ${v === 0n ? 'zero' : 'not below the curve order'}; not released`);
   }
   const sig = isLowS(rawSignature64) ? rawSignature64 : normalizeLowS(rawSignature64);
-  if (!verifyDigest(publicKey33, digest32, sig)) {
+  let verified: boolean;
+  try {
+    verified = verifyDigest(publicKey33, digest32, sig);
+  } catch {
+    verified = false;
+  }
+  if (!verified) {
+    if (!isValidPublicKey(publicKey33)) throw badPublicKey();
     throw new CryptoError('SELF_CHECK_FAILED', `${source}: signature does not verify against the key's public key; not released`);
   }
   return sig;

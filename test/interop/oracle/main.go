@@ -97,7 +97,7 @@ func lines(r io.Reader) []string {
 
 func main() {
 	if len(os.Args) < 2 {
-		die("usage: oracle new-keyring|recover|list|sign|sign-batch|sign-raw|verify|verify-raw|export|import|delete|record-bytes|item-json|claim-verify ...")
+		die("usage: oracle new-keyring|recover|list|show|save-offline|sign|sign-batch|sign-raw|verify|verify-raw|export|import|delete|record-bytes|item-json|claim-verify ...")
 	}
 	args := os.Args[2:]
 	switch os.Args[1] {
@@ -161,6 +161,11 @@ func main() {
 		printJSON(describe(must(kr.Key(args[2]))))
 	case "delete": // DIR BACKEND NAME
 		must(0, openKeyring(args[0], args[1]).Delete(args[2]))
+	case "show": // DIR BACKEND NAME: what `arkeod keys show` reads (Key, then type, address and pubkey)
+		printJSON(describe(must(openKeyring(args[0], args[1]).Key(args[2]))))
+	case "save-offline": // DIR BACKEND NAME PUBHEX: `arkeod keys add NAME --pubkey`
+		pub := &secp256k1.PubKey{Key: must(hex.DecodeString(args[3]))}
+		printJSON(describe(must(openKeyring(args[0], args[1]).SaveOfflineKey(args[2], pub))))
 	case "record-bytes": // < "namehex privhex" lines: gogoproto bytes of NewLocalRecord, as writeRecord stores them
 		cdc := newCodec()
 		w := bufio.NewWriter(os.Stdout)
