@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * This package's `npm install` step: build the two optional N-API addons with npm's node-gyp.
+ * This package's `npm install` step: build the three optional N-API addons with npm's node-gyp.
  *
  * Each addon is optional, and a missing prerequisite is the documented, expected case: without a C toolchain
  * there is no native/peercred (the daemon audits callers by token only), and without libsecp256k1's header there
@@ -62,6 +62,11 @@ const addons = [
     dir: 'peercred',
     missing: () => (toolchain.length ? `no ${toolchain.join(', ')} on PATH` : ''),
     without: 'the daemon will record unix-socket callers by token only, without uid/pid',
+  },
+  {
+    dir: 'hardening',
+    missing: () => (toolchain.length ? `no ${toolchain.join(', ')} on PATH` : ''),
+    without: 'the daemon will start without PR_SET_DUMPABLE 0, RLIMIT_CORE 0, memory locking and sd_notify (it warns, and doctor reports it)',
   },
   {
     dir: 'libsecp256k1',

@@ -19,6 +19,7 @@ Usage (arkeo-signer <command> [<subcommand>] --help for each):
                                         local signing proxy: every request paid for
   arkeo-signer daemon init|start|token  the local key daemon: keys in memory, tokens, policy, audit
   arkeo-signer audit verify|tail FILE   check the audit log's hash chain and MACs; follow it
+  arkeo-signer doctor [--home DIR]      check the host and the daemon's set-up against key-security practices
   arkeo-signer version                  version and which secp256k1 engine runs
 `;
 
@@ -46,6 +47,8 @@ async function main(argv: string[]): Promise<number | void> {
       return (await import('./curl.js')).curlCommand(rest);
     case 'audit':
       return (await import('./daemon.js')).auditCommand(rest);
+    case 'doctor':
+      return (await import('./doctor.js')).doctorCommand(rest);
     case 'version':
     case '--version': {
       if (helpRequested(rest)) return printUsage(VERSION_USAGE);

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InputError, fsErrorAdvice } from '../errors.js';
 import { exampleConfig, SignerDaemon, TokenStore, loadConfig, parsePolicy, type Policy } from '../daemon/index.js';
+import { hardenProcess, notifySystemd } from '../hardening.js';
 import { verifyAuditLog, keyPathOf } from '../audit/index.js';
 import { Keyring, defaultHome } from '../keyring/index.js';
 import { writeFileAtomic, ensurePrivateDir } from '../fsutil.js';
@@ -38,6 +39,8 @@ async function start(args: string[]): Promise<number> {
   });
   exactPositionals(positionals, [], 'daemon start');
   setLogLevel((values['log-level'] as 'info') ?? 'info');
+  // Before any key or passphrase is read: no core dump, no same-user /proc/<pid>/mem (key pages: signing thread).
+  for (const w of hardenProcess()) log('warn', w);
   const file = configPath(values.config);
   const config = loadConfig(file);
   // Signal handlers go in before anything is bound: a SIGTERM during start-up must still end in a clean stop
@@ -51,6 +54,8 @@ async function start(args: string[]): Promise<number> {
     signal = sig;
     if (daemon) {
       log('info', `${sig}: finishing requests in flight, flushing the audit log and stores`);
+      const problem = notifySystemd('STOPPING=1');
+      if (problem) log('warn', problem);
       void daemon.stop().then(stopped);
     }
   };
@@ -69,6 +74,10 @@ async function start(args: string[]): Promise<number> {
     if (signal) {
       log('info', `${signal} during start-up: stopping`);
       void daemon.stop().then(stopped);
+    } else {
+      // Type=notify: ready only now, with the socket bound and the start audited.
+      const problem = notifySystemd('READY=1');
+      if (problem) log('warn', problem);
     }
     await done;
   } finally {

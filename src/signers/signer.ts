@@ -2,6 +2,7 @@ import { CryptoError } from '../errors.js';
 import { toAddress, toBech32PubKey } from '../crypto/address.js';
 import { CURVE_ORDER, isLowS, signingEngine, testFaultActive, isValidPublicKey, normalizeLowS, sha256, verifyDigest, publicKeyFromPrivate } from '../crypto/secp256k1.js';
 import { wipe } from '../crypto/bytes.js';
+import { lockPages } from '../hardening.js';
 
 /**
  * The one shape every key backend implements (local keyring, PKCS#11, cloud KMS, the daemon client),
@@ -71,7 +72,10 @@ export class LocalSigner implements Signer {
   private destroyed = false;
 
   constructor(privateKey: Uint8Array, options: LocalSignerOptions = {}) {
-    this.key = Uint8Array.from(privateKey);
+    // In its own ArrayBuffer: off V8's heap, so the garbage collector never moves (and copies) it and its page can
+    // be locked (lockKeyPages). Uint8Array.from would put a 32-byte array on the heap.
+    this.key = new Uint8Array(new ArrayBuffer(privateKey.length));
+    this.key.set(privateKey);
     this.pub = publicKeyFromPrivate(this.key);
     this.verify = options.verify ?? true;
   }
@@ -112,6 +116,11 @@ export class LocalSigner implements Signer {
   exportKeyForTransfer(): ArrayBuffer {
     if (this.destroyed) throw new CryptoError('SIGNER_DESTROYED', 'this signer was destroyed; its key is gone');
     return Uint8Array.from(this.key).buffer;
+  }
+
+  /** Keep the key's page out of swap (mlock); undefined when locked, else why not. For long-lived holders. */
+  lockKeyPages(): string | undefined {
+    return lockPages(this.key);
   }
 
   destroy(): void {

@@ -7,11 +7,13 @@ import { parentPort } from 'node:worker_threads';
 import { sha256 } from '../crypto/index.js';
 import { wipe } from '../crypto/bytes.js';
 import { LocalSigner } from './signer.js';
+import { log } from '../log.js';
 import type { ThreadReply, ThreadRequest } from './worker.js';
 
 const port = parentPort!;
 const keys = new Map<number, LocalSigner>();
 const REPLY_EVERY_MS = 0.25;
+let lockWarned = false;
 
 function reply(r: ThreadReply): void {
   port.postMessage(r);
@@ -24,6 +26,12 @@ port.on('message', (m: ThreadRequest) => {
       try {
         const signer = new LocalSigner(key, { verify: m.verify });
         keys.set(m.keyId, signer);
+        // This thread holds keys for the process's lifetime: keep their pages out of swap, and say once if not.
+        const notLocked = signer.lockKeyPages();
+        if (notLocked && !lockWarned) {
+          lockWarned = true;
+          log('warn', notLocked);
+        }
         void signer.publicKey().then((pub) => reply({ type: 'added', id: m.id, publicKey: pub }));
       } catch (e) {
         reply({ type: 'added', id: m.id, error: (e as { code?: string }).code ?? 'BAD_KEY' });

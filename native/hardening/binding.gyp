@@ -1,0 +1,5 @@
+{
+  "targets": [
+    { "target_name": "hardening", "sources": ["hardening.c"], "cflags": ["-O2", "-Wall"] }
+  ]
+}
