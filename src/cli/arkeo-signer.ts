@@ -16,6 +16,7 @@ Usage (arkeo-signer <command> [<subcommand>] --help for each):
   arkeo-signer nonce show|set|sync      inspect and repair the nonce store
   arkeo-signer daemon init|start|token  the local key daemon: keys in memory, tokens, policy, audit
   arkeo-signer audit verify|tail FILE   check the audit log's hash chain and MACs; follow it
+  arkeo-signer console [--listen H:P]   read-only operator console in the browser (no key held)
   arkeo-signer version                  version and which secp256k1 engine runs
 `;
 
@@ -39,6 +40,8 @@ async function main(argv: string[]): Promise<number | void> {
       return (await import('./daemon.js')).daemonCommand(rest);
     case 'audit':
       return (await import('./daemon.js')).auditCommand(rest);
+    case 'console':
+      return (await import('./console.js')).consoleCommand(rest);
     case 'version':
     case '--version': {
       if (helpRequested(rest)) return printUsage(VERSION_USAGE);
