@@ -140,7 +140,7 @@ function Chart({ title, series, data, unit }) {
       scales: { x: { time: true } },
     };
     plot.current = new uPlot(opts, data, box.current);
-    const ro = new ResizeObserver(() => plot.current.setSize({ width: Math.max(300, box.current.clientWidth), height: 220 }));
+    const ro = new ResizeObserver(() => box.current && plot.current?.setSize({ width: Math.max(300, box.current.clientWidth), height: 220 }));
     ro.observe(box.current);
     return () => {
       ro.disconnect();
