@@ -15,7 +15,7 @@ export interface Health {
 }
 
 export interface Sample {
-  /** Unix seconds. */
+  /** Unix seconds (fractional: samples may come faster than one a second). */
   t: number;
   claimsPerSecond: number | null;
   p50Ms: number | null;
@@ -134,7 +134,20 @@ export class DaemonSampler {
     return parseProm(this.metricsText);
   }
 
+  private busy = false;
+
   async sample(): Promise<void> {
+    // A slow daemon must not pile up overlapping samples (nor put them out of order).
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      await this.sampleOnce();
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async sampleOnce(): Promise<void> {
     const at = Date.now();
     try {
       const h = await getOverSocket(this.socket, '/healthz');
@@ -157,7 +170,7 @@ export class DaemonSampler {
         const p50 = quantile(0.5, prev.buckets, now.buckets);
         const p99 = quantile(0.99, prev.buckets, now.buckets);
         this.push({
-          t: Math.round(at / 1000),
+          t: at / 1000,
           claimsPerSecond: seconds > 0 ? (now.claimsOk - prev.claimsOk) / seconds : null,
           p50Ms: p50 === null ? null : p50 * 1000,
           p99Ms: p99 === null ? null : p99 * 1000,
@@ -168,7 +181,7 @@ export class DaemonSampler {
       const code = (e as NodeJS.ErrnoException).code;
       this.health = { reachable: false, at, error: code === 'ENOENT' || code === 'ECONNREFUSED' ? `daemon not running (${code} on ${this.socket})` : `daemon: ${code ?? (e as Error).message}` };
       this.prev = undefined;
-      this.push({ t: Math.round(at / 1000), claimsPerSecond: null, p50Ms: null, p99Ms: null, authFailures: 0 });
+      this.push({ t: at / 1000, claimsPerSecond: null, p50Ms: null, p99Ms: null, authFailures: 0 });
     }
   }
 

@@ -110,6 +110,7 @@ export class ConsoleServer {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly assets: Record<string, Buffer>;
   private readonly secure: boolean;
+  private names: { at: number; value: ReturnType<typeof keyNamesByAddress> } | undefined;
   /** The URL with the one-time login secret: print it, never log it. */
   loginUrl = '';
   url = '';
@@ -253,6 +254,12 @@ export class ConsoleServer {
     }
   }
 
+  /** Key names by address (the keyring's address index), re-read at most every 30 s. */
+  private keyNames(): ReturnType<typeof keyNamesByAddress> {
+    if (!this.names || Date.now() - this.names.at > 30_000) this.names = { at: Date.now(), value: keyNamesByAddress(this.options.config) };
+    return this.names.value;
+  }
+
   private readTokens(): { tokens: PublicToken[]; error?: string } {
     try {
       return { tokens: publicTokens(TokenStore.load(this.options.config.tokens.path).list()) };
@@ -273,9 +280,9 @@ export class ConsoleServer {
     if (!integrity.ok) alerts.push({ level: 'error', text: `audit trail broken at seq ${integrity.brokenAt}: ${integrity.problem}`, command: `arkeo-signer audit verify ${this.options.config.audit.path}` });
     if (this.storeError) alerts.push({ level: 'error', text: `nonce store unavailable to the console: ${this.storeError}` });
     if (health.reachable && body.nonce_store !== undefined && body.nonce_store !== 'ok') alerts.push({ level: 'error', text: `nonce store unavailable: ${String(body.nonce_store)}` });
-    for (const c of this.store ? await contractsView(index, this.store, new Map()).catch(() => []) : []) {
+    for (const c of this.store ? await contractsView(index, this.store, this.keyNames().names).catch(() => []) : []) {
       if (c.fraction !== undefined && c.fraction >= 0.8)
-        alerts.push({ level: 'warning', text: `contract ${c.contract} (${c.signer}): ${Math.round(c.fraction * 100)} % of its spend ceiling used`, command: `arkeo-signer claim contract add --id ${c.contract} --lcd URL (after a deposit is added on chain)` });
+        alerts.push({ level: 'warning', text: `contract ${c.contract} (${c.key ?? c.signer}): ${Math.round(c.fraction * 100)} % of its spend ceiling used`, command: `arkeo-signer claim contract add --id ${c.contract} --lcd URL (after a deposit is added on chain)` });
     }
     const fiveMin = Date.now() - 5 * 60_000;
     const audited401 = index.statusesSince(fiveMin).get(401) ?? 0;
@@ -288,7 +295,7 @@ export class ConsoleServer {
 
   private async keys() {
     await this.openStore();
-    const { names, note } = keyNamesByAddress(this.options.config);
+    const { names, note } = this.keyNames();
     const { tokens, error } = this.readTokens();
     const signers = this.store ? [...new Set((await this.store.list()).map((r) => r.signer))] : [];
     const metricKeys = [...new Set(this.sampler.metrics.filter((l) => l.name === 'arkeo_signer_signatures_total').map((l) => l.labels.key ?? ''))];
@@ -298,7 +305,7 @@ export class ConsoleServer {
   private async contracts() {
     await this.openStore();
     if (!this.store) return { contracts: [], error: this.storeError };
-    const { names } = keyNamesByAddress(this.options.config);
+    const { names } = this.keyNames();
     return { contracts: await contractsView(this.follower.index, this.store, names), store: this.store.description.replace(/:\/\/[^@/]*@/, '://') };
   }
 
@@ -341,7 +348,7 @@ export class ConsoleServer {
         return { unreadable: line.slice(0, 2000) };
       }
     });
-    return { total, page, limit, entries, integrity: this.follower.integrity(), values: index.values(), logFile: this.options.config.audit.path };
+    return { total, page, limit, entries, integrity: this.follower.integrity(), values: index.values(), keyNames: Object.fromEntries(this.keyNames().names), logFile: this.options.config.audit.path };
   }
 
   private async export(url: URL, res: http.ServerResponse): Promise<void> {

@@ -46,11 +46,14 @@ test('operator console in headless Chromium', { timeout: 240_000 }, async (t) =>
   await store.putContract({ contractId: 43n, rate: 5n, deposit: 120n, source: 'manual' });
   await store.close();
 
+  // The console starts first, so that its sampler sees the claims (paced over a few samples) for the chart.
+  consoleServer = await ConsoleServer.start({ config: td.config, listen: '127.0.0.1:0', sampleIntervalMs: 300, followIntervalMs: 200 });
   const agent = new DaemonClient(td.socket, { token: td.tokens.agent! });
   const narrow = new DaemonClient(td.socket, { token: td.tokens.narrow! });
   t.after(() => (agent.close(), narrow.close()));
-  for (let i = 0; i < 30; i++) await agent.claim(42n, 'alice');
-  for (let i = 0; i < 20; i++) await agent.claim(43n, 'bob');
+  const pause = () => new Promise((r) => setTimeout(r, 40));
+  for (let i = 0; i < 30; i++) await agent.claim(42n, 'alice').then(pause);
+  for (let i = 0; i < 20; i++) await agent.claim(43n, 'bob').then(pause);
   for (let i = 0; i < 3; i++) await narrow.claim(42n, 'alice');
   const refusal = await narrow.claim(43n, 'alice').then(
     () => assert.fail('contract 43 is outside the narrow token'),
@@ -59,7 +62,7 @@ test('operator console in headless Chromium', { timeout: 240_000 }, async (t) =>
   assert.equal(refusal.status, 403);
   assert.equal((await rawRequest(td.socket, 'POST', '/v1/claims', { body: '{}' })).status, 401);
 
-  consoleServer = await ConsoleServer.start({ config: td.config, listen: '127.0.0.1:0', sampleIntervalMs: 300, followIntervalMs: 200 });
+  await new Promise((r) => setTimeout(r, 700)); // one more sample after the last claim
   await consoleServer.ready();
   const base = consoleServer.url.replace(/\/$/, '');
   const secret = new URL(consoleServer.loginUrl).searchParams.get('secret')!;
@@ -88,6 +91,7 @@ test('operator console in headless Chromium', { timeout: 240_000 }, async (t) =>
   const page = await browser.newPage();
   await page.setViewport({ width: 1440, height: 900 });
   await page.emulateTimezone('UTC');
+  await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'dark' }]);
   const consoleErrors: string[] = [];
   page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
@@ -145,7 +149,7 @@ test('operator console in headless Chromium', { timeout: 240_000 }, async (t) =>
     await show('overview');
     await page.waitForFunction(() => document.querySelectorAll('.uplot').length === 2, { timeout: 10_000 });
     const text = await page.$eval('main', (m) => (m as HTMLElement).innerText);
-    assert.match(text, /contract 43 .*83 % of its spend ceiling used/);
+    assert.match(text, /contract 43 \(bob\): 83 % of its spend ceiling used/);
     assert.match(text, /Chain and MACs verified through seq \d+/);
     assert.match(text, /key count\s+2/i);
     const refusals = await page.$$eval('section[aria-labelledby="ref-h"] tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
@@ -261,6 +265,7 @@ test('operator console in headless Chromium', { timeout: 240_000 }, async (t) =>
       for (const view of VIEWS) {
         await show(view);
         if (view === 'overview') await page.waitForFunction(() => document.querySelectorAll('.uplot').length === 2, { timeout: 10_000 });
+        if (view === 'audit') await page.waitForSelector('ol[data-testid="entries"] li summary', { timeout: 10_000 });
         if (view === 'audit') await page.$eval('ol[data-testid="entries"] li summary', (s) => (s as HTMLElement).click());
         await page.evaluate(axeSource);
         const violations = (await page.evaluate(async () => {

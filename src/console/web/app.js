@@ -273,7 +273,7 @@ function Audit() {
   const filterQuery = params.toString();
   const [data, error] = usePoll(`/api/audit?${filterQuery}${filterQuery ? '&' : ''}page=${page}&limit=50`);
   const set = (k) => (e) => setForm({ ...form, [k]: e.currentTarget.value });
-  const values = data?.values ?? { tokens: [], keys: [], ops: [], contracts: [], results: [] };
+  const values = { tokens: [], keys: [], ops: [], contracts: [], results: [], ...data?.values, keyNames: data?.keyNames ?? {} };
   const pages = data ? Math.max(1, Math.ceil(data.total / data.limit)) : 1;
   const submit = (e) => {
     e.preventDefault();
@@ -302,11 +302,12 @@ function Audit() {
         ([k, label, list]) => html`<label>${label}
           <select name=${k} value=${form[k]} onChange=${set(k)}>
             <option value="">any</option>
-            ${list.map((v) => html`<option value=${v}>${v}</option>`)}
+            ${list.map((v) => html`<option value=${v}>${k === 'key' && values.keyNames?.[v] ? `${values.keyNames[v]} (${v.slice(0, 12)}…)` : v}</option>`)}
           </select></label>`,
       )}
       <div class="buttons"><button type="submit">Apply</button><button type="button" onClick=${clear}>Clear</button></div>
     </form>
+    ${!data && html`<p>Loading…</p>`}
     ${data &&
     html`<div class="pager" role="navigation" aria-label="Pages">
         <span data-testid="total" aria-live="polite">${num(data.total)} entr${data.total === 1 ? 'y' : 'ies'} match, newest first</span>
@@ -317,12 +318,12 @@ function Audit() {
         <a href=${`/api/audit/export?${filterQuery}${filterQuery ? '&' : ''}format=jsonl`} download>Export JSON lines</a>
       </div>
       <ol class="entries" data-testid="entries">
-        ${data.entries.map((e) => html`<${Entry} key=${e.seq} e=${e} />`)}
+        ${data.entries.map((e) => html`<${Entry} key=${e.seq} e=${e} names=${data.keyNames} />`)}
       </ol>`}
   `;
 }
 
-function Entry({ e }) {
+function Entry({ e, names }) {
   const what = e.what ?? {};
   const who = e.who ?? {};
   const bad = e.result !== 'ok' && e.result !== 'started' && e.result !== 'stopped' && e.result !== 'recovered';
@@ -334,7 +335,7 @@ function Entry({ e }) {
         <span class="op">${what.op ?? '—'}</span>
         <span class="result ${bad ? 'bad-text' : ''}">${e.result}${e.status ? ` ${e.status}` : ''}</span>
         <span class="who">${who.token ?? `(${who.transport ?? '?'})`}</span>
-        <span class="key mono">${what.key ?? ''}</span>
+        <span class="key" title=${what.key ?? ''}>${names[what.key] ?? what.key ?? ''}</span>
         <span class="contract">${what.contract ? `contract ${what.contract}` : ''}${what.nonce ? ` nonce ${what.nonce}` : ''}</span>
         <span class="reason">${e.reason ?? ''}</span>
       </summary>
