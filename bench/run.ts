@@ -11,6 +11,7 @@ import { Keyring } from '../src/keyring/index.js';
 import { availableEngines, curveEngineNote, utf8 } from '../src/crypto/index.js';
 import { benchClaims, type Row } from './claims.js';
 import { benchDaemon } from './daemon.js';
+import { benchConsole } from './console.js';
 import { median } from './stats.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -100,6 +101,9 @@ if (process.env.BENCH_SKIP_CLAIMS !== '1') rows.push(...(await benchClaims()));
 
 // 6. The key daemon over its unix socket.
 if (process.env.BENCH_SKIP_DAEMON !== '1') rows.push(...(await benchDaemon()));
+
+// 7. The operator console on a 1,000,000-entry audit log.
+if (process.env.BENCH_SKIP_CONSOLE !== '1') rows.push(...(await benchConsole()));
 
 const best = Math.max(...rows.filter((r) => r.name.startsWith('sign, in-process')).map((r) => r.value));
 const c = rows.find((r) => r.name.startsWith('sign, C'))?.value ?? NaN;
