@@ -1,6 +1,6 @@
 import { loadConfig } from '../daemon/index.js';
-import { ConsoleServer, DEFAULT_LISTEN } from '../console/index.js';
-import { UsageError, helpRequested, parseFlags, printUsage } from './common.js';
+import { ConsoleServer, DEFAULT_LISTEN, isLoopback, parseListen } from '../console/index.js';
+import { UsageError, flagValue, helpRequested, parseFlags, printUsage } from './common.js';
 
 export const CONSOLE_USAGE = `Usage: arkeo-signer console [--listen HOST:PORT] [--config PATH] [--tls-cert F --tls-key F]
 
@@ -31,10 +31,13 @@ export async function consoleCommand(args: string[]): Promise<number | void> {
   if (Boolean(values['tls-cert']) !== Boolean(values['tls-key'])) throw new UsageError('console: --tls-cert and --tls-key go together');
   const interval = values['sample-interval'] ?? '5';
   if (!/^\d{1,4}(\.\d+)?$/.test(interval) || Number(interval) < 0.1) throw new UsageError('console: --sample-interval: expected seconds, at least 0.1');
+  const listen = values.listen ?? DEFAULT_LISTEN;
+  const { host } = flagValue(() => parseListen(listen));
+  if (!isLoopback(host) && !values['tls-cert']) throw new UsageError(`console: --listen ${host}: not a loopback address; listening beyond this host needs --tls-cert and --tls-key`);
   const config = loadConfig(values.config);
   const server = await ConsoleServer.start({
     config,
-    listen: values.listen ?? DEFAULT_LISTEN,
+    listen,
     tls: values['tls-cert'] ? { cert: values['tls-cert'], key: values['tls-key']! } : undefined,
     sampleIntervalMs: Number(interval) * 1000,
   });
