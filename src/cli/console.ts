@@ -2,7 +2,7 @@ import { loadConfig } from '../daemon/index.js';
 import { ConsoleServer, DEFAULT_LISTEN, isLoopback, parseListen } from '../console/index.js';
 import { UsageError, flagValue, helpRequested, parseFlags, printUsage } from './common.js';
 
-export const CONSOLE_USAGE = `Usage: arkeo-signer console [--listen HOST:PORT] [--config PATH] [--tls-cert F --tls-key F]
+export const CONSOLE_USAGE = `Usage: arkeo-signer console [--listen HOST:PORT] [--config PATH] [--tls-cert F --tls-key F] [--sentinel URL] [--lcd URL]
 
 A read-only operator console in the browser: daemon health, claims/s and latency, keys, contracts (nonce and
 spend against the ceiling), tokens, and the audit trail with its integrity. It holds no key and changes nothing.
@@ -16,6 +16,8 @@ and API answers 401.
   --config PATH          the daemon's config (default: the daemon's defaults under ~/.arkeo)
   --tls-cert F, --tls-key F   serve HTTPS (TLS 1.3); the session cookie is then Secure
   --sample-interval S    seconds between /metrics samples (default 5; the chart keeps an hour)
+  --sentinel URL         a provider's sentinel: its nonce for each contract (GET /claim/{id}) beside ours
+  --lcd URL              a chain LCD: the chain's nonce for each contract beside ours
 `;
 
 export async function consoleCommand(args: string[]): Promise<number | void> {
@@ -26,6 +28,8 @@ export async function consoleCommand(args: string[]): Promise<number | void> {
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
     'sample-interval': { type: 'string' },
+    sentinel: { type: 'string' },
+    lcd: { type: 'string' },
   });
   if (positionals.length) throw new UsageError(`console: unexpected argument "${positionals[0]!.slice(0, 40)}"`);
   if (Boolean(values['tls-cert']) !== Boolean(values['tls-key'])) throw new UsageError('console: --tls-cert and --tls-key go together');
@@ -40,6 +44,8 @@ export async function consoleCommand(args: string[]): Promise<number | void> {
     listen,
     tls: values['tls-cert'] ? { cert: values['tls-cert'], key: values['tls-key']! } : undefined,
     sampleIntervalMs: Number(interval) * 1000,
+    sentinel: values.sentinel,
+    lcd: values.lcd,
   });
   process.stdout.write(`arkeo-signer console: ${server.url}\nopen this URL to log in (the secret works once):\n  ${server.loginUrl}\n`);
   await new Promise<void>((resolve) => {

@@ -6,6 +6,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ArkeoSignerError, InputError } from '../errors.js';
 import { keyPathOf } from '../audit/index.js';
 import { openNonceStore, type NonceStore } from '../nonces/index.js';
+import { fetchChainContract, fetchSentinelNonce } from '../claims/index.js';
 import { TokenStore, type DaemonConfig } from '../daemon/index.js';
 import { log } from '../log.js';
 import { AuditFollower, type AuditFilter } from './audit-index.js';
@@ -28,6 +29,18 @@ export interface ConsoleOptions {
   followIntervalMs?: number;
   /** Full re-check of the chain even when the log only grew (default 15 min). */
   fullCheckMs?: number;
+  /** A provider's sentinel and a chain LCD: their view of each contract's nonce, shown beside ours. */
+  sentinel?: string;
+  lcd?: string;
+  /** How often the provider's view is fetched again (default 30 s). */
+  providerRefreshMs?: number;
+}
+
+export interface ProviderView {
+  sentinel?: string;
+  chain?: string;
+  error?: string;
+  at: number;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:7446';
@@ -111,6 +124,9 @@ export class ConsoleServer {
   private readonly assets: Record<string, Buffer>;
   private readonly secure: boolean;
   private names: { at: number; value: ReturnType<typeof keyNamesByAddress> } | undefined;
+  private readonly provider = new Map<string, ProviderView>();
+  private providerFetching = false;
+  private providerAt = 0;
   /** The URL with the one-time login secret: print it, never log it. */
   loginUrl = '';
   url = '';
@@ -306,7 +322,35 @@ export class ConsoleServer {
     await this.openStore();
     if (!this.store) return { contracts: [], error: this.storeError };
     const { names } = this.keyNames();
-    return { contracts: await contractsView(this.follower.index, this.store, names), store: this.store.description.replace(/:\/\/[^@/]*@/, '://') };
+    const contracts = await contractsView(this.follower.index, this.store, names);
+    const configured = Boolean(this.options.sentinel || this.options.lcd);
+    if (configured && Date.now() - this.providerAt > (this.options.providerRefreshMs ?? 30_000)) void this.fetchProviderView([...new Set(contracts.map((c) => c.contract))]);
+    return {
+      contracts: contracts.map((c) => ({ ...c, provider: configured ? (this.provider.get(c.contract) ?? { at: 0 }) : undefined })),
+      providerConfigured: configured,
+      store: this.store.description.replace(/:\/\/[^@/]*@/, '://'),
+    };
+  }
+
+  /** The sentinel's and the chain's nonce for each contract, fetched in the background (bounded: 5 s, 1 MiB each). */
+  private async fetchProviderView(ids: string[]): Promise<void> {
+    if (this.providerFetching) return;
+    this.providerFetching = true;
+    this.providerAt = Date.now();
+    try {
+      for (const id of ids.slice(0, 200)) {
+        const view: ProviderView = { at: Date.now() };
+        const problems: string[] = [];
+        if (this.options.sentinel) view.sentinel = String(await fetchSentinelNonce(this.options.sentinel, BigInt(id)).catch((e) => (problems.push((e as Error).message), '')));
+        if (this.options.lcd) view.chain = String(await fetchChainContract(this.options.lcd, BigInt(id)).then((c) => c.nonce).catch((e) => (problems.push((e as Error).message), '')));
+        if (view.sentinel === '') delete view.sentinel;
+        if (view.chain === '') delete view.chain;
+        if (problems.length) view.error = problems.join('; ').slice(0, 300);
+        this.provider.set(id, view);
+      }
+    } finally {
+      this.providerFetching = false;
+    }
   }
 
   private tokens() {

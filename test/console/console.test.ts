@@ -9,6 +9,7 @@ import { DaemonClient, DaemonError } from '../../src/daemon/index.js';
 import { SqliteNonceStore } from '../../src/nonces/index.js';
 import { ConsoleServer } from '../../src/console/index.js';
 import { REPO_ROOT, requireComponent } from '../helpers.js';
+import { startFakeArkeo } from '../support/fake-arkeo.js';
 
 /**
  * The console in a real headless Chromium (Debian's `chromium`, driven by puppeteer-core): a daemon signs 50 claims
@@ -46,8 +47,12 @@ test('operator console in headless Chromium', { timeout: 240_000 }, async (t) =>
   await store.putContract({ contractId: 43n, rate: 5n, deposit: 120n, source: 'manual' });
   await store.close();
 
+  // A provider's sentinel that has settled contract 42 up to nonce 31 (hand-written fake: no sentinel runs here).
+  const sentinel = await startFakeArkeo();
+  t.after(() => sentinel.close());
+  sentinel.claims.set('42', { provider: '', contract_id: 42, spender: '', nonce: 31, signature: '', claimed: false });
   // The console starts first, so that its sampler sees the claims (paced over a few samples) for the chart.
-  consoleServer = await ConsoleServer.start({ config: td.config, listen: '127.0.0.1:0', sampleIntervalMs: 300, followIntervalMs: 200 });
+  consoleServer = await ConsoleServer.start({ config: td.config, listen: '127.0.0.1:0', sampleIntervalMs: 300, followIntervalMs: 200, sentinel: sentinel.url, providerRefreshMs: 200 });
   const agent = new DaemonClient(td.socket, { token: td.tokens.agent! });
   const narrow = new DaemonClient(td.socket, { token: td.tokens.narrow! });
   t.after(() => (agent.close(), narrow.close()));
@@ -142,6 +147,10 @@ test('operator console in headless Chromium', { timeout: 240_000 }, async (t) =>
     assert.equal(c43[0]!.nonce, '20');
     assert.equal(c43[0]!.spend, '100 / 120 (83.3 %)');
     assert.match(c43[0]!.text, /bob/);
+    // The provider's view beside ours, fetched in the background.
+    await page.waitForFunction(() => document.querySelector('tr[data-contract="42"] [data-field="provider"]')?.textContent?.includes('sentinel 31'), { timeout: 15_000 });
+    assert.match(await page.$eval('tr[data-contract="42"] [data-field="provider"]', (e) => e.textContent ?? ''), /sentinel 31 \(2 behind ours\)/);
+    await page.waitForFunction(() => document.querySelector('tr[data-contract="43"] [data-field="provider"]')?.textContent?.includes('sentinel 0'), { timeout: 15_000 });
     await shot('contracts-dark');
   });
 

@@ -248,13 +248,23 @@ function Contracts() {
               ? html`<span class="small">no terms recorded: <code>arkeo-signer claim contract add --id ${c.contract} …</code></span>`
               : html`<meter min="0" max="1" low="0.8" high="0.95" optimum="0" value=${Math.min(c.fraction, 1)} aria-label=${`contract ${c.contract} spend`}></meter>
                   <span data-field="spend">${num(c.spent)} / ${num(c.ceiling)} (${(c.fraction * 100).toFixed(1)} %)</span>`}</td>
-            <td class="small">not configured</td>
+            <td data-field="provider"><${ProviderCell} c=${c} /></td>
           </tr>`,
         )}
       </tbody>
     </table>
-    <p class="small">Last nonce signed and spend (nonce × rate) come from the audit log; "reserved through" is the nonce store's mark (${data.store ?? 'store'}), which runs ahead by the block the daemon holds. Change terms with <code>arkeo-signer claim contract add</code>; repair a nonce with <code>arkeo-signer nonce set|sync</code>.</p>
+    <p class="small">Last nonce signed and spend (nonce × rate) come from the audit log; "reserved through" is the nonce store's mark (${data.store ?? 'store'}), which runs ahead by the block the daemon holds. Change terms with <code>arkeo-signer claim contract add</code>; repair a nonce with <code>arkeo-signer nonce set|sync</code> (<code>nonce sync</code> raises ours to the provider's).</p>
   `;
+}
+
+function ProviderCell({ c }) {
+  const p = c.provider;
+  if (!p) return html`<span class="small">not configured (<code>--sentinel</code>, <code>--lcd</code>)</span>`;
+  if (!p.at) return html`<span class="small">checking…</span>`;
+  const behind = (v) => (v !== undefined && BigInt(v) < BigInt(c.lastNonce) ? html` <span class="small">(${(BigInt(c.lastNonce) - BigInt(v)).toString()} behind ours)</span>` : '');
+  return html`${p.sentinel !== undefined ? html`<div>sentinel ${num(p.sentinel)}${behind(p.sentinel)}</div>` : ''}
+    ${p.chain !== undefined ? html`<div>chain ${num(p.chain)}${behind(p.chain)}</div>` : ''}
+    ${p.error ? html`<div class="small bad-text">${p.error}</div>` : ''}`;
 }
 
 // ---------------------------------------------------------------------------------------------------- audit
