@@ -270,9 +270,11 @@ test('operator console in headless Chromium', { timeout: 240_000 }, async (t) =>
   await t.test('axe-core finds no serious or critical accessibility violation, in both themes', async () => {
     const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
     for (const theme of ['dark', 'light']) {
-      await page.evaluate((th) => localStorage.setItem('theme', th), theme);
       for (const view of VIEWS) {
         await show(view);
+        // The theme button switches it (and the choice is kept across views).
+        if ((await page.evaluate(() => document.documentElement.dataset.theme)) !== theme) await page.click('button.theme');
+        assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), theme);
         if (view === 'overview') await page.waitForFunction(() => document.querySelectorAll('.uplot').length === 2, { timeout: 10_000 });
         if (view === 'audit') await page.waitForSelector('ol[data-testid="entries"] li summary', { timeout: 10_000 });
         if (view === 'audit') await page.$eval('ol[data-testid="entries"] li summary', (s) => (s as HTMLElement).click());
@@ -286,7 +288,8 @@ test('operator console in headless Chromium', { timeout: 240_000 }, async (t) =>
         if (theme === 'light') await shot(`${view}-light`);
       }
     }
-    await page.evaluate(() => localStorage.setItem('theme', 'dark'));
+    await page.click('button.theme');
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'dark');
   });
 
   await t.test('keyboard: the views are reachable with Tab and Enter', async () => {
