@@ -155,10 +155,18 @@ export class ConsoleServer {
     if (!isLoopback(host) && !options.tls) throw new InputError('BAD_LISTEN', `--listen ${host}: not a loopback address; listening beyond this host needs --tls-cert and --tls-key`);
     const c = new ConsoleServer(options);
     await c.openStore();
+    try {
+      await new Promise<void>((resolve, reject) => c.server.once('error', reject).listen(port, host, () => resolve()));
+    } catch (e) {
+      await c.store?.close().catch(() => {});
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') throw new InputError('BAD_LISTEN', `--listen ${options.listen ?? DEFAULT_LISTEN}: cannot listen (${code})${code === 'EADDRINUSE' ? '; another console or program uses that port: pick another with --listen' : ''}`);
+      throw e;
+    }
     c.sampler.start();
-    void c.follower.refresh();
-    c.timers.push(setInterval(() => void c.follower.refresh().catch((e) => log('warn', `audit log: ${(e as Error).message}`)), options.followIntervalMs ?? 1000));
-    await new Promise<void>((resolve, reject) => c.server.once('error', reject).listen(port, host, () => resolve()));
+    const follow = () => void c.follower.refresh().catch((e) => log('warn', `console: audit log ${options.config.audit.path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`));
+    follow();
+    c.timers.push(setInterval(follow, options.followIntervalMs ?? 1000));
     const addr = c.server.address() as { port: number };
     const shownHost = host.includes(':') ? `[${host}]` : host;
     c.url = `${c.secure ? 'https' : 'http'}://${shownHost}:${addr.port}/`;

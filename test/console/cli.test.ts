@@ -2,9 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawn } from 'node:child_process';
+import * as https from 'node:https';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { AuditLog } from '../../src/audit/index.js';
-import { BIN, run, tempDir } from '../helpers.js';
+import { defaultConfig } from '../../src/daemon/index.js';
+import { ConsoleServer } from '../../src/console/index.js';
+import { BIN, requireComponent, run, tempDir } from '../helpers.js';
 
 /** `arkeo-signer console` as an operator runs it: the printed URL, the one-time login, 401 without it, a clean stop. */
 
@@ -70,4 +73,32 @@ test('arkeo-signer console: bad flags are one line and exit 2', { timeout: 30_00
   const help = run(BIN.arkeoSigner, ['console', '--help']);
   assert.equal(help.status, 0);
   assert.match(help.stdout, /^Usage: arkeo-signer console/);
+});
+
+test('the console over TLS: HTTPS, a Secure session cookie, still 401 without it', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir();
+  if (!requireComponent(t, spawnSync('openssl', ['version'], { timeout: 30_000 }).status === 0, 'the openssl command (to make a test certificate)')) return;
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'tls.key', '-out', 'tls.crt', '-subj', '/CN=console', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '2'], { cwd: dir, stdio: 'pipe', timeout: 30_000 });
+  const config = defaultConfig(dir);
+  const server = await ConsoleServer.start({ config, listen: '127.0.0.1:0', tls: { cert: path.join(dir, 'tls.crt'), key: path.join(dir, 'tls.key') }, sampleIntervalMs: 60_000 });
+  t.after(() => server.close());
+  assert.match(server.loginUrl, /^https:\/\/127\.0\.0\.1:\d+\/login\?secret=/);
+  const ca = fs.readFileSync(path.join(dir, 'tls.crt'));
+  const get = (url: string, cookie?: string) =>
+    new Promise<{ status: number; headers: Record<string, unknown> }>((resolve, reject) => {
+      const req = https.get(url, { ca, headers: cookie ? { cookie } : {}, agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+      });
+      req.on('error', reject);
+    });
+  assert.equal((await get(server.url + 'api/audit')).status, 401);
+  const login = await get(server.loginUrl);
+  assert.equal(login.status, 303);
+  const setCookie = String((login.headers['set-cookie'] as string[])[0]);
+  assert.match(setCookie, /; HttpOnly; SameSite=Strict; Path=\/; Max-Age=\d+; Secure$/);
+  assert.equal((await get(server.url + 'api/audit', setCookie.split(';')[0])).status, 200);
+  // A non-loopback address without TLS is refused by the library too, not only by the CLI; a port in use is one line.
+  await assert.rejects(ConsoleServer.start({ config, listen: '0.0.0.0:0' }), /not a loopback address/);
+  await assert.rejects(ConsoleServer.start({ config, listen: `127.0.0.1:${server.port}` }), /cannot listen \(EADDRINUSE\); another console or program uses that port/);
 });
