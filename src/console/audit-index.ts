@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { AuditChainChecker, headPathOf } from '../audit/index.js';
+import { AuditChainChecker, headPathOf, sha256Hex } from '../audit/index.js';
 
 /**
  * A compact index of the audit log, built by reading it once from the start and then only what is appended: per
@@ -102,16 +102,27 @@ export class AuditIndex {
   readonly ops = new Dictionary();
   readonly contracts = new Dictionary();
   readonly results = new Dictionary();
-  readonly keyStats = new Map<string, KeyStats>();
-  readonly tokenStats = new Map<string, TokenStats>();
-  readonly contractKeys = new Map<string, ContractKeyStats>();
-  /** Entries by HTTP status, 400 and up. */
-  readonly statusTotals = new Map<number, number>();
+  private aggs = newAggregates();
   private checker: AuditChainChecker;
   private indexed = 0;
   private fileSize = 0;
   private checkedAt = Date.now();
-  private unparsable = 0;
+  /** SHA-256 of the last indexed line and its newline: appends must leave it as it was. */
+  private tailHash: string | undefined;
+
+  get keyStats(): Map<string, KeyStats> {
+    return this.aggs.keyStats;
+  }
+  get tokenStats(): Map<string, TokenStats> {
+    return this.aggs.tokenStats;
+  }
+  get contractKeys(): Map<string, ContractKeyStats> {
+    return this.aggs.contractKeys;
+  }
+  /** Entries by HTTP status, 400 and up. */
+  get statusTotals(): Map<number, number> {
+    return this.aggs.statusTotals;
+  }
 
   constructor(
     readonly file: string,
@@ -126,47 +137,106 @@ export class AuditIndex {
 
   /** Read what was appended since the last call (whole lines only). Yields to the event loop between chunks. */
   async catchUp(): Promise<void> {
+    let last: string | undefined;
+    const done = await this.scan(this.indexed, (line, offset, length) => {
+      this.ensure(this.count + 1);
+      this.record(this.count, line, offset, length, this.checker, this.aggs);
+      this.count++;
+      last = line;
+      return true;
+    });
+    if (last !== undefined) this.tailHash = sha256Hex(last + '\n');
+    this.indexed = done.end;
+    this.fileSize = done.size;
+    this.checkedAt = Date.now();
+  }
+
+  /**
+   * Check the whole log again, from the first byte, without a second index: every line must still sit where the
+   * index has it (else false: the caller rebuilds), and its columns and the aggregates are written again in place,
+   * so an edit that kept the line's length is shown as it now reads. Entries appended meanwhile are added after.
+   */
+  async recheck(): Promise<boolean> {
+    const checker = new AuditChainChecker(this.key);
+    const aggs = newAggregates();
+    let i = 0;
+    const upTo = this.indexed;
+    const done = await this.scan(0, (line, offset, length) => {
+      if (offset >= upTo) return false;
+      if (i >= this.count || this.offsets[i] !== offset || this.lengths[i] !== length) return (i = -1), false;
+      this.record(i++, line, offset, length, checker, aggs);
+      return true;
+    }, upTo);
+    if (i !== this.count || done.end !== upTo) return false;
+    this.checker = checker;
+    this.aggs = aggs;
+    await this.catchUp();
+    return true;
+  }
+
+  /** Whether the last indexed line is still where, and what, it was (checked before reading appends). */
+  tailIntact(): boolean {
+    if (this.count === 0 || this.tailHash === undefined) return true;
+    const i = this.count - 1;
+    try {
+      const fd = fs.openSync(this.file, 'r');
+      try {
+        const buf = Buffer.alloc(this.lengths[i]! + 1);
+        const n = fs.readSync(fd, buf, 0, buf.length, this.offsets[i]!);
+        return n === buf.length && sha256Hex(buf) === this.tailHash;
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch {
+      return false;
+    }
+  }
+
+  /** Complete lines from `from` on (up to `until`), to `each` until it returns false. */
+  private async scan(from: number, each: (line: string, offset: number, length: number) => boolean, until = Infinity): Promise<{ end: number; size: number }> {
     let fd: number;
     try {
       fd = fs.openSync(this.file, 'r');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { end: from, size: 0 };
       throw e;
     }
+    let pos = from;
     try {
-      this.fileSize = fs.fstatSync(fd).size;
+      const size = fs.fstatSync(fd).size;
+      const limit = Math.min(size, until);
       const buf = Buffer.allocUnsafe(CHUNK);
       let carry: Buffer | undefined;
-      while (this.indexed < this.fileSize) {
-        const want = Math.min(CHUNK, this.fileSize - this.indexed - (carry?.length ?? 0));
+      while (pos < limit) {
+        const want = Math.min(CHUNK, limit - pos - (carry?.length ?? 0));
         if (want <= 0) break;
-        const n = fs.readSync(fd, buf, 0, want, this.indexed + (carry?.length ?? 0));
+        const n = fs.readSync(fd, buf, 0, want, pos + (carry?.length ?? 0));
         if (n <= 0) break;
         const data: Buffer = carry ? Buffer.concat([carry, buf.subarray(0, n)]) : buf.subarray(0, n);
         let start = 0;
         for (let nl = data.indexOf(0x0a, start); nl >= 0; nl = data.indexOf(0x0a, start)) {
-          this.add(data.toString('utf8', start, nl), this.indexed, nl - start);
-          this.indexed += nl - start + 1;
+          if (!each(data.toString('utf8', start, nl), pos, nl - start)) return { end: pos, size };
+          pos += nl - start + 1;
           start = nl + 1;
         }
         // A line not yet complete (being written, or longer than a chunk) is read again with the next chunk.
         carry = start < data.length ? Buffer.from(data.subarray(start)) : undefined;
         if (carry && carry.length >= 16 * CHUNK) {
           // No entry is that long: count it as unparsable and move on rather than grow without bound.
-          this.unparsable++;
-          this.indexed += carry.length;
+          this.aggs.unparsable++;
+          pos += carry.length;
           carry = undefined;
         }
         await new Promise((r) => setImmediate(r));
       }
-      this.checkedAt = Date.now();
+      return { end: pos, size };
     } finally {
       fs.closeSync(fd);
     }
   }
 
-  private add(line: string, offset: number, length: number): void {
-    let e = this.checker.next(line) as Entry | undefined;
+  private record(i: number, line: string, offset: number, length: number, checker: AuditChainChecker, aggs: Aggregates): void {
+    let e = checker.next(line) as Entry | undefined;
     if (!e) {
       try {
         e = JSON.parse(line) as Entry;
@@ -174,14 +244,12 @@ export class AuditIndex {
         e = undefined;
       }
     }
-    const i = this.count;
-    this.ensure(i + 1);
     this.offsets[i] = offset;
     this.lengths[i] = length;
     if (!e || typeof e !== 'object') {
-      this.unparsable++;
+      aggs.unparsable++;
       this.times[i] = NaN;
-      this.count++;
+      this.tokenCol[i] = this.keyCol[i] = this.addrCol[i] = this.opCol[i] = this.contractCol[i] = this.resultCol[i] = this.statusCol[i] = 0;
       return;
     }
     const ts = Date.parse(String(e.ts));
@@ -194,28 +262,27 @@ export class AuditIndex {
     this.opCol[i] = this.ops.code(what.op);
     this.contractCol[i] = this.contracts.code(what.contract);
     this.resultCol[i] = this.results.code(e.result);
-    this.statusCol[i] = typeof e.status === 'number' ? e.status : 0;
-    if (this.statusCol[i]! >= 400) this.statusTotals.set(this.statusCol[i]!, (this.statusTotals.get(this.statusCol[i]!) ?? 0) + 1);
-    this.count++;
+    this.statusCol[i] = typeof e.status === 'number' && e.status > 0 && e.status < 1000 ? e.status : 0;
+    if (this.statusCol[i]! >= 400) aggs.statusTotals.set(this.statusCol[i]!, (aggs.statusTotals.get(this.statusCol[i]!) ?? 0) + 1);
     const op = String(what.op ?? '');
     if (typeof token === 'string') {
-      let t = this.tokenStats.get(token);
-      if (!t) this.tokenStats.set(token, (t = { requests: 0, refusals: 0, last: 0 }));
+      let t = aggs.tokenStats.get(token);
+      if (!t) aggs.tokenStats.set(token, (t = { requests: 0, refusals: 0, last: 0 }));
       t.requests++;
       if (REFUSED.has(String(e.result))) t.refusals++;
       if (ts > t.last) t.last = ts;
     }
     if (e.result === 'ok' && SIGNING_OPS.has(op) && typeof what.key === 'string') {
-      let k = this.keyStats.get(what.key);
-      if (!k) this.keyStats.set(what.key, (k = { total: 0, byDay: new Map(), last: 0 }));
+      let k = aggs.keyStats.get(what.key);
+      if (!k) aggs.keyStats.set(what.key, (k = { total: 0, byDay: new Map(), last: 0 }));
       k.total++;
       const day = String(e.ts).slice(0, 10);
       k.byDay.set(day, (k.byDay.get(day) ?? 0) + 1);
       if (ts > k.last) k.last = ts;
       if (op === 'claim' && typeof what.contract === 'string' && typeof what.nonce === 'string' && /^[0-9]{1,20}$/.test(what.nonce)) {
         const id = `${what.contract}/${what.key}`;
-        let c = this.contractKeys.get(id);
-        if (!c) this.contractKeys.set(id, (c = { contract: what.contract, key: what.key, lastNonce: 0n, claims: 0, last: 0 }));
+        let c = aggs.contractKeys.get(id);
+        if (!c) aggs.contractKeys.set(id, (c = { contract: what.contract, key: what.key, lastNonce: 0n, claims: 0, last: 0 }));
         const nonce = BigInt(what.nonce);
         if (nonce > c.lastNonce) c.lastNonce = nonce;
         c.claims++;
@@ -242,7 +309,7 @@ export class AuditIndex {
     const notes: string[] = [];
     let { problem, brokenAt } = this.checker;
     if (!this.key) notes.push('no audit key: MACs not checked, so a forged append with a valid chain would go unseen');
-    if (this.unparsable && !problem) problem = `${this.unparsable} line(s) could not be read`;
+    if (this.aggs.unparsable && !problem) problem = `${this.aggs.unparsable} line(s) could not be read`;
     if (!problem) {
       const head = readHead(this.file);
       if (head === 'missing') notes.push('no head file: truncation of whole trailing entries cannot be detected');
@@ -340,6 +407,18 @@ export class AuditIndex {
   }
 }
 
+interface Aggregates {
+  keyStats: Map<string, KeyStats>;
+  tokenStats: Map<string, TokenStats>;
+  contractKeys: Map<string, ContractKeyStats>;
+  statusTotals: Map<number, number>;
+  unparsable: number;
+}
+
+function newAggregates(): Aggregates {
+  return { keyStats: new Map(), tokenStats: new Map(), contractKeys: new Map(), statusTotals: new Map(), unparsable: 0 };
+}
+
 interface Entry {
   ts?: unknown;
   who?: { token?: string };
@@ -363,7 +442,6 @@ function readHead(file: string): { seq: number } | 'missing' | 'unreadable' {
  */
 export class AuditFollower {
   index: AuditIndex;
-  private building: AuditIndex | undefined;
   private last: { size: bigint; mtime: bigint; ino: bigint } | undefined;
   private running: Promise<void> | undefined;
   private lastFull = Date.now();
@@ -396,15 +474,16 @@ export class AuditFollower {
     }
     const prev = this.last;
     const now = { size: st.size, mtime: st.mtimeNs, ino: st.ino };
-    const changedInPlace = prev && (now.ino !== prev.ino || now.size < prev.size || (now.size === prev.size && now.mtime !== prev.mtime));
+    // Not an append: another file, a shorter one, the same size with a new mtime, or a last line that moved or changed.
+    const changedInPlace = prev && (now.ino !== prev.ino || now.size < prev.size || (now.size === prev.size && now.mtime !== prev.mtime) || (now.size > prev.size && !this.index.tailIntact()));
     const due = Date.now() - this.lastFull > this.fullCheckMs;
     this.last = now;
     if (changedInPlace || due) {
-      this.building = new AuditIndex(this.file, this.key);
-      await this.building.catchUp();
-      this.index = this.building;
-      this.building = undefined;
       this.lastFull = Date.now();
+      // In place when every line is where it was; otherwise the old index goes first (one index in memory, never two).
+      if (await this.index.recheck()) return;
+      this.index = new AuditIndex(this.file, this.key);
+      await this.index.catchUp();
       return;
     }
     if (!prev || now.size !== BigInt(this.index.indexedBytes)) await this.index.catchUp();

@@ -133,6 +133,32 @@ test('the index follows appends, and finds an edit, a truncation and a missing k
   assert.equal(broken.verifiedThrough, 122);
   assert.equal(follower.index.count, 207, 'entries after the break are still listed');
 
+  // A line rewritten with another length: the index is rebuilt (one index at a time) and the break named.
+  const file3 = path.join(dir, 'audit3.log');
+  await writeLog(file3, 80);
+  const f3key = new Uint8Array(Buffer.from(fs.readFileSync(keyPathOf(file3), 'utf8').trim(), 'hex'));
+  const follow3 = new AuditFollower(file3, f3key);
+  await follow3.refresh();
+  const original = follow3.index;
+  const lines3 = fs.readFileSync(file3, 'utf8').split('\n');
+  lines3[29] = lines3[29]!.replace('"result":', '"result": ');
+  fs.writeFileSync(file3, lines3.join('\n'));
+  await follow3.refresh();
+  assert.notEqual(follow3.index, original, 'rebuilt');
+  assert.equal(follow3.index.count, 80);
+  assert.equal(follow3.integrity().brokenAt, 30);
+  // The periodic full check of an unchanged log keeps the index and finds it intact.
+  const file4 = path.join(dir, 'audit4.log');
+  await writeLog(file4, 50);
+  const follow4 = new AuditFollower(file4, new Uint8Array(Buffer.from(fs.readFileSync(keyPathOf(file4), 'utf8').trim(), 'hex')), 0);
+  await follow4.refresh();
+  const kept = follow4.index;
+  await new Promise((r) => setTimeout(r, 5));
+  await follow4.refresh();
+  assert.equal(follow4.index, kept, 're-checked in place');
+  assert.equal(follow4.integrity().ok, true);
+  assert.equal(follow4.index.tokenStats.get('agent')!.requests, parsed(file4).filter((e) => e.who.token === 'agent').length, 'aggregates not counted twice');
+
   // A log cut back by whole entries: the head file says how many there were.
   const file2 = path.join(dir, 'audit2.log');
   await writeLog(file2, 60);
