@@ -63,10 +63,10 @@ function useRoute() {
 function useTheme() {
   const initial = localStorage.getItem('theme') ?? (matchMedia('(prefers-color-scheme: light)').matches ? 'light' : 'dark');
   const [theme, setTheme] = useState(initial);
-  useEffect(() => {
-    document.documentElement.dataset.theme = theme;
-    localStorage.setItem('theme', theme);
-  }, [theme]);
+  // Set while rendering, not in an effect: children (the charts) read the theme's colours in their own effects,
+  // which run before their parent's.
+  document.documentElement.dataset.theme = theme;
+  useEffect(() => localStorage.setItem('theme', theme), [theme]);
   return [theme, () => setTheme(theme === 'dark' ? 'light' : 'dark')];
 }
 
@@ -92,7 +92,7 @@ function App() {
     <main id="main" tabindex="-1">
       <h1>${title}</h1>
       <p class="readonly">Read-only: changes are made with the <code>arkeo-signer</code> CLI; each view names the command.</p>
-      ${route === 'overview' && html`<${Overview} />`}
+      ${route === 'overview' && html`<${Overview} theme=${theme} />`}
       ${route === 'keys' && html`<${Keys} />`}
       ${route === 'contracts' && html`<${Contracts} />`}
       ${route === 'audit' && html`<${Audit} />`}
@@ -122,7 +122,7 @@ function IntegrityBanner({ integrity, file }) {
 
 // ---------------------------------------------------------------------------------------------------- overview
 
-function Chart({ title, series, data, unit }) {
+function Chart({ title, series, data, unit, theme }) {
   const box = useRef(null);
   const plot = useRef(null);
   useEffect(() => {
@@ -146,7 +146,7 @@ function Chart({ title, series, data, unit }) {
       ro.disconnect();
       plot.current.destroy();
     };
-  }, [document.documentElement.dataset.theme]);
+  }, [theme]);
   useEffect(() => plot.current?.setData(data), [data]);
   const last = data[1].filter((v) => v !== null).at(-1);
   return html`<figure class="chart">
@@ -154,7 +154,7 @@ function Chart({ title, series, data, unit }) {
   </figure>`;
 }
 
-function Overview() {
+function Overview({ theme }) {
   const [data, error] = usePoll('/api/overview');
   if (!data) return html`<${ErrorLine} error=${error} /><p>Loading…</p>`;
   const { health, samples, refusals, alerts, integrity } = data;
@@ -185,8 +185,8 @@ function Overview() {
     <section aria-labelledby="charts-h">
       <h2 id="charts-h">Claims over the last hour</h2>
       <div class="charts">
-        <${Chart} title="Claims per second" series=${['claims/s']} unit="/s" data=${[t, samples.map((s) => s.claimsPerSecond)]} />
-        <${Chart} title="Claim latency" series=${['p50', 'p99']} unit="ms" data=${[t, samples.map((s) => s.p50Ms), samples.map((s) => s.p99Ms)]} />
+        <${Chart} theme=${theme} title="Claims per second" series=${['claims/s']} unit="/s" data=${[t, samples.map((s) => s.claimsPerSecond)]} />
+        <${Chart} theme=${theme} title="Claim latency" series=${['p50', 'p99']} unit="ms" data=${[t, samples.map((s) => s.p50Ms), samples.map((s) => s.p99Ms)]} />
       </div>
     </section>
     <section aria-labelledby="ref-h">
