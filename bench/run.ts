@@ -14,6 +14,7 @@ import { benchDaemon } from './daemon.js';
 import { benchCloud } from './cloud.js';
 import { benchProxy } from './proxy.js';
 import { benchPkcs11 } from './pkcs11.js';
+import { benchConsole } from './console.js';
 import { median } from './stats.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -115,6 +116,9 @@ if (process.env.BENCH_SKIP_PROXY !== '1') {
 
 // 7. The daemon with a PKCS#11 key (SoftHSM2) at 1 and 4 sessions, beside a local key under the same load.
 if (process.env.BENCH_SKIP_PKCS11 !== '1') rows.push(...(await benchPkcs11()));
+
+// 7. The operator console on a 1,000,000-entry audit log.
+if (process.env.BENCH_SKIP_CONSOLE !== '1') rows.push(...(await benchConsole()));
 
 const best = Math.max(...rows.filter((r) => r.name.startsWith('sign, in-process')).map((r) => r.value));
 const c = rows.find((r) => r.name.startsWith('sign, C'))?.value ?? NaN;

@@ -20,6 +20,7 @@ Usage (arkeo-signer <command> [<subcommand>] --help for each):
   arkeo-signer daemon init|start|token  the local key daemon: keys in memory, tokens, policy, audit
   arkeo-signer audit verify|tail FILE   check the audit log's hash chain and MACs; follow it
   arkeo-signer doctor [--home DIR]      check the host and the daemon's set-up against key-security practices
+  arkeo-signer console [--listen H:P]   read-only operator console in the browser (no key held)
   arkeo-signer version                  version and which secp256k1 engine runs
 `;
 
@@ -49,6 +50,8 @@ async function main(argv: string[]): Promise<number | void> {
       return (await import('./daemon.js')).auditCommand(rest);
     case 'doctor':
       return (await import('./doctor.js')).doctorCommand(rest);
+    case 'console':
+      return (await import('./console.js')).consoleCommand(rest);
     case 'version':
     case '--version': {
       if (helpRequested(rest)) return printUsage(VERSION_USAGE);

@@ -12,6 +12,7 @@ import { AUDIT_HELP, DAEMON_HELP, TOKEN_HELP } from '../../src/cli/daemon.js';
 import { PROXY_USAGE } from '../../src/cli/proxy.js';
 import { CURL_USAGE } from '../../src/cli/curl.js';
 import { DOCTOR_USAGE } from '../../src/cli/doctor.js';
+import { CONSOLE_USAGE } from '../../src/cli/console.js';
 import { PostgresNonceStore } from '../../src/nonces/index.js';
 import { rawRequest, startTestDaemon } from '../support/daemon.js';
 
@@ -55,9 +56,9 @@ test('--help and -h print each command\'s usage on stdout and exit 0, for every 
   assert.equal(top.status, 0);
   // The enumeration below must cover every command the top-level usage lists.
   const listed = new Set([...top.stdout.matchAll(/^ {2}arkeo-signer (\w+)/gm)].map((m) => m[1]));
-  assert.deepEqual([...listed].sort(), ['audit', 'claim', 'curl', 'daemon', 'doctor', 'keys', 'nonce', 'proxy', 'verify', 'version']);
+  assert.deepEqual([...listed].sort(), ['audit', 'claim', 'console', 'curl', 'daemon', 'doctor', 'keys', 'nonce', 'proxy', 'verify', 'version']);
 
-  const cases: { args: string[]; expect?: string }[] = [{ args: [] }, { args: ['verify'] }, { args: ['version'] }, { args: ['proxy'], expect: PROXY_USAGE }, { args: ['curl'], expect: CURL_USAGE }, { args: ['doctor'], expect: DOCTOR_USAGE }];
+  const cases: { args: string[]; expect?: string }[] = [{ args: [] }, { args: ['verify'] }, { args: ['version'] }, { args: ['proxy'], expect: PROXY_USAGE }, { args: ['curl'], expect: CURL_USAGE }, { args: ['doctor'], expect: DOCTOR_USAGE }, { args: ['console'], expect: CONSOLE_USAGE }];
   for (const [group, help] of [['keys', KEYS_HELP], ['claim', CLAIM_HELP], ['nonce', NONCE_HELP], ['daemon', DAEMON_HELP], ['audit', AUDIT_HELP]] as const) {
     cases.push({ args: [group] });
     for (const [sub, text] of Object.entries(help)) cases.push({ args: [group, sub], expect: text });
