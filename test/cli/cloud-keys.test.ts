@@ -161,3 +161,28 @@ async function cliFlow(t: TestContext, kind: CloudKind): Promise<void> {
 test('aws-kms via local-kms (real AWS KMS emulator): keys add --awskms --create, show, list; 1,000 claims + 20 claim sign processes, ours and Go; signhere, verify, arkcontract; wrong key refused; delete keeps the key', { timeout: 180_000 }, (t) => cliFlow(t, 'aws-kms'));
 test('azure-kv via OUR Azure Key Vault TEST SERVER: the same through keys add --azurekv --create', { timeout: 180_000 }, (t) => cliFlow(t, 'azure-kv'));
 test('gcp-kms via OUR Cloud KMS TEST SERVER: the same through keys add --gcpkms --create', { timeout: 180_000 }, (t) => cliFlow(t, 'gcp-kms'));
+
+test('keys add cloud flags: one line for each misuse, nothing recorded, no backend contacted', { timeout: 60_000 }, async () => {
+  const home = tempDir();
+  const env = { AWS_REGION: undefined, AWS_DEFAULT_REGION: undefined } as unknown as Record<string, string>;
+  const cases: [string[], number, RegExp][] = [
+    [['--awskms'], 2, /^keys add: --awskms needs a key reference, or --create$/],
+    [['--awskms', '--create'], 1, /^key x: --create needs --region \(aws-kms: /],
+    [['--awskms', 'awskms:arn:aws:kms:eu-west-2:111122223333:alias/x', '--region', 'eu-west-2'], 2, /^keys add: --region goes with --create$/],
+    // Plain gRPC carries signing requests unencrypted: never to another machine.
+    [['--gcpkms', '--create', '--key-ring', 'projects/pp-arkeo/locations/global/keyRings/r', '--key-id', 'k', '--endpoint', '10.0.0.1:443', '--insecure-grpc'], 1, /^key x: plain gRPC \(insecure\) is allowed to a loopback address only, not 10\.0\.0\.1$/],
+    [['--azurekv', '--create', '--vault', 'https://v.vault.azure.net', '--key-name', 'k', '--insecure-grpc'], 2, /^keys add: --insecure-grpc does not go with --azurekv$/],
+    [['--awskms', 'gcpkms:projects/pp-arkeo/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1'], 1, /^key x: gcpkms:\S+ is a gcp-kms reference, not aws-kms$/],
+    [['--awskms', 'awskms:arn:aws:kms:eu-west-2:111122223333:alias/x', '--endpoint', 'http://kms.example.com'], 1, /^key x: endpoint must be https \(http only to a loopback address/],
+    [['--azurekv', 'x', '--pkcs11', 'pkcs11:token=a'], 2, /^keys add: give one of --pkcs11, --awskms, --azurekv, --gcpkms$/],
+  ];
+  const results = await Promise.all(cases.map(([args]) => runAsync(BIN.arkeoSigner, ['keys', 'add', 'x', ...args, '--home', home], { env })));
+  results.forEach((r, i) => {
+    const [args, status, message] = cases[i]!;
+    const ours = r.stderr.split('\n').filter((l) => l.startsWith('arkeo-signer:'));
+    assert.equal(r.status, status, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(ours.length, 1, r.stderr);
+    assert.match(ours[0]!.replace(/^arkeo-signer: /, ''), message);
+  });
+  assert.equal((await runAsync(BIN.arkeoSigner, ['keys', 'list', '-n', '--home', home])).stdout, '', 'nothing recorded');
+});
