@@ -164,7 +164,7 @@ export class SignerDaemon {
     }
     for (const name of wanted ?? []) {
       if (skipped.includes(name)) throw new InputError('NOT_A_DELEGATE', `keyring.keys: ${name} is not recorded as a claim delegate, and keyring.delegates_only is set (record it with keys add … --delegate-for ACCOUNT, or remove it from keyring.keys)`);
-      if (!this.keys.has(name)) throw new InputError('KEY_NOT_FOUND', `keyring.keys: ${name} is not a local, pkcs11 or cloud KMS key in ${kr.location}`);
+      if (!this.keys.has(name)) throw new InputError('KEY_NOT_FOUND', `keyring.keys: ${name} is not a local or pkcs11 key, nor a cloud KMS key, in ${kr.location}`);
     }
     if (skipped.length) log('info', `keyring.delegates_only: not serving ${skipped.length} key(s) that are not recorded claim delegates`);
     if (delegatesOnly && this.keys.size === 0) throw new InputError('NO_KEYS', `${kr.location}: keyring.delegates_only is set and no key is recorded as a claim delegate (keys add NAME --delegate-for ACCOUNT)`);
