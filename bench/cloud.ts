@@ -1,13 +1,18 @@
 /**
- * Claims/s and latency through ClaimSigner with each cloud signer, against the servers the tests use: local-kms
- * (a real AWS KMS emulator), our Azure Key Vault test server, our Cloud KMS test server. These measure our
+ * Claims/s and latency with each cloud signer, against the servers the tests use: local-kms (a real AWS KMS
+ * emulator), our Azure Key Vault test server, our Cloud KMS test server. Two figures each: through ClaimSigner in
+ * this process, and through the daemon (a `daemon start` process serving a key added with `keys add --<kind>
+ * --create`, loaded by bench/c/loadgen.c over the unix socket at 1 and 32 claims in flight). These measure our
  * client path plus a local server on this machine, not the clouds (a real KMS adds tens of milliseconds of
  * network and its own quotas). `BENCH_SKIP_KMS=1` leaves the section out; `node dist/bench/cloud.js` runs it alone.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { TokenStore, exampleConfig, parsePolicy } from '../src/daemon/index.js';
+import { buildLoadgen, cpuNote, load, repeated, stop, waitFor } from './daemon.js';
 import { ClaimSigner } from '../src/claims/index.js';
 import { SqliteNonceStore } from '../src/nonces/index.js';
 import { AwsKmsSigner, AzureKvSigner, GcpKmsSigner, createAwsKmsKey, createAzureKvKey, createGcpKmsKey, type CloudSigner } from '../src/signers/index.js';
@@ -53,6 +58,58 @@ async function measure(label: string, signer: CloudSigner): Promise<Row[]> {
   return rows;
 }
 
+const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'arkeo-signer.js');
+
+/** Run a CLI without blocking the event loop: the Azure and GCP test servers answer it from this process. */
+function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr.on('data', (d: Buffer) => (stderr += d));
+    p.on('exit', (status) => resolve({ status, stderr }));
+  });
+}
+
+/**
+ * The daemon serving a cloud key: `keys add kms <addArgs>` (creates the key), then `daemon start`, then loadgen at
+ * 1 and 32 connections (each keeps one claim in flight). `env` carries what the SDK's default chain reads.
+ */
+async function throughDaemon(label: string, addArgs: string[], extraEnv: Record<string, string>): Promise<Row[]> {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'arkeo-bench-kms-daemon-'));
+  const loadgen = buildLoadgen(home);
+  if (!loadgen) return [{ name: `daemon claims, ${label}`, value: NaN, unit: 'claims/s', note: 'skipped: needs a C compiler for bench/c/loadgen.c' }];
+  const rows: Row[] = [];
+  try {
+    const env = { ...process.env, ...extraEnv, ARKEO_HOME: home };
+    const add = await runCli(['keys', 'add', 'kms', ...addArgs], env);
+    if (add.status !== 0) return [{ name: `daemon claims, ${label}`, value: NaN, unit: 'claims/s', note: `skipped: keys add failed: ${add.stderr.trim().split('\n').pop()}` }];
+    const signer = path.join(home, 'signer');
+    fs.mkdirSync(signer, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(path.join(signer, 'daemon.toml'), exampleConfig(home), { mode: 0o600 });
+    const token = TokenStore.load(path.join(signer, 'tokens.json')).create('bench', parsePolicy({ keys: ['*'], rate: { per_second: 1e6, burst: 1e6 } }));
+    const socket = path.join(signer, 'keyd.sock');
+    const daemon = spawn(process.execPath, [CLI, 'daemon', 'start'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      await waitFor(daemon, /listening on/);
+      let contract = 1;
+      for (const inFlight of [1, 32]) {
+        const body = `{"contract":"${contract++}","key":"kms"}`;
+        const request = path.join(home, `claim-${inFlight}.http`);
+        fs.writeFileSync(request, `POST /v1/claims HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+        await load(loadgen, socket, request, inFlight, 0, 1); // warm: connections, credentials, the SDK's pools
+        const m = await repeated(() => load(loadgen, socket, request, inFlight, 0), 'rate');
+        const errors = m.mid.errors ? `; ${m.mid.errors} errors` : '';
+        rows.push({ name: `daemon claims, ${label}, ${inFlight} in flight`, value: Math.round(m.mid.rate), unit: 'claims/s', note: `p50 ${m.mid.p50_ms.toFixed(2)} ms, p99 ${m.mid.p99_ms.toFixed(2)} ms${cpuNote(m.mid)}${errors}; nonce block 64; ${m.spread}` });
+      }
+    } finally {
+      await stop(daemon);
+    }
+  } finally {
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+  return rows;
+}
+
 export async function benchCloud(): Promise<Row[]> {
   const rows: Row[] = [];
   process.env.AWS_ACCESS_KEY_ID ??= 'local-kms-bench';
@@ -65,6 +122,7 @@ export async function benchCloud(): Promise<Row[]> {
       const signer = new AwsKmsSigner(key.reference, { endpoint: kms.endpoint });
       rows.push(...(await measure('AWS KMS via local-kms (real emulator)', signer)));
       await signer.close();
+      rows.push(...(await throughDaemon('AWS KMS key via local-kms (real emulator)', ['--awskms', '--create', '--region', kms.region, '--endpoint', kms.endpoint], {})));
     } finally {
       await kms.stop();
     }
@@ -81,6 +139,15 @@ export async function benchCloud(): Promise<Row[]> {
       const signer = new AzureKvSigner(key.reference, opts);
       rows.push(...(await measure('Azure Key Vault via our test server (in process)', signer)));
       await signer.close();
+      // The daemon process gets its token the way DefaultAzureCredential allows without Azure: a fake `az` CLI
+      // (as in test/support/cloud-keys.ts), and trusts the test server's certificate through --ca-file.
+      const bin = path.join(dir, 'fake-az-bin');
+      fs.mkdirSync(bin);
+      fs.writeFileSync(path.join(bin, 'az'), `#!/bin/sh\necho '{"accessToken":"${token}","expires_on":'$(( $(date +%s) + 3600 ))',"tokenType":"Bearer"}'\n`, { mode: 0o755 });
+      const ca = path.join(dir, 'ca.pem');
+      fs.writeFileSync(ca, server.ca);
+      const env = { PATH: `${bin}${path.delimiter}${process.env.PATH ?? ''}`, AZURE_TOKEN_CREDENTIALS: 'AzureCliCredential' };
+      rows.push(...(await throughDaemon('Azure Key Vault key via our test server', ['--azurekv', '--create', '--vault', 'https://bench.vault.azure.net', '--key-name', 'daemon', '--endpoint', server.url, '--ca-file', ca], env)));
     } finally {
       await server.stop();
       fs.rmSync(dir, { recursive: true, force: true });
@@ -94,6 +161,7 @@ export async function benchCloud(): Promise<Row[]> {
     const signer = new GcpKmsSigner(key.reference, { endpoint });
     rows.push(...(await measure('Cloud KMS via our test server (in process)', signer)));
     await signer.close();
+    rows.push(...(await throughDaemon('Cloud KMS key via our test server', ['--gcpkms', '--create', '--key-ring', 'projects/arkeo-bench/locations/global/keyRings/r', '--key-id', 'daemon', '--endpoint', `127.0.0.1:${gcp.port}`, '--insecure-grpc'], {})));
   } finally {
     await gcp.stop();
   }

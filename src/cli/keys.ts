@@ -5,7 +5,7 @@ import { Keyring, checkPassphraseRules, decryptPrivateKeyArmor, encryptPrivateKe
 import { KEYRING_FLAGS, UsageError, exactPositionals, helpRequested, openKeyring, parseFlags, printUsage, type KeyringFlags } from './common.js';
 import { confirm, readSecret, readSecretFile } from './io.js';
 import { recordAndCommand, resolveAccount } from './delegate.js';
-import { addPkcs11Key, deleteKey } from '../keys/index.js';
+import { addCloudKey, addPkcs11Key, deleteKey, isCloudKind, type AddCloudKeyOptions } from '../keys/index.js';
 import { PKCS11_FLAGS, pkcs11PinSource } from './pkcs11.js';
 import { keyOutput, parseOutputFormat, yamlObject } from './output.js';
 
@@ -32,7 +32,8 @@ function intFlag(value: string | undefined, name: string): number | undefined {
   return Number(value);
 }
 
-async function add(args: string[]): Promise<void> {
+async function add(argv: string[]): Promise<void> {
+  const args = emptyCloudValues(argv);
   const { values, positionals } = parseFlags(args, {
     ...KEYRING_FLAGS,
     recover: { type: 'boolean' },
@@ -50,8 +51,13 @@ async function add(args: string[]): Promise<void> {
     'pkcs11-module': { type: 'string' },
     create: { type: 'boolean' },
     ...PKCS11_FLAGS,
+    ...CLOUD_FLAGS,
   });
   const [name] = exactPositionals(positionals, ['name'], 'keys add');
+  const cloud = CLOUD_KIND_FLAGS.filter((f) => values[f] !== undefined);
+  if (cloud.length + (values.pkcs11 !== undefined ? 1 : 0) > 1) throw new UsageError('keys add: give one of --pkcs11, --awskms, --azurekv, --gcpkms');
+  if (cloud.length === 1) return addCloud(name!, cloud[0]!, values, parseOutputFormat(values.output));
+  for (const f of CLOUD_ONLY_FLAGS) if (values[f] !== undefined) throw new UsageError(`keys add: --${f} goes with --awskms, --azurekv or --gcpkms`);
   if (values['delegate-for'] !== undefined && values['dry-run']) throw new UsageError('keys add: --delegate-for records the new key; it cannot go with --dry-run');
   const format = parseOutputFormat(values.output);
   if (values.pkcs11 !== undefined) return addPkcs11(name!, values, format);
@@ -97,6 +103,69 @@ async function addPkcs11(name: string, values: Record<string, string | boolean |
   });
   printKey(info, format);
   if (info.exportable) err(`warning: ${name}: the key on the token is marked extractable or not sensitive; it can leave the token\n`);
+}
+
+const CLOUD_KIND_FLAGS = ['awskms', 'azurekv', 'gcpkms'] as const;
+const CLOUD_KIND_OF = { awskms: 'aws-kms', azurekv: 'azure-kv', gcpkms: 'gcp-kms' } as const;
+const CLOUD_ONLY_FLAGS = ['endpoint', 'ca-file', 'insecure-grpc', 'region', 'alias', 'vault', 'key-name', 'key-ring', 'key-id', 'create-key-ring'] as const;
+const CLOUD_FLAGS = {
+  awskms: { type: 'string' },
+  azurekv: { type: 'string' },
+  gcpkms: { type: 'string' },
+  endpoint: { type: 'string' },
+  'ca-file': { type: 'string' },
+  'insecure-grpc': { type: 'boolean' },
+  region: { type: 'string' },
+  alias: { type: 'string' },
+  vault: { type: 'string' },
+  'key-name': { type: 'string' },
+  'key-ring': { type: 'string' },
+  'key-id': { type: 'string' },
+  'create-key-ring': { type: 'boolean' },
+} as const;
+
+/**
+ * `--awskms --create` has no value: parseArgs would take the next flag as one (or call it ambiguous), so a cloud
+ * kind flag followed by a flag or by nothing is given the empty value, which means "no reference".
+ */
+function emptyCloudValues(args: string[]): string[] {
+  return args.map((a, i) => (CLOUD_KIND_FLAGS.some((f) => a === `--${f}`) && (i + 1 >= args.length || args[i + 1]!.startsWith('-')) ? `${a}=` : a));
+}
+
+/** `keys add NAME --awskms REF|--create …` and the Azure and GCP forms: an offline record and our location file. */
+async function addCloud(name: string, flag: (typeof CLOUD_KIND_FLAGS)[number], values: Record<string, string | boolean | undefined>, format: 'text' | 'json'): Promise<void> {
+  for (const f of ['recover', 'account', 'index', 'coin-type', 'hd-path', 'bip39-passphrase', 'dry-run', 'delegate-for', 'pkcs11-module', 'pin-file'] as const) {
+    if (values[f] !== undefined) throw new UsageError(`keys add: --${f} does not apply to a --${flag} key (its key is made and kept in the cloud)`);
+  }
+  const kind = CLOUD_KIND_OF[flag];
+  const own: Record<string, readonly string[]> = { 'aws-kms': ['region', 'alias'], 'azure-kv': ['vault', 'key-name', 'ca-file'], 'gcp-kms': ['key-ring', 'key-id', 'create-key-ring', 'insecure-grpc'] };
+  for (const f of CLOUD_ONLY_FLAGS) {
+    if (f !== 'endpoint' && values[f] !== undefined && !own[kind]!.includes(f)) throw new UsageError(`keys add: --${f} does not go with --${flag}`);
+  }
+  const ref = values[flag] === '' ? undefined : (values[flag] as string);
+  if (values.create && ref !== undefined) throw new UsageError(`keys add: --${flag} REF names an existing key; --create makes a new one: give one of them`);
+  if (!values.create && ref === undefined) throw new UsageError(`keys add: --${flag} needs a key reference, or --create`);
+  if (!values.create) for (const f of ['region', 'alias', 'vault', 'key-name', 'key-ring', 'key-id', 'create-key-ring'] as const) if (values[f] !== undefined) throw new UsageError(`keys add: --${f} goes with --create`);
+  const s = (f: string) => values[f] as string | undefined;
+  const opts: AddCloudKeyOptions = {
+    kind,
+    ...(ref !== undefined ? { ref } : {}),
+    create: values.create === true,
+    endpoint: s('endpoint'),
+    caFile: s('ca-file'),
+    insecure: values['insecure-grpc'] === true,
+    region: s('region') ?? (kind === 'aws-kms' && values.create ? (process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION) : undefined),
+    alias: s('alias'),
+    vault: s('vault'),
+    keyName: s('key-name'),
+    keyRing: s('key-ring'),
+    keyId: s('key-id'),
+    createKeyRing: values['create-key-ring'] === true,
+  };
+  const keyring = openKeyring(values as KeyringFlags, 'write');
+  const info = await addCloudKey(keyring, name, opts);
+  if (format === 'json') out(JSON.stringify({ ...keyOutput(info), reference: info.reference }) + '\n');
+  else printKey(info, format);
 }
 
 async function list(args: string[]): Promise<void> {
@@ -169,6 +238,7 @@ async function del(args: string[]): Promise<void> {
     }
     const { kind, destroyedObjects } = await deleteKey(keyring, name, { fromToken, pin: fromToken ? pkcs11PinSource(values['pin-file']) : undefined });
     if (fromToken) err(`Key destroyed on the token (${destroyedObjects} object(s)) and deleted\n`);
+    else if (isCloudKind(kind)) err(`Key reference deleted; the ${kind} key in the cloud was not touched (delete or disable it there if it is no longer wanted)\n`);
     else if (kind !== 'local' && kind !== 'offline' && kind !== 'ledger' && kind !== 'multi') err(`Key reference deleted; the ${kind} key itself was not touched (--delete-from-token destroys it)\n`);
     else err('Key deleted forever (uh oh!)\n');
   }
@@ -283,6 +353,20 @@ export const KEYS_HELP: Record<string, string> = {
                              [--bip39-passphrase] [--no-backup] [--dry-run] [--delegate-for ACCOUNT] [keyring flags]
        arkeo-signer keys add NAME --pkcs11 'pkcs11:token=LABEL;object=LABEL' [--create] [--pkcs11-module PATH]
                              [--pin-file F] [keyring flags]
+       arkeo-signer keys add NAME --awskms awskms:arn:aws:kms:REGION:ACCOUNT:key/ID [--endpoint URL]
+       arkeo-signer keys add NAME --awskms --create --region REGION [--alias alias/NAME] [--endpoint URL]
+       arkeo-signer keys add NAME --azurekv azurekv:https://VAULT.vault.azure.net/keys/NAME[/VERSION]
+       arkeo-signer keys add NAME --azurekv --create --vault https://VAULT.vault.azure.net --key-name NAME
+       arkeo-signer keys add NAME --gcpkms gcpkms:projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N
+       arkeo-signer keys add NAME --gcpkms --create --key-ring projects/P/locations/L/keyRings/R --key-id K
+                             [--create-key-ring]
+
+--awskms, --azurekv, --gcpkms: a secp256k1 key in AWS KMS, Azure Key Vault or Google Cloud KMS. The public key is
+read (or the key created: ECC_SECG_P256K1, EC P-256K, EC_SIGN_SECP256K1_SHA256) now; the keyring keeps an offline
+record and NAME.external.json with the kind and { ref, endpoint }, never a credential: each SDK's default chain
+provides those where the key is used. --endpoint sends requests elsewhere (a VPC/private endpoint, an emulator);
+for servers on this machine with their own certificate or none: --ca-file PEM (Azure) and --insecure-grpc (GCP,
+plain gRPC to a loopback address only; meant for test servers).
 
 --pkcs11 URI: a key on a PKCS#11 token (HSM): --create generates a secp256k1 key there (sensitive, not
 extractable, sign only); without it, the URI names an existing one. The keyring keeps an offline record (what
@@ -312,7 +396,8 @@ which verify --pubkey accepts).
 ${KEYRING_FLAGS_HELP}`,
   delete: `Usage: arkeo-signer keys delete NAME... [-y|--yes] [keyring flags]
 
-Delete keys; asks for each unless -y.
+Delete keys; asks for each unless -y. For an external key (pkcs11, aws-kms, azure-kv, gcp-kms) only our records go;
+the key itself stays where it is (--delete-from-token destroys a PKCS#11 key; cloud keys are never deleted here).
 
 ${KEYRING_FLAGS_HELP}`,
   rename: `Usage: arkeo-signer keys rename OLD NEW [-y|--yes] [keyring flags]
@@ -364,7 +449,11 @@ Commands (as arkeod keys; arkeo-signer keys <command> --help for each):
       [--delegate-for ACCOUNT]                    a claim-only key for ACCOUNT's contracts; prints open-contract
   add NAME --pkcs11 'pkcs11:token=LABEL;object=LABEL' [--create] [--pkcs11-module PATH] [--pin-file F]
                                                   a key on a PKCS#11 token (HSM): offline record + location file
-  list [--list-names]                             external keys show kind (pkcs11)
+  add NAME --awskms REF | --awskms --create --region R [--alias alias/N]       a key in AWS KMS
+  add NAME --azurekv REF | --azurekv --create --vault URL --key-name N          a key in Azure Key Vault
+  add NAME --gcpkms REF | --gcpkms --create --key-ring RING --key-id K          a key in Google Cloud KMS
+      [--endpoint URL|HOST:PORT] [--ca-file PEM (azure)] [--insecure-grpc (gcp, loopback)]
+  list [--list-names]                             external keys show kind (pkcs11, aws-kms, azure-kv, gcp-kms)
   show NAME [--address | --pubkey] [--bech acc|val|cons]
   delete NAME... [-y] [--delete-from-token --pin-file F]   external keys: the token's key stays unless asked
   rename OLD NEW [-y]

@@ -5,6 +5,8 @@ import { ContractPayer, SigningProxy, createProxyMetrics, loadProxyConfig, parse
 import { checkService, parseContractSpec } from '../proxy/config.js';
 import { KEYRING_FLAGS, UsageError, exactPositionals, flagValue, helpRequested, openKeyring, parseFlags, printUsage, required } from './common.js';
 import { STORE_FLAGS, homeOf } from './claim.js';
+import { openSigner } from '../keys/index.js';
+import { pkcs11PinSource } from './pkcs11.js';
 
 export const PROXY_USAGE = `Usage: arkeo-signer proxy --listen 127.0.0.1:PORT|unix:/path --sentinel URL --service NAME --key NAME
                           [--contract ID|auto] [--block-size N] [--nonce-store PATH|postgres://… [--create-nonce-store]]
@@ -56,7 +58,8 @@ export async function openPaySigner(values: PayFlags, key: string): Promise<{ si
     }
     return { signer, close: () => client.close() };
   }
-  const signer = await openKeyring(values).signer(key);
+  // Any kind the keyring holds: local, PKCS#11 (PIN from ARKEO_PKCS11_PIN, the credential or a prompt), cloud KMS.
+  const signer = await openSigner(openKeyring(values), key, { pkcs11: { pin: pkcs11PinSource() } });
   return { signer, close: () => signer.destroy() };
 }
 

@@ -16,6 +16,8 @@ export interface DaemonConfig {
   limits: { max_body_bytes: number; header_timeout_ms: number; request_timeout_ms: number; keep_alive_timeout_ms: number };
   /** PKCS#11 keys (kind pkcs11 in the keyring): the PIN file, logged-in sessions per key, retries; module overrides the stored path. */
   pkcs11: { module?: string; pin_file?: string; sessions: number; retries: number };
+  /** Cloud KMS keys (aws-kms, azure-kv, gcp-kms): per-call timeout and retries of throttled or transient calls. */
+  cloud: { timeout_ms: number; retries: number };
 }
 
 export const MAX_CONFIG_BYTES = 256 * 1024;
@@ -30,6 +32,7 @@ export function defaultConfig(home = defaultHome()): DaemonConfig {
     tokens: { path: path.join(signer, 'tokens.json') },
     limits: { max_body_bytes: 64 * 1024, header_timeout_ms: 5000, request_timeout_ms: 10000, keep_alive_timeout_ms: 5000 },
     pkcs11: { sessions: 2, retries: 3 },
+    cloud: { timeout_ms: 5000, retries: 4 },
   };
 }
 
@@ -78,6 +81,12 @@ retries = 3                         # recoveries per signature (reopen, re-login
 # pin_file = "/etc/arkeo-signer/pkcs11-pin"   # example; else $ARKEO_PKCS11_PIN, the systemd credential
 #                                   # $CREDENTIALS_DIRECTORY/pkcs11-pin, or a prompt. A refused PIN is tried once.
 # module = "/usr/lib/softhsm/libsofthsm2.so"  # example: overrides the module path stored with each key
+
+[cloud]                             # keys added with: arkeo-signer keys add NAME --awskms|--azurekv|--gcpkms …
+timeout_ms = 5000                   # per KMS call; credentials come from each SDK's default chain, never from here
+retries = 4                         # for throttled and transient failures, with jittered backoff (never after a
+#                                   # signature that failed its check). A key is checked against its recorded
+#                                   # public key at start: a mismatch stops the start.
 `;
 
 /** The commented example `daemon init` writes, with paths under `home`. */
@@ -100,6 +109,7 @@ const SECTIONS: Record<keyof DaemonConfig, Shape> = {
   tokens: { path: 'string' },
   limits: { max_body_bytes: 'number', header_timeout_ms: 'number', request_timeout_ms: 'number', keep_alive_timeout_ms: 'number' },
   pkcs11: { module: 'string', pin_file: 'string', sessions: 'number', retries: 'number' },
+  cloud: { timeout_ms: 'number', retries: 'number' },
 };
 
 function bad(file: string, field: string, why: string): never {
@@ -140,6 +150,8 @@ export function parseConfig(text: string, file: string): DaemonConfig {
   if (cfg.nonces.block_size > 1_000_000) bad(file, 'nonces.block_size', 'at most 1000000');
   if (cfg.pkcs11.sessions > 64) bad(file, 'pkcs11.sessions', 'at most 64');
   if (cfg.pkcs11.retries > 10) bad(file, 'pkcs11.retries', 'at most 10');
+  if (cfg.cloud.retries > 10) bad(file, 'cloud.retries', 'at most 10');
+  if (cfg.cloud.timeout_ms > 120_000) bad(file, 'cloud.timeout_ms', 'at most 120000');
   if (cfg.limits.max_body_bytes > 16 * 1024 * 1024) bad(file, 'limits.max_body_bytes', 'at most 16 MiB');
   if (cfg.listen.tcp !== undefined) {
     if (!/^[^:\s]+:\d{1,5}$/.test(cfg.listen.tcp) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(cfg.listen.tcp)) bad(file, 'listen.tcp', 'expected host:port');

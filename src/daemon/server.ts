@@ -8,7 +8,8 @@ import { ArkeoSignerError, CryptoError, InputError } from '../errors.js';
 import { sha256, toBech32PubKey, toHex, utf8, parseHex, curveEngineNote } from '../crypto/index.js';
 import { Keyring, type PassphraseSource } from '../keyring/index.js';
 import { SigningThread, Pkcs11Signer, type PinSource, type Signer } from '../signers/index.js';
-import { openSigner } from '../keys/index.js';
+import { CloudKeySigner, isCloudKind, openSigner } from '../keys/index.js';
+import { CloudStats, KmsError } from '../signers/index.js';
 import { ClaimSigner, ClaimPolicyError, parseContractId, parseDecimal, readDelegates, MAX_INT64 } from '../claims/index.js';
 import { defaultNonceStorePath, openNonceStore, NonceStoreError, type NonceStore } from '../nonces/index.js';
 import { AuditLog, type AuditInput, type AuditWho } from '../audit/index.js';
@@ -46,7 +47,7 @@ interface LoadedKey {
   address: string;
   bech32: string;
   publicKey: Uint8Array;
-  /** A ThreadSigner (local keys, in the signing thread) or a Pkcs11Signer (its own session pool). */
+  /** A ThreadSigner (local keys, in the signing thread), a Pkcs11Signer (its own session pool) or a CloudKeySigner. */
   signer: Signer & { destroy(): void };
   claims: ClaimSigner;
   /** Served as a claim delegate: claims on contracts naming it as delegate, nothing else (keyring.delegates_only). */
@@ -146,27 +147,36 @@ export class SignerDaemon {
     const skipped: string[] = [];
     const p = this.config.pkcs11;
     for (const info of await kr.list()) {
-      if ((info.kind !== 'local' && info.kind !== 'pkcs11') || (wanted && !wanted.includes(info.name))) continue;
+      if ((info.kind !== 'local' && info.kind !== 'pkcs11' && !isCloudKind(info.kind)) || (wanted && !wanted.includes(info.name))) continue;
       if (delegates && !delegates.has(toBech32PubKey(info.publicKey!))) {
         skipped.push(info.name);
         continue;
       }
-      // Local keys move into the signing thread; PKCS#11 keys sign through their own pool of logged-in sessions.
+      // Local keys move into the signing thread; PKCS#11 keys sign through their own pool of logged-in sessions;
+      // cloud keys through their SDK client, with as many calls in flight as requests (the KMS does the work).
+      // A cloud key is checked against its recorded public key here: a mismatch stops the start.
       const signer =
         info.kind === 'local'
           ? await this.signingThread.adopt(await kr.signer(info.name))
-          : await openSigner(kr, info.name, { pkcs11: { pin, module: p.module, sessions: p.sessions, retries: p.retries } });
+          : await openSigner(kr, info.name, { pkcs11: { pin, module: p.module, sessions: p.sessions, retries: p.retries }, cloud: this.cloudOptions(info.name, info.kind) });
       const claims = await ClaimSigner.create(signer, this.store, { blockSize: this.config.nonces.block_size });
       this.keys.set(info.name, { name: info.name, address: info.address, bech32: toBech32PubKey(info.publicKey!), publicKey: info.publicKey!, signer, claims, delegateOnly: delegatesOnly });
     }
     for (const name of wanted ?? []) {
       if (skipped.includes(name)) throw new InputError('NOT_A_DELEGATE', `keyring.keys: ${name} is not recorded as a claim delegate, and keyring.delegates_only is set (record it with keys add … --delegate-for ACCOUNT, or remove it from keyring.keys)`);
-      if (!this.keys.has(name)) throw new InputError('KEY_NOT_FOUND', `keyring.keys: ${name} is not a local or pkcs11 key in ${kr.location}`);
+      if (!this.keys.has(name)) throw new InputError('KEY_NOT_FOUND', `keyring.keys: ${name} is not a local or pkcs11 key, nor a cloud KMS key, in ${kr.location}`);
     }
     if (skipped.length) log('info', `keyring.delegates_only: not serving ${skipped.length} key(s) that are not recorded claim delegates`);
     if (delegatesOnly && this.keys.size === 0) throw new InputError('NO_KEYS', `${kr.location}: keyring.delegates_only is set and no key is recorded as a claim delegate (keys add NAME --delegate-for ACCOUNT)`);
-    if (this.keys.size === 0) throw new InputError('NO_KEYS', `${kr.location}: no local or pkcs11 keys to serve`);
+    if (this.keys.size === 0) throw new InputError('NO_KEYS', `${kr.location}: no local, pkcs11 or cloud KMS keys to serve`);
     this.metrics.keysLoaded.set(this.keys.size);
+  }
+
+  /** A cloud key's own counters, its attempts observed into the latency histogram as they happen. */
+  private cloudOptions(key: string, backend: string) {
+    const stats = new CloudStats();
+    stats.onAttempt = (a) => this.metrics.cloudLatency.observe({ key, backend, op: a.op, outcome: a.outcome }, a.ms / 1000);
+    return { stats, timeoutMs: this.config.cloud.timeout_ms, retries: this.config.cloud.retries };
   }
 
   private serverOptions(): http.ServerOptions {
@@ -405,8 +415,14 @@ export class SignerDaemon {
     return { what: { op: 'raw', msg_sha256: toHex(sha256(message)) }, reply: key.signer.sign(message).then((signature) => ({ signature: toHex(signature), pubkey: key.bech32 })) };
   }
 
-  /** PKCS#11 gauges, read from the signers' own counters when scraped. */
+  /** PKCS#11 and cloud gauges, read from the signers' own counters when scraped. */
   private tokenMetrics(): void {
+    const events: Record<string, string> = { highSNormalised: 'high_s', selfCheckFailures: 'self_check_failures' };
+    for (const k of this.keys.values()) {
+      if (!(k.signer instanceof CloudKeySigner)) continue;
+      const snap = k.signer.stats.snapshot();
+      for (const [event, n] of Object.entries(snap)) if (typeof n === 'number') this.metrics.cloudEvents.set({ key: k.name, backend: k.signer.kind, event: events[event] ?? event }, n);
+    }
     for (const k of this.keys.values()) {
       if (!(k.signer instanceof Pkcs11Signer)) continue;
       this.metrics.tokenSessions.set({ key: k.name }, k.signer.openSessions);
@@ -435,10 +451,23 @@ export class SignerDaemon {
       (tokens ??= {})[k.name] = problem ? `error: ${problem}` : 'ok';
       this.metrics.tokenHealthy.set({ key: k.name }, problem ? 0 : 1);
     }
-    const ok = nonce === 'ok' && audit === 'ok' && keys === 'ok' && Object.values(tokens ?? {}).every((t) => t === 'ok');
+    // Cloud keys: a fresh read of each key (in parallel, each bounded by cloud.timeout_ms), and 503 also while the
+    // last call failed as unavailable; a passing read clears that, so the daemon reports recovery by itself.
+    let cloud: Record<string, { backend: string; status: string; latency_ms: number }> | undefined;
+    const cloudKeys = [...this.keys.values()].filter((k) => k.signer instanceof CloudKeySigner);
+    await Promise.all(
+      cloudKeys.map(async (k) => {
+        const signer = k.signer as CloudKeySigner;
+        const h = await signer.health();
+        const problem = h.ok ? signer.problem() : h.error;
+        (cloud ??= {})[k.name] = { backend: signer.kind, status: problem ? `error: ${problem}` : 'ok', latency_ms: Math.round(h.latencyMs * 10) / 10 };
+        this.metrics.cloudHealthy.set({ key: k.name, backend: signer.kind }, problem ? 0 : 1);
+      }),
+    );
+    const ok = nonce === 'ok' && audit === 'ok' && keys === 'ok' && Object.values(tokens ?? {}).every((t) => t === 'ok') && Object.values(cloud ?? {}).every((c) => c.status === 'ok');
     this.metrics.auditHealthy.set(this.audit.healthy ? 1 : 0);
     this.metrics.nonceHealthy.set(nonce === 'ok' ? 1 : 0);
-    send(res, ok ? 200 : 503, { ok, keys, key_count: this.keys.size, nonce_store: nonce, audit, audit_entries: this.audit.lastSeq, ...(tokens ? { tokens } : {}) });
+    send(res, ok ? 200 : 503, { ok, keys, key_count: this.keys.size, nonce_store: nonce, audit, audit_entries: this.audit.lastSeq, ...(tokens ? { tokens } : {}), ...(cloud ? { cloud } : {}) });
   }
 
   /** Errors: a status, a one-line reason, an audit entry, and never a secret. */
@@ -452,6 +481,8 @@ export class SignerDaemon {
     else if (e instanceof ArkeoSignerError && e.code === 'AUDIT_UNAVAILABLE') [status, code, message] = [503, e.code, e.message];
     else if (e instanceof InputError) [status, code, message] = [400, e.code, e.message];
     else if (e instanceof CryptoError) [status, code, message] = [e.code === 'SIGNER_UNAVAILABLE' ? 503 : 500, e.code, e.message];
+    // A cloud outage or throttling is the backend's state, not ours: 503, so clients back off and retry.
+    else if (e instanceof KmsError) [status, code, message] = [['UNAVAILABLE', 'TIMEOUT', 'THROTTLED'].includes(e.code) ? 503 : 500, e.code, e.message];
     else log('error', `request ${KNOWN_ROUTES.has(route) ? route : 'to an unknown route'}: ${(e as Error)?.name ?? 'error'}`);
     const what = (e as { what?: AuditInput['what'] })?.what ?? { op: route.slice(0, 60) };
     const result: AuditInput['result'] = status === 401 ? 'unauthenticated' : status === 403 || status === 429 ? 'denied' : 'error';

@@ -53,6 +53,9 @@ async function makeClient(endpoint: GcpKmsOptions['endpoint']): Promise<KeyManag
   if (endpoint.insecure) {
     const grpc = await import('@grpc/grpc-js');
     opts.sslCreds = grpc.credentials.createInsecure();
+    // No credential goes to a plain-gRPC server, so none is looked for: without this, google-auth-library probes
+    // the GCE metadata server for the universe domain and prints a MetadataLookupWarning in every process.
+    opts.clientOptions = { universeDomain: 'googleapis.com' };
   }
   return new Client(opts as ConstructorParameters<typeof Client>[0]);
 }
