@@ -318,7 +318,11 @@ function scalar(value: string, column: number, indent: number): { text: string; 
  */
 const YAML_READER_REFUSES = /[\u007f-\u0084\u0086-\u009f\ufffe\uffff]/;
 
-export class YamlError extends Error {}
+export class YamlError extends Error {
+  constructor(readonly value: string) {
+    super(`${JSON.stringify(value)}: yaml: control characters are not allowed`);
+  }
+}
 
 /**
  * The same re-reading turns a raw NEL (U+0085, which Go's JSON leaves unescaped) inside a double-quoted scalar
@@ -337,7 +341,7 @@ function foldNel(value: string): string {
 export function goYamlList(items: Record<string, string>[]): string {
   for (const item of items) {
     for (const v of Object.values(item)) {
-      if (YAML_READER_REFUSES.test(v)) throw new YamlError(`${JSON.stringify(v)}: control characters are not allowed in YAML`);
+      if (YAML_READER_REFUSES.test(v)) throw new YamlError(v);
     }
   }
   if (items.length === 0) return '[]\n';

@@ -1,7 +1,8 @@
+import { InputError } from '../errors.js';
 import { goJsonString, pubKeyProtoJson, type KeyInfo } from '../keyring/index.js';
 import { PREFIXES, toAddress } from '../crypto/index.js';
 import { UsageError } from './common.js';
-import { goYamlList } from './goyaml.js';
+import { YamlError, goYamlList } from './goyaml.js';
 
 export type OutputFormat = 'text' | 'json';
 
@@ -63,5 +64,11 @@ export function keyJson(output: Record<string, string>): string {
  * sigs.k8s.io/yaml and prints it with Fprintln, so the YAML's own final newline is followed by an empty line.
  */
 export function keyText(outputs: Record<string, string>[]): string {
-  return goYamlList(outputs) + '\n';
+  try {
+    return goYamlList(outputs) + '\n';
+  } catch (e) {
+    if (!(e instanceof YamlError)) throw e;
+    // arkeod fails the whole command the same way; we say which key and what works instead.
+    throw new InputError('NO_TEXT_OUTPUT', `key ${JSON.stringify(e.value)}: its name has a DEL or C1 control character, which YAML cannot hold (arkeod fails too: "yaml: control characters are not allowed"); use -o json, or rename the key`);
+  }
 }
