@@ -1,8 +1,9 @@
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BIN, listFiles, run, tempDir } from '../helpers.js';
+import { BIN, listFiles, requireComponent, run, tempDir } from '../helpers.js';
+import { buildOracle, goAvailable, oracle, oracleJson } from '../interop/oracle.js';
 import { GOLDEN_DIR, KEY_OUTPUT_KEYRING, LOCAL_NAMES, readGolden, type GoldenKeyOutput, type GoldenNameOutput } from '../interop/goldens.js';
 import { keyJson, keyText } from '../../src/cli/output.js';
 import { InputError } from '../../src/errors.js';
@@ -144,4 +145,43 @@ test('import of a key already stored under another name: refused, naming that na
   assert.equal(r.status, 1);
   assert.match(r.stderr, /^arkeo-signer: bob: this key \(arkeo1\w+\) is already stored as alice in \S+; use that name, or `keys rename alice bob`\n$/);
   assert.ok(!fs.existsSync(path.join(home, 'keyring-test', 'bob.info')));
+});
+
+// ------------------------------------------------------------------------------ live, when Go is on PATH
+let haveGo = false;
+before(() => {
+  haveGo = goAvailable();
+  if (haveGo) buildOracle();
+});
+
+test('live oracle: Go writes the same records again and prints the committed golden bytes', { timeout: 600_000 }, (t) => {
+  if (!requireComponent(t, haveGo, 'the go toolchain (interop oracle)')) return;
+  const home = tempDir();
+  const hexName = (r: GoldenKeyOutput['records'][number]) => ({ ...r, name: Buffer.from(r.name).toString('hex') });
+  oracle(['write-records', home, 'test'], { input: golden.records.map((r) => JSON.stringify(hexName(r))).join('\n') + '\n' });
+  // Fresh files (new salts and IVs), the same output: the goldens still say what cosmos-sdk prints.
+  assert.deepEqual(oracleJson<GoldenKeyOutput['outputs']>(['key-outputs', home, 'test']), golden.outputs);
+});
+
+test('live oracle: keys named with a tab and a newline, written by Go, are listed, shown and signed with', { timeout: 600_000 }, (t) => {
+  if (!requireComponent(t, haveGo, 'the go toolchain (interop oracle)')) return;
+  const home = tempDir();
+  const names = ['tab\tname', 'line\nbreak', '.dot\ttab'];
+  const mnemonic = golden.records.find((r) => r.kind === 'local')!.mnemonic!;
+  oracle(['write-records', home, 'test'], {
+    input: names.map((n, i) => JSON.stringify({ kind: 'local', name: Buffer.from(n).toString('hex'), mnemonic: i === 0 ? mnemonic : golden.records[i + 1]!.mnemonic })).join('\n') + '\n',
+  });
+  const want = oracleJson<GoldenKeyOutput['outputs']>(['key-outputs', home, 'test']);
+  assert.equal(run(BIN.arkeoSigner, k(home, 'list', '-o', 'json')).stdout, want.list_json);
+  assert.equal(run(BIN.arkeoSigner, k(home, 'list')).stdout, want.list_text);
+  for (const s of want.show) {
+    assert.equal(run(BIN.arkeoSigner, ['keys', 'show', '--home', home, '--', s.name]).stdout, s.text, JSON.stringify(s.name));
+    const msg = '42:1:';
+    const go = oracle(['sign', home, 'test', s.name, Buffer.from(msg).toString('hex')]);
+    assert.equal(run(BIN.signhere, ['-home', home, '-m', msg, `-u=${s.name}`]).stdout, go, JSON.stringify(s.name));
+  }
+  // A new name with a control character is refused at the CLI, with the reason, although arkeod would take it.
+  const r = run(BIN.arkeoSigner, k(home, 'add', 'new\tkey', '--no-backup'));
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^arkeo-signer: key name "new\\tkey": contains a control character \(a tab, newline or escape\); choose a name without one\n$/);
 });
