@@ -344,7 +344,9 @@ Import a raw 32-byte secp256k1 private key given in hex (optional 0x).
 ${KEYRING_FLAGS_HELP}`,
   migrate: `Usage: arkeo-signer keys migrate --from test|file --to file|test [keyring flags]
 
-Copy every local key to the other backend; the source is left as it was.
+Copy every local key to the other backend; the source is left as it was. Every key is checked first: if one
+cannot be copied (unreadable, or its name or address taken by another key in the target), nothing is copied and
+each such key is named. Keys already there, and keys without a private key here, are skipped and listed.
 
 ${KEYRING_FLAGS_HELP}`,
 };
