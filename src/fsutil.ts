@@ -45,8 +45,9 @@ export function fsyncDir(dir: string): void {
 /** Atomically replace `file` with `data`. On any failure the old content stays and no temp file is left. */
 export function writeFileAtomic(file: string, data: Uint8Array | string): void {
   const dir = path.dirname(file);
-  // The temp name starts with '.' and ends with '.tmp', so neither arkeod (which lists "*info") nor we read it.
-  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  // The temp name starts with '.' and ends with '.tmp', so neither arkeod (which lists "*info") nor we read it. It
+  // keeps at most 32 characters of the name, so any file name that fits (255 bytes) can be written atomically.
+  const tmp = path.join(dir, `.${[...path.basename(file)].slice(0, 32).join('')}.${randomBytes(6).toString('hex')}.tmp`);
   let fd: number | undefined;
   try {
     fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, FILE_MODE);

@@ -1,13 +1,13 @@
 import * as fs from 'node:fs';
 import { InputError, KeyringError } from '../errors.js';
 import { generateMnemonic, hdPathFor, parseAddress, parseHex, toHex, validateHdPath, wipe, COSMOS_COIN_TYPE, PREFIXES } from '../crypto/index.js';
-import { Keyring, checkPassphraseRules, decryptPrivateKeyArmor, encryptPrivateKeyArmor, type Backend, type KeyInfo } from '../keyring/index.js';
+import { Keyring, checkPassphraseRules, showName, validateKeyName, decryptPrivateKeyArmor, encryptPrivateKeyArmor, type Backend, type KeyInfo } from '../keyring/index.js';
 import { KEYRING_FLAGS, UsageError, exactPositionals, helpRequested, openKeyring, parseFlags, printUsage, type KeyringFlags } from './common.js';
 import { confirm, readSecret, readSecretFile } from './io.js';
 import { recordAndCommand, resolveAccount } from './delegate.js';
 import { addCloudKey, addPkcs11Key, deleteKey, isCloudKind, type AddCloudKeyOptions } from '../keys/index.js';
 import { PKCS11_FLAGS, pkcs11PinSource } from './pkcs11.js';
-import { keyOutput, parseOutputFormat, yamlObject } from './output.js';
+import { goJsonObject, keyJson, keyListJson, keyOutput, keyText, parseOutputFormat } from './output.js';
 
 const out = (s: string) => process.stdout.write(s);
 const err = (s: string) => process.stderr.write(s);
@@ -16,7 +16,7 @@ export const ARMOR_PASSPHRASE_ENV = 'ARKEO_ARMOR_PASSPHRASE';
 
 function printKey(info: KeyInfo, format: 'text' | 'json', bech?: string, mnemonic?: string): void {
   const o = keyOutput(info, bech, mnemonic);
-  out(format === 'json' ? JSON.stringify(o) + '\n' : yamlObject(o));
+  out(format === 'json' ? keyJson(o) : keyText([o]));
 }
 
 async function armorPassphrase(file: string | undefined, prompt: string): Promise<string> {
@@ -54,6 +54,7 @@ async function add(argv: string[]): Promise<void> {
     ...CLOUD_FLAGS,
   });
   const [name] = exactPositionals(positionals, ['name'], 'keys add');
+  validateKeyName(name!);
   const cloud = CLOUD_KIND_FLAGS.filter((f) => values[f] !== undefined);
   if (cloud.length + (values.pkcs11 !== undefined ? 1 : 0) > 1) throw new UsageError('keys add: give one of --pkcs11, --awskms, --azurekv, --gcpkms');
   if (cloud.length === 1) return addCloud(name!, cloud[0]!, values, parseOutputFormat(values.output));
@@ -78,7 +79,7 @@ async function add(argv: string[]): Promise<void> {
     // arkeod's JSON shape: the mnemonic is a field of the printed object (and ours: the delegation, when asked).
     const o: Record<string, string> = keyOutput(info, undefined, showMnemonic ? mnemonic : undefined);
     if (delegation) Object.assign(o, { delegate_for: delegation.record.account, open_contract: delegation.command.argv.join(' ') });
-    out(JSON.stringify(o) + '\n');
+    out(goJsonObject(o) + '\n');
     return;
   }
   printKey(info, 'text');
@@ -179,11 +180,11 @@ async function list(args: string[]): Promise<void> {
     return;
   }
   if (format === 'json') {
-    out(JSON.stringify(keys.map((k) => keyOutput(k))) + '\n');
+    out(keyListJson(keys.map((k) => keyOutput(k))));
   } else if (keys.length === 0) {
     err('No records were found in keyring\n');
   } else {
-    out(keys.map((k) => yamlObject(keyOutput(k), true)).join(''));
+    out(keyText(keys.map((k) => keyOutput(k))));
   }
 }
 
@@ -221,7 +222,7 @@ async function show(args: string[]): Promise<void> {
   const o = keyOutput(info, values.bech);
   if (values.address) out(o.address + '\n');
   else if (values.pubkey) out(o.pubkey + '\n');
-  else out(format === 'json' ? JSON.stringify(o) + '\n' : yamlObject(o));
+  else out(format === 'json' ? keyJson(o) : keyText([o]));
 }
 
 async function del(args: string[]): Promise<void> {
@@ -247,6 +248,7 @@ async function del(args: string[]): Promise<void> {
 async function rename(args: string[]): Promise<void> {
   const { values, positionals } = parseFlags(args, { ...KEYRING_FLAGS, yes: { type: 'boolean', short: 'y' } });
   const [from, to] = exactPositionals(positionals, ['old_name', 'new_name'], 'keys rename');
+  validateKeyName(to!);
   const keyring = openKeyring(values);
   await keyring.get(from!);
   if (!values.yes && !(await confirm(`Key reference will be renamed from ${from} to ${to}. Continue?`))) {
@@ -297,6 +299,7 @@ const MAX_ARMOR_FILE = 64 * 1024;
 async function importKey(args: string[]): Promise<void> {
   const { values, positionals } = parseFlags(args, { ...KEYRING_FLAGS, 'armor-passphrase-file': { type: 'string' } });
   const [name, file] = exactPositionals(positionals, ['name', 'keyfile'], 'keys import');
+  validateKeyName(name!);
   const keyring = openKeyring(values, 'write');
   if (await keyring.has(name!)) throw new KeyringError('KEY_EXISTS', `${name}: cannot overwrite key (it already exists in ${keyring.location})`);
   let text: string;
@@ -319,6 +322,7 @@ async function importKey(args: string[]): Promise<void> {
 async function importHex(args: string[]): Promise<void> {
   const { values, positionals } = parseFlags(args, { ...KEYRING_FLAGS, 'key-type': { type: 'string' } });
   const [name, hex] = exactPositionals(positionals, ['name', 'hex'], 'keys import-hex');
+  validateKeyName(name!);
   if ((values['key-type'] ?? 'secp256k1') !== 'secp256k1') throw new UsageError('--key-type: only secp256k1 is supported');
   const keyring = openKeyring(values, 'write');
   if (await keyring.has(name!)) throw new KeyringError('KEY_EXISTS', `${name}: cannot overwrite key (it already exists in ${keyring.location})`);
@@ -338,9 +342,9 @@ async function migrate(args: string[]): Promise<void> {
   const source = openKeyring({ ...values, 'keyring-backend': values.from as Backend });
   const target = openKeyring({ ...values, 'keyring-backend': values.to as Backend }, 'write');
   const { copied, skipped } = await source.migrateTo(target);
-  for (const n of copied) err(`migrated ${n}: ${source.location} -> ${target.location}\n`);
-  for (const n of skipped) err(`skipped ${n} (already present, or not a local key)\n`);
-  err(`${copied.length} key(s) migrated; the source keyring was left unchanged\n`);
+  for (const n of copied) err(`migrated ${showName(n)}: ${source.location} -> ${target.location}\n`);
+  for (const { name, why } of skipped) err(`skipped ${showName(name)}: ${why}\n`);
+  err(`${copied.length} key(s) migrated, ${skipped.length} skipped; the source keyring was left unchanged\n`);
 }
 
 const KEYRING_FLAGS_HELP = `Keyring flags: --home DIR (default ~/.arkeo)  --keyring-dir DIR  --keyring-backend test|file|memory (default test)
@@ -425,7 +429,9 @@ Import a raw 32-byte secp256k1 private key given in hex (optional 0x).
 ${KEYRING_FLAGS_HELP}`,
   migrate: `Usage: arkeo-signer keys migrate --from test|file --to file|test [keyring flags]
 
-Copy every local key to the other backend; the source is left as it was.
+Copy every local key to the other backend; the source is left as it was. Every key is checked first: if one
+cannot be copied (unreadable, or its name or address taken by another key in the target), nothing is copied and
+each such key is named. Keys already there, and keys without a private key here, are skipped and listed.
 
 ${KEYRING_FLAGS_HELP}`,
 };

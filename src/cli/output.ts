@@ -1,6 +1,8 @@
-import type { KeyInfo } from '../keyring/index.js';
+import { InputError } from '../errors.js';
+import { goJsonString, pubKeyProtoJson, type KeyInfo } from '../keyring/index.js';
 import { PREFIXES, toAddress } from '../crypto/index.js';
 import { UsageError } from './common.js';
+import { YamlError, goYamlList } from './goyaml.js';
 
 export type OutputFormat = 'text' | 'json';
 
@@ -20,10 +22,9 @@ export function addressPrefix(bech: string | undefined): string {
   }
 }
 
-/** The proto-JSON of the public key Any, as SDK v0.50 prints it inside `pubkey`. */
+/** The proto-JSON of the public key Any, as SDK v0.50 prints it inside `pubkey` (multisig: threshold and keys). */
 export function pubKeyJson(info: KeyInfo): string {
-  if (info.publicKey) return `{"@type":"${info.pubKeyAny.typeUrl}","key":"${Buffer.from(info.publicKey).toString('base64')}"}`;
-  return `{"@type":"${info.pubKeyAny.typeUrl}"}`;
+  return pubKeyProtoJson(info.pubKeyAny);
 }
 
 /** cosmos-sdk `client/keys/output.go` KeyOutput, fields in its order. */
@@ -40,17 +41,34 @@ export function keyOutput(info: KeyInfo, bech?: string, mnemonic?: string): Reco
   return out;
 }
 
-const PLAIN_YAML = /^[A-Za-z0-9_][A-Za-z0-9_.\-/]*$/;
-const YAML_WORDS = /^(true|false|yes|no|on|off|null|~|y|n)$/i;
-
-function yamlScalar(value: string): string {
-  if (value === '') return '""';
-  if (PLAIN_YAML.test(value) && !YAML_WORDS.test(value) && !/^[0-9.+-]/.test(value)) return value;
-  return `'${value.replace(/'/g, "''")}'`;
+/** Go `json.Marshal` of a struct of strings: fields in order, HTML-safe escaping (`<` is \u003c, …). */
+export function goJsonObject(obj: Record<string, string>): string {
+  return '{' + Object.entries(obj).map(([k, v]) => `${goJsonString(k)}:${goJsonString(v)}`).join(',') + '}';
 }
 
-/** The YAML arkeod prints for `--output text` (sigs.k8s.io/yaml: keys sorted). */
-export function yamlObject(obj: Record<string, string>, listItem = false): string {
-  const keys = Object.keys(obj).sort();
-  return keys.map((k, i) => `${listItem ? (i === 0 ? '- ' : '  ') : ''}${k}: ${yamlScalar(obj[k]!)}`).join('\n') + '\n';
+/**
+ * `keys list -o json`: cosmos-sdk printKeyringRecords writes json.Marshal(kos) with Fprintf("%s"), so there is
+ * no newline after the array; we print arkeod's bytes.
+ */
+export function keyListJson(outputs: Record<string, string>[]): string {
+  return '[' + outputs.map(goJsonObject).join(',') + ']';
+}
+
+/** `keys show -o json` and `keys add -o json`: json.Marshal(ko), then Fprintln. */
+export function keyJson(output: Record<string, string>): string {
+  return goJsonObject(output) + '\n';
+}
+
+/**
+ * `keys list` and `keys show` in text mode: printTextRecords marshals a list (of one, for show) with
+ * sigs.k8s.io/yaml and prints it with Fprintln, so the YAML's own final newline is followed by an empty line.
+ */
+export function keyText(outputs: Record<string, string>[]): string {
+  try {
+    return goYamlList(outputs) + '\n';
+  } catch (e) {
+    if (!(e instanceof YamlError)) throw e;
+    // arkeod fails the whole command the same way; we say which key and what works instead.
+    throw new InputError('NO_TEXT_OUTPUT', `key ${JSON.stringify(e.value)}: its name has a DEL or C1 control character, which YAML cannot hold (arkeod fails too: "yaml: control characters are not allowed"); use -o json, or rename the key`);
+  }
 }

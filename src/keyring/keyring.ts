@@ -11,6 +11,7 @@ import { LocalSigner, type LocalSignerOptions } from '../signers/signer.js';
 import { checkKeyhash, checkPassphraseRules, createKeyhash } from './keyhash.js';
 import { decodeRecord, encodeRecord, newLocalRecord, newOfflineRecord, recordAddress, type AnyMessage, type KeyRecord, type RecordType } from './record.js';
 import { FileItemStore, MemoryItemStore, type ItemStore } from './store.js';
+import { percentEncode } from './percent.js';
 import { FileExternalStore, MemoryExternalStore, type ExternalKeyRecord, type ExternalStore } from './external.js';
 
 export type Backend = 'test' | 'file' | 'memory';
@@ -50,6 +51,11 @@ export interface KeyringOptions {
   passphrase?: PassphraseSource;
 }
 
+export interface MigrationResult {
+  copied: string[];
+  skipped: { name: string; why: string }[];
+}
+
 export interface KeyInfo {
   name: string;
   type: RecordType;
@@ -65,17 +71,46 @@ export interface KeyInfo {
   external?: ExternalKeyRecord;
 }
 
-const NAME_MAX_BYTES = 100;
+/** NAME_MAX of the file systems a keyring lives on (ext4, xfs, btrfs, tmpfs, APFS): the longest file name. */
+export const FILE_NAME_MAX_BYTES = 255;
 
-/** Key names become file names: no separators, no traversal, no control characters, no leading dot. */
-export function validateKeyName(name: string): void {
+/** For messages: the name as it is, or JSON-quoted when it has characters that would break the line. */
+export function showName(name: string): string {
+  return /^[^\u0000-\u001f\u007f-\u009f\u2028\u2029"]+$/.test(name) && name === name.trim() ? name : JSON.stringify(name);
+}
+
+/**
+ * Can `name` be a key in a keyring on this file system? arkeod accepts any name; the file `<name>.info`
+ * (percent-escaped: "/" is %2F, "%" is %25) must then be a legal file name. So only three things are refused:
+ * an empty name, a NUL byte, and a file name over 255 bytes (arkeod fails to write those too); plus a name that
+ * is not valid Unicode, which would not be the same bytes on disk. Reading uses this, so every key arkeod wrote
+ * can be shown, signed with, exported and migrated.
+ */
+export function checkStorableName(name: string): void {
   if (typeof name !== 'string' || name.length === 0) throw new InputError('BAD_KEY_NAME', 'key name: must not be empty');
-  if (Buffer.byteLength(name, 'utf8') > NAME_MAX_BYTES) throw new InputError('BAD_KEY_NAME', `key name: longer than ${NAME_MAX_BYTES} bytes`);
-  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(name)) throw new InputError('BAD_KEY_NAME', 'key name: contains a control character');
-  if (/[/\\]/.test(name)) throw new InputError('BAD_KEY_NAME', 'key name: must not contain / or \\');
-  if (name.startsWith('.')) throw new InputError('BAD_KEY_NAME', 'key name: must not start with "."');
-  if (name !== name.trim()) throw new InputError('BAD_KEY_NAME', 'key name: must not start or end with white space');
-  if (/[\ud800-\udfff]/.test(name.replace(/[\ud800-\udbff][\udc00-\udfff]/g, ''))) throw new InputError('BAD_KEY_NAME', 'key name: is not valid Unicode');
+  if (name.includes('\u0000')) throw new InputError('BAD_KEY_NAME', `key name ${showName(name)}: contains a NUL byte, which no file name can hold`);
+  if (/[\ud800-\udfff]/.test(name.replace(/[\ud800-\udbff][\udc00-\udfff]/g, ''))) throw new InputError('BAD_KEY_NAME', `key name ${showName(name)}: is not valid Unicode`);
+  const file = percentEncode(`${name}.info`);
+  const bytes = Buffer.byteLength(file, 'utf8');
+  if (bytes > FILE_NAME_MAX_BYTES) {
+    throw new InputError(
+      'BAD_KEY_NAME',
+      `key name ${showName(name.length > 40 ? name.slice(0, 40) + '…' : name)}: too long for this file system (its file name "<name>.info" would be ${bytes} bytes, the limit is ${FILE_NAME_MAX_BYTES}); choose a shorter name`,
+    );
+  }
+}
+
+/**
+ * A name for a new key typed by the user (`keys add`, `import`, `import-hex`, `rename` NEW): storable, and
+ * without control characters. arkeod takes those too, but a name with a newline or an escape sequence makes
+ * `keys list -n`, log lines and error messages ambiguous or able to rewrite the terminal; such keys written by
+ * arkeod are still read, shown, signed with and migrated.
+ */
+export function validateKeyName(name: string): void {
+  checkStorableName(name);
+  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(name)) {
+    throw new InputError('BAD_KEY_NAME', `key name ${showName(name)}: contains a control character (a tab, newline or escape); choose a name without one`);
+  }
 }
 
 const infoKey = (name: string) => `${name}.info`;
@@ -274,14 +309,14 @@ export class Keyring {
   }
 
   async get(name: string): Promise<KeyInfo> {
-    validateKeyName(name);
+    checkStorableName(name);
     const record = await this.readRecord(name);
     if (!record) throw new KeyringError('KEY_NOT_FOUND', `${name}: key not found in ${this.location}`);
     return this.infoOf(record);
   }
 
   async has(name: string): Promise<boolean> {
-    validateKeyName(name);
+    checkStorableName(name);
     return this.store.keys().includes(infoKey(name));
   }
 
@@ -304,7 +339,7 @@ export class Keyring {
 
   /** The raw 32-byte private key of a local key. The caller wipes it. */
   async exportPrivateKey(name: string): Promise<Uint8Array> {
-    validateKeyName(name);
+    checkStorableName(name);
     const record = await this.readRecord(name);
     if (!record) throw new KeyringError('KEY_NOT_FOUND', `${name}: key not found in ${this.location}`);
     if (record.type !== 'local' || !record.privateKey) {
@@ -316,7 +351,7 @@ export class Keyring {
 
   /** `keys add` / `keys add --recover`: derive from a mnemonic and store as a local key. */
   async newAccount(name: string, mnemonic: string, options: DeriveOptions = {}): Promise<KeyInfo> {
-    validateKeyName(name);
+    checkStorableName(name);
     const priv = deriveKey(mnemonic, options);
     try {
       return await this.importPrivateKey(name, priv);
@@ -327,7 +362,7 @@ export class Keyring {
 
   /** Store a raw private key as a local key (import, import-hex). Refuses an existing name or address. */
   async importPrivateKey(name: string, privateKey: Uint8Array): Promise<KeyInfo> {
-    validateKeyName(name);
+    checkStorableName(name);
     const record = newLocalRecord(name, privateKey);
     record.privateKey = Uint8Array.from(privateKey);
     await this.writeNewRecord(record);
@@ -340,7 +375,7 @@ export class Keyring {
    * most a file without its record (ignored), never a record that looks like a plain offline key by mistake.
    */
   async addExternalKey(name: string, publicKey: Uint8Array, kind: string, location: Record<string, string>): Promise<KeyInfo> {
-    validateKeyName(name);
+    checkStorableName(name);
     const record = newOfflineRecord(name, publicKey);
     await this.assertFree(name, recordAddress(record)!);
     this.externals.set({ version: 1, kind, name, pubkey_hex: toHex(publicKey), address: toAddress(recordAddress(record)!), location });
@@ -368,16 +403,18 @@ export class Keyring {
 
   private async assertFree(name: string, address: Uint8Array): Promise<void> {
     const keys = this.store.keys();
-    if (keys.includes(infoKey(name))) throw new KeyringError('KEY_EXISTS', `${name}: a key with this name already exists in ${this.location}`);
-    if (keys.includes(addressKey(address))) {
-      const owner = await this.store.get(addressKey(address));
-      const ownerInfo = owner ? Buffer.from(owner.data).toString('utf8') : '';
-      if (keys.includes(ownerInfo)) {
-        throw new KeyringError('ADDRESS_EXISTS', `${toAddress(address)}: this key is already stored as "${ownerInfo.replace(/\.info$/, '')}"`);
-      }
-      // A stale .address item without its .info: the SDK deletes it and carries on.
-      await this.store.remove(addressKey(address));
+    if (keys.includes(infoKey(name))) throw new KeyringError('KEY_EXISTS', `${showName(name)}: a key with this name already exists in ${this.location}`);
+    const owner = await this.addressOwner(address);
+    if (owner !== undefined) {
+      // arkeod (SDK v0.50.11 writeRecord) stores the key a second time and repoints the .address item to the new
+      // name; we refuse instead: two names for one key, and `keys delete` of either breaks address lookups of the other.
+      throw new KeyringError(
+        'ADDRESS_EXISTS',
+        `${showName(name)}: this key (${toAddress(address)}) is already stored as ${showName(owner)} in ${this.location}; use that name, or \`keys rename ${owner} ${name}\``,
+      );
     }
+    // A stale .address item without its .info: the SDK deletes it and carries on.
+    if (keys.includes(addressKey(address))) await this.store.remove(addressKey(address));
   }
 
   /** Removes our records only: for an external key, the record and our location file, never the key itself. */
@@ -393,7 +430,7 @@ export class Keyring {
    * remove `<old>.info`. (arkeod exports, deletes and re-imports, which loses the key if it dies midway.)
    */
   async rename(oldName: string, newName: string): Promise<KeyInfo> {
-    validateKeyName(newName);
+    checkStorableName(newName);
     const record = await this.readRecord(oldName);
     if (!record) throw new KeyringError('KEY_NOT_FOUND', `${oldName}: key not found in ${this.location}`);
     if (this.store.keys().includes(infoKey(newName))) throw new KeyringError('KEY_EXISTS', `${newName}: a key with this name already exists`);
@@ -414,31 +451,88 @@ export class Keyring {
   }
 
   /**
-   * Copy every local key into `target` (another backend). Keys whose name already exists there with the same
-   * address are skipped; a different key under the same name is an error. The source is left as it was.
+   * Copy every local key into `target` (another backend); the source is left as it was. Everything is checked
+   * before anything is written: a key that cannot be read, a name or address already used by a different key in
+   * the target, or a name the target cannot store stops the migration with every such key named, and nothing is
+   * copied. Keys already in the target (same name, same address) and keys without a private key here (offline,
+   * ledger, multi, external) are skipped and reported with the reason.
    */
-  async migrateTo(target: Keyring): Promise<{ copied: string[]; skipped: string[] }> {
-    const copied: string[] = [];
-    const skipped: string[] = [];
-    for (const info of await this.list()) {
-      if (info.type !== 'local') {
-        skipped.push(info.name);
-        continue;
-      }
-      if (await target.has(info.name)) {
-        const existing = await target.get(info.name);
-        if (existing.address !== info.address) throw new KeyringError('KEY_EXISTS', `${info.name}: a different key with this name exists in ${target.location}`);
-        skipped.push(info.name);
-        continue;
-      }
-      const priv = await this.exportPrivateKey(info.name);
+  async migrateTo(target: Keyring): Promise<MigrationResult> {
+    const toCopy: string[] = [];
+    const skipped: { name: string; why: string }[] = [];
+    const problems: string[] = [];
+    const targetKeys = new Set(target.store.keys());
+    for (const key of this.store.keys()) {
+      if (!key.endsWith('info')) continue; // what arkeod lists
+      let info: KeyInfo;
       try {
-        await target.importPrivateKey(info.name, priv);
-      } finally {
-        wipe(priv);
+        const item = await this.store.get(key);
+        if (!item) continue;
+        try {
+          info = await this.infoOf(decodeRecord(item.data, this.describe(key)));
+        } finally {
+          item.data.fill(0);
+        }
+      } catch (e) {
+        if (e instanceof KeyringError && (e.code === 'WRONG_PASSPHRASE' || e.code === 'KEYRING_LOCKED')) throw e;
+        problems.push(`${showName(key)} cannot be read (${(e as Error).message})`);
+        continue;
       }
-      copied.push(info.name);
+      const name = info.name;
+      if (key !== infoKey(name)) {
+        problems.push(`${showName(key)} holds the key named ${showName(name)}; rename the file to ${showName(infoKey(name))}`);
+        continue;
+      }
+      if (info.type !== 'local' || info.kind !== 'local') {
+        skipped.push({ name, why: `a ${info.kind} key: no private key in this keyring to copy` });
+        continue;
+      }
+      try {
+        checkStorableName(name);
+      } catch (e) {
+        problems.push((e as Error).message);
+        continue;
+      }
+      if (targetKeys.has(infoKey(name))) {
+        const existing = await target.get(name);
+        if (existing.address === info.address) skipped.push({ name, why: `already in ${target.location}` });
+        else problems.push(`${showName(name)}: a different key with this name is in ${target.location}; rename one of them`);
+        continue;
+      }
+      const owner = info.addressBytes && (await target.addressOwner(info.addressBytes));
+      if (owner) {
+        problems.push(`${showName(name)}: the same key is in ${target.location} as ${showName(owner)}; rename it there to ${showName(name)} or delete it`);
+        continue;
+      }
+      toCopy.push(name);
+    }
+    if (problems.length > 0) {
+      throw new KeyringError('MIGRATE_REFUSED', `nothing was migrated: ${problems.length} key(s) cannot be: ${problems.join('; ')}`);
+    }
+    const copied: string[] = [];
+    for (const name of toCopy) {
+      try {
+        const priv = await this.exportPrivateKey(name);
+        try {
+          await target.importPrivateKey(name, priv);
+        } finally {
+          wipe(priv);
+        }
+      } catch (e) {
+        const done = copied.length ? `${copied.map(showName).join(', ')} copied before it; ` : '';
+        throw new KeyringError('MIGRATE_FAILED', `${showName(name)}: not migrated (${(e as Error).message}); ${done}run the migration again to copy the rest`, { cause: e });
+      }
+      copied.push(name);
     }
     return { copied, skipped };
+  }
+
+  /** The name whose `.address` item names this address, when that key exists (a stale item is no owner). */
+  private async addressOwner(address: Uint8Array): Promise<string | undefined> {
+    const keys = this.store.keys();
+    if (!keys.includes(addressKey(address))) return undefined;
+    const owner = await this.store.get(addressKey(address));
+    const ownerInfo = owner ? Buffer.from(owner.data).toString('utf8') : '';
+    return keys.includes(ownerInfo) ? ownerInfo.replace(/\.info$/, '') : undefined;
   }
 }

@@ -260,3 +260,33 @@ export function decodeRecord(bytes: Uint8Array, source: string): KeyRecord {
   }
   return record;
 }
+
+// ---------------------------------------------------------------------------------------------- proto JSON
+
+export const MULTISIG_TYPE_URL = '/cosmos.crypto.multisig.LegacyAminoPubKey';
+/** Public keys whose proto message is `{ bytes key = 1; }`: jsonpb prints the key as standard base64. */
+const KEY_BYTES_TYPES = new Set([PUBKEY_TYPE_URL, '/cosmos.crypto.ed25519.PubKey']);
+
+/**
+ * The public key Any as cosmos-sdk `codec.ProtoMarshalJSON` prints it (gogoproto jsonpb, OrigName and
+ * EmitDefaults): what `keys show/list` put, as a string, in `pubkey`. A multisig key prints its threshold and
+ * its keys, in the order stored: `{"@type":"/cosmos.crypto.multisig.LegacyAminoPubKey","threshold":2,"public_keys":[…]}`.
+ */
+export function pubKeyProtoJson(any: AnyMessage): string {
+  const type = JSON.stringify(any.typeUrl);
+  if (KEY_BYTES_TYPES.has(any.typeUrl)) {
+    const key = single(parseFields(any.value), 1, `${any.typeUrl}.key`) ?? new Uint8Array(0);
+    return `{"@type":${type},"key":"${Buffer.from(key).toString('base64')}"}`;
+  }
+  if (any.typeUrl === MULTISIG_TYPE_URL) {
+    let threshold = 0n;
+    const keys: string[] = [];
+    for (const f of parseFields(any.value)) {
+      if (f.field === 1 && f.wireType === 0) threshold = f.varint! & 0xffffffffn; // uint32
+      else if (f.field === 2 && f.wireType === 2) keys.push(pubKeyProtoJson(parseAny(f.bytes!, 'public_keys')));
+    }
+    return `{"@type":${type},"threshold":${threshold},"public_keys":[${keys.join(',')}]}`;
+  }
+  // Any other type: arkeod's registry has no such key and cannot print it at all; we name the type.
+  return `{"@type":${type}}`;
+}

@@ -63,7 +63,9 @@ export class FileItemStore implements ItemStore {
       throw new KeyringError('READ_FAILED', `${this.location}: cannot list the keyring directory (${(e as NodeJS.ErrnoException).code})`);
     }
     warnIfExposed(this.location);
-    return names.filter((n) => !n.startsWith('.')).map(percentDecode).sort(byteOrder);
+    // Every entry, as 99designs Keys() does: a key named ".hidden" is ".hidden.info", and our temp files (".….tmp")
+    // end neither in "info" nor ".address", so nothing reading keys() mistakes them for items.
+    return names.map(percentDecode).sort(byteOrder);
   }
 
   async get(key: string): Promise<Item | undefined> {

@@ -17,10 +17,11 @@ test('keys add/list/show: arkeod JSON and YAML shapes', { timeout: 180_000 }, (t
   assert.equal(add.stdout, JSON.stringify({ name: 'dog', type: 'local', address: dog.address, pubkey }) + '\n', 'no mnemonic field when recovering');
 
   const list = run(BIN.arkeoSigner, k('list', '--home', home, '--output', 'json'));
-  assert.equal(list.stdout, JSON.stringify([{ name: 'dog', type: 'local', address: dog.address, pubkey }]) + '\n');
+  // arkeod prints the array with Fprintf("%s") (no newline) and the YAML list (of one, for show) with Fprintln.
+  assert.equal(list.stdout, JSON.stringify([{ name: 'dog', type: 'local', address: dog.address, pubkey }]));
   const text = run(BIN.arkeoSigner, k('list', '--home', home));
-  assert.equal(text.stdout, `- address: ${dog.address}\n  name: dog\n  pubkey: '${pubkey}'\n  type: local\n`);
-  assert.equal(run(BIN.arkeoSigner, k('show', 'dog', '--home', home)).stdout, `address: ${dog.address}\nname: dog\npubkey: '${pubkey}'\ntype: local\n`);
+  assert.equal(text.stdout, `- address: ${dog.address}\n  name: dog\n  pubkey: '${pubkey}'\n  type: local\n\n`);
+  assert.equal(run(BIN.arkeoSigner, k('show', 'dog', '--home', home)).stdout, `- address: ${dog.address}\n  name: dog\n  pubkey: '${pubkey}'\n  type: local\n\n`);
   assert.equal(run(BIN.arkeoSigner, k('show', 'dog', '-a', '--home', home)).stdout, dog.address + '\n');
   assert.equal(run(BIN.arkeoSigner, k('show', 'dog', '--pubkey', '--home', home)).stdout, pubkey + '\n');
   assert.match(run(BIN.arkeoSigner, k('show', 'dog', '-a', '--bech', 'val', '--home', home)).stdout, /^arkeovaloper1/);
@@ -107,7 +108,7 @@ test('bad input through the CLI: one line, non-zero exit, no partial file left b
     ['no mnemonic on stdin', k('add', 'x', '--recover', '--home', home), ''],
     ['bad hex', k('import-hex', 'x', 'zz11', '--home', home)],
     ['short hex', k('import-hex', 'x', 'abcd', '--home', home)],
-    ['invalid key name', k('add', '../evil', '--home', home)],
+    ['key name too long for a file', k('add', 'x'.repeat(251), '--home', home)],
     ['control character in name', k('add', 'a\u0007b', '--home', home)],
     ['unknown backend', k('list', '--home', home, '--keyring-backend', 'os')],
     ['missing key', k('show', 'ghost', '--home', home)],

@@ -10,20 +10,47 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { toHex, sha256, utf8 } from '../../src/crypto/index.js';
 import { buildOracle, goAvailable, oracle, oracleJson, oracleLines, type GoKey } from './oracle.js';
 import { claimForms } from './claim-forms.js';
-import { GOLDEN_DIR, MANIFEST, NOT_FROM_ORACLE, manifestOf, type GoldenKeyrings, type GoldenMatrix } from './goldens.js';
+import { entropyToMnemonic } from '@scure/bip39';
+import { wordlist as english } from '@scure/bip39/wordlists/english.js';
+import {
+  GOLDEN_DIR,
+  KEY_OUTPUT_FILES,
+  KEY_OUTPUT_KEYRING,
+  LOCAL_NAMES,
+  MANIFEST,
+  NOT_FROM_ORACLE,
+  YAML_NAMES,
+  manifestOf,
+  type GoldenKeyOutput,
+  type GoldenKeyrings,
+  type GoldenMatrix,
+  type GoldenNameOutput,
+} from './goldens.js';
 
 if (!goAvailable()) {
   process.stderr.write('npm run vectors needs the go toolchain (the oracle links cosmos-sdk v0.50.11)\n');
   process.exit(1);
 }
 buildOracle();
-// Remove everything the oracle wrote last time; the README and the shared/ copy are not the oracle's.
-fs.mkdirSync(GOLDEN_DIR, { recursive: true });
-for (const f of fs.readdirSync(GOLDEN_DIR)) if (!NOT_FROM_ORACLE.includes(f)) fs.rmSync(path.join(GOLDEN_DIR, f), { recursive: true, force: true });
 const write = (file: string, value: unknown) => fs.writeFileSync(path.join(GOLDEN_DIR, file), JSON.stringify(value, null, 1) + '\n');
 // Deterministic keys where we choose them, so regenerating changes only what Go randomises (salts, IVs, …).
 const key = (i: number) => sha256(utf8(`arkeo-signer golden key ${i}`));
 const msg = (i: number) => sha256(utf8(`arkeo-signer golden message ${i}`)).subarray(0, 1 + (i % 32));
+
+// `npm run vectors -- key-output` rewrites only the key-output goldens (sections 6 and 7), leaving the others as
+// they are; without an argument everything the oracle wrote is removed and written again.
+const only = process.argv[2];
+if (only !== undefined && only !== 'key-output') {
+  process.stderr.write(`usage: npm run vectors [-- key-output]\n`);
+  process.exit(2);
+}
+fs.mkdirSync(GOLDEN_DIR, { recursive: true });
+const ours = only ? KEY_OUTPUT_FILES : fs.readdirSync(GOLDEN_DIR).filter((f) => !NOT_FROM_ORACLE.includes(f));
+for (const f of ours) fs.rmSync(path.join(GOLDEN_DIR, f), { recursive: true, force: true });
+if (only) {
+  keyOutputGoldens();
+  finish();
+}
 
 // 1. Keyrings written by Go (test and file backends).
 const home = path.join(GOLDEN_DIR, 'go-keyrings');
@@ -80,5 +107,39 @@ for (const [cid, nonce] of [[1n, 1n], [42n, 17n], [18446744073709551615n, 922337
 }
 write('claim-matrix.json', matrix);
 
-fs.writeFileSync(path.join(GOLDEN_DIR, MANIFEST), manifestOf(GOLDEN_DIR));
-process.stderr.write(`wrote ${GOLDEN_DIR}\n`);
+keyOutputGoldens();
+finish();
+
+function finish(): never {
+  fs.writeFileSync(path.join(GOLDEN_DIR, MANIFEST), manifestOf(GOLDEN_DIR));
+  process.stderr.write(`wrote ${GOLDEN_DIR}\n`);
+  process.exit(0);
+}
+
+// 6 and 7. Records of every kind under names arkeod accepts, and what arkeod's own output code prints for them.
+function keyOutputGoldens(): void {
+  const dir = path.join(GOLDEN_DIR, KEY_OUTPUT_KEYRING);
+  const hexName = (n: string) => Buffer.from(n).toString('hex');
+  const mnemonic = (i: number) => entropyToMnemonic(sha256(utf8(`arkeo-signer golden mnemonic ${i}`)), english);
+  const pub = (i: number) => toHex(secp256k1.getPublicKey(key(300 + i), true));
+  const records: GoldenKeyOutput['records'] = [
+    ...LOCAL_NAMES.map((name, i) => ({ kind: 'local' as const, name, mnemonic: mnemonic(i) })),
+    { kind: 'offline', name: 'offline', pubkeys: [pub(0)] },
+    { kind: 'multi', name: 'multi', pubkeys: [pub(1), pub(2), pub(3)], threshold: 2 },
+    { kind: 'multi', name: 'multi one of one', pubkeys: [pub(4)], threshold: 1 },
+    { kind: 'ledger', name: 'ledger', pubkeys: [pub(5)], account: 1, index: 7 },
+  ];
+  oracle(['write-records', dir, 'test'], { input: records.map((r) => JSON.stringify({ ...r, name: hexName(r.name) })).join('\n') + '\n' });
+  const outputs = oracleJson<GoldenKeyOutput['outputs']>(['key-outputs', dir, 'test']);
+  const listed = oracleJson<GoKey[] | null>(['list', dir, 'test']) ?? [];
+  const signatures = listed
+    .filter((k) => k.type === 'local')
+    .map((k) => {
+      const msgHex = toHex(msg(7));
+      return { name: k.name, address: k.address, msgHex, sigHex: oracleLines(['sign-batch', dir, 'test', k.name], [msgHex])[0]! };
+    });
+  write('go-key-output.json', { records, outputs, signatures } satisfies GoldenKeyOutput);
+
+  const names = oracleLines(['outputs-for-names', pub(9)], YAML_NAMES.map(hexName)).map((l) => JSON.parse(l) as GoldenNameOutput);
+  write('go-name-outputs.json', names);
+}

@@ -49,6 +49,70 @@ export interface GoldenMatrix {
   cases: { cid: string; nonce: string; forms: { name: string; signature: string; sentinel: boolean; chain: boolean }[] }[];
 }
 
+/** Sections 6 and 7 of generate-vectors.ts: a Go keyring with every record kind, and arkeod's output for it. */
+export const KEY_OUTPUT_KEYRING = 'go-key-output';
+export const KEY_OUTPUT_FILES = [KEY_OUTPUT_KEYRING, 'go-key-output.json', 'go-name-outputs.json'];
+
+/**
+ * Local keys in the Go keyring: the names issue 14 reported (195 bytes, a leading dot) and names whose JSON or
+ * YAML arkeod prints in a special way (spaces, %, non-ASCII, HTML characters, YAML words, folding past 80
+ * columns). Names with a tab or a newline are left to YAML_NAMES: as file names in a git checkout they break
+ * tools (the manifest is one line per file).
+ */
+export const LOCAL_NAMES = [
+  'alice',
+  'k'.repeat(195),
+  '.hidden',
+  'my key',
+  'ünïcødé 日本',
+  'pct%2Fslash/',
+  '%lead',
+  'a<b>&c',
+  "it's",
+  'true',
+  '123',
+  '- dash',
+  'emoji 🔑',
+  'a long name with spaces that goes past the eighty column limit of the yaml emitter so that it folds over',
+];
+
+/** Names for arkeod's output alone (offline records in memory, no files): every rule of goyaml.v2's quoting. */
+export const YAML_NAMES = [
+  ...LOCAL_NAMES,
+  'tab\tname',
+  'line\nbreak',
+  'x'.repeat(100),
+  'short words then aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa b c',
+  "it's quoted and then it is long enough to fold in the single quoted style: yes it is, 'again'",
+  'a double "quoted" name with\ta tab that is long enough to fold in the double quoted style, yes',
+  'two\n\nbreaks\n', '\nleading', 'trailing\n', 'cr\rx', 'del\u007fx', 'c1\u0085x', 'nbsp\u00a0x', 'a \u0085 b', 'a\u0085\u0085b',
+  '\u0085lead', 'end\u0085', 'x \u0085\t\u0085 \u0085y', '\u2028x', 'y\u2029', 'quote"back\\slash', 'bom\ufeffx', 'priv\ue000x', 'nonchar\uffffx',
+  'True', 'yes', 'Y', 'n', 'on', 'OFF', 'null', '~', 'Null', '<<', '.nan', '.inf', '-.Inf', '+.inf',
+  '-1', '+1', '0x1F', '0o17', '017', '08', '0b101', '-0b11', '1_000', '1e3', '1.5', '.5', '.', '1.', '-', '+', '1e999',
+  '9223372036854775808', '18446744073709551616', '-9223372036854775809', '1:20', '190:20:30', '1:2',
+  '2024-01-02', '2024-1-2', '2024-02-30', '2024-01-02T03:04:05Z', '2024-01-02 03:04:05', '2024-01-02t3:04:05Z',
+  '2001-12-14 21:59:43.10', '2024-13-01', '1234-', '12345-1-1',
+  ' lead', 'trail ', 'in  side', '-dash', '? q', '?q', ': c', ':c', 'a: b', 'a:b', 'a #b', 'a#b', '#c', '@at', '`bt', '!bang',
+  '&amp', '*star', '|pipe', '>gt', "'sq", '"dq', '%pct', ',comma', '[br', ']br', '{cb', '}cb', 'a,b', 'a[b', '---', '...',
+  '--- x', '....', 'a---', 'ÿ', '\u00c0', '\u0080x', '\u07ff', '\ud7ff', '\u3000ideo', 'zero\u200bwidth',
+];
+
+export interface GoldenKeyOutput {
+  records: { kind: 'local' | 'offline' | 'multi' | 'ledger'; name: string; mnemonic?: string; pubkeys?: string[]; threshold?: number; account?: number; index?: number }[];
+  /** What arkeod prints: `keys list -o json` and text, and `keys show NAME` (-o json and text) for each key. */
+  outputs: { list_json: string; list_text: string; show: { name: string; json: string; text: string }[] };
+  /** A signature by each local key, made by the SDK keyring from the files. */
+  signatures: { name: string; address: string; msgHex: string; sigHex: string }[];
+}
+
+/** `keys show` output for an offline record of each name (hex); text_error when arkeod cannot print text. */
+export interface GoldenNameOutput {
+  name: string;
+  json: string;
+  text: string;
+  text_error?: string;
+}
+
 export function readGolden<T>(file: string, dir = GOLDEN_DIR): T {
   return JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as T;
 }

@@ -89,6 +89,11 @@ test('Go opens every keyring our code writes: after add, recover, import, rename
   await agree('delete');
   cli('keys', 'add', 'weird <&> ünï %2F name', '--no-backup');
   await agree('add with a name Go must escape');
+  // Names arkeod accepts and we now write too (issue 14): a dot file, the longest file name (255 bytes), slashes.
+  cli('keys', 'add', '.hidden', '--no-backup');
+  cli('keys', 'add', 'n'.repeat(250), '--no-backup');
+  cli('keys', 'add', '../up/and/over', '--no-backup');
+  await agree('add with a leading dot, a 250-byte name and slashes');
   cli('keys', 'migrate', '--from', 'test', '--to', 'file', '--passphrase-file', passFile);
   await agree('migrate test → file', 'file');
   assert.match(fs.readFileSync(path.join(home, 'keyring-file', 'keyhash'), 'utf8'), /^\$2a\$10\$/);

@@ -17,17 +17,21 @@ import (
 	"strings"
 
 	keyring99 "github.com/99designs/keyring"
+	clientkeys "github.com/cosmos/cosmos-sdk/client/keys"
 	"github.com/cosmos/cosmos-sdk/codec"
 	codectypes "github.com/cosmos/cosmos-sdk/codec/types"
 	cryptocodec "github.com/cosmos/cosmos-sdk/crypto/codec"
 	"github.com/cosmos/cosmos-sdk/crypto/hd"
 	"github.com/cosmos/cosmos-sdk/crypto/keyring"
+	"github.com/cosmos/cosmos-sdk/crypto/keys/multisig"
 	"github.com/cosmos/cosmos-sdk/crypto/keys/secp256k1"
+	cryptotypes "github.com/cosmos/cosmos-sdk/crypto/types"
 	sdk "github.com/cosmos/cosmos-sdk/types"
 	"github.com/cosmos/cosmos-sdk/types/bech32/legacybech32"
 	"github.com/cosmos/cosmos-sdk/types/tx/signing"
 	"github.com/cosmos/go-bip39"
 	"golang.org/x/crypto/sha3"
+	"sigs.k8s.io/yaml"
 )
 
 const hdPath = "m/44'/118'/0'/0/0"
@@ -193,6 +197,33 @@ func main() {
 			must(0, enc.Encode(c.verify()))
 		}
 		must(0, w.Flush())
+	case "write-records": // DIR BACKEND < JSON lines (recordSpec): local, offline, multi and ledger records as arkeod writes them
+		kr := openKeyring(args[0], args[1])
+		for _, l := range lines(os.Stdin) {
+			var s recordSpec
+			must(0, json.Unmarshal([]byte(l), &s))
+			s.write(kr, args[0], args[1])
+		}
+	case "outputs-for-names": // PUBHEX < hex names: keys show -o json / text for an offline record of each name (no files)
+		w := bufio.NewWriter(os.Stdout)
+		enc := json.NewEncoder(w)
+		for _, l := range lines(os.Stdin) {
+			rec := must(keyring.NewOfflineRecord(string(must(hex.DecodeString(l))), pubKey(args[0])))
+			ko := must(clientkeys.MkAccKeyOutput(rec))
+			one := []clientkeys.KeyOutput{ko}
+			o := shown{Name: l, JSON: string(must(json.Marshal(ko))) + "\n"}
+			// Some names cannot be printed as text by arkeod: sigs.k8s.io/yaml re-reads the JSON as YAML, and
+			// the YAML reader refuses raw DEL and C1 controls. Record the error arkeod prints instead.
+			if text, err := yaml.Marshal(&one); err != nil {
+				o.TextError = err.Error()
+			} else {
+				o.Text = string(text) + "\n"
+			}
+			must(0, enc.Encode(o))
+		}
+		must(0, w.Flush())
+	case "key-outputs": // DIR BACKEND: what `arkeod keys list` and `keys show NAME` print, -o json and text
+		printJSON(keyOutputs(openKeyring(args[0], args[1])))
 	default:
 		die("unknown command %q", os.Args[1])
 	}
@@ -326,4 +357,85 @@ func chainVerify(cid uint64, nonce int64, sig, spender []byte, chainID string) v
 		}
 	}
 	return verdict{false, "signature mismatch"}
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Records of every kind, and the SDK's own output code for them (client/keys).
+
+type recordSpec struct {
+	Kind      string   `json:"kind"` // local, offline, multi, ledger
+	Name      string   `json:"name"` // hex of the name bytes, so any byte survives the line-based input
+	Mnemonic  string   `json:"mnemonic,omitempty"`
+	PubKeys   []string `json:"pubkeys,omitempty"` // hex 33-byte secp256k1 keys
+	Threshold int      `json:"threshold,omitempty"`
+	Account   uint32   `json:"account,omitempty"`
+	Index     uint32   `json:"index,omitempty"`
+}
+
+func pubKey(h string) *secp256k1.PubKey {
+	return &secp256k1.PubKey{Key: must(hex.DecodeString(h))}
+}
+
+func (s recordSpec) write(kr keyring.Keyring, dir, backend string) {
+	name := string(must(hex.DecodeString(s.Name)))
+	switch s.Kind {
+	case "local": // arkeod keys add NAME --recover
+		must(kr.NewAccount(name, s.Mnemonic, "", hdPath, hd.Secp256k1))
+	case "offline": // arkeod keys add NAME --pubkey
+		must(kr.SaveOfflineKey(name, pubKey(s.PubKeys[0])))
+	case "multi": // arkeod keys add NAME --multisig a,b,c --multisig-threshold K
+		pks := make([]cryptotypes.PubKey, len(s.PubKeys))
+		for i, h := range s.PubKeys {
+			pks[i] = pubKey(h)
+		}
+		must(kr.SaveMultisig(name, multisig.NewLegacyAminoPubKey(s.Threshold, pks)))
+	case "ledger":
+		// SaveLedgerKey needs a device. The record is the SDK's NewLedgerRecord, written as the SDK's
+		// writeRecord writes it (unexported): "<name>.info" = cdc.Marshal(record), then "<hexaddr>.address" =
+		// "<name>.info", through 99designs with the test backend's configuration.
+		if backend != "test" {
+			die("ledger records: test backend only")
+		}
+		pk := pubKey(s.PubKeys[0])
+		rec := must(keyring.NewLedgerRecord(name, pk, hd.NewFundraiserParams(s.Account, sdk.CoinType, s.Index)))
+		db := must(keyring99.Open(keyring99.Config{
+			AllowedBackends:  []keyring99.BackendType{keyring99.FileBackend},
+			ServiceName:      "arkeod",
+			FileDir:          dir + "/keyring-test",
+			FilePasswordFunc: func(string) (string, error) { return "test", nil },
+		}))
+		must(0, db.Set(keyring99.Item{Key: name + ".info", Data: must(newCodec().Marshal(rec))}))
+		must(0, db.Set(keyring99.Item{Key: hex.EncodeToString(pk.Address()) + ".address", Data: []byte(name + ".info")}))
+	default:
+		die("unknown record kind %q", s.Kind)
+	}
+}
+
+type shown struct {
+	Name string `json:"name"` // the key name (outputs-for-names: its hex)
+	JSON string `json:"json"`
+	Text string `json:"text"`
+	// TextError: what arkeod prints instead of the text, when it cannot (outputs-for-names only).
+	TextError string `json:"text_error,omitempty"`
+}
+
+type outputs struct {
+	ListJSON string  `json:"list_json"`
+	ListText string  `json:"list_text"`
+	Show     []shown `json:"show"`
+}
+
+// keyOutputs reproduces client/keys printKeyringRecords and printKeyringRecord (unexported, in utils.go) with
+// the same calls: MkAccKeysOutput / MkAccKeyOutput, then json.Marshal (list: Fprintf "%s", no newline; show:
+// Fprintln) or sigs.k8s.io/yaml Marshal of the slice, then Fprintln (a list of one for show).
+func keyOutputs(kr keyring.Keyring) outputs {
+	recs := must(kr.List())
+	kos := must(clientkeys.MkAccKeysOutput(recs))
+	o := outputs{ListJSON: string(must(json.Marshal(kos))), ListText: string(must(yaml.Marshal(&kos))) + "\n"}
+	for _, r := range recs {
+		ko := must(clientkeys.MkAccKeyOutput(must(kr.Key(r.Name))))
+		one := []clientkeys.KeyOutput{ko}
+		o.Show = append(o.Show, shown{Name: r.Name, JSON: string(must(json.Marshal(ko))) + "\n", Text: string(must(yaml.Marshal(&one))) + "\n"})
+	}
+	return o
 }
