@@ -162,6 +162,8 @@ export class SqliteNonceStore implements NonceStore {
   }
 
   async raise(contractId: bigint, signer: string, value: bigint): Promise<bigint> {
+    // PRAGMA data_version does not change for this connection's own commits: drop the floor cache ourselves.
+    this.floors.clear();
     return this.write(() => {
       this.stmts.raise.run({ cid: String(contractId), signer, value, now: BigInt(Date.now()) });
       return (this.stmts.get.get(String(contractId), signer) as { reserved: bigint }).reserved;
@@ -169,6 +171,7 @@ export class SqliteNonceStore implements NonceStore {
   }
 
   async set(contractId: bigint, signer: string, value: bigint, options: { force?: boolean } = {}): Promise<void> {
+    this.floors.clear();
     await this.write(() => {
       const current = (this.stmts.get.get(String(contractId), signer) as { reserved: bigint } | undefined)?.reserved ?? 0n;
       if (value < current && !options.force) throw backwardError(contractId, signer, current, value);

@@ -129,6 +129,16 @@ async function blocksAndFloors(open: () => Promise<NonceStore>): Promise<void> {
     assert.equal(await a.giveBack(3n, ADDR, 1011n, 1000n), false, 'never below the floor');
     assert.equal(await a.current(3n, ADDR), 1011n);
 
+    // The same store object (one connection: PRAGMA data_version does not move for its own commits), as a
+    // process that resyncs its own store does.
+    alloc = new NonceAllocator(a, 64);
+    assert.equal(await alloc.next(5n, ADDR), 1n);
+    await a.raise(5n, ADDR, 30n);
+    assert.equal(await alloc.next(5n, ADDR), 31n, 'a floor raised through the allocator\'s own store');
+    await a.set(5n, ADDR, 100n);
+    assert.equal(await alloc.next(5n, ADDR), 101n);
+    await alloc.close();
+
     // Concurrent callers still get increasing nonces in call order.
     alloc = new NonceAllocator(a, 8);
     const got = await Promise.all(Array.from({ length: 40 }, () => alloc.next(4n, ADDR)));
