@@ -133,6 +133,7 @@ async function blocksAndFloors(open: () => Promise<NonceStore>): Promise<void> {
     // process that resyncs its own store does.
     alloc = new NonceAllocator(a, 64);
     assert.equal(await alloc.next(5n, ADDR), 1n);
+    assert.equal(await alloc.next(5n, ADDR), 2n); // the floor is now cached after the block's own commit
     await a.raise(5n, ADDR, 30n);
     assert.equal(await alloc.next(5n, ADDR), 31n, 'a floor raised through the allocator\'s own store');
     await a.set(5n, ADDR, 100n);
