@@ -114,6 +114,9 @@ export class AuditLog {
    * that completes makes every earlier write durable too, so it releases every batch up to its own.
    */
   private unsynced: { batch: Pending[]; seq: number; hash: string; sizeBefore: number }[] = [];
+  /** The end of the last released batch: a failure never truncates below it. */
+  private durableSize = 0;
+  private closed = false;
   /** Bytes written so far (the file's size while we are its only writer). */
   private size: number;
   /** The inode we hold open: the path must still lead to it (see checkFile). */
@@ -127,6 +130,7 @@ export class AuditLog {
     this.seq = seq;
     this.lastHash = lastHash;
     this.size = size;
+    this.durableSize = size;
     this.ino = fs.fstatSync(fd).ino;
   }
 
@@ -142,10 +146,6 @@ export class AuditLog {
     const key = loadOrCreateAuditKey(keyPathOf(file));
     const fd = openLogFile(file);
     try {
-      if (options.verifyChain) {
-        const r = verifyAuditLog(file, key);
-        if (!r.ok && !options.acceptMismatch) throw mismatchError(file, r.problem!);
-      }
       let size = fs.fstatSync(fd).size;
       const tail = new TailReader(fd, size);
       let torn: string | undefined;
@@ -160,6 +160,11 @@ export class AuditLog {
           throw auditFileError(file, e, 'cut the torn last line (from a crash) of');
         }
         log('warn', `${file}: torn last line (${Buffer.byteLength(torn)} bytes, from a crash mid-write) removed; the chain continues from the last complete entry`);
+      }
+      if (options.verifyChain) {
+        // After the torn-line repair: a crash mid-write is not tampering.
+        const r = verifyAuditLog(file, key);
+        if (!r.ok && !options.acceptMismatch) throw mismatchError(file, r.problem!);
       }
       const { seq, hash, problem } = checkTail(file, key, tail, size);
       const audit = new AuditLog(file, key, fd, seq, hash, size);
@@ -198,8 +203,27 @@ export class AuditLog {
       const code = (e as NodeJS.ErrnoException).code;
       problem = code === 'ENOENT' ? 'the log file was deleted while open' : `the log path cannot be checked (${code ?? 'error'})`;
     }
-    if (problem) this.failure = `${problem}; restart the daemon to open a new log`;
+    if (problem) this.fail(`${problem}; restart the daemon to open a new log`);
     return this.failure;
+  }
+
+  /**
+   * The one way into the failed state (until restart): every append not yet released is rejected, and lines
+   * written but not durable are cut back (they were never released, so they must not stay behind as "ok";
+   * ftruncate needs no free space), never below what was already released.
+   */
+  private fail(why: string): void {
+    this.failure ??= why;
+    const err = new AuditError('AUDIT_UNAVAILABLE', `audit log ${this.file}: ${this.failure}; refusing to sign`);
+    try {
+      fs.ftruncateSync(this.fd, Math.max(this.durableSize, this.unsynced[0]?.sizeBefore ?? this.size));
+    } catch {
+      /* reported by the failure already; a restart reports and removes a torn line */
+    }
+    const pending = [...this.unsynced.flatMap((u) => u.batch), ...this.queue];
+    this.unsynced = [];
+    this.queue = [];
+    for (const p of pending) p.reject(err);
   }
 
   get problem(): string | undefined {
@@ -212,6 +236,7 @@ export class AuditLog {
 
   /** Resolves when the entry is on disk (fdatasync), rejects when it could not be written. */
   append(input: AuditInput): Promise<void> {
+    if (this.closed) return Promise.reject(new AuditError('AUDIT_UNAVAILABLE', `audit log ${this.file}: closed; refusing to sign`));
     if (this.failure) return Promise.reject(new AuditError('AUDIT_UNAVAILABLE', `audit log ${this.file}: ${this.failure}; refusing to sign`));
     return new Promise((resolve, reject) => {
       this.queue.push({ input, resolve, reject });
@@ -245,21 +270,10 @@ export class AuditLog {
     const bytes = Buffer.byteLength(text);
     const sizeBefore = this.size;
     const failed = (e: unknown) => {
-      this.failure ??= typeof e === 'string' ? e : `cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
-      const err = new AuditError('AUDIT_UNAVAILABLE', `audit log ${this.file}: ${this.failure}; refusing to sign`);
-      // Nothing unsynced is released, so its lines must not stay behind as "ok": cut back to the last durable
-      // entry (ftruncate needs no free space). If even that fails, a restart reports and removes a torn line.
-      try {
-        fs.ftruncateSync(this.fd, this.unsynced[0]?.sizeBefore ?? sizeBefore);
-      } catch {
-        /* reported by the failure already */
-      }
-      for (const p of [...this.unsynced.flatMap((u) => u.batch), ...batch, ...this.queue]) p.reject(err);
-      this.unsynced = [];
-      this.queue = [];
+      this.queue.unshift(...batch); // not written (or not whole): fail() rejects it with the rest
+      this.fail(typeof e === 'string' ? e : `cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     };
-    const fileProblem = this.checkFile();
-    if (fileProblem) return failed(fileProblem);
+    if (this.checkFile()) return failed(this.failure);
     try {
       const written = this.io.write(this.fd, text);
       // A short write (a full disk) is a failure, not a smaller success: the batch's last line would be torn.
@@ -274,12 +288,15 @@ export class AuditLog {
     const mine = { batch, seq, hash: prev, sizeBefore };
     this.unsynced.push(mine);
     const settle = (err: NodeJS.ErrnoException | null) => {
-      if (this.failure) return;
-      if (err) return failed(err);
+      if (this.failure) return; // fail() rejected everything pending already
+      // A failed sync fails the log even when a later sync already released this batch (Linux reports a
+      // writeback error to one fdatasync only): fail() never cuts below what was released.
+      if (err) return this.fail(`cannot write (${err.code ?? err.message})`);
       // Everything written before this sync began is durable now: release this batch and every older one.
       const upTo = this.unsynced.indexOf(mine);
       if (upTo < 0) return; // a later sync finished first and released this batch already
       const released = this.unsynced.splice(0, upTo + 1);
+      this.durableSize = Math.max(this.durableSize, sizeBefore + bytes);
       this.onFlush?.((performance.now() - started) / 1000, batch.length);
       for (const u of released) for (const p of u.batch) p.resolve();
       this.writeHead(mine.seq, mine.hash);
@@ -315,6 +332,8 @@ export class AuditLog {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     while (this.unsynced.length || this.queue.length) {
       if (this.failure) break;
       this.flush();

@@ -238,3 +238,52 @@ test('power-cut simulation: every entry released before the cut survives it, and
     assert.equal(verifyAuditLog(image, keyOf(image)).ok, true, `round ${round}`);
   }
 });
+
+// Guards the review finding where a late fdatasync error (after a later sync had released both batches) cut the
+// log back below the released entries: evidence of released signatures lost, and the next start refused.
+test('a sync that fails after a later one released its batch fails the log but keeps every released entry', { timeout: 30_000 }, async () => {
+  const file = await logWith(1);
+  const audit = await AuditLog.open(file);
+  const syncs: ((err: NodeJS.ErrnoException | null) => void)[] = [];
+  audit.io.sync = (_fd, done) => void syncs.push(done);
+  const a = audit.append(entry(2));
+  await tick();
+  const b = audit.append(entry(3));
+  await tick();
+  assert.equal(syncs.length, 2);
+  fs.fdatasyncSync(fs.openSync(file, 'r')); // the data really is on disk before the second sync reports success
+  syncs[1]!(null);
+  await Promise.all([a, b]);
+  syncs[0]!(Object.assign(new Error('EIO'), { code: 'EIO' }));
+  assert.equal(audit.healthy, false);
+  await assert.rejects(audit.append(entry(4)), /refusing to sign/);
+  await audit.close();
+  assert.deepEqual(lines(file).map((l) => JSON.parse(l).what.nonce), ['1', '2', '3'], 'the released entries stay');
+  await (await AuditLog.open(file)).close(); // and the log still matches its head
+});
+
+// Guards the review finding where a health check that found the log deleted set the failure without rejecting
+// the appends waiting for their sync: those requests hung for ever.
+test('a health check that finds the log deleted rejects the appends waiting for a sync, instead of leaving them hanging', { timeout: 30_000 }, async () => {
+  const file = await logWith(1);
+  const audit = await AuditLog.open(file);
+  const syncs: ((err: NodeJS.ErrnoException | null) => void)[] = [];
+  audit.io.sync = (_fd, done) => void syncs.push(done);
+  const waiting = audit.append(entry(2));
+  await tick();
+  fs.rmSync(file);
+  assert.match(audit.checkFile() ?? '', /deleted while open/);
+  await assert.rejects(waiting, /refusing to sign/);
+  syncs[0]!(null); // a late success changes nothing
+  await audit.close();
+  await assert.rejects(audit.append(entry(3)), /closed|refusing/, 'and nothing is appended after close');
+});
+
+// Guards the review finding where --verify-audit refused an ordinary crash's torn last line before repairing it.
+test('--verify-audit accepts a torn last line from a crash (it is repaired first)', { timeout: 30_000 }, async () => {
+  const file = await logWith(3);
+  fs.appendFileSync(file, '{"seq":4,"ts":"2026-');
+  const audit = await quietly(() => AuditLog.open(file, { verifyChain: true }));
+  await audit.close();
+  assert.equal(verifyAuditLog(file, keyOf(file)).ok, true);
+});
