@@ -49,6 +49,8 @@ export class NonceAllocator {
       if (earlier) await earlier;
       this.dropThrough(key, await floorRead);
       for (;;) {
+        // close() may have given the held block back while this call waited: hand out nothing after that.
+        if (this.closed) throw new NonceStoreError('ALLOCATOR_CLOSED', 'nonce allocator closed (shutting down); nothing was signed');
         const nonce = this.take(key, ceiling);
         if (nonce !== undefined) {
           if (this.remaining(key) < this.blockSize / 2 && !this.refills.has(key)) {
@@ -112,7 +114,8 @@ export class NonceAllocator {
    */
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.allSettled([...this.refills.values()]);
+    // Calls already past their entry check finish (or fail) before the tails are computed.
+    await Promise.allSettled([...this.turns.values(), ...this.refills.values()]);
     for (const [key, list] of this.ranges) {
       const tail = list[list.length - 1];
       if (!tail || tail.next > tail.last) continue;

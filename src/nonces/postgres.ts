@@ -105,6 +105,8 @@ export interface PostgresNonceStoreOptions {
    * asked for a new store: a mistyped database must not become an empty store that starts every contract at 1.
    */
   create?: boolean;
+  /** Client-side limit on one query (default 30 s). */
+  queryTimeoutMs?: number;
 }
 
 /**
@@ -119,11 +121,14 @@ export class PostgresNonceStore implements NonceStore {
   }
 
   static async open(url: string, options: PostgresNonceStoreOptions = {}): Promise<PostgresNonceStore> {
-    // Every connection commits synchronously whatever the server's or role's default: a reservation must be on
-    // disk before its nonce is signed.
-    const pool = new pg.Pool({ connectionString: url, max: options.max ?? 4, connectionTimeoutMillis: options.connectionTimeoutMs ?? 5000, options: '-c synchronous_commit=on' });
+    // A query that never answers (a silent network) must fail, not hang claims and shutdown: a reservation that
+    // timed out may still have committed, which only skips nonces.
+    const pool = new pg.Pool({ connectionString: url, max: options.max ?? 4, connectionTimeoutMillis: options.connectionTimeoutMs ?? 5000, query_timeout: options.queryTimeoutMs ?? 30_000, keepAlive: true });
     // An idle client losing its server must not crash the process; the next query reports the failure.
     pool.on('error', () => {});
+    // Every connection commits synchronously whatever the server's, role's or URL's (?options=) default: a
+    // reservation must be on disk before its nonce is signed. Queued first on each new client, so it runs first.
+    pool.on('connect', (client) => void client.query('SET synchronous_commit = on').catch(() => {}));
     const store = new PostgresNonceStore(pool, url);
     let exists = true;
     try {
@@ -137,10 +142,16 @@ export class PostgresNonceStore implements NonceStore {
       await pool.end().catch(() => {});
       throw missingStoreError(store.description);
     }
-    const { fsync } = await store.durability().catch(() => ({ fsync: 'on' }));
-    if (fsync !== 'on') {
+    let d: { synchronous_commit: string; fsync: string };
+    try {
+      d = await store.durability();
+    } catch (e) {
       await pool.end().catch(() => {});
-      throw new NonceStoreError('NOT_DURABLE', `nonce store ${store.description}: the server runs with fsync = ${fsync}, so a reserved nonce could be lost in a crash and reused; turn fsync on`);
+      throw e;
+    }
+    if (d.fsync !== 'on' || !['on', 'remote_write', 'remote_apply'].includes(d.synchronous_commit)) {
+      await pool.end().catch(() => {});
+      throw new NonceStoreError('NOT_DURABLE', `nonce store ${store.description}: the server runs with fsync = ${d.fsync}, synchronous_commit = ${d.synchronous_commit}, so a reserved nonce could be lost in a crash and reused; turn both on`);
     }
     return store;
   }

@@ -52,4 +52,11 @@ test('PostgreSQL: our connections commit synchronously even when the role defaul
   } finally {
     await store.close();
   }
+  // Nor can the URL's own options turn it off (pg merges ?options= over the pool's settings).
+  const viaUrl = await PostgresNonceStore.open(`${pg!.url}?options=${encodeURIComponent('-c synchronous_commit=off')}`);
+  try {
+    assert.equal((await viaUrl.durability()).synchronous_commit, 'on');
+  } finally {
+    await viaUrl.close();
+  }
 });
