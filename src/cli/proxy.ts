@@ -109,6 +109,10 @@ export async function proxyCommand(args: string[]): Promise<number | void> {
       if (!signers.has(u.key)) signers.set(u.key, await openPaySigner(values, u.key));
       const payer = await ContractPayer.open({ signer: signers.get(u.key)!.signer, store, sentinel: u.sentinel, service: u.service, contract: u.contract, blockSize, metrics, name: u.name });
       payers.push(payer);
+      // Two payers for one contract would each keep one request in flight: arrivals could swap and cost a
+      // `bad nonce` and a skipped (billed) nonce. One contract, one upstream.
+      const twin = payers.find((o) => o !== payer && o.contractId === payer.contractId && o.address === payer.address);
+      if (twin) throw new UsageError(`proxy: upstreams ${twin.name ?? '?'} and ${u.name ?? '?'} both pay with contract ${payer.contractId} and key ${u.key}; give each contract one upstream`);
       routes.push({ listen: u.listen, payer });
     }
     proxy = await SigningProxy.start({ routes, store, metrics });

@@ -48,6 +48,12 @@ export interface PayerOptions {
   /** Label for metrics and logs (the upstream's name in a config file). */
   name?: string;
   timeoutMs?: number;
+  /**
+   * The most a `400 bad nonce (x/y)` may move us forward (y − x; default 1,000). The provider is paid y × rate
+   * for a settled nonce y, so a sentinel that names a huge y must not be believed blindly: above this the
+   * contract is stopped with the reason, for the operator to check and `nonce sync`.
+   */
+  maxResyncJump?: bigint;
 }
 
 export interface OutgoingRequest {
@@ -76,7 +82,7 @@ export interface PaidReply {
   reused: boolean;
 }
 
-type Stop = { code: 'CONTRACT_SPENT' | 'CONTRACT_EXPIRED'; message: string };
+type Stop = { code: 'CONTRACT_SPENT' | 'CONTRACT_EXPIRED' | 'RESYNC_TOO_FAR'; message: string };
 
 /** Drops an `arkauth` query parameter a client may have added: the proxy pays, and the sentinel reads the header first anyway. */
 export function stripArkAuthQuery(path: string): string {
@@ -249,6 +255,10 @@ export class ContractPayer {
           // §12: the sentinel holds a higher nonce than we do (another client of the key, a lost store). Our claim
           // was not stored; jump past theirs and try once more.
           this.options.metrics?.resyncs.inc(labels);
+          const limit = this.options.maxResyncJump ?? 1000n;
+          if (verdict.stored - claim.nonce > limit) {
+            return this.stop('RESYNC_TOO_FAR', `contract ${this.contractId}: the sentinel says it holds nonce ${verdict.stored}, ${verdict.stored - claim.nonce} above ours (${claim.nonce}); more than ${limit}, so not jumping there (a settled nonce is paid as nonce × rate): check the contract, then arkeo-signer nonce sync`);
+          }
           await this.options.store.raise(this.contractId, this.address, verdict.stored);
           log('warn', `contract ${this.contractId}: sentinel refused nonce ${claim.nonce} (it holds ${verdict.stored}); nonce store raised to ${verdict.stored}${attempt === 0 ? ', retrying once' : ''}`);
           if (verdict.stored > this.lastNonce) this.lastNonce = verdict.stored;
@@ -319,9 +329,10 @@ export class ContractPayer {
     await this.queue;
     const spare = this.spare;
     this.spare = undefined;
+    // The rest of a held block goes back first, so the store's mark can come down to the spare claim's nonce.
+    await this.claims.close();
     // The sentinel never stored this nonce, so it may be handed out again; compare-and-set, never below the floor.
     if (spare) await this.options.store.giveBack(this.contractId, this.address, spare.nonce, spare.nonce - 1n).catch(() => false);
-    await this.claims.close();
     this.agent.destroy();
   }
 }

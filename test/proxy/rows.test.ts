@@ -127,6 +127,23 @@ test('proxy: 400 bad nonce (x/y) → resync to y, one retry, served; a second ba
   }
 });
 
+// Guards the review finding where any `400 bad nonce (x/y)` moved the store to y, however far: a sentinel naming
+// a huge y would make us sign y+1, which settles for (y+1) × rate.
+test('proxy: a bad-nonce resync further than the limit stops the contract instead of jumping', { timeout: 30_000 }, async () => {
+  const p = await inProcessProxy();
+  try {
+    assert.equal((await post(p.url, CALL)).status, 200);
+    p.sentinel.claims.set(7n, { ...p.sentinel.claims.get(7n)!, nonce: 100_000n });
+    const r = await post(p.url, CALL);
+    assert.equal(r.status, 402, r.text);
+    assert.equal(JSON.parse(r.text).code, 'RESYNC_TOO_FAR');
+    assert.ok((await p.store.current(7n, toAddress(p.pub))) < 100n, 'the store was not moved to the sentinel\'s number');
+    assert.equal((await post(p.url, CALL)).status, 402, 'and nothing more is signed for the contract');
+  } finally {
+    await p.close();
+  }
+});
+
 test('proxy: OPTIONS preflight costs no nonce; arkauth from the client is replaced; batches and bodies pass unchanged; streaming', { timeout: 30_000 }, async () => {
   const p = await inProcessProxy();
   try {
