@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ArkeoSignerError } from '../errors.js';
-import { ensurePrivateDir, fsyncDir, FILE_MODE, writeFileAtomic } from '../fsutil.js';
+import { ensurePrivateDir, FILE_MODE, writeFileAtomic } from '../fsutil.js';
 import { log } from '../log.js';
 
 /**
@@ -317,13 +317,11 @@ export class AuditLog {
   writeHead(seq: number, hash: string): void {
     try {
       if (this.headFd === undefined) {
-        this.headFd = fs.openSync(headPathOf(this.file), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, FILE_MODE);
-        // The file itself must survive a power cut (start-up refuses a log whose head is missing); its later
-        // in-place updates need not: a stale head only means a few more entries to check on the next start.
-        fs.writeSync(this.headFd, `{"seq":${seq},"hash":"${hash}"}`.padEnd(HEAD_WIDTH - 1) + '\n', 0);
-        fs.fsyncSync(this.headFd);
-        fsyncDir(path.dirname(this.file));
-        return;
+        // The file itself must survive a power cut whole (start-up refuses a log whose head is missing or
+        // garbled), so it is first written atomically (temp file, fsync, rename, fsync of the directory); its later
+        // in-place updates need not be durable: a stale head only means a few more entries to check at start.
+        if (!fs.existsSync(headPathOf(this.file))) writeFileAtomic(headPathOf(this.file), `{"seq":${seq},"hash":"${hash}"}`.padEnd(HEAD_WIDTH - 1) + '\n');
+        this.headFd = fs.openSync(headPathOf(this.file), fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW);
       }
       fs.writeSync(this.headFd, `{"seq":${seq},"hash":"${hash}"}`.padEnd(HEAD_WIDTH - 1) + '\n', 0);
     } catch {
