@@ -225,3 +225,16 @@ test(`load with kill -9 twice: no nonce reused, at most one skipped per contract
     await s.sentinel.close();
   }
 });
+
+// Guards the review finding where two upstreams paying with one contract each kept a request in flight, so arrivals
+// could swap and cost a `bad nonce` and a skipped (billed) nonce.
+test('two upstreams paying with the same contract and key are refused at start', { timeout: 60_000 }, async (t) => {
+  const s = await setup();
+  t.after(() => s.sentinel.close());
+  // Upstream "a" resolves contract 7 with auto; make "b" name contract 7 as well.
+  fs.writeFileSync(s.config, fs.readFileSync(s.config, 'utf8').replace(`service = "${OTHER}"\ncontract = "9"`, `service = "${SERVICE}"\ncontract = "7"`));
+  const p = startProxy(s.config, s.home);
+  t.after(() => void (p.child.exitCode === null && p.child.kill('SIGKILL')));
+  assert.equal(await p.exited, 2);
+  assert.match(p.lines().join('\n'), /upstreams a and b both pay with contract 7/);
+});
