@@ -31,6 +31,14 @@ ALTER TABLE arkeo_contracts ADD COLUMN IF NOT EXISTS client TEXT;
 ALTER TABLE arkeo_contracts ADD COLUMN IF NOT EXISTS delegate TEXT;
 `;
 
+/** Whether our tables exist, and how many of the columns the newest schema adds are there already. */
+const SCHEMA_MARKERS = 4;
+const SCHEMA_STATE = `
+SELECT to_regclass('arkeo_nonces') IS NOT NULL AS exists,
+       (SELECT count(*)::int FROM information_schema.columns
+         WHERE table_schema = current_schema()
+           AND (table_name, column_name) IN (('arkeo_nonces', 'floor'), ('arkeo_contracts', 'client'), ('arkeo_contracts', 'delegate'), ('arkeo_meta', 'v'))) AS n`;
+
 /**
  * Reserve in ONE statement: insert or bump the high-water mark, capped at the ceiling, and return the marks
  * before and after. Row locking makes concurrent reservations from any number of processes and hosts serialise
@@ -132,8 +140,11 @@ export class PostgresNonceStore implements NonceStore {
     const store = new PostgresNonceStore(pool, url);
     let exists = true;
     try {
-      if (options.create === false) exists = (await pool.query<{ t: string | null }>("SELECT to_regclass('arkeo_nonces')::text AS t")).rows[0]?.t != null;
-      if (exists || options.create !== false) await pool.query(SCHEMA);
+      // The DDL (and its locks: ALTER TABLE takes an exclusive one even when the column exists) runs only when
+      // something is missing, so an ordinary open neither waits behind long transactions nor needs DDL rights.
+      const r = (await pool.query<{ exists: boolean; n: number }>(SCHEMA_STATE)).rows[0]!;
+      exists = r.exists || options.create !== false;
+      if (exists && r.n < SCHEMA_MARKERS) await pool.query(SCHEMA);
     } catch (e) {
       await pool.end().catch(() => {});
       throw unavailable(store.description, scrubbed(e, url, store.description));

@@ -179,3 +179,22 @@ test('an old SQLite store without the floor column is upgraded in place, its mar
     await store.close();
   }
 });
+
+// Guards the review finding where every open ran ALTER TABLE … ADD COLUMN IF NOT EXISTS, which waits for an
+// exclusive lock: one long transaction elsewhere stalled every signer's start (and read-only roles failed).
+test('PostgreSQL: opening a complete store runs no DDL, so it does not wait behind a long transaction', { timeout: 120_000 }, async (t) => {
+  pg ??= await startPostgres();
+  if (!requireComponent(t, pg !== undefined, 'PostgreSQL server binaries (apt-get install postgresql)')) return;
+  await (await openNonceStore(pg!.url, '/nonexistent', { create: true })).close();
+  const { default: pgLib } = await import('pg');
+  const reader = new pgLib.Client({ connectionString: pg!.url });
+  await reader.connect();
+  t.after(() => reader.end());
+  await reader.query('BEGIN');
+  await reader.query('SELECT count(*) FROM arkeo_nonces'); // an ACCESS SHARE lock, held until COMMIT
+  const opened = PostgresNonceStore.open(pg!.url).then((s) => s.close().then(() => 'opened'));
+  const verdict = await Promise.race([opened, new Promise((r) => setTimeout(() => r('blocked'), 5000))]);
+  await reader.query('COMMIT');
+  await opened;
+  assert.equal(verdict, 'opened');
+});
