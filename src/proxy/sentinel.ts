@@ -1,5 +1,6 @@
 import { ArkeoSignerError, InputError } from '../errors.js';
 import { PREFIXES, parseBech32PubKey, toBech32PubKey, equalBytes } from '../crypto/index.js';
+import { parseChainContract, RemoteError, type ChainContract } from '../claims/index.js';
 
 /**
  * What a paying client reads from a provider's sentinel (arkeo-claims.md §7) and how it reads the sentinel's own
@@ -100,32 +101,26 @@ export async function fetchActiveContract(base: string, service: string, spender
   }
   const c = object(object(body, url).contract, `${url} .contract`);
   const where = `${url} .contract`;
-  const id = decimal(c, 'id', where);
   // The chain answers a zero-valued contract rather than an error in some versions; height 0 means none (§2.2).
-  if (id === 0n || decimal(c, 'height', where) === 0n) throw new SentinelError('NO_CONTRACT', `no active contract for ${service} and this key at ${base}`);
-  const rate = object(c.rate, `${where}.rate`);
-  const pub = (field: string): Uint8Array | undefined => {
-    const v = c[field];
-    if (v === '' || v === undefined || v === null) return undefined;
-    if (typeof v !== 'string') throw new SentinelError('SENTINEL_BAD_REPLY', `${where}: "${field}" is not a string`);
-    try {
-      return parseBech32PubKey(v, pubPrefix);
-    } catch (e) {
-      throw new SentinelError('SENTINEL_BAD_REPLY', `${where}: "${field}": ${(e as Error).message}`);
-    }
-  };
-  const client = pub('client');
-  if (!client) throw new SentinelError('SENTINEL_BAD_REPLY', `${where}: no client`);
-  const delegate = pub('delegate');
+  if (decimal(c, 'id', where) === 0n || decimal(c, 'height', where) === 0n) throw new SentinelError('NO_CONTRACT', `no active contract for ${service} and this key at ${base}`);
+  // The same proto JSON as the LCD's contract query: one parser (claims/), its errors re-labelled for the sentinel.
+  let parsed: ChainContract;
+  try {
+    parsed = parseChainContract(c, where, undefined, pubPrefix);
+  } catch (e) {
+    if (e instanceof RemoteError) throw new SentinelError('SENTINEL_BAD_REPLY', e.message);
+    throw e;
+  }
+  const { client, delegate } = parsed;
   if (!equalBytes(client, spender) && !(delegate && equalBytes(delegate, spender))) {
-    throw new SentinelError('SENTINEL_BAD_REPLY', `${where}: contract ${id} belongs to another client; not paying for it`);
+    throw new SentinelError('SENTINEL_BAD_REPLY', `${where}: contract ${parsed.contractId} belongs to another client; not paying for it`);
   }
   return {
-    id,
-    type: typeof c.type === 'string' ? c.type : String(c.type),
-    rate: decimal(rate, 'amount', `${where}.rate`),
-    deposit: decimal(c, 'deposit', where),
-    nonce: decimal(c, 'nonce', where),
+    id: parsed.contractId,
+    type: parsed.type,
+    rate: parsed.rate,
+    deposit: parsed.deposit,
+    nonce: parsed.nonce,
     queriesPerMinute: c.queries_per_minute === undefined ? 0n : decimal(c, 'queries_per_minute', where),
     client,
     delegate,
