@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { sha256Hex } from '../crypto/index.js';
 import { ArkeoSignerError } from '../errors.js';
 import { ensurePrivateDir, FILE_MODE, writeFileAtomic } from '../fsutil.js';
 import { log } from '../log.js';
@@ -50,7 +51,7 @@ export const GENESIS = '0'.repeat(64);
 const HEAD_WIDTH = 128;
 const MAC_SUFFIX = /,"mac":"([0-9a-f]{64})"\}$/;
 
-export const sha256Hex = (s: string | Uint8Array) => createHash('sha256').update(s).digest('hex');
+export { sha256Hex };
 
 function macOf(key: Uint8Array, body: string): string {
   return createHmac('sha256', key).update(body).digest('hex');
@@ -256,10 +257,11 @@ export class AuditLog {
     let seq = this.seq;
     let prev = this.lastHash;
     const lines: string[] = [];
+    const ts = new Date().toISOString(); // the batch is written at one moment
     for (const p of batch) {
       const { who, what, result, status, reason, latency_us } = p.input;
       const body =
-        `{"seq":${++seq},"ts":"${new Date().toISOString()}","prev":"${prev}","who":${JSON.stringify(who)},"what":${JSON.stringify(what)}` +
+        `{"seq":${++seq},"ts":"${ts}","prev":"${prev}","who":${JSON.stringify(who)},"what":${JSON.stringify(what)}` +
         `,"result":"${result}"${status !== undefined ? `,"status":${status}` : ''}${reason !== undefined ? `,"reason":${JSON.stringify(reason)}` : ''}` +
         `${latency_us !== undefined ? `,"latency_us":${Math.round(latency_us)}` : ''}`;
       const line = `${body},"mac":"${macOf(this.key, body)}"}`;

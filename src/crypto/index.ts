@@ -6,6 +6,7 @@ export {
   curveEngine,
   curveEngineNote,
   sha256,
+  sha256Hex,
   signMessage,
   signDigest,
   verifySignature,

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import * as cryptoModule from 'node:crypto';
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -223,8 +224,21 @@ export function availableEngines(): CurveEngine[] {
   return [loadSystemEngine(), loadNativeEngine(), nobleEngine].filter((e): e is CurveEngine => e !== undefined);
 }
 
+/**
+ * Node's one-shot hash (20.12+), else a Hash object. The one-shot call is not only faster: every Hash object is a
+ * native object the garbage collector must track and finalise, and on the daemon's hot path those were most of
+ * each young-generation pause (see the README's benchmark section).
+ */
+const oneShot = (cryptoModule as { hash?: (algorithm: string, data: string | Uint8Array, encoding: string) => Buffer | string }).hash;
+
 export function sha256(data: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(data).digest());
+  const b = oneShot ? (oneShot('sha256', data, 'buffer') as Buffer) : createHash('sha256').update(data).digest();
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** SHA-256 of bytes or of a string's UTF-8, as lowercase hex. */
+export function sha256Hex(data: string | Uint8Array): string {
+  return oneShot ? (oneShot('sha256', data, 'hex') as string) : createHash('sha256').update(data).digest('hex');
 }
 
 function checkPrivateKey(privateKey: Uint8Array): void {

@@ -5,7 +5,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { ArkeoSignerError, CryptoError, InputError } from '../errors.js';
-import { sha256, toBech32PubKey, toHex, utf8, parseHex, curveEngineNote } from '../crypto/index.js';
+import { sha256Hex, toBech32PubKey, toHex, utf8, parseHex, curveEngineNote } from '../crypto/index.js';
 import { Keyring, type PassphraseSource } from '../keyring/index.js';
 import { SigningThread, Pkcs11Signer, type PinSource, type Signer } from '../signers/index.js';
 import { CloudKeySigner, isCloudKind, openSigner } from '../keys/index.js';
@@ -54,7 +54,8 @@ interface LoadedKey {
   delegateOnly: boolean;
 }
 
-/** An operation checked (and for a claim, its nonce reserved): what the audit entry records, and the reply once signed. */
+/** An operation checked (and for a claim, its nonce reserved): what the audit entry records (with the key's address
+ * and backend), and the reply once signed. */
 interface Prepared {
   what: AuditInput['what'];
   reply: Promise<object>;
@@ -239,7 +240,9 @@ export class SignerDaemon {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse, who: AuditWho): Promise<void> {
     this.inFlight++;
     const ctx: Ctx = { who, started: performance.now() };
-    const route = `${req.method} ${(req.url ?? '').split('?')[0]}`;
+    const url = req.url ?? '';
+    const query = url.indexOf('?');
+    const route = `${req.method} ${query < 0 ? url : url.slice(0, query)}`;
     try {
       switch (route) {
         case 'GET /healthz':
@@ -291,7 +294,7 @@ export class SignerDaemon {
       });
     }
     ctx.token = rec;
-    ctx.who = { ...ctx.who, token: rec.name };
+    ctx.who.token = rec.name; // `who` is this request's own object
     if (!this.limiter.take(rec.name, rec.policy.rate)) {
       const rate = rec.policy.rate;
       throw new HttpError(429, 'RATE_LIMITED', `token ${rec.name}: rate limit of ${rate.per_second}/s exceeded`, { 'retry-after': String(Math.max(1, Math.ceil(this.limiter.retryAfter(rec.name, rate)))) });
@@ -327,30 +330,29 @@ export class SignerDaemon {
     const key = this.keys.get(keyName);
     // Only names of loaded keys are echoed into replies and the audit log (the field could hold anything).
     const shown = key ? keyName : '(not a loaded key)';
-    const what = { op, key: shown };
-    if (!policy.operations.includes(op)) throw denied(`operation ${op} is not allowed for token ${ctx.token!.name}`, what);
-    if (!allowed(policy.keys, keyName)) throw denied(`key ${shown} is not allowed for token ${ctx.token!.name}`, what);
-    if (!key) throw Object.assign(new HttpError(404, 'UNKNOWN_KEY', 'no such key is loaded'), { what });
+    if (!policy.operations.includes(op)) throw denied(`operation ${op} is not allowed for token ${ctx.token!.name}`, { op, key: shown });
+    if (!allowed(policy.keys, keyName)) throw denied(`key ${shown} is not allowed for token ${ctx.token!.name}`, { op, key: shown });
+    if (!key) throw Object.assign(new HttpError(404, 'UNKNOWN_KEY', 'no such key is loaded'), { what: { op, key: shown } });
     if (!this.audit.healthy) throw new HttpError(503, 'AUDIT_UNAVAILABLE', `audit log unavailable (${this.audit.problem}); refusing to sign`);
-    if (key.signer.kind === 'local' && this.signingThread.problem) throw Object.assign(new HttpError(503, 'SIGNER_UNAVAILABLE', `${this.signingThread.problem}; nothing was signed`), { what: { ...what, address: key.address } });
+    if (key.signer.kind === 'local' && this.signingThread.problem) throw Object.assign(new HttpError(503, 'SIGNER_UNAVAILABLE', `${this.signingThread.problem}; nothing was signed`), { what: { op, key: shown, address: key.address } });
     let prepared: Prepared;
     try {
       prepared = await run(body, key);
     } catch (e) {
-      if (e instanceof HttpError) (e as HttpError & { what?: object }).what ??= { ...what, address: key.address };
+      if (e instanceof HttpError) (e as HttpError & { what?: object }).what ??= { op, key: shown, address: key.address };
       throw e;
     }
     // The entry needs only the message, so it is written while the signing thread signs; the signature is released
     // only after the entry is durable. Should signing fail, fail() appends an error entry for the same request:
     // an "ok" entry followed by an "error" entry with the same nonce means nothing was released.
-    const audited = this.audit.append({ who: ctx.who, what: { ...prepared.what, key: key.address, backend: key.signer.kind }, result: 'ok', status: 200, latency_us: (performance.now() - ctx.started) * 1000 });
-    audited.catch(() => {}); // handled below; this keeps a failure during signing from counting as unhandled
+    const audited = this.audit.append({ who: ctx.who, what: prepared.what, result: 'ok', status: 200, latency_us: (performance.now() - ctx.started) * 1000 });
+    audited.catch(ignore); // handled below; this keeps a failure during signing from counting as unhandled
     let reply: object;
     try {
       reply = await prepared.reply;
     } catch (e) {
-      await audited.catch(() => {});
-      throw Object.assign(e as object, { what: { ...prepared.what, key: key.address, backend: key.signer.kind } });
+      await audited.catch(ignore);
+      throw Object.assign(e as object, { what: prepared.what });
     }
     await audited;
     this.metrics.signatures.inc({ key: key.name, operation: op, result: 'ok' });
@@ -387,7 +389,7 @@ export class SignerDaemon {
       this.metrics.nonceLatency.observe((performance.now() - t0) / 1000);
     }
     return {
-      what: { op: 'claim', contract: String(contract), nonce: String(r.nonce), msg_sha256: toHex(sha256(utf8(r.preimage))) },
+      what: { op: 'claim', contract: String(contract), nonce: String(r.nonce), msg_sha256: sha256Hex(r.preimage), key: key.address, backend: key.signer.kind },
       reply: key.claims.signReserved(r).then((c) => ({ contract: String(c.contractId), nonce: String(c.nonce), preimage: c.preimage, signature: toHex(c.signature), arkauth: c.arkauth })),
     };
   }
@@ -399,7 +401,7 @@ export class SignerDaemon {
     const ts = timestampOf(body.timestamp);
     const checked = await key.claims.checkArkContract(contract, ts, { allowManagementSpend: policy.allow_management_spend, delegateOnly: key.delegateOnly });
     return {
-      what: { op: 'arkcontract', contract: String(contract), nonce: String(ts), msg_sha256: toHex(sha256(utf8(checked.preimage))) },
+      what: { op: 'arkcontract', contract: String(contract), nonce: String(ts), msg_sha256: sha256Hex(checked.preimage), key: key.address, backend: key.signer.kind },
       reply: key.claims.signCheckedArkContract(checked).then((s) => ({ contract: String(contract), timestamp: String(ts), preimage: s.preimage, signature: toHex(s.signature), arkcontract: s.arkcontract })),
     };
   }
@@ -412,7 +414,7 @@ export class SignerDaemon {
     if (body.message !== undefined && typeof body.message !== 'string') throw new HttpError(400, 'BAD_FIELD', 'message: expected a string');
     if (body.message_hex !== undefined && typeof body.message_hex !== 'string') throw new HttpError(400, 'BAD_FIELD', 'message_hex: expected hex');
     const message = body.message !== undefined ? utf8(body.message as string) : parseHex(body.message_hex as string, 'message_hex');
-    return { what: { op: 'raw', msg_sha256: toHex(sha256(message)) }, reply: key.signer.sign(message).then((signature) => ({ signature: toHex(signature), pubkey: key.bech32 })) };
+    return { what: { op: 'raw', msg_sha256: sha256Hex(message), key: key.address, backend: key.signer.kind }, reply: key.signer.sign(message).then((signature) => ({ signature: toHex(signature), pubkey: key.bech32 })) };
   }
 
   /** PKCS#11 and cloud gauges, read from the signers' own counters when scraped. */
@@ -577,6 +579,8 @@ function timestampOf(raw: unknown): bigint {
     throw e;
   }
 }
+
+const ignore = () => {};
 
 function denied(message: string, what: AuditInput['what']): HttpError {
   return Object.assign(new HttpError(403, 'DENIED', message), { what });

@@ -1,4 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { sha256Hex } from '../crypto/index.js';
 import { InputError } from '../errors.js';
 import * as path from 'node:path';
 import { ensurePrivateDir, writeFileAtomic, readPrivateFile } from '../fsutil.js';
@@ -40,7 +41,7 @@ export interface TokenRecord {
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const TOKEN_PREFIX = 'ark_';
 
-export const hashToken = (token: string) => createHash('sha256').update(token, 'utf8').digest('hex');
+export const hashToken = (token: string) => sha256Hex(token);
 
 function fail(where: string, why: string): never {
   throw new InputError('BAD_POLICY', `${where}: ${why}`);
