@@ -6,6 +6,7 @@
  * runs the same load without the profiler (its figures alone).
  */
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
@@ -86,15 +87,29 @@ try {
     stdio: ['ignore', process.env.PROFILE_NODE_ARGS ? 'inherit' : 'ignore', 'pipe'],
   });
   let r;
+  let metricsText = '';
   try {
     await waitFor(daemon, /listening on/);
     await load(loadgen, path.join(dir, 'keyd.sock'), request, 64, 1000, 2); // warm-up (JIT)
     r = await load(loadgen, path.join(dir, 'keyd.sock'), request, clients, rate, seconds);
+    metricsText = await new Promise<string>((resolve, reject) => {
+      http.get({ socketPath: path.join(dir, 'keyd.sock'), path: '/metrics' }, (res) => {
+        let t = '';
+        res.on('data', (d: Buffer) => (t += d)).on('end', () => resolve(t));
+      }).on('error', reject);
+    });
   } finally {
     await stop(daemon);
   }
   const total = r.ok + 2000;
   console.log(`${clients} clients${rate ? ` at ${rate}/s` : ''}: ${Math.round(r.rate)} claims/s, p50 ${r.p50_ms.toFixed(2)} ms, p99 ${r.p99_ms.toFixed(2)} ms${cpuNote(r)}`);
+  // The daemon's own histograms (warm-up included): where a slow claim waited.
+  for (const [name, label] of [['arkeo_signer_request_seconds', 'request'], ['arkeo_signer_nonce_store_seconds', 'nonce store'], ['arkeo_signer_audit_flush_seconds', 'audit write + fdatasync']]) {
+    const buckets = [...metricsText.matchAll(new RegExp(`^${name}_bucket\\{(?:operation="POST /v1/claims",)?le="([^"]+)"[^}]*\\} (\\d+)`, 'gm'))].map((m) => [Number(m[1]), Number(m[2])] as const);
+    const count = buckets.at(-1)?.[1] ?? 0;
+    const at = (q: number) => buckets.find(([, n]) => n >= q * count)?.[0];
+    if (count) console.log(`${label}: ${count} observed; p50 ≤ ${at(0.5)! * 1000} ms, p99 ≤ ${at(0.99)! * 1000} ms, p99.9 ≤ ${at(0.999)! * 1000} ms`);
+  }
   console.log(`profiles cover the warm-up too: µs per claim over ${total} claims\n`);
   for (const file of process.env.PROFILE_OFF ? [] : fs.readdirSync(profDir).sort()) {
     const p = JSON.parse(fs.readFileSync(path.join(profDir, file), 'utf8')) as Profile;

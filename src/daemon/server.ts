@@ -158,7 +158,7 @@ export class SignerDaemon {
       // A cloud key is checked against its recorded public key here: a mismatch stops the start.
       const signer =
         info.kind === 'local'
-          ? await this.signingThread.adopt(await kr.signer(info.name))
+          ? await this.signingThread.adopt(await kr.signer(info.name), { inlineWhenIdle: process.env.HACK_INLINE !== '0' })
           : await openSigner(kr, info.name, { pkcs11: { pin, module: p.module, sessions: p.sessions, retries: p.retries }, cloud: this.cloudOptions(info.name, info.kind) });
       const claims = await ClaimSigner.create(signer, this.store, { blockSize: this.config.nonces.block_size });
       this.keys.set(info.name, { name: info.name, address: info.address, bech32: toBech32PubKey(info.publicKey!), publicKey: info.publicKey!, signer, claims, delegateOnly: delegatesOnly });

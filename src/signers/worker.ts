@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { CryptoError } from '../errors.js';
+import { sha256 } from '../crypto/index.js';
 import type { LocalSigner, Signer } from './signer.js';
 
 /** Messages to and from signing-thread.ts. Keys travel only inward, in transferred (moved, not copied) buffers. */
@@ -55,17 +56,40 @@ export class SigningThread {
    * Move a local key into the thread: the key's bytes are copied into a buffer that is transferred, and `local`
    * is destroyed (zeroed) here. Resolves with a Signer that signs in the thread.
    */
-  async adopt(local: LocalSigner, options: { verify?: boolean } = {}): Promise<ThreadSigner> {
+  async adopt(local: LocalSigner, options: { verify?: boolean; inlineWhenIdle?: boolean } = {}): Promise<ThreadSigner> {
     const keyId = this.nextId++;
     const buffer = local.exportKeyForTransfer();
-    local.destroy();
+    // inlineWhenIdle keeps `local` (see ThreadSigner.sign); the caller's process holds the key either way, the
+    // thread is there for the second core, not for isolation.
+    const inline = options.inlineWhenIdle ? local : undefined;
+    if (!inline) local.destroy();
     const publicKey = await new Promise<Uint8Array>((resolve, reject) => {
       if (this.failure) return reject(this.unavailable());
       this.adding.set(keyId, { resolve, reject });
       this.worker.postMessage({ type: 'add', id: keyId, keyId, key: buffer, verify: options.verify ?? true } satisfies ThreadRequest, [buffer]);
     });
-    return new ThreadSigner(this, keyId, publicKey);
+    return new ThreadSigner(this, keyId, publicKey, inline);
   }
+
+  /**
+   * Whether a job may be signed on the caller's thread now: the signing thread has nothing queued or in hand, and
+   * no job was signed inline in this event-loop turn yet. Under load the thread is busy and gets every job; at
+   * low load a job skips two thread wake-ups, which here cost more than the signature (see the benchmarks).
+   */
+  takeInlineTurn(): boolean {
+    if (this.waiting.size > 0 || this.queue.length > 0 || this.inlineTaken || this.failure || this.closing) return false;
+    this.inlineTaken = true;
+    this.signedInline++;
+    setImmediate(this.endInlineTurn);
+    return true;
+  }
+
+  /** Jobs signed on the caller's thread (takeInlineTurn), for tests and the benchmark's notes. */
+  signedInline = 0;
+  private inlineTaken = false;
+  private readonly endInlineTurn = () => {
+    this.inlineTaken = false;
+  };
 
   /** @internal used by ThreadSigner */
   sign(keyId: number, message: Uint8Array): Promise<Uint8Array> {
@@ -146,25 +170,36 @@ export class SigningThread {
   }
 }
 
-/** A key that lives in a SigningThread; same bytes out as LocalSigner. */
+/** A key that lives in a SigningThread (and, with inlineWhenIdle, on the event loop too); same bytes out as LocalSigner. */
 export class ThreadSigner implements Signer {
   readonly kind = 'local';
   constructor(
     private readonly thread: SigningThread,
     private readonly keyId: number,
     private readonly pub: Uint8Array,
-  ) {}
+    private readonly inline?: LocalSigner,
+  ) {
+    inline?.lockKeyPages();
+  }
 
   async publicKey(): Promise<Uint8Array> {
     return this.pub.slice();
   }
 
   sign(message: Uint8Array): Promise<Uint8Array> {
+    if (this.inline && this.thread.takeInlineTurn()) {
+      try {
+        return Promise.resolve(this.inline.signDigestSync(sha256(message)));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
     return this.thread.sign(this.keyId, message);
   }
 
-  /** Zero the key in the thread. */
+  /** Zero the key in the thread (and its inline copy). */
   destroy(): void {
+    this.inline?.destroy();
     this.thread.remove(this.keyId);
   }
 }

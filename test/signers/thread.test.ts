@@ -62,3 +62,38 @@ test('SigningThread: close answers what was asked before it, then refuses; a dea
   assert.match(crashing.problem ?? '', /exited/);
   await crashing.close();
 });
+
+test('SigningThread inlineWhenIdle: one job per event-loop turn is signed on the caller thread while the thread is idle, the rest go to the thread; same bytes; destroy zeroes both copies', { timeout: 60_000 }, async (t) => {
+  const thread = new SigningThread();
+  t.after(() => thread.close());
+  const key = randomBytes(32);
+  const reference = privateKeyToSigner(key);
+  const local = privateKeyToSigner(key);
+  const signer = await thread.adopt(local, { inlineWhenIdle: true });
+  const messages = Array.from({ length: 3 }, (_, i) => Buffer.from(`9:${i + 1}:`));
+  // Three in one turn: the first inline, the other two queued for the thread (no second inline in this turn).
+  const first = await Promise.all(messages.map((m) => signer.sign(m)));
+  assert.equal(thread.signedInline, 1);
+  // A later turn with the thread idle again: inline once more.
+  await new Promise((r) => setImmediate(r));
+  const again = await signer.sign(messages[0]!);
+  assert.equal(thread.signedInline, 2);
+  const expected = await Promise.all(messages.map((m) => reference.sign(m)));
+  assert.deepEqual(first, expected);
+  assert.deepEqual(again, expected[0]);
+  // While the thread has jobs in hand, a new turn's job goes to the thread too (it does not jump the queue).
+  await new Promise((r) => setImmediate(r));
+  const batch = Array.from({ length: 200 }, (_, i) => signer.sign(Buffer.from(`9:${i + 10}:`)));
+  assert.equal(thread.signedInline, 3, 'one of the batch inline');
+  await new Promise((r) => setImmediate(r));
+  const late = signer.sign(messages[2]!);
+  assert.equal(thread.signedInline, 3, 'queued behind the batch, not inline');
+  assert.deepEqual(await late, expected[2]);
+  await Promise.all(batch);
+  signer.destroy();
+  await new Promise((r) => setImmediate(r));
+  await assert.rejects(signer.sign(messages[0]!), code('SIGNER_DESTROYED'), 'the inline copy is zeroed');
+  await thread.close();
+  const closed = await thread.adopt(privateKeyToSigner(randomBytes(32)), { inlineWhenIdle: true }).catch((e: unknown) => e);
+  assert.ok(code('SIGNER_UNAVAILABLE')(closed), 'a closed thread takes no key, inline or not');
+});
