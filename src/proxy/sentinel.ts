@@ -138,7 +138,8 @@ export async function fetchStoredNonce(base: string, contractId: bigint): Promis
  * and a newline, text/plain. Anything else with the same status came from the upstream service and is passed on.
  */
 export type SentinelVerdict =
-  | { kind: 'bad-nonce'; sent: bigint; stored: bigint }
+  /** Refused before the claim store: `stored` is the sentinel's nonce when the reply names it (v1.0.17 does). */
+  | { kind: 'bad-nonce'; sent?: bigint; stored?: bigint }
   | { kind: 'spent' | 'expired' | 'subscription-expired' }
   | { kind: 'rate-limited' | 'free-rate-limited' | 'not-served' };
 
@@ -147,6 +148,9 @@ export function sentinelVerdict(status: number, body: string): SentinelVerdict |
   if (status === 400) {
     const m = /^bad nonce \((-?[0-9]{1,20})\/(-?[0-9]{1,20})\)$/.exec(text);
     if (m) return { kind: 'bad-nonce', sent: BigInt(m[1]!), stored: BigInt(m[2]!) };
+    // A variant's wording of the same refusal, without the numbers (not in any arkeonetwork/arkeo version): the
+    // nonce was not consumed and the sentinel holds one at least as high; its value is read from GET /claim/{cid}.
+    if (/^nonce must increase$/i.test(text)) return { kind: 'bad-nonce' };
     // A parse error of the arkauth value (§11 row 2): the sentinel never reached the claim store.
     if (/^(invalid arkauth format|strconv\.Parse|encoding\/hex|invalid Bech32|decoding bech32)/.test(text)) return { kind: 'not-served' };
     return undefined;
