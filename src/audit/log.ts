@@ -172,7 +172,7 @@ export class AuditLog {
           fs.ftruncateSync(fd, end);
           fs.fsyncSync(fd);
         } catch (e) {
-          throw auditFileError(file, e, `cut ${leftover.what} (from a crash) off the end of`);
+          throw auditFileError(file, e, leftover.cutting);
         }
         log('warn', `${file}: ${leftover.warning(seq)} removed; the chain continues from the last complete entry`);
       }
@@ -379,6 +379,8 @@ function mismatchError(file: string, problem: string): AuditError {
 interface Leftover {
   /** For messages: "a torn line of 30 bytes", "4096 NUL bytes", … */
   what: string;
+  /** For "cannot … the audit log": what cutting it is. */
+  cutting: string;
   /** Set when this is not a crash's leftover: start is refused (nothing cut) unless accepted. */
   problem?: string;
   warning(afterSeq: number): string;
@@ -398,6 +400,7 @@ function leftoverOf(bytes: Buffer): Leftover {
   if (zeros === 0) {
     return {
       what: `a torn line of ${text.length} bytes`,
+      cutting: 'cut the torn last line (from a crash) of',
       warning: () => `torn last line (${text.length} bytes, from a crash mid-write)`,
       reason: () => `torn last line of ${text.length} bytes removed (sha256 ${sum})`,
     };
@@ -405,6 +408,7 @@ function leftoverOf(bytes: Buffer): Leftover {
   if (bytes.subarray(nul).some((b) => b !== 0)) {
     return {
       what: `${bytes.length} bytes where NUL bytes are followed by other data`,
+      cutting: 'cut the damaged end (accepted) of',
       problem: `its last ${bytes.length} bytes (after its last complete entry) are NUL bytes followed by other data, which no crash leaves behind`,
       warning: (seq) => `the last ${bytes.length} bytes after entry ${seq} (NUL bytes followed by other data; accepted)`,
       reason: (seq) => `last ${bytes.length} bytes after entry ${seq} removed (NUL bytes followed by other data; sha256 ${sha256Hex(bytes)})`,
@@ -413,12 +417,14 @@ function leftoverOf(bytes: Buffer): Leftover {
   if (text.length === 0) {
     return {
       what: `${zeros} NUL bytes`,
+      cutting: 'cut the zero-filled tail (from a power cut) of',
       warning: (seq) => `zero-filled tail (${zeros} NUL bytes after entry ${seq}: the file's size reached the disk before its data, a power cut)`,
       reason: (seq) => `zero-filled tail of ${zeros} bytes removed (NUL bytes after entry ${seq}, from a power cut)`,
     };
   }
   return {
     what: `a torn line of ${text.length} bytes and ${zeros} NUL bytes`,
+    cutting: 'cut the torn last line and zero-filled tail (from a power cut) of',
     warning: (seq) => `torn last line (${text.length} bytes) and zero-filled tail (${zeros} NUL bytes after entry ${seq}, from a power cut mid-write)`,
     reason: (seq) => `torn last line of ${text.length} bytes (sha256 ${sum}) and zero-filled tail of ${zeros} bytes removed (NUL bytes after entry ${seq}, from a power cut)`,
   };
