@@ -1,6 +1,6 @@
 import { ArkeoSignerError, InputError } from '../errors.js';
 import { PREFIXES, parseBech32PubKey, toBech32PubKey, equalBytes } from '../crypto/index.js';
-import { parseChainContract, RemoteError, type ChainContract } from '../claims/index.js';
+import { fetchSentinelNonce, parseChainContract, RemoteError, type ChainContract } from '../claims/index.js';
 
 /**
  * What a paying client reads from a provider's sentinel (arkeo-claims.md §7) and how it reads the sentinel's own
@@ -108,8 +108,7 @@ export async function fetchActiveContract(base: string, service: string, spender
   try {
     parsed = parseChainContract(c, where, undefined, pubPrefix);
   } catch (e) {
-    if (e instanceof RemoteError) throw new SentinelError('SENTINEL_BAD_REPLY', e.message);
-    throw e;
+    throw sentinelErrorOf(e);
   }
   const { client, delegate } = parsed;
   if (!equalBytes(client, spender) && !(delegate && equalBytes(delegate, spender))) {
@@ -127,10 +126,23 @@ export async function fetchActiveContract(base: string, service: string, spender
   };
 }
 
-/** GET /claim/{cid} → the nonce the sentinel last stored (0 when none: it answers a zero-valued claim, I-14). */
+/**
+ * GET /claim/{cid} → the nonce the sentinel last stored (0 when none: it answers a zero-valued claim, I-14). The
+ * one reader is claims' fetchSentinelNonce (`nonce sync` and the console use it too); its errors are re-labelled.
+ */
 export async function fetchStoredNonce(base: string, contractId: bigint): Promise<bigint> {
-  const url = `${base}/claim/${contractId}`;
-  return decimal(object(await getJson(url), url), 'nonce', url);
+  try {
+    return await fetchSentinelNonce(base, contractId);
+  } catch (e) {
+    throw sentinelErrorOf(e);
+  }
+}
+
+const REMOTE_CODES: Record<string, string> = { REMOTE_UNREACHABLE: 'SENTINEL_UNREACHABLE', REMOTE_ERROR: 'SENTINEL_ERROR', REMOTE_BAD_REPLY: 'SENTINEL_BAD_REPLY' };
+
+/** claims' RemoteError as the proxy reports it (SentinelError, same message); anything else unchanged. */
+function sentinelErrorOf(e: unknown): unknown {
+  return e instanceof RemoteError ? new SentinelError(REMOTE_CODES[e.code] ?? 'SENTINEL_ERROR', e.message) : e;
 }
 
 /**
