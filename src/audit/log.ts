@@ -136,44 +136,50 @@ export class AuditLog {
   }
 
   /**
-   * Open (creating if needed). A torn last line (a crash mid-write) is reported and cut off, and an entry
-   * recording the repair is appended; it is never skipped silently. Then the tail is checked against the head
-   * file: the last entry's MAC, and the head's entry and everything after it (chain and MACs). A log that was
-   * truncated, rolled back or edited since the head was written is refused unless `acceptMismatch` is given,
-   * which records what was accepted. `verifyChain` checks the whole file first (it reads all of it).
+   * Open (creating if needed). What follows the last complete line is judged first: a torn last line (a crash
+   * mid-write) and a zero-filled tail (a power cut that made the file's new size durable but not its data: NUL
+   * bytes, perhaps after a torn line) are leftovers of a write never released; NUL bytes followed by other data
+   * are not. Then the tail is checked against the head file, up to the last complete line: the last entry's
+   * MAC, and the head's entry and everything after it (chain and MACs), so a leftover is cut only above what the
+   * head records as written. A log that was truncated, rolled back or edited since the head was written is
+   * refused, with nothing cut, unless `acceptMismatch` is given, which records what was accepted. Otherwise a
+   * leftover is reported, cut off, and an entry recording the repair is appended; it is never skipped silently.
+   * `verifyChain` checks the whole file first (it reads all of it).
    */
   static async open(file: string, options: AuditOpenOptions = {}): Promise<AuditLog> {
     ensurePrivateDir(path.dirname(file));
     const key = loadOrCreateAuditKey(keyPathOf(file));
     const fd = openLogFile(file);
     try {
-      let size = fs.fstatSync(fd).size;
+      const size = fs.fstatSync(fd).size;
       const tail = new TailReader(fd, size);
-      let torn: string | undefined;
-      const lastNewline = tail.lastNewlineBefore(size);
-      if (size > 0 && lastNewline !== size - 1) {
-        torn = tail.text(lastNewline + 1, size);
-        size = lastNewline + 1;
+      // Everything after the last complete line is a crash's leftover (or damage): judged before anything is cut.
+      const end = tail.lastNewlineBefore(size) + 1;
+      const leftover = end < size ? leftoverOf(tail.bytes(end, size)) : undefined;
+      let chainProblem: string | undefined;
+      if (options.verifyChain) {
+        // Up to the last complete line: a crash mid-write is not tampering.
+        const r = verifyAuditLog(file, key, end);
+        if (!r.ok && !options.acceptMismatch) throw mismatchError(file, r.problem!);
+        chainProblem = r.problem;
+      }
+      // The head must be met at or before `end`: a cut never goes below an entry the head records as written.
+      const { seq, hash, problem: tailProblem } = checkTail(file, key, tail, end);
+      const problem = [chainProblem, tailProblem && `${tailProblem}${leftover ? ` (then ${leftover.what})` : ''}`, leftover?.problem].filter(Boolean).join('; ') || undefined;
+      // Refused before anything is cut: the evidence stays as it was for `audit verify`.
+      if (problem && !options.acceptMismatch) throw mismatchError(file, problem);
+      if (leftover) {
         try {
-          fs.ftruncateSync(fd, size);
+          fs.ftruncateSync(fd, end);
           fs.fsyncSync(fd);
         } catch (e) {
-          throw auditFileError(file, e, 'cut the torn last line (from a crash) of');
+          throw auditFileError(file, e, leftover.cutting);
         }
-        log('warn', `${file}: torn last line (${Buffer.byteLength(torn)} bytes, from a crash mid-write) removed; the chain continues from the last complete entry`);
+        log('warn', `${file}: ${leftover.warning(seq)} removed; the chain continues from the last complete entry`);
       }
-      if (options.verifyChain) {
-        // After the torn-line repair: a crash mid-write is not tampering.
-        const r = verifyAuditLog(file, key);
-        if (!r.ok && !options.acceptMismatch) throw mismatchError(file, r.problem!);
-      }
-      const { seq, hash, problem } = checkTail(file, key, tail, size);
-      const audit = new AuditLog(file, key, fd, seq, hash, size);
-      if (torn !== undefined) {
-        await audit.append({ who: { transport: 'local' }, what: { op: 'audit-repair' }, result: 'recovered', reason: `torn last line of ${Buffer.byteLength(torn)} bytes removed (sha256 ${sha256Hex(torn)})` });
-      }
+      const audit = new AuditLog(file, key, fd, seq, hash, end);
+      if (leftover) await audit.append({ who: { transport: 'local' }, what: { op: 'audit-repair' }, result: 'recovered', reason: leftover.reason(seq) });
       if (problem) {
-        if (!options.acceptMismatch) throw mismatchError(file, problem);
         log('warn', `${file}: ${problem}; accepted (--accept-audit-log), recorded in the log`);
         await audit.append({ who: { transport: 'local' }, what: { op: 'audit-accept' }, result: 'recovered', reason: `operator accepted: ${problem}`.slice(0, 300) });
       }
@@ -371,6 +377,61 @@ function mismatchError(file: string, problem: string): AuditError {
   );
 }
 
+/** What follows the log's last complete line, and how its repair is reported and recorded. */
+interface Leftover {
+  /** For messages: "a torn line of 30 bytes", "4096 NUL bytes", … */
+  what: string;
+  /** For "cannot … the audit log": what cutting it is. */
+  cutting: string;
+  /** Set when this is not a crash's leftover: start is refused (nothing cut) unless accepted. */
+  problem?: string;
+  warning(afterSeq: number): string;
+  reason(afterSeq: number): string;
+}
+
+/**
+ * A crash mid-write leaves a torn line (no NUL byte: a write() copies its bytes in order). A power cut on ext4 or
+ * xfs can also leave the file's new size with its data never written: NUL bytes, perhaps after a torn line. NUL
+ * bytes followed by anything else are neither.
+ */
+function leftoverOf(bytes: Buffer): Leftover {
+  const nul = bytes.indexOf(0);
+  const text = nul < 0 ? bytes : bytes.subarray(0, nul);
+  const zeros = bytes.length - text.length;
+  const sum = sha256Hex(text);
+  if (zeros === 0) {
+    return {
+      what: `a torn line of ${text.length} bytes`,
+      cutting: 'cut the torn last line (from a crash) of',
+      warning: () => `torn last line (${text.length} bytes, from a crash mid-write)`,
+      reason: () => `torn last line of ${text.length} bytes removed (sha256 ${sum})`,
+    };
+  }
+  if (bytes.subarray(nul).some((b) => b !== 0)) {
+    return {
+      what: `${bytes.length} bytes where NUL bytes are followed by other data`,
+      cutting: 'cut the damaged end (accepted) of',
+      problem: `its last ${bytes.length} bytes (after its last complete entry) are NUL bytes followed by other data, which no crash leaves behind`,
+      warning: (seq) => `the last ${bytes.length} bytes after entry ${seq} (NUL bytes followed by other data; accepted)`,
+      reason: (seq) => `last ${bytes.length} bytes after entry ${seq} removed (NUL bytes followed by other data; sha256 ${sha256Hex(bytes)})`,
+    };
+  }
+  if (text.length === 0) {
+    return {
+      what: `${zeros} NUL bytes`,
+      cutting: 'cut the zero-filled tail (from a power cut) of',
+      warning: (seq) => `zero-filled tail (${zeros} NUL bytes after entry ${seq}: the file's size reached the disk before its data, a power cut)`,
+      reason: (seq) => `zero-filled tail of ${zeros} bytes removed (NUL bytes after entry ${seq}, from a power cut)`,
+    };
+  }
+  return {
+    what: `a torn line of ${text.length} bytes and ${zeros} NUL bytes`,
+    cutting: 'cut the torn last line and zero-filled tail (from a power cut) of',
+    warning: (seq) => `torn last line (${text.length} bytes) and zero-filled tail (${zeros} NUL bytes after entry ${seq}, from a power cut mid-write)`,
+    reason: (seq) => `torn last line of ${text.length} bytes (sha256 ${sum}) and zero-filled tail of ${zeros} bytes removed (NUL bytes after entry ${seq}, from a power cut)`,
+  };
+}
+
 /** Reads a file backwards in growing windows: start-up needs the last lines, never the whole log. */
 class TailReader {
   private start: number;
@@ -401,9 +462,13 @@ class TailReader {
     return -1;
   }
 
-  text(from: number, to: number): string {
+  bytes(from: number, to: number): Buffer {
     this.need(from);
-    return this.buf.subarray(from - this.start, to - this.start).toString('utf8');
+    return this.buf.subarray(from - this.start, to - this.start);
+  }
+
+  text(from: number, to: number): string {
+    return this.bytes(from, to).toString('utf8');
   }
 
   /** The complete lines of [0, end), newest first, one at a time. */
@@ -475,10 +540,14 @@ export interface VerifyResult {
   notes: string[];
 }
 
-/** Check the chain, the MACs (when the key is given) and the head. Names the first broken link. */
-export function verifyAuditLog(file: string, key?: Uint8Array): VerifyResult {
+/**
+ * Check the chain, the MACs (when the key is given) and the head. Names the first broken link. `end` limits the
+ * check to the file's first `end` bytes (start-up: up to the last complete line, before a leftover is cut).
+ */
+export function verifyAuditLog(file: string, key?: Uint8Array, end?: number): VerifyResult {
   const notes: string[] = [];
-  const content = fs.readFileSync(file, 'utf8');
+  const whole = fs.readFileSync(file);
+  const content = (end === undefined ? whole : whole.subarray(0, end)).toString('utf8');
   const lines = content.split('\n');
   const last = lines.pop();
   const fail = (entries: number, problem: string): VerifyResult => ({ ok: false, entries, problem, notes });

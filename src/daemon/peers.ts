@@ -1,4 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
+import { takeToken, tokensAt, type Bucket } from './bucket.js';
 
 /**
  * Requests refused before any token is accepted (a missing, unknown or revoked token; an unknown route or method)
@@ -50,9 +51,7 @@ export type FailureVerdict =
 
 const OVERFLOW = '(overflow)';
 
-interface PeerState {
-  tokens: number;
-  at: number;
+interface PeerState extends Bucket {
   auditedAt: number;
   unaudited: number;
 }
@@ -71,12 +70,7 @@ export class FailureBudget {
     const { burst, perSecond, windowMs } = this.options;
     const now = this.clock();
     const p = this.stateOf(peer, now);
-    p.tokens = Math.min(burst, p.tokens + ((now - p.at) / 1000) * perSecond);
-    p.at = now;
-    if (p.tokens >= 1) {
-      p.tokens -= 1;
-      return { allowed: true };
-    }
+    if (takeToken(p, now, burst, perSecond)) return { allowed: true };
     // Rounded to the millisecond first, so float noise (3.0000000000000004 s) does not add a second.
     const retryAfterSeconds = Math.max(1, Math.ceil(Math.round(((1 - p.tokens) / perSecond) * 1000) / 1000));
     if (now - p.auditedAt >= windowMs) {
@@ -111,7 +105,7 @@ export class FailureBudget {
     const { burst, perSecond, windowMs } = this.options;
     this.prunedAt = now;
     for (const [k, p] of this.peers) {
-      if (k !== OVERFLOW && p.tokens + ((now - p.at) / 1000) * perSecond >= burst && now - p.auditedAt >= windowMs) this.peers.delete(k);
+      if (k !== OVERFLOW && tokensAt(p, now, burst, perSecond) >= burst && now - p.auditedAt >= windowMs) this.peers.delete(k);
     }
   }
 }

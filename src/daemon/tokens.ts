@@ -4,6 +4,7 @@ import { InputError } from '../errors.js';
 import * as path from 'node:path';
 import { ensurePrivateDir, writeFileAtomic, readPrivateFile } from '../fsutil.js';
 import { parseContractId, parseDecimal } from '../claims/index.js';
+import { takeToken, tokensAt, type Bucket } from './bucket.js';
 
 /**
  * Bearer tokens. A token is shown once at creation; only its SHA-256 is stored (tokens are 256 random bits, so a
@@ -151,7 +152,7 @@ export class TokenStore {
 
 /** Token bucket per token name. */
 export class RateLimiter {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly buckets = new Map<string, Bucket>();
 
   /** `clock` returns milliseconds; tests inject one to check refill without sleeping. */
   constructor(private readonly clock: () => number = () => performance.now()) {}
@@ -160,20 +161,14 @@ export class RateLimiter {
     const now = this.clock();
     let b = this.buckets.get(name);
     if (!b) this.buckets.set(name, (b = { tokens: rate.burst, at: now }));
-    else {
-      b.tokens = Math.min(rate.burst, b.tokens + ((now - b.at) / 1000) * rate.per_second);
-      b.at = now;
-    }
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    return true;
+    return takeToken(b, now, rate.burst, rate.per_second);
   }
 
   /** Seconds until `name` may take one again (0 if it may now): the Retry-After of a refusal. Not on the hot path. */
   retryAfter(name: string, rate: Policy['rate']): number {
     const b = this.buckets.get(name);
     if (!b) return 0;
-    const tokens = Math.min(rate.burst, b.tokens + ((this.clock() - b.at) / 1000) * rate.per_second);
+    const tokens = tokensAt(b, this.clock(), rate.burst, rate.per_second);
     return tokens >= 1 ? 0 : (1 - tokens) / rate.per_second;
   }
 }

@@ -23,7 +23,10 @@ export interface OpenNonceStoreOptions {
    * at nonce 1 again and forgets its spend terms.
    */
   create?: boolean;
-  /** A reading command: never create anything; a missing default store reads as empty. */
+  /**
+   * A reading command: never create anything (a missing default store reads as empty), and never write to or
+   * upgrade the store: an older schema is read as it is; writing methods refuse with READ_ONLY.
+   */
   readOnly?: boolean;
 }
 
@@ -32,7 +35,7 @@ export interface OpenNonceStoreOptions {
  * file. Any other `scheme:` is an error (a mistyped URL must not become a SQLite file named after it).
  */
 export async function openNonceStore(spec: string | undefined, home: string, options: OpenNonceStoreOptions = {}): Promise<NonceStore> {
-  if (spec !== undefined && /^postgres(ql)?:\/\//.test(spec)) return PostgresNonceStore.open(spec, { create: Boolean(options.create) && !options.readOnly });
+  if (spec !== undefined && /^postgres(ql)?:\/\//.test(spec)) return PostgresNonceStore.open(spec, { create: Boolean(options.create) && !options.readOnly, readOnly: Boolean(options.readOnly) });
   if (spec !== undefined && !spec.startsWith('sqlite:') && /^[A-Za-z][A-Za-z0-9+.-]*:/.test(spec)) {
     const scheme = spec.slice(0, spec.indexOf(':'));
     throw new NonceStoreError('BAD_NONCE_STORE', `nonce store: unknown scheme "${scheme.slice(0, 20)}:" (expected a file path, sqlite:PATH or postgres://…)`);

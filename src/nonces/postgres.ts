@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { backwardError, missingStoreError, spendLimitError, unavailable, NonceStoreError, type ContractTerms, type NonceRow, type NonceStore } from './store.js';
+import { backwardError, missingStoreError, readOnlyError, spendLimitError, unavailable, NonceStoreError, type ContractTerms, type NonceRow, type NonceStore } from './store.js';
 import { partyText, termsFromRow, type ContractRowText } from './sqlite.js';
 
 // One multi-statement query runs as one transaction. The advisory lock (key: "arkeo" in ASCII) serialises first
@@ -31,13 +31,35 @@ ALTER TABLE arkeo_contracts ADD COLUMN IF NOT EXISTS client TEXT;
 ALTER TABLE arkeo_contracts ADD COLUMN IF NOT EXISTS delegate TEXT;
 `;
 
-/** Whether our tables exist, and how many of the columns the newest schema adds are there already. */
-const SCHEMA_MARKERS = 4;
+/** Whether our tables exist, and which columns they have (the newest schema adds SCHEMA_MARKERS). */
+const SCHEMA_MARKERS = ['arkeo_nonces.floor', 'arkeo_contracts.client', 'arkeo_contracts.delegate', 'arkeo_meta.v'];
 const SCHEMA_STATE = `
 SELECT to_regclass('arkeo_nonces') IS NOT NULL AS exists,
-       (SELECT count(*)::int FROM information_schema.columns
-         WHERE table_schema = current_schema()
-           AND (table_name, column_name) IN (('arkeo_nonces', 'floor'), ('arkeo_contracts', 'client'), ('arkeo_contracts', 'delegate'), ('arkeo_meta', 'v'))) AS n`;
+       ARRAY(SELECT table_name || '.' || column_name FROM information_schema.columns
+              WHERE table_schema = current_schema() AND table_name IN ('arkeo_nonces', 'arkeo_contracts', 'arkeo_meta')) AS columns`;
+
+/** Every column the read statements use, with what a database made before the column existed means by its absence. */
+const READ_COLUMNS: Record<'arkeo_nonces' | 'arkeo_contracts', [string, string][]> = {
+  arkeo_nonces: [['contract_id', 'NULL::numeric'], ['signer', 'NULL::text'], ['reserved', '0::bigint'], ['updated_at', 'now()'], ['floor', '0::bigint']],
+  arkeo_contracts: [['contract_id', 'NULL::numeric'], ['rate', 'NULL::numeric'], ['deposit', 'NULL::numeric'], ['max_spend', 'NULL::numeric'], ['source', 'NULL::text'], ['client', 'NULL::text'], ['delegate', 'NULL::text']],
+};
+
+/**
+ * What the read statements select from. A writing open has upgraded the tables, so they are used as they are; a
+ * reading open never runs DDL, so a table missing a column is read through a subquery (under the table's name)
+ * that supplies the column's default, and a missing table reads as empty.
+ */
+function tableSources(columns: Set<string>, upgraded: boolean): Record<keyof typeof READ_COLUMNS, string> {
+  const out = { arkeo_nonces: 'arkeo_nonces', arkeo_contracts: 'arkeo_contracts' };
+  if (upgraded) return out;
+  for (const table of Object.keys(READ_COLUMNS) as (keyof typeof READ_COLUMNS)[]) {
+    const wanted = READ_COLUMNS[table];
+    if (wanted.every(([c]) => columns.has(`${table}.${c}`))) continue;
+    const list = wanted.map(([c, absent]) => (columns.has(`${table}.${c}`) ? c : `${absent} AS ${c}`)).join(', ');
+    out[table] = wanted.some(([c]) => columns.has(`${table}.${c}`)) ? `(SELECT ${list} FROM ${table}) AS ${table}` : `(SELECT ${list} WHERE false) AS ${table}`;
+  }
+  return out;
+}
 
 /**
  * Reserve in ONE statement: insert or bump the high-water mark, capped at the ceiling, and return the marks
@@ -115,6 +137,11 @@ export interface PostgresNonceStoreOptions {
   create?: boolean;
   /** Client-side limit on one query (default 30 s). */
   queryTimeoutMs?: number;
+  /**
+   * A reading command: no DDL at all (not even the upgrade of an older schema, which is read as it is), every
+   * connection read-only (default_transaction_read_only), and every writing method refuses with READ_ONLY.
+   */
+  readOnly?: boolean;
 }
 
 /**
@@ -124,8 +151,15 @@ export interface PostgresNonceStoreOptions {
  */
 export class PostgresNonceStore implements NonceStore {
   readonly description: string;
+  private readOnly = false;
+  private tables = { arkeo_nonces: 'arkeo_nonces', arkeo_contracts: 'arkeo_contracts' };
   private constructor(private readonly pool: pg.Pool, private readonly url: string) {
     this.description = redact(url);
+  }
+
+  /** Refuses on a store opened for reading; called first by every method that writes. */
+  private writable(): void {
+    if (this.readOnly) throw readOnlyError(this.description);
   }
 
   static async open(url: string, options: PostgresNonceStoreOptions = {}): Promise<PostgresNonceStore> {
@@ -136,15 +170,22 @@ export class PostgresNonceStore implements NonceStore {
     pool.on('error', () => {});
     // Every connection commits synchronously whatever the server's, role's or URL's (?options=) default: a
     // reservation must be on disk before its nonce is signed. Queued first on each new client, so it runs first.
-    pool.on('connect', (client) => void client.query('SET synchronous_commit = on').catch(() => {}));
+    const readOnly = Boolean(options.readOnly);
+    // A reading open's connections cannot write at all, whatever a bug might ask of them.
+    pool.on('connect', (client) => void client.query(readOnly ? 'SET synchronous_commit = on; SET default_transaction_read_only = on' : 'SET synchronous_commit = on').catch(() => {}));
     const store = new PostgresNonceStore(pool, url);
+    store.readOnly = readOnly;
     let exists = true;
     try {
       // The DDL (and its locks: ALTER TABLE takes an exclusive one even when the column exists) runs only when
       // something is missing, so an ordinary open neither waits behind long transactions nor needs DDL rights.
-      const r = (await pool.query<{ exists: boolean; n: number }>(SCHEMA_STATE)).rows[0]!;
-      exists = r.exists || options.create !== false;
-      if (exists && r.n < SCHEMA_MARKERS) await pool.query(SCHEMA);
+      // A reading open never runs it: an older schema is read as it is (README: the nonce store).
+      const r = (await pool.query<{ exists: boolean; columns: string[] }>(SCHEMA_STATE)).rows[0]!;
+      const columns = new Set(r.columns);
+      const complete = SCHEMA_MARKERS.every((m) => columns.has(m));
+      exists = r.exists || (options.create !== false && !readOnly);
+      if (exists && !complete && !readOnly) await pool.query(SCHEMA);
+      store.tables = tableSources(columns, !readOnly);
     } catch (e) {
       await pool.end().catch(() => {});
       throw unavailable(store.description, scrubbed(e, url, store.description));
@@ -176,6 +217,7 @@ export class PostgresNonceStore implements NonceStore {
   }
 
   async reserve(contractId: bigint, signer: string, count: number, ceiling?: bigint): Promise<{ first: bigint; last: bigint }> {
+    this.writable();
     if (!Number.isInteger(count) || count < 1) throw new NonceStoreError('BAD_COUNT', `reserve: count must be a positive integer, got ${count}`);
     const r = await this.q<{ previous: string; reserved: string }>(RESERVE, [String(contractId), signer, count, ceiling === undefined ? null : String(ceiling)]);
     const row = r.rows[0];
@@ -184,11 +226,12 @@ export class PostgresNonceStore implements NonceStore {
   }
 
   async current(contractId: bigint, signer: string): Promise<bigint> {
-    const r = await this.q<{ reserved: string }>('SELECT reserved::text FROM arkeo_nonces WHERE contract_id = $1 AND signer = $2', [String(contractId), signer]);
+    const r = await this.q<{ reserved: string }>(`SELECT reserved::text FROM ${this.tables.arkeo_nonces} WHERE contract_id = $1 AND signer = $2`, [String(contractId), signer]);
     return r.rows[0] ? BigInt(r.rows[0].reserved) : 0n;
   }
 
   async raise(contractId: bigint, signer: string, value: bigint): Promise<bigint> {
+    this.writable();
     const r = await this.q<{ reserved: string }>(
       `INSERT INTO arkeo_nonces AS n (contract_id, signer, reserved, floor) VALUES ($1, $2, $3, $3)
        ON CONFLICT (contract_id, signer) DO UPDATE SET reserved = GREATEST(n.reserved, $3::bigint), floor = GREATEST(n.floor, $3::bigint), updated_at = now()
@@ -199,6 +242,7 @@ export class PostgresNonceStore implements NonceStore {
   }
 
   async set(contractId: bigint, signer: string, value: bigint, options: { force?: boolean } = {}): Promise<void> {
+    this.writable();
     const r = await this.q<{ reserved: string }>(
       `INSERT INTO arkeo_nonces AS n (contract_id, signer, reserved, floor) VALUES ($1, $2, $3, $3)
        ON CONFLICT (contract_id, signer) DO UPDATE SET reserved = $3::bigint, floor = $3::bigint, updated_at = now()
@@ -211,11 +255,12 @@ export class PostgresNonceStore implements NonceStore {
 
   /** One read per nonce taken from a held block: another host's `nonce set` must count from the next claim on. */
   async floor(contractId: bigint, signer: string): Promise<bigint> {
-    const r = await this.q<{ floor: string }>('SELECT floor::text FROM arkeo_nonces WHERE contract_id = $1 AND signer = $2', [String(contractId), signer]);
+    const r = await this.q<{ floor: string }>(`SELECT floor::text FROM ${this.tables.arkeo_nonces} WHERE contract_id = $1 AND signer = $2`, [String(contractId), signer]);
     return r.rows[0] ? BigInt(r.rows[0].floor) : 0n;
   }
 
   async giveBack(contractId: bigint, signer: string, expected: bigint, to: bigint): Promise<boolean> {
+    this.writable();
     const r = await this.q(
       'UPDATE arkeo_nonces SET reserved = $4::bigint, updated_at = now() WHERE contract_id = $1 AND signer = $2 AND reserved = $3::bigint AND floor <= $4::bigint',
       [String(contractId), signer, String(expected), String(to)],
@@ -225,13 +270,14 @@ export class PostgresNonceStore implements NonceStore {
 
   async list(): Promise<NonceRow[]> {
     const r = await this.q<{ contract_id: string; signer: string; reserved: string; updated_at: Date }>(
-      'SELECT contract_id::text, signer, reserved::text, updated_at FROM arkeo_nonces ORDER BY arkeo_nonces.contract_id, signer',
+      `SELECT contract_id::text, signer, reserved::text, updated_at FROM ${this.tables.arkeo_nonces} ORDER BY arkeo_nonces.contract_id, signer`,
       [],
     );
     return r.rows.map((x) => ({ contractId: BigInt(x.contract_id), signer: x.signer, reserved: BigInt(x.reserved), updatedAt: x.updated_at }));
   }
 
   async putContract(t: ContractTerms): Promise<void> {
+    this.writable();
     await this.q(
       `INSERT INTO arkeo_contracts (contract_id, rate, deposit, max_spend, source, client, delegate) VALUES ($1, $2, $3, $4, $5, $6, $7)
        ON CONFLICT (contract_id) DO UPDATE SET rate = $2, deposit = $3, max_spend = $4, source = $5, client = $6, delegate = $7, updated_at = now()`,
@@ -241,7 +287,7 @@ export class PostgresNonceStore implements NonceStore {
 
   async getContract(contractId: bigint): Promise<ContractTerms | undefined> {
     const r = await this.q<ContractRowText>(
-      'SELECT contract_id::text, rate::text, deposit::text, max_spend::text, source, client, delegate FROM arkeo_contracts WHERE contract_id = $1',
+      `SELECT contract_id::text, rate::text, deposit::text, max_spend::text, source, client, delegate FROM ${this.tables.arkeo_contracts} WHERE contract_id = $1`,
       [String(contractId)],
     );
     return r.rows[0] ? termsFromRow(r.rows[0]) : undefined;
@@ -249,11 +295,12 @@ export class PostgresNonceStore implements NonceStore {
 
   async listContracts(): Promise<ContractTerms[]> {
     // The table-qualified name orders by the NUMERIC column: a bare contract_id would be the ::text output column, "11" < "9".
-    const r = await this.q<ContractRowText>('SELECT contract_id::text, rate::text, deposit::text, max_spend::text, source, client, delegate FROM arkeo_contracts ORDER BY arkeo_contracts.contract_id', []);
+    const r = await this.q<ContractRowText>(`SELECT contract_id::text, rate::text, deposit::text, max_spend::text, source, client, delegate FROM ${this.tables.arkeo_contracts} ORDER BY arkeo_contracts.contract_id`, []);
     return r.rows.map(termsFromRow);
   }
 
   async check(): Promise<void> {
+    this.writable();
     await this.q("INSERT INTO arkeo_meta (k, v) VALUES ('last_check', now()::text) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v", []);
   }
 

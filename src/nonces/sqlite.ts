@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { ensurePrivateDir, FILE_MODE } from '../fsutil.js';
-import { backwardError, spendLimitError, unavailable, NonceStoreError, type ContractTerms, type NonceRow, type NonceStore } from './store.js';
+import { backwardError, readOnlyError, spendLimitError, unavailable, NonceStoreError, type ContractTerms, type NonceRow, type NonceStore } from './store.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS nonces (
@@ -27,6 +27,35 @@ CREATE TABLE IF NOT EXISTS contracts (
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
 `;
 
+/** What the read statements select from: the tables themselves, or (read-only, older file) a view of them. */
+interface TableSources {
+  nonces: string;
+  contracts: string;
+}
+const CURRENT_TABLES: TableSources = { nonces: 'nonces', contracts: 'contracts' };
+
+/** Every column the read statements use, with what a file made before the column existed means by its absence. */
+const READ_COLUMNS: Record<keyof TableSources, [string, string][]> = {
+  nonces: [['contract_id', 'NULL'], ['signer', 'NULL'], ['reserved', '0'], ['updated_at', '0'], ['floor', '0']],
+  contracts: [['contract_id', 'NULL'], ['rate', 'NULL'], ['deposit', 'NULL'], ['max_spend', 'NULL'], ['source', 'NULL'], ['client', 'NULL'], ['delegate', 'NULL']],
+};
+
+/**
+ * A read-only open reads the file's schema as it is: a table missing a column the read statements use is read
+ * through a subquery that supplies the column's default, and a missing table reads as empty. Nothing is written.
+ */
+function tableSources(db: Database.Database): TableSources {
+  const out = { ...CURRENT_TABLES };
+  for (const table of Object.keys(READ_COLUMNS) as (keyof TableSources)[]) {
+    const present = new Set((db.prepare('SELECT name FROM pragma_table_info(?)').all(table) as { name: string }[]).map((r) => r.name));
+    const wanted = READ_COLUMNS[table];
+    if (wanted.every(([c]) => present.has(c))) continue;
+    const columns = wanted.map(([c, absent]) => (present.has(c) ? c : `${absent} AS ${c}`)).join(', ');
+    out[table] = present.size ? `(SELECT ${columns} FROM ${table})` : `(SELECT ${columns} WHERE 0)`;
+  }
+  return out;
+}
+
 interface Pending {
   contractId: bigint;
   signer: string;
@@ -46,6 +75,12 @@ export interface SqliteNonceStoreOptions {
    * this thread's event loop (the daemon uses it). Reads stay on this connection.
    */
   writerThread?: boolean;
+  /**
+   * A reading command (nonce show, claim contract list, the console, doctor): the file is opened read-only and
+   * never created, upgraded or written; an older schema is read as it is (columns added since read as their
+   * defaults: floor 0, parties unknown), and every writing method refuses with READ_ONLY.
+   */
+  readOnly?: boolean;
 }
 
 /**
@@ -59,6 +94,8 @@ export class SqliteNonceStore implements NonceStore {
   private queue: Pending[] = [];
   private flushScheduled = false;
   private readonly stmts;
+  private readonly writes;
+  private readonly readOnly: boolean;
   private readonly writer: SqliteWriter | undefined;
   /** Contract terms, valid while no other connection has committed (PRAGMA data_version is unchanged). */
   private terms = new Map<string, ContractTerms | undefined>();
@@ -70,45 +107,66 @@ export class SqliteNonceStore implements NonceStore {
 
   private constructor(readonly file: string, options: SqliteNonceStoreOptions) {
     this.description = `sqlite:${file}`;
+    this.readOnly = Boolean(options.readOnly) && file !== ':memory:';
+    let tables: TableSources = CURRENT_TABLES;
     try {
-      if (file !== ':memory:') {
-        ensurePrivateDir(path.dirname(file));
-        // Create the file 0600 ourselves; SQLite gives its -wal/-shm files the same mode.
-        fs.closeSync(fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, FILE_MODE));
-      }
-      this.db = openDatabase(file, options);
-      this.db.exec(SCHEMA);
-      // Stores made before the floor existed: add it (0: nothing declared yet).
-      if (!(this.db.prepare("SELECT 1 FROM pragma_table_info('nonces') WHERE name = 'floor'").get())) this.db.exec('ALTER TABLE nonces ADD COLUMN floor INTEGER NOT NULL DEFAULT 0');
-      // Stores made before contract parties were kept: add them (NULL: parties unknown, signed as before).
-      for (const column of ['client', 'delegate']) {
-        if (!this.db.prepare("SELECT 1 FROM pragma_table_info('contracts') WHERE name = ?").get(column)) this.db.exec(`ALTER TABLE contracts ADD COLUMN ${column} TEXT`);
+      if (this.readOnly) {
+        // Nothing here may change the file: no create, no journal_mode, no schema, no upgrade (README: the store).
+        this.db = openDatabase(file, options);
+        tables = tableSources(this.db);
+      } else {
+        if (file !== ':memory:') {
+          ensurePrivateDir(path.dirname(file));
+          // Create the file 0600 ourselves; SQLite gives its -wal/-shm files the same mode.
+          fs.closeSync(fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, FILE_MODE));
+        }
+        this.db = openDatabase(file, options);
+        this.db.exec(SCHEMA);
+        // Stores made before the floor existed: add it (0: nothing declared yet).
+        if (!(this.db.prepare("SELECT 1 FROM pragma_table_info('nonces') WHERE name = 'floor'").get())) this.db.exec('ALTER TABLE nonces ADD COLUMN floor INTEGER NOT NULL DEFAULT 0');
+        // Stores made before contract parties were kept: add them (NULL: parties unknown, signed as before).
+        for (const column of ['client', 'delegate']) {
+          if (!this.db.prepare("SELECT 1 FROM pragma_table_info('contracts') WHERE name = ?").get(column)) this.db.exec(`ALTER TABLE contracts ADD COLUMN ${column} TEXT`);
+        }
       }
     } catch (e) {
       throw unavailable(this.description, e);
     }
-    if (options.writerThread && file !== ':memory:') this.writer = new SqliteWriter(file, options);
+    if (options.writerThread && file !== ':memory:' && !this.readOnly) this.writer = new SqliteWriter(file, options);
+    const { nonces, contracts } = tables;
     this.stmts = {
-      ...reservationStatements(this.db),
-      list: this.db.prepare('SELECT contract_id, signer, reserved, updated_at FROM nonces ORDER BY CAST(contract_id AS INTEGER), signer'),
-      putContract: this.db.prepare(
-        'INSERT INTO contracts (contract_id, rate, deposit, max_spend, source, updated_at, client, delegate) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ' +
-          'ON CONFLICT (contract_id) DO UPDATE SET rate = excluded.rate, deposit = excluded.deposit, max_spend = excluded.max_spend, source = excluded.source, updated_at = excluded.updated_at, client = excluded.client, delegate = excluded.delegate',
-      ),
-      getContract: this.db.prepare('SELECT contract_id, rate, deposit, max_spend, source, client, delegate FROM contracts WHERE contract_id = ?'),
+      get: this.db.prepare(`SELECT reserved FROM ${nonces} WHERE contract_id = ? AND signer = ?`),
+      list: this.db.prepare(`SELECT contract_id, signer, reserved, updated_at FROM ${nonces} ORDER BY CAST(contract_id AS INTEGER), signer`),
+      getContract: this.db.prepare(`SELECT contract_id, rate, deposit, max_spend, source, client, delegate FROM ${contracts} WHERE contract_id = ?`),
       dataVersion: this.db.prepare('PRAGMA data_version').pluck(),
-      floor: this.db.prepare('SELECT floor FROM nonces WHERE contract_id = ? AND signer = ?').pluck(),
-      raise: this.db.prepare(
-        'INSERT INTO nonces (contract_id, signer, reserved, updated_at, floor) VALUES (@cid, @signer, @value, @now, @value) ' +
-          'ON CONFLICT (contract_id, signer) DO UPDATE SET reserved = max(reserved, @value), floor = max(floor, @value), updated_at = @now',
-      ),
-      set: this.db.prepare(
-        'INSERT INTO nonces (contract_id, signer, reserved, updated_at, floor) VALUES (@cid, @signer, @value, @now, @value) ' +
-          'ON CONFLICT (contract_id, signer) DO UPDATE SET reserved = @value, floor = @value, updated_at = @now',
-      ),
-      giveBack: this.db.prepare('UPDATE nonces SET reserved = @to, updated_at = @now WHERE contract_id = @cid AND signer = @signer AND reserved = @expected AND floor <= @to'),
-      listContracts: this.db.prepare('SELECT contract_id, rate, deposit, max_spend, source, client, delegate FROM contracts ORDER BY CAST(contract_id AS INTEGER)'),
+      floor: this.db.prepare(`SELECT floor FROM ${nonces} WHERE contract_id = ? AND signer = ?`).pluck(),
+      listContracts: this.db.prepare(`SELECT contract_id, rate, deposit, max_spend, source, client, delegate FROM ${contracts} ORDER BY CAST(contract_id AS INTEGER)`),
     };
+    this.writes = this.readOnly
+      ? undefined
+      : {
+          ...reservationStatements(this.db),
+          putContract: this.db.prepare(
+            'INSERT INTO contracts (contract_id, rate, deposit, max_spend, source, updated_at, client, delegate) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ' +
+              'ON CONFLICT (contract_id) DO UPDATE SET rate = excluded.rate, deposit = excluded.deposit, max_spend = excluded.max_spend, source = excluded.source, updated_at = excluded.updated_at, client = excluded.client, delegate = excluded.delegate',
+          ),
+          raise: this.db.prepare(
+            'INSERT INTO nonces (contract_id, signer, reserved, updated_at, floor) VALUES (@cid, @signer, @value, @now, @value) ' +
+              'ON CONFLICT (contract_id, signer) DO UPDATE SET reserved = max(reserved, @value), floor = max(floor, @value), updated_at = @now',
+          ),
+          set: this.db.prepare(
+            'INSERT INTO nonces (contract_id, signer, reserved, updated_at, floor) VALUES (@cid, @signer, @value, @now, @value) ' +
+              'ON CONFLICT (contract_id, signer) DO UPDATE SET reserved = @value, floor = @value, updated_at = @now',
+          ),
+          giveBack: this.db.prepare('UPDATE nonces SET reserved = @to, updated_at = @now WHERE contract_id = @cid AND signer = @signer AND reserved = @expected AND floor <= @to'),
+          check: this.db.prepare("INSERT INTO meta (k, v) VALUES ('last_check', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v"),
+        };
+  }
+
+  /** The statements that write; a store opened for reading has none and says so. */
+  private get w(): NonNullable<SqliteNonceStore['writes']> {
+    if (!this.writes) throw readOnlyError(this.description);
+    return this.writes;
   }
 
   static open(file: string, options: SqliteNonceStoreOptions = {}): SqliteNonceStore {
@@ -117,6 +175,7 @@ export class SqliteNonceStore implements NonceStore {
 
   reserve(contractId: bigint, signer: string, count: number, ceiling?: bigint): Promise<{ first: bigint; last: bigint }> {
     if (!Number.isInteger(count) || count < 1) throw new NonceStoreError('BAD_COUNT', `reserve: count must be a positive integer, got ${count}`);
+    if (this.readOnly) return Promise.reject(readOnlyError(this.description));
     return new Promise((resolve, reject) => {
       this.queue.push({ contractId, signer, count, ceiling, resolve, reject });
       if (!this.flushScheduled) {
@@ -147,7 +206,7 @@ export class SqliteNonceStore implements NonceStore {
       return;
     }
     try {
-      settle(reserveBatch(this.db, this.stmts, requests));
+      settle(reserveBatch(this.db, this.w, requests));
     } catch (e) {
       failAll(e);
     }
@@ -162,20 +221,22 @@ export class SqliteNonceStore implements NonceStore {
   }
 
   async raise(contractId: bigint, signer: string, value: bigint): Promise<bigint> {
+    const w = this.w;
     // PRAGMA data_version does not change for this connection's own commits: drop the floor cache ourselves.
     this.floors.clear();
     return this.write(() => {
-      this.stmts.raise.run({ cid: String(contractId), signer, value, now: BigInt(Date.now()) });
+      w.raise.run({ cid: String(contractId), signer, value, now: BigInt(Date.now()) });
       return (this.stmts.get.get(String(contractId), signer) as { reserved: bigint }).reserved;
     });
   }
 
   async set(contractId: bigint, signer: string, value: bigint, options: { force?: boolean } = {}): Promise<void> {
+    const w = this.w;
     this.floors.clear();
     await this.write(() => {
       const current = (this.stmts.get.get(String(contractId), signer) as { reserved: bigint } | undefined)?.reserved ?? 0n;
       if (value < current && !options.force) throw backwardError(contractId, signer, current, value);
-      this.stmts.set.run({ cid: String(contractId), signer, value, now: BigInt(Date.now()) });
+      w.set.run({ cid: String(contractId), signer, value, now: BigInt(Date.now()) });
     });
   }
 
@@ -204,7 +265,8 @@ export class SqliteNonceStore implements NonceStore {
   }
 
   async giveBack(contractId: bigint, signer: string, expected: bigint, to: bigint): Promise<boolean> {
-    return this.write(() => this.stmts.giveBack.run({ cid: String(contractId), signer, expected, to, now: BigInt(Date.now()) }).changes === 1);
+    const w = this.w;
+    return this.write(() => w.giveBack.run({ cid: String(contractId), signer, expected, to, now: BigInt(Date.now()) }).changes === 1);
   }
 
   /** synchronous and journal_mode of every connection this store writes through (durability is tested, not assumed). */
@@ -232,9 +294,10 @@ export class SqliteNonceStore implements NonceStore {
   }
 
   async putContract(t: ContractTerms): Promise<void> {
+    const w = this.w;
     this.terms.clear();
     this.write(() =>
-      this.stmts.putContract.run(String(t.contractId), String(t.rate), String(t.deposit), t.maxSpend === undefined ? null : String(t.maxSpend), t.source, BigInt(Date.now()), partyText(t.client), partyText(t.delegate)),
+      w.putContract.run(String(t.contractId), String(t.rate), String(t.deposit), t.maxSpend === undefined ? null : String(t.maxSpend), t.source, BigInt(Date.now()), partyText(t.client), partyText(t.delegate)),
     );
   }
 
@@ -263,7 +326,8 @@ export class SqliteNonceStore implements NonceStore {
   }
 
   async check(): Promise<void> {
-    this.write(() => this.db.prepare("INSERT INTO meta (k, v) VALUES ('last_check', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v").run(new Date().toISOString()));
+    const w = this.w;
+    this.write(() => w.check.run(new Date().toISOString()));
     // Reservations go through the writer thread: it must answer too (an empty batch makes the round trip).
     if (this.writer) await this.writer.commit([]).catch((e) => Promise.reject(unavailable(this.description, e)));
   }
@@ -311,6 +375,12 @@ export function termsFromRow(r: ContractRowText): ContractTerms {
 
 /** Both connections (this thread's and the writer thread's) are opened the same way. */
 export function openDatabase(file: string, options: SqliteNonceStoreOptions): Database.Database {
+  if (options.readOnly && file !== ':memory:') {
+    // SQLITE_OPEN_READONLY: the file is never written (a WAL file's readers may leave empty -wal/-shm files beside it).
+    const db = new Database(file, { readonly: true, fileMustExist: true, timeout: options.busyTimeoutMs ?? 10_000 });
+    db.defaultSafeIntegers(true);
+    return db;
+  }
   const db = new Database(file, { timeout: options.busyTimeoutMs ?? 10_000 });
   db.defaultSafeIntegers(true);
   db.pragma('journal_mode = WAL');

@@ -99,3 +99,8 @@ export function backwardError(contractId: bigint, signer: string, current: bigin
     `contract ${contractId} / ${signer}: refusing to move the nonce back from ${current} to ${value} (reuse gets "400 bad nonce"); use --force if you are sure`,
   );
 }
+
+/** A writing method called on a store opened for reading (`readOnly`): nothing is written, nothing is upgraded. */
+export function readOnlyError(description: string): NonceStoreError {
+  return new NonceStoreError('READ_ONLY', `nonce store ${description}: opened for reading only; nothing was written`);
+}

@@ -24,7 +24,8 @@ import type { ProxyMetrics } from './metrics.js';
  *   signed claim for the next request instead of burning a new nonce: the chain bills rate × highest settled
  *   nonce, so every skipped nonce is paid for;
  * - `400 bad nonce (x/y)`: raise the store to y and retry once with a fresh claim (hence request bodies are
- *   buffered, up to the sentinel's 1 MiB cap);
+ *   buffered, up to the sentinel's 1 MiB cap); a variant's `400 nonce must increase` likewise, y read from
+ *   GET /claim/{cid}. Either way the refused nonce was not consumed;
  * - `402` from the sentinel or our own spend ceiling: stop signing for the contract and answer 402.
  */
 export class PayerError extends ArkeoSignerError {}
@@ -253,15 +254,25 @@ export class ContractPayer {
       switch (verdict?.kind) {
         case 'bad-nonce': {
           // §12: the sentinel holds a higher nonce than we do (another client of the key, a lost store). Our claim
-          // was not stored; jump past theirs and try once more.
+          // was not stored (not consumed, not spent); jump past theirs and try once more.
           this.options.metrics?.resyncs.inc(labels);
-          const limit = this.options.maxResyncJump ?? 1000n;
-          if (verdict.stored - claim.nonce > limit) {
-            return this.stop('RESYNC_TOO_FAR', `contract ${this.contractId}: the sentinel says it holds nonce ${verdict.stored}, ${verdict.stored - claim.nonce} above ours (${claim.nonce}); more than ${limit}, so not jumping there (a settled nonce is paid as nonce × rate): check the contract, then arkeo-signer nonce sync`);
+          let stored = verdict.stored;
+          if (stored === undefined) {
+            // The reply does not say which nonce the sentinel holds: ask it (§7.1).
+            try {
+              stored = await fetchStoredNonce(this.base, this.contractId);
+            } catch (e) {
+              log('warn', `contract ${this.contractId}: sentinel refused nonce ${claim.nonce} as too low, and its stored nonce cannot be read (${(e as Error).message}); not retrying: run arkeo-signer nonce sync`);
+              return reply('no');
+            }
           }
-          await this.options.store.raise(this.contractId, this.address, verdict.stored);
-          log('warn', `contract ${this.contractId}: sentinel refused nonce ${claim.nonce} (it holds ${verdict.stored}); nonce store raised to ${verdict.stored}${attempt === 0 ? ', retrying once' : ''}`);
-          if (verdict.stored > this.lastNonce) this.lastNonce = verdict.stored;
+          const limit = this.options.maxResyncJump ?? 1000n;
+          if (stored - claim.nonce > limit) {
+            return this.stop('RESYNC_TOO_FAR', `contract ${this.contractId}: the sentinel says it holds nonce ${stored}, ${stored - claim.nonce} above ours (${claim.nonce}); more than ${limit}, so not jumping there (a settled nonce is paid as nonce × rate): check the contract, then arkeo-signer nonce sync`);
+          }
+          await this.options.store.raise(this.contractId, this.address, stored);
+          log('warn', `contract ${this.contractId}: sentinel refused nonce ${claim.nonce} (it holds ${stored}); nonce store raised to ${stored}${attempt === 0 ? ', retrying once' : ''}`);
+          if (stored > this.lastNonce) this.lastNonce = stored;
           resynced = true;
           if (attempt === 0) continue;
           return reply('no');

@@ -1,6 +1,6 @@
 import { ArkeoSignerError, InputError } from '../errors.js';
 import { PREFIXES, parseBech32PubKey, toBech32PubKey, equalBytes } from '../crypto/index.js';
-import { parseChainContract, RemoteError, type ChainContract } from '../claims/index.js';
+import { fetchSentinelNonce, parseChainContract, RemoteError, type ChainContract } from '../claims/index.js';
 
 /**
  * What a paying client reads from a provider's sentinel (arkeo-claims.md §7) and how it reads the sentinel's own
@@ -108,8 +108,7 @@ export async function fetchActiveContract(base: string, service: string, spender
   try {
     parsed = parseChainContract(c, where, undefined, pubPrefix);
   } catch (e) {
-    if (e instanceof RemoteError) throw new SentinelError('SENTINEL_BAD_REPLY', e.message);
-    throw e;
+    throw sentinelErrorOf(e);
   }
   const { client, delegate } = parsed;
   if (!equalBytes(client, spender) && !(delegate && equalBytes(delegate, spender))) {
@@ -127,10 +126,23 @@ export async function fetchActiveContract(base: string, service: string, spender
   };
 }
 
-/** GET /claim/{cid} → the nonce the sentinel last stored (0 when none: it answers a zero-valued claim, I-14). */
+/**
+ * GET /claim/{cid} → the nonce the sentinel last stored (0 when none: it answers a zero-valued claim, I-14). The
+ * one reader is claims' fetchSentinelNonce (`nonce sync` and the console use it too); its errors are re-labelled.
+ */
 export async function fetchStoredNonce(base: string, contractId: bigint): Promise<bigint> {
-  const url = `${base}/claim/${contractId}`;
-  return decimal(object(await getJson(url), url), 'nonce', url);
+  try {
+    return await fetchSentinelNonce(base, contractId);
+  } catch (e) {
+    throw sentinelErrorOf(e);
+  }
+}
+
+const REMOTE_CODES: Record<string, string> = { REMOTE_UNREACHABLE: 'SENTINEL_UNREACHABLE', REMOTE_ERROR: 'SENTINEL_ERROR', REMOTE_BAD_REPLY: 'SENTINEL_BAD_REPLY' };
+
+/** claims' RemoteError as the proxy reports it (SentinelError, same message); anything else unchanged. */
+function sentinelErrorOf(e: unknown): unknown {
+  return e instanceof RemoteError ? new SentinelError(REMOTE_CODES[e.code] ?? 'SENTINEL_ERROR', e.message) : e;
 }
 
 /**
@@ -138,7 +150,8 @@ export async function fetchStoredNonce(base: string, contractId: bigint): Promis
  * and a newline, text/plain. Anything else with the same status came from the upstream service and is passed on.
  */
 export type SentinelVerdict =
-  | { kind: 'bad-nonce'; sent: bigint; stored: bigint }
+  /** Refused before the claim store: `stored` is the sentinel's nonce when the reply names it (v1.0.17 does). */
+  | { kind: 'bad-nonce'; sent?: bigint; stored?: bigint }
   | { kind: 'spent' | 'expired' | 'subscription-expired' }
   | { kind: 'rate-limited' | 'free-rate-limited' | 'not-served' };
 
@@ -147,6 +160,9 @@ export function sentinelVerdict(status: number, body: string): SentinelVerdict |
   if (status === 400) {
     const m = /^bad nonce \((-?[0-9]{1,20})\/(-?[0-9]{1,20})\)$/.exec(text);
     if (m) return { kind: 'bad-nonce', sent: BigInt(m[1]!), stored: BigInt(m[2]!) };
+    // A variant's wording of the same refusal, without the numbers (not in any arkeonetwork/arkeo version): the
+    // nonce was not consumed and the sentinel holds one at least as high; its value is read from GET /claim/{cid}.
+    if (/^nonce must increase$/i.test(text)) return { kind: 'bad-nonce' };
     // A parse error of the arkauth value (§11 row 2): the sentinel never reached the claim store.
     if (/^(invalid arkauth format|strconv\.Parse|encoding\/hex|invalid Bech32|decoding bech32)/.test(text)) return { kind: 'not-served' };
     return undefined;

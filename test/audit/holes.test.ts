@@ -5,7 +5,7 @@ import fsModule from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import * as path from 'node:path';
 import { createHmac } from 'node:crypto';
-import { AuditLog, verifyAuditLog, keyPathOf, headPathOf, sha256Hex, type AuditInput } from '../../src/audit/index.js';
+import { AuditLog, verifyAuditLog, keyPathOf, headPathOf, sha256Hex, type AuditInput, type AuditOpenOptions } from '../../src/audit/index.js';
 import { setLogSink } from '../../src/log.js';
 import { requireComponent, tempDir } from '../helpers.js';
 
@@ -286,4 +286,86 @@ test('--verify-audit accepts a torn last line from a crash (it is repaired first
   const audit = await quietly(() => AuditLog.open(file, { verifyChain: true }));
   await audit.close();
   assert.equal(verifyAuditLog(file, keyOf(file)).ok, true);
+});
+
+/** The log's lines with a byte range [from, to) of the file replaced by NUL bytes (a power cut's unwritten blocks). */
+function zeroed(file: string, from: number, to: number): void {
+  const bytes = fs.readFileSync(file);
+  bytes.fill(0, from, to);
+  fs.writeFileSync(file, bytes);
+}
+const offsetOfLine = (file: string, n: number) => lines(file).slice(0, n).reduce((sum, l) => sum + Buffer.byteLength(l) + 1, 0);
+const setHead = (file: string, seq: number) => fs.writeFileSync(headPathOf(file), `{"seq":${seq},"hash":"${seq ? sha256Hex(lines(file)[seq - 1]!) : '0'.repeat(64)}"}`.padEnd(127) + '\n');
+
+async function openCapturing(file: string): Promise<{ warnings: string[] }> {
+  const warnings: string[] = [];
+  setLogSink((l) => warnings.push(l));
+  try {
+    await (await AuditLog.open(file)).close();
+  } finally {
+    setLogSink((l) => process.stderr.write(l + '\n'));
+  }
+  return { warnings };
+}
+
+// Guards the review finding about power cuts on ext4/xfs: the file's new size reached the disk but its data did
+// not, so the log ends in NUL bytes after its last complete entry, beyond what the head records as written. That
+// is a torn write, not tampering: the zeros are cut, the repair is reported and recorded, and start proceeds.
+test('a zero-filled tail after a power cut (beyond the head) is cut like a torn line, recorded, and start proceeds', { timeout: 30_000 }, async () => {
+  const cases: [string, number, (file: string) => void][] = [
+    ['entries after the head zero-filled', 4, (f) => zeroed(f, offsetOfLine(f, 4), fs.statSync(f).size)],
+    ['NUL bytes appended after the last entry', 6, (f) => fs.appendFileSync(f, Buffer.alloc(4096))],
+    ['a torn line, then zeros', 5, (f) => zeroed(f, offsetOfLine(f, 5) + 40, fs.statSync(f).size)],
+    ['a young log whose head never moved past 0, all zeros', 0, (f) => zeroed(f, 0, fs.statSync(f).size)],
+  ];
+  for (const [name, head, damage] of cases) {
+    const file = await logWith(6);
+    const kept = lines(file).slice(0, head);
+    setHead(file, head);
+    damage(file);
+    const { warnings } = await openCapturing(file);
+    assert.match(warnings.join('\n'), /zero-filled tail \(\d+ NUL bytes after entry \d+.*\) removed/, `${name}: reported`);
+    const bytes = fs.readFileSync(file);
+    assert.equal(bytes.indexOf(0), -1, `${name}: no NUL byte left`);
+    const after = lines(file);
+    assert.deepEqual(after.slice(0, head), kept, `${name}: every entry up to the head kept`);
+    const repair = JSON.parse(after.at(-1)!);
+    assert.equal(repair.what.op, 'audit-repair', name);
+    assert.equal(repair.result, 'recovered', name);
+    assert.match(repair.reason, /zero-filled tail of \d+ bytes removed/, `${name}: recorded in the log`);
+    assert.equal(verifyAuditLog(file, keyOf(file)).ok, true, name);
+  }
+});
+
+// …but NUL bytes where the head says entries were written (they were synced: that is not a power cut's torn
+// write), or NUL bytes followed by more data, are damage: start is refused as for any mismatch, and nothing is cut.
+test('NUL bytes inside the durable chain or followed by more data refuse start, leaving the file as it was', { timeout: 30_000 }, async () => {
+  const cases: [string, (file: string) => void, RegExp, AuditOpenOptions?][] = [
+    ['entries the head records as written are zeros', (f) => zeroed(f, offsetOfLine(f, 4), fs.statSync(f).size), /the head records 6 entries but the log ends at entry 4 \(then \d+ NUL bytes\)/],
+    ['a torn line below the head', (f) => fs.truncateSync(f, offsetOfLine(f, 5) + 30), /the head records 6 entries but the log ends at entry 5 \(then a torn line of 30 bytes\)/],
+    ['zeros, then part of an entry', (f) => {
+      const [from, to] = [offsetOfLine(f, 4), offsetOfLine(f, 5)];
+      setHead(f, 4);
+      zeroed(f, from, to);
+      fs.truncateSync(f, to + 30);
+    }, /NUL bytes followed by other data/],
+    ['zeros, then a whole entry', (f) => (setHead(f, 4), zeroed(f, offsetOfLine(f, 4), offsetOfLine(f, 5))), /an entry near the end is not an audit entry/],
+    ['zeros inside the chain, found by --verify-audit', (f) => zeroed(f, offsetOfLine(f, 1), offsetOfLine(f, 2) - 1), /line 2: not a JSON entry/, { verifyChain: true }],
+  ];
+  for (const [name, damage, expected, options] of cases) {
+    const file = await logWith(6);
+    damage(file);
+    const before = fs.readFileSync(file);
+    const err = await AuditLog.open(file, options).then(() => undefined, (e: Error & { code?: string }) => e);
+    assert.ok(err, `${name}: refused`);
+    assert.equal(err.code, 'AUDIT_MISMATCH', name);
+    assert.match(err.message, expected, name);
+    assert.ok(!err.message.includes('\n'), `${name}: one line`);
+    assert.deepEqual(fs.readFileSync(file), before, `${name}: nothing was cut`);
+    // Accepting is explicit and recorded; from then on the log opens normally.
+    const audit = await quietly(() => AuditLog.open(file, { ...options, acceptMismatch: true }));
+    await audit.close();
+    assert.ok(lines(file).some((l) => l.includes('"op":"audit-accept"')), `${name}: the acceptance is in the log`);
+    await (await AuditLog.open(file)).close();
+  }
 });

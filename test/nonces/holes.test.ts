@@ -198,3 +198,102 @@ test('PostgreSQL: opening a complete store runs no DDL, so it does not wait behi
   await opened;
   assert.equal(verdict, 'opened');
 });
+
+/** An old SQLite store, as the first release wrote it: WAL, no floor column, contracts without their parties. */
+async function oldSqliteStore(file: string): Promise<void> {
+  const { default: Database } = await import('better-sqlite3');
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.exec(`CREATE TABLE nonces (contract_id TEXT NOT NULL, signer TEXT NOT NULL, reserved INTEGER NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (contract_id, signer)) WITHOUT ROWID;
+           CREATE TABLE contracts (contract_id TEXT PRIMARY KEY, rate TEXT NOT NULL, deposit TEXT NOT NULL, max_spend TEXT, source TEXT NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;
+           CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
+           INSERT INTO nonces VALUES ('5', '${ADDR}', 77, 0);
+           INSERT INTO contracts VALUES ('5', '10', '1000', NULL, 'manual', 0);`);
+  db.close();
+}
+
+const columnsOf = async (file: string, table: string): Promise<string[]> => {
+  const { default: Database } = await import('better-sqlite3');
+  const db = new Database(file, { readonly: true });
+  try {
+    return (db.prepare(`SELECT name FROM pragma_table_info('${table}')`).all() as { name: string }[]).map((r) => r.name);
+  } finally {
+    db.close();
+  }
+};
+
+// Guards the review finding where `nonce show` and `claim contract list` ran the schema upgrade (ALTER TABLE) on
+// an old store: a reading command wrote to the file, under whatever daemon or older binary was using it.
+test('reading commands read an old SQLite store as it is, leaving its bytes and mtime unchanged; a writing command upgrades it', { timeout: 60_000 }, async () => {
+  const home = keyHome();
+  const file = path.join(tempDir(), 'old.db');
+  await oldSqliteStore(file);
+  const past = new Date(Date.now() - 3_600_000);
+  fs.utimesSync(file, past, past);
+  const before = { bytes: fs.readFileSync(file), mtime: fs.statSync(file).mtimeMs };
+  const show = runIn(home, ['nonce', 'show', '-o', 'json', '--home', home, '--nonce-store', file]);
+  assert.equal(show.status, 0, show.stderr);
+  assert.deepEqual(JSON.parse(show.stdout).map((r: { contract_id: string; last_reserved: string }) => [r.contract_id, r.last_reserved]), [['5', '77']]);
+  const list = runIn(home, ['claim', 'contract', 'list', '-o', 'json', '--home', home, '--nonce-store', `sqlite:${file}`]);
+  assert.equal(list.status, 0, list.stderr);
+  assert.equal(JSON.parse(list.stdout)[0].rate, '10');
+  // The library's reading open, as the console and doctor use it.
+  const reader = await openNonceStore(file, home, { readOnly: true });
+  try {
+    assert.equal(await reader.current(5n, ADDR), 77n);
+    assert.equal(await reader.floor(5n, ADDR), 0n, 'a store without the floor column reads as floor 0');
+    assert.equal((await reader.getContract(5n))?.client, undefined, 'parties unknown');
+    await assert.rejects(reader.raise(5n, ADDR, 100n), (e: Error & { code?: string }) => e.code === 'READ_ONLY' && /opened for reading/.test(e.message));
+  } finally {
+    await reader.close();
+  }
+  assert.deepEqual(fs.readFileSync(file), before.bytes, 'the store file is byte for byte what it was');
+  assert.equal(fs.statSync(file).mtimeMs, before.mtime, 'and its mtime did not move');
+  assert.deepEqual(await columnsOf(file, 'nonces'), ['contract_id', 'signer', 'reserved', 'updated_at'], 'no column was added');
+
+  const set = runIn(home, ['nonce', 'set', '--contract', '5', '--key', 'k', '--nonce', '80', '--home', home, '--nonce-store', file]);
+  assert.equal(set.status, 0, set.stderr);
+  assert.ok((await columnsOf(file, 'nonces')).includes('floor'), 'a writing command upgrades the store');
+  assert.ok((await columnsOf(file, 'contracts')).includes('delegate'));
+});
+
+// The same for PostgreSQL: a reading open never runs DDL (not even the "only when something is missing" upgrade),
+// so it needs no DDL rights and takes no exclusive lock; it reads the old tables as they are.
+test('PostgreSQL: a reading open of an old store runs no DDL and reads it as it is; a writing open upgrades it', { timeout: 120_000 }, async (t) => {
+  pg ??= await startPostgres();
+  if (!requireComponent(t, pg !== undefined, 'PostgreSQL server binaries (apt-get install postgresql)')) return;
+  const { default: pgLib } = await import('pg');
+  const admin = new pgLib.Client({ connectionString: pg!.url });
+  await admin.connect();
+  t.after(() => admin.end());
+  await admin.query('DROP DATABASE IF EXISTS old_store');
+  await admin.query('CREATE DATABASE old_store');
+  const url = pg!.url.replace(/\/postgres$/, '/old_store');
+  const db = new pgLib.Client({ connectionString: url });
+  await db.connect();
+  t.after(() => db.end());
+  // The 0.1.0 schema: no floor, no contract parties.
+  await db.query(`CREATE TABLE arkeo_nonces (contract_id NUMERIC(20) NOT NULL, signer TEXT NOT NULL, reserved BIGINT NOT NULL CHECK (reserved >= 0), previous BIGINT NOT NULL DEFAULT 0, updated_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (contract_id, signer));
+                  CREATE TABLE arkeo_contracts (contract_id NUMERIC(20) PRIMARY KEY, rate NUMERIC NOT NULL, deposit NUMERIC NOT NULL, max_spend NUMERIC, source TEXT NOT NULL, updated_at TIMESTAMPTZ NOT NULL DEFAULT now());
+                  CREATE TABLE arkeo_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+                  INSERT INTO arkeo_nonces (contract_id, signer, reserved) VALUES (5, '${ADDR}', 77);
+                  INSERT INTO arkeo_contracts (contract_id, rate, deposit, source) VALUES (5, 10, 1000, 'manual');`);
+  const schema = async () => (await db.query<{ c: string }>("SELECT table_name || '.' || column_name AS c FROM information_schema.columns WHERE table_name LIKE 'arkeo_%' ORDER BY 1")).rows.map((r) => r.c);
+  const before = await schema();
+  const reader = await openNonceStore(url, '/nonexistent', { readOnly: true });
+  try {
+    assert.equal(await reader.current(5n, ADDR), 77n);
+    assert.equal(await reader.floor(5n, ADDR), 0n, 'no floor column reads as floor 0');
+    assert.deepEqual((await reader.list()).map((r) => [r.contractId, r.reserved]), [[5n, 77n]]);
+    const terms = await reader.listContracts();
+    assert.equal(terms.length, 1);
+    assert.equal(terms[0]!.rate, 10n);
+    assert.equal(terms[0]!.client, undefined);
+    await assert.rejects(reader.raise(5n, ADDR, 100n), (e: Error & { code?: string }) => e.code === 'READ_ONLY');
+  } finally {
+    await reader.close();
+  }
+  assert.deepEqual(await schema(), before, 'no column was added by a reading open');
+  await (await openNonceStore(url, '/nonexistent')).close();
+  assert.ok((await schema()).includes('arkeo_nonces.floor'), 'a writing open upgrades the store');
+});

@@ -127,6 +127,60 @@ test('proxy: 400 bad nonce (x/y) → resync to y, one retry, served; a second ba
   }
 });
 
+// Guards the review finding where a sentinel variant's `400 nonce must increase` (a refusal that does not name
+// the sentinel's nonce) fell through as an upstream 400 with `tier: paid` and so counted as consumed: no resync,
+// the 400 went to the application, and every later request signed the next nonce and was refused again.
+test('proxy: a sentinel variant\'s "400 nonce must increase" is not consumed: resync from GET /claim/{cid}, capped, one retry', { timeout: 30_000 }, async () => {
+  const p = await inProcessProxy();
+  const addr = toAddress(p.pub);
+  try {
+    p.sentinel.faults.badNonceBody = () => 'nonce must increase';
+    assert.equal((await post(p.url, CALL)).status, 200);
+    p.sentinel.claims.set(7n, { ...p.sentinel.claims.get(7n)!, nonce: 50n });
+    const r = await post(p.url, CALL);
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(p.sentinel.events.filter((e) => e.status === 400).map((e) => [e.nonce, e.body]), [[2n, 'nonce must increase']]);
+    assert.equal(p.sentinel.claims.get(7n)!.nonce, 51n, 'the retry went out just above the nonce the sentinel holds');
+    assert.equal(await p.store.current(7n, addr), 51n);
+    assert.match(await p.metrics.registry.metrics(), /arkeo_proxy_resyncs_total\{upstream="eth-mainnet-fullnode",contract="7"\} 1/);
+    // The retry is refused too (another client keeps running ahead): the 400 reaches the application, unconsumed.
+    let bumps = 0;
+    p.sentinel.faults.mangle = (v) => {
+      const stored = p.sentinel.claims.get(7n)!;
+      p.sentinel.claims.set(7n, { ...stored, nonce: stored.nonce + 100n });
+      bumps++;
+      return v;
+    };
+    const twice = await p.payer.send({ method: 'POST', path: '/', headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify(CALL)) });
+    assert.equal(twice.status, 400);
+    assert.equal(twice.consumed, 'no', 'a refused nonce is not consumed');
+    assert.equal(twice.resynced, true);
+    assert.equal(bumps, 2, 'exactly one retry');
+    assert.equal(p.payer.state.last_nonce, String(p.sentinel.claims.get(7n)!.nonce), 'the spend counted is the sentinel\'s nonce, not the refused one');
+    // curl, the same engine in a subprocess: the sentinel moves on between curl's start-up sync and its claim.
+    const home = tempDir();
+    assert.equal(run(BIN.arkeoSigner, ['keys', 'import-hex', 'k', KEY_HEX, '--home', home]).status, 0);
+    let once = true;
+    p.sentinel.faults.mangle = (v) => {
+      if (once) p.sentinel.claims.set(7n, { ...p.sentinel.claims.get(7n)!, nonce: p.sentinel.claims.get(7n)!.nonce + 5n });
+      once = false;
+      return v;
+    };
+    const c = await runAsync(BIN.arkeoSigner, ['curl', '-v', '-H', 'content-type: application/json', '-d', JSON.stringify(CALL), `${p.sentinel.url}/${SERVICE}/`, '--key', 'k', '--home', home, '--contract', '7', '--nonce-store', path.join(home, 'n.db'), '--create-nonce-store']);
+    assert.equal(c.status, 0, c.stderr);
+    assert.match(c.stderr, /\* summary: 200 tier paid; contract 7 nonce \d+ consumed yes, resynced once/, c.stderr);
+    // The resync limit holds for this reply too.
+    p.sentinel.faults.mangle = undefined;
+    p.sentinel.claims.set(7n, { ...p.sentinel.claims.get(7n)!, nonce: 100_000n });
+    const far = await post(p.url, CALL);
+    assert.equal(far.status, 402, far.text);
+    assert.equal(JSON.parse(far.text).code, 'RESYNC_TOO_FAR');
+    assert.ok((await p.store.current(7n, addr)) < 1000n, 'the store was not moved to the sentinel\'s number');
+  } finally {
+    await p.close();
+  }
+});
+
 // Guards the review finding where any `400 bad nonce (x/y)` moved the store to y, however far: a sentinel naming
 // a huge y would make us sign y+1, which settles for (y+1) × rate.
 test('proxy: a bad-nonce resync further than the limit stops the contract instead of jumping', { timeout: 30_000 }, async () => {

@@ -66,6 +66,11 @@ export interface SentinelRules {
     storeFails: boolean;
     /** An intermediary that rewrites the arkauth value on the way in. */
     mangle?: (value: string) => string;
+    /**
+     * A sentinel variant's wording of the nonce refusal (still 400, still before the claim store, so still not
+     * consumed). v1.0.17, and every version in arkeonetwork/arkeo's history, says `bad nonce (<sent>/<stored>)`.
+     */
+    badNonceBody?: (sent: bigint, stored: bigint) => string;
     freeRateLimit: number;
   };
   upstream: JsonRpcUpstream;
@@ -260,7 +265,7 @@ export async function startSentinelRules(options: { provider?: Uint8Array; servi
     const pre = new TextEncoder().encode(`${aa.contractId}:${aa.nonce}:`);
     if (!cosmosVerify(spender, sha256(pre), aa.signature) && !cosmosVerify(spender, pre, aa.signature)) return fail(401, 'invalid signature for client');
     const stored = claims.get(aa.contractId);
-    if (stored && stored.nonce >= aa.nonce) return fail(400, `bad nonce (${aa.nonce}/${stored.nonce})`);
+    if (stored && stored.nonce >= aa.nonce) return fail(400, faults.badNonceBody ? faults.badNonceBody(aa.nonce, stored.nonce) : `bad nonce (${aa.nonce}/${stored.nonce})`);
     if (faults.storeFails) return fail(500, 'internal server error: leveldb: closed');
     const claim = { contractId: aa.contractId, nonce: aa.nonce, signature: hex(aa.signature), spender };
     claims.set(aa.contractId, claim);
