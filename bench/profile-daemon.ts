@@ -77,7 +77,8 @@ try {
   const dir = path.join(home, 'signer');
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const token = TokenStore.load(path.join(dir, 'tokens.json')).create('bench', parsePolicy({ keys: ['bench'], rate: { per_second: 1e6, burst: 1e6 } }));
-  fs.writeFileSync(path.join(dir, 'daemon.toml'), exampleConfig(home), { mode: 0o600 });
+  // PROFILE_BLOCK=N: the nonce block size (default 64, the daemon's).
+  fs.writeFileSync(path.join(dir, 'daemon.toml'), exampleConfig(home).replace(/^block_size = \d+/m, `block_size = ${process.env.PROFILE_BLOCK ?? 64}`), { mode: 0o600 });
   const body = '{"contract":"1","key":"bench"}';
   const request = path.join(home, 'claim.http');
   fs.writeFileSync(request, `POST /v1/claims HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
