@@ -40,7 +40,7 @@ if (header && cc) {
   if (build.status === 0) cBench = exe;
   else cNote = `build failed: ${build.stderr.split('\n')[0]}`;
 }
-const engines = availableEngines().map((e) => e.name as string);
+const engines = (await availableEngines()).map((e) => e.name as string);
 // Each engine signing, plus the first (preferred) engine signing and verifying: the daemon's per-signature work.
 const loops = [...engines.map((name) => ({ name, mode: 'sign' })), { name: engines[0]!, mode: 'verify' }];
 const loopRates = loops.map(() => [] as number[]);
@@ -75,7 +75,7 @@ if (cc) {
 const home = fs.mkdtempSync(path.join(os.tmpdir(), 'arkeo-bench-home-'));
 const kr = Keyring.open({ backend: 'test', dir: home });
 await kr.newAccount('alice', MNEMONIC);
-const signhere = path.join(ROOT, 'dist', 'src', 'cli', 'signhere.js');
+const signhere = path.join(ROOT, 'dist', 'bin', 'signhere.js');
 const wall = (args: string[]) => {
   const t = performance.now();
   const r = spawnSync(process.execPath, args, { encoding: 'utf8' });

@@ -1,10 +1,5 @@
 #!/usr/bin/env node
-import { curveEngineNote } from '../crypto/index.js';
 import { UsageError, helpRequested, printUsage, runCli } from './common.js';
-import { keysCommand } from './keys.js';
-import { verifyCommand } from './verify.js';
-import { claimCommand } from './claim.js';
-import { nonceCommand } from './nonce.js';
 
 const USAGE = `arkeo-signer: keys and signed claims for Arkeo
 
@@ -31,15 +26,16 @@ The package version and which secp256k1 engine runs.
 
 async function main(argv: string[]): Promise<number | void> {
   const [command, ...rest] = argv;
+  // Each command's module is imported when it runs: a cold start (one `claim sign` per process) loads one command.
   switch (command) {
     case 'keys':
-      return keysCommand(rest);
+      return (await import('./keys.js')).keysCommand(rest);
     case 'verify':
-      return verifyCommand(rest);
+      return (await import('./verify.js')).verifyCommand(rest);
     case 'claim':
-      return claimCommand(rest);
+      return (await import('./claim.js')).claimCommand(rest);
     case 'nonce':
-      return nonceCommand(rest);
+      return (await import('./nonce.js')).nonceCommand(rest);
     case 'daemon':
       return (await import('./daemon.js')).daemonCommand(rest);
     case 'proxy':
@@ -55,8 +51,9 @@ async function main(argv: string[]): Promise<number | void> {
     case 'version':
     case '--version': {
       if (helpRequested(rest)) return printUsage(VERSION_USAGE);
-      const { createRequire } = await import('node:module');
-      const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
+      const [{ createRequire }, path, { packageRoot }] = await Promise.all([import('node:module'), import('node:path'), import('../paths.js')]);
+      const pkg = createRequire(import.meta.url)(path.join(packageRoot(), 'package.json')) as { version: string };
+      const { curveEngineNote } = await import('../crypto/secp256k1.js');
       process.stdout.write(`arkeo-signer ${pkg.version}\n${curveEngineNote()}\n`);
       return;
     }

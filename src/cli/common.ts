@@ -2,7 +2,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import { ArkeoSignerError, InputError, describeFsError } from '../errors.js';
-import { BACKENDS, Keyring, type Backend, defaultHome } from '../keyring/index.js';
+import { BACKENDS, Keyring, type Backend, defaultHome } from '../keyring/keyring.js';
 import { keyringPassphraseSource } from './passphrase.js';
 
 /** Thrown for bad flags and arguments: exit code 2, like Go's flag package and most Unix tools. */

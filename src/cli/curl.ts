@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { ArkeoSignerError } from '../errors.js';
-import { openNonceStore, maxNonceFor, type NonceStore } from '../nonces/index.js';
+import { openNonceStore } from '../nonces/open.js';
+import { maxNonceFor, type NonceStore } from '../nonces/store.js';
 import { ContractPayer, PayerError, SentinelError, type PaidReply } from '../proxy/index.js';
 import { checkService, parseContractSpec } from '../proxy/config.js';
 import { UsageError, flagValue, helpRequested, parseFlags, printUsage, required } from './common.js';

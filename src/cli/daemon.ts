@@ -4,14 +4,14 @@ import { InputError, fsErrorAdvice } from '../errors.js';
 import { exampleConfig, SignerDaemon, TokenStore, loadConfig, parsePolicy, type Policy } from '../daemon/index.js';
 import { hardenProcess, notifySystemd } from '../hardening.js';
 import { verifyAuditLog, keyPathOf } from '../audit/index.js';
-import { Keyring, defaultHome } from '../keyring/index.js';
+import { Keyring, defaultHome } from '../keyring/keyring.js';
 import { writeFileAtomic, ensurePrivateDir } from '../fsutil.js';
 import { log, setLogLevel } from '../log.js';
 import { UsageError, exactPositionals, flagValue, helpRequested, parseFlags, printUsage } from './common.js';
 import { parseOutputFormat } from './output.js';
 import { keyringPassphraseSource } from './passphrase.js';
 import { pkcs11PinSource } from './pkcs11.js';
-import type { PassphraseSource } from '../keyring/index.js';
+import type { PassphraseSource } from '../keyring/keyring.js';
 
 const out = (s: string) => process.stdout.write(s);
 export const defaultConfigPath = () => path.join(defaultHome(), 'signer', 'daemon.toml');

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runDoctor } from '../doctor/index.js';
-import { defaultHome } from '../keyring/index.js';
+import { defaultHome } from '../keyring/keyring.js';
 import { exactPositionals, expandHome, helpRequested, parseFlags, printUsage } from './common.js';
 import { parseOutputFormat } from './output.js';
 

@@ -1,6 +1,7 @@
 import { setLogLevel, log } from '../log.js';
 import type { Signer } from '../signers/index.js';
-import { openNonceStore, type NonceStore } from '../nonces/index.js';
+import { openNonceStore } from '../nonces/open.js';
+import { type NonceStore } from '../nonces/store.js';
 import { ContractPayer, SigningProxy, createProxyMetrics, loadProxyConfig, parseListen, type ProxyRoute, type UpstreamConfig } from '../proxy/index.js';
 import { checkService, parseContractSpec } from '../proxy/config.js';
 import { KEYRING_FLAGS, UsageError, exactPositionals, flagValue, helpRequested, openKeyring, parseFlags, printUsage, required } from './common.js';

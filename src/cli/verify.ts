@@ -1,4 +1,6 @@
-import { PREFIXES, isValidPublicKey, parseBech32PubKey, parseHex, utf8, verifySignature } from '../crypto/index.js';
+import { PREFIXES, parseBech32PubKey } from '../crypto/address.js';
+import { isValidPublicKey, verifySignature } from '../crypto/secp256k1.js';
+import { parseHex, utf8 } from '../crypto/bytes.js';
 import { ArkeoSignerError, InputError } from '../errors.js';
 import { KEYRING_FLAGS, UsageError, exactPositionals, helpRequested, openKeyring, parseFlags, printUsage } from './common.js';
 import { argBytes, readMessageFile } from './io.js';

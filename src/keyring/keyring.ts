@@ -4,11 +4,10 @@ import * as path from 'node:path';
 import { InputError, KeyringError } from '../errors.js';
 import { toHex, wipe } from '../crypto/bytes.js';
 import { toAddress } from '../crypto/address.js';
-import { deriveKey, type DeriveOptions } from '../crypto/hd.js';
+import type { DeriveOptions } from '../crypto/hd.js';
 import { ensurePrivateDir, readPrivateFile, writeFileAtomic } from '../fsutil.js';
 import { log } from '../log.js';
 import { LocalSigner, type LocalSignerOptions } from '../signers/signer.js';
-import { checkKeyhash, checkPassphraseRules, createKeyhash } from './keyhash.js';
 import { decodeRecord, encodeRecord, newLocalRecord, newOfflineRecord, recordAddress, type AnyMessage, type KeyRecord, type RecordType } from './record.js';
 import { FileItemStore, MemoryItemStore, type ItemStore } from './store.js';
 import { percentEncode } from './percent.js';
@@ -176,6 +175,8 @@ export class Keyring {
 
   /** cosmos-sdk `newRealPrompt`: check against `keyhash`, or set a new passphrase and write `keyhash`. */
   private async unlockFileBackend(): Promise<string> {
+    // bcryptjs is loaded by the file backend only: a test-backend signature (signhere's usual case) never needs it.
+    const { checkKeyhash, checkPassphraseRules, createKeyhash } = await import('./keyhash.js');
     const source = this.passphrase!;
     const keyhashPath = path.join(this.location, 'keyhash');
     const raw = readPrivateFile(keyhashPath, 1024);
@@ -327,6 +328,22 @@ export class Keyring {
     return this.get(infoName.slice(0, -'.info'.length));
   }
 
+  /**
+   * A local key's signer, or any other key's info, from one read and decryption of `<name>.info`: for callers that
+   * learn the kind from the record (openSigner), so a local key is not decrypted twice.
+   */
+  async localSignerOrInfo(name: string, options?: LocalSignerOptions): Promise<{ signer: LocalSigner } | { info: KeyInfo }> {
+    checkStorableName(name);
+    const record = await this.readRecord(name);
+    if (!record) throw new KeyringError('KEY_NOT_FOUND', `${name}: key not found in ${this.location}`);
+    if (record.type !== 'local' || !record.privateKey) return { info: await this.infoOf(record) };
+    try {
+      return { signer: new LocalSigner(record.privateKey, options) };
+    } finally {
+      wipe(record.privateKey);
+    }
+  }
+
   /** A signer for a local key; the key stays in the signer's memory until `destroy()`. */
   async signer(name: string, options?: LocalSignerOptions): Promise<LocalSigner> {
     const priv = await this.exportPrivateKey(name);
@@ -352,6 +369,8 @@ export class Keyring {
   /** `keys add` / `keys add --recover`: derive from a mnemonic and store as a local key. */
   async newAccount(name: string, mnemonic: string, options: DeriveOptions = {}): Promise<KeyInfo> {
     checkStorableName(name);
+    // BIP32/BIP39 (which import @noble/curves) only when a key is derived, not on every open of the keyring.
+    const { deriveKey } = await import('../crypto/hd.js');
     const priv = deriveKey(mnemonic, options);
     try {
       return await this.importPrivateKey(name, priv);
