@@ -24,30 +24,27 @@ const VERSION_USAGE = `Usage: arkeo-signer version
 The package version and which secp256k1 engine runs.
 `;
 
+/**
+ * Each command's module is imported when it runs and runs itself (its `run`, under its own runCli): a cold start
+ * (one `claim sign` per process) loads one command, and the bins bundle each command apart (src/cli/build.mjs).
+ */
+const COMMANDS: Record<string, () => Promise<(args: string[]) => Promise<void>>> = {
+  keys: async () => (await import('./keys.js')).run,
+  verify: async () => (await import('./verify.js')).run,
+  claim: async () => (await import('./claim.js')).run,
+  nonce: async () => (await import('./nonce.js')).run,
+  daemon: async () => (await import('./daemon.js')).run,
+  audit: async () => (await import('./daemon.js')).runAudit,
+  proxy: async () => (await import('./proxy.js')).run,
+  curl: async () => (await import('./curl.js')).run,
+  doctor: async () => (await import('./doctor.js')).run,
+  console: async () => (await import('./console.js')).run,
+};
+
+/** What is not a command: help, version, and an unknown word. */
 async function main(argv: string[]): Promise<number | void> {
   const [command, ...rest] = argv;
-  // Each command's module is imported when it runs: a cold start (one `claim sign` per process) loads one command.
   switch (command) {
-    case 'keys':
-      return (await import('./keys.js')).keysCommand(rest);
-    case 'verify':
-      return (await import('./verify.js')).verifyCommand(rest);
-    case 'claim':
-      return (await import('./claim.js')).claimCommand(rest);
-    case 'nonce':
-      return (await import('./nonce.js')).nonceCommand(rest);
-    case 'daemon':
-      return (await import('./daemon.js')).daemonCommand(rest);
-    case 'proxy':
-      return (await import('./proxy.js')).proxyCommand(rest);
-    case 'curl':
-      return (await import('./curl.js')).curlCommand(rest);
-    case 'audit':
-      return (await import('./daemon.js')).auditCommand(rest);
-    case 'doctor':
-      return (await import('./doctor.js')).doctorCommand(rest);
-    case 'console':
-      return (await import('./console.js')).consoleCommand(rest);
     case 'version':
     case '--version': {
       if (helpRequested(rest)) return printUsage(VERSION_USAGE);
@@ -68,4 +65,10 @@ async function main(argv: string[]): Promise<number | void> {
   }
 }
 
-await runCli('arkeo-signer', () => main(process.argv.slice(2)));
+const [command, ...rest] = process.argv.slice(2);
+const load = command !== undefined && Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+if (load) {
+  // A command module that cannot be loaded at all (a broken install) is reported like any other failure.
+  const run = await load().catch((e: unknown) => () => runCli('arkeo-signer', () => Promise.reject(e)));
+  await run(rest);
+} else await runCli('arkeo-signer', () => main(process.argv.slice(2)));

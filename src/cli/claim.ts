@@ -23,7 +23,8 @@ import {
 } from '../claims/index.js';
 import { maxNonceFor, type ContractTerms, type NonceStore } from '../nonces/store.js';
 import { openNonceStore } from '../nonces/open.js';
-import { KEYRING_FLAGS, UsageError, expandHome, exactPositionals, flagValue, helpRequested, openKeyring, parseFlags, printUsage, required } from './common.js';
+import { KEYRING_FLAGS, UsageError, expandHome, exactPositionals, flagValue, helpRequested, parseFlags, printUsage, required, commandRunner } from './common.js';
+import { openKeyring } from './open-keyring.js';
 import { parseOutputFormat } from './output.js';
 import { parsePublicKeyArg } from './verify.js';
 import { defaultHome } from '../keyring/keyring.js';
@@ -399,3 +400,6 @@ export async function claimCommand(args: string[]): Promise<number | void> {
   if (sub !== 'contract' && helpRequested(rest)) return printUsage(CLAIM_HELP[sub]!);
   return fn(rest);
 }
+
+/** `arkeo-signer claim …`, run by the dispatcher (arkeo-signer.ts). */
+export const run = commandRunner(claimCommand);

@@ -6,7 +6,8 @@ import { parseHex, toHex, wipe } from '../crypto/bytes.js';
 import { Keyring, showName, validateKeyName, type Backend, type KeyInfo } from '../keyring/keyring.js';
 import { checkPassphraseRules } from '../keyring/keyhash.js';
 import { decryptPrivateKeyArmor, encryptPrivateKeyArmor } from '../keyring/armor.js';
-import { KEYRING_FLAGS, UsageError, exactPositionals, helpRequested, openKeyring, parseFlags, printUsage, type KeyringFlags } from './common.js';
+import { KEYRING_FLAGS, UsageError, exactPositionals, helpRequested, parseFlags, printUsage, type KeyringFlags, commandRunner } from './common.js';
+import { openKeyring } from './open-keyring.js';
 import { confirm, readSecret, readSecretFile } from './io.js';
 import { recordAndCommand, resolveAccount } from './delegate.js';
 import { addCloudKey, addPkcs11Key, deleteKey, isCloudKind, type AddCloudKeyOptions } from '../keys/index.js';
@@ -490,3 +491,6 @@ export async function keysCommand(args: string[]): Promise<void> {
 }
 
 export type { KeyringFlags };
+
+/** `arkeo-signer keys …`, run by the dispatcher (arkeo-signer.ts). */
+export const run = commandRunner(keysCommand);

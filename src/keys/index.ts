@@ -19,10 +19,9 @@ import type {
   CloudStats,
   RetryPolicy,
 } from '../signers/index.js';
+import type { KmsError } from '../signers/cloud/retry.js';
 // The PKCS#11 and cloud backends (with pkcs11js, @noble/curves, the cloud SDKs' helpers) are imported when a key
-// of their kind is used: a local key's signature, signhere's usual case, loads none of them. KmsError alone is
-// needed up front, for `instanceof`; its module holds only the error and retry logic.
-import { KmsError } from '../signers/cloud/retry.js';
+// of their kind is used: a local key's signature, signhere's usual case, loads none of them.
 const pkcs11 = () => import('../signers/pkcs11.js');
 const pkcs11Uri = () => import('../signers/pkcs11-uri.js');
 const cloudSigners = () => import('../signers/cloud/index.js');
@@ -255,6 +254,8 @@ export class CloudKeySigner implements Signer {
       this.lastError = undefined;
       return out;
     } catch (e) {
+      // The cloud modules are loaded: this signer was made from one of their signers.
+      const { KmsError } = await cloudSigners();
       if (e instanceof KmsError) {
         this.lastError = e;
         // The signer names the cloud reference; the user knows the key by its keyring name.
@@ -306,7 +307,7 @@ async function openCloudKey(info: KeyInfo, o: CloudKeyOptions): Promise<CloudKey
   const kind = info.kind as CloudKind;
   const loc = cloudLocationOf(info);
   const what = `key ${info.name}`;
-  const { cloudSignerFor } = await cloudSigners();
+  const { cloudSignerFor, KmsError } = await cloudSigners();
   let cloud: CloudSigner;
   try {
     cloud = cloudSignerFor(loc.ref, { ...o, expectedPublicKey: info.publicKey!, ...cloudOptionsOf(kind, loc, what) });
@@ -372,7 +373,7 @@ export async function addCloudKey(keyring: Keyring, name: string, o: AddCloudKey
   if (caFile && o.kind !== 'azure-kv') throw new InputError('BAD_FLAGS', `${what}: --ca-file applies to Azure Key Vault keys only (AWS takes AWS_CA_BUNDLE, GCP its own TLS roots)`);
   if (o.insecure && o.kind !== 'gcp-kms') throw new InputError('BAD_FLAGS', `${what}: --insecure-grpc applies to Cloud KMS (gcp) keys only`);
   const opts = cloudOptionsOf(o.kind, loc, what);
-  const { cloudSignerFor, createAwsKmsKey, createAzureKvKey, createGcpKmsKey } = await cloudSigners();
+  const { cloudSignerFor, createAwsKmsKey, createAzureKvKey, createGcpKmsKey, KmsError } = await cloudSigners();
   let reference: string;
   let publicKey: Uint8Array;
   try {
