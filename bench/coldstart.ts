@@ -50,7 +50,11 @@ export async function benchColdStart(): Promise<ColdStart> {
       const t = performance.now();
       const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', env });
       const ms = performance.now() - t;
-      if (r.status !== 0) throw new Error(`${path.basename(argv[1] ?? argv[0]!)} exited ${r.status}: ${(r.stderr || String(r.error)).trim().split('\n')[0]}`);
+      if (r.status !== 0) {
+        const what = argv[0] === process.execPath ? path.basename(argv[1]!) : argv[0];
+        if (r.error) throw new Error(`${what} did not start: ${r.error.message}`);
+        throw new Error(`${what} exited ${r.status ?? r.signal}: ${r.stderr.trim().split('\n')[0] || 'nothing on stderr'}`);
+      }
       return { ms, stdout: r.stdout };
     };
 
@@ -80,7 +84,7 @@ export async function benchColdStart(): Promise<ColdStart> {
         if (theirs !== ours) throw new Error(`its output differs from ours (${JSON.stringify(theirs.slice(0, 20))}…)`);
         commands.push({ name: 'go', argv: (i) => [go, '-m', `1:${i}:`], times: [] });
       } catch (e) {
-        notes.go = `skipped: ${go}: ${(e as Error).message}`;
+        notes.go = `skipped: ${(e as Error).message}`;
       }
     } else notes.go = 'skipped: set BENCH_GO_SIGNHERE=/path/to/Go/signhere';
 
