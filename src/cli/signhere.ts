@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { PREFIXES, toAddress, toBech32PubKey } from '../crypto/address.js';
 import { curveEngineNote, sha256 } from '../crypto/secp256k1.js';
 import { toHex, utf8 } from '../crypto/bytes.js';
 import { log } from '../log.js';
@@ -113,6 +112,7 @@ async function main(argv: string[]): Promise<number | void> {
     const signature = await signer.sign(message);
     if (output === 'json') {
       const pub = await signer.publicKey();
+      const { PREFIXES, toAddress, toBech32PubKey } = await import('../crypto/address.js');
       process.stdout.write(
         JSON.stringify({
           signature: toHex(signature),

@@ -3,12 +3,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { InputError, KeyringError } from '../errors.js';
 import { toHex, wipe } from '../crypto/bytes.js';
-import { toAddress } from '../crypto/address.js';
 import type { DeriveOptions } from '../crypto/hd.js';
 import { ensurePrivateDir, readPrivateFile, writeFileAtomic } from '../fsutil.js';
 import { log } from '../log.js';
 import { LocalSigner, type LocalSignerOptions } from '../signers/signer.js';
-import { decodeRecord, encodeRecord, newLocalRecord, newOfflineRecord, recordAddress, type AnyMessage, type KeyRecord, type RecordType } from './record.js';
+import { decodeRecord, encodeRecord, newLocalRecord, newOfflineRecord, type AnyMessage, type KeyRecord, type RecordType } from './record.js';
 import { FileItemStore, MemoryItemStore, type ItemStore } from './store.js';
 import { percentEncode } from './percent.js';
 import { FileExternalStore, MemoryExternalStore, type ExternalKeyRecord, type ExternalStore } from './external.js';
@@ -110,6 +109,15 @@ export function validateKeyName(name: string): void {
   if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(name)) {
     throw new InputError('BAD_KEY_NAME', `key name ${showName(name)}: contains a control character (a tab, newline or escape); choose a name without one`);
   }
+}
+
+// bech32 and RIPEMD-160 (@scure/base, @noble/hashes) are loaded when an address is needed: opening a local key to
+// sign with it (signhere) needs none.
+const addresses = () => import('../crypto/address.js');
+
+/** The 20-byte address for records with a secp256k1 public key. */
+async function recordAddress(record: KeyRecord): Promise<Uint8Array | undefined> {
+  return record.publicKey ? (await addresses()).addressBytes(record.publicKey) : undefined;
 }
 
 const infoKey = (name: string) => `${name}.info`;
@@ -239,14 +247,14 @@ export class Keyring {
   }
 
   private async infoOf(record: KeyRecord): Promise<KeyInfo> {
-    let raw = recordAddress(record);
+    let raw = await recordAddress(record);
     if (!raw) raw = await this.addressFromIndex(record.name);
     wipe(record.privateKey);
     const external = this.externalOf(record);
     return {
       name: record.name,
       type: record.type,
-      address: raw ? toAddress(raw) : '',
+      address: raw ? (await addresses()).toAddress(raw) : '',
       addressBytes: raw,
       publicKey: record.publicKey,
       pubKeyAny: record.pubKey,
@@ -324,7 +332,7 @@ export class Keyring {
   async getByAddress(address: Uint8Array): Promise<KeyInfo> {
     const item = await this.store.get(addressKey(address));
     const infoName = item ? Buffer.from(item.data).toString('utf8') : undefined;
-    if (!infoName?.endsWith('.info')) throw new KeyringError('KEY_NOT_FOUND', `${toAddress(address)}: key not found in ${this.location}`);
+    if (!infoName?.endsWith('.info')) throw new KeyringError('KEY_NOT_FOUND', `${(await addresses()).toAddress(address)}: key not found in ${this.location}`);
     return this.get(infoName.slice(0, -'.info'.length));
   }
 
@@ -396,8 +404,9 @@ export class Keyring {
   async addExternalKey(name: string, publicKey: Uint8Array, kind: string, location: Record<string, string>): Promise<KeyInfo> {
     checkStorableName(name);
     const record = newOfflineRecord(name, publicKey);
-    await this.assertFree(name, recordAddress(record)!);
-    this.externals.set({ version: 1, kind, name, pubkey_hex: toHex(publicKey), address: toAddress(recordAddress(record)!), location });
+    const address = (await recordAddress(record))!;
+    await this.assertFree(name, address);
+    this.externals.set({ version: 1, kind, name, pubkey_hex: toHex(publicKey), address: (await addresses()).toAddress(address), location });
     try {
       await this.writeNewRecord(record);
     } catch (e) {
@@ -409,7 +418,7 @@ export class Keyring {
 
   /** cosmos-sdk `writeRecord`: `<name>.info` first, then `<hexaddr>.address`, after the existence checks. */
   private async writeNewRecord(record: KeyRecord): Promise<void> {
-    const address = recordAddress(record)!;
+    const address = (await recordAddress(record))!;
     await this.assertFree(record.name, address);
     const data = encodeRecord(record);
     try {
@@ -429,7 +438,7 @@ export class Keyring {
       // name; we refuse instead: two names for one key, and `keys delete` of either breaks address lookups of the other.
       throw new KeyringError(
         'ADDRESS_EXISTS',
-        `${showName(name)}: this key (${toAddress(address)}) is already stored as ${showName(owner)} in ${this.location}; use that name, or \`keys rename ${owner} ${name}\``,
+        `${showName(name)}: this key (${(await addresses()).toAddress(address)}) is already stored as ${showName(owner)} in ${this.location}; use that name, or \`keys rename ${owner} ${name}\``,
       );
     }
     // A stale .address item without its .info: the SDK deletes it and carries on.
@@ -462,7 +471,7 @@ export class Keyring {
     } finally {
       data.fill(0);
     }
-    const address = recordAddress(record) ?? (await this.addressFromIndex(oldName));
+    const address = (await recordAddress(record)) ?? (await this.addressFromIndex(oldName));
     if (address) await this.store.set({ key: addressKey(address), data: new TextEncoder().encode(infoKey(newName)) });
     await this.store.remove(infoKey(oldName));
     if (external) this.externals.remove(oldName);
