@@ -18,10 +18,12 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 const outdir = path.join(root, 'dist', 'bin');
 const src = (...p) => path.join(root, 'src', ...p);
 
-// Inlined: the small pure-JS ES-module packages on the signing path, so a start opens no files of theirs and
-// unused parts of them are left out. Every other dependency stays in node_modules: native addons, the cloud SDKs
-// and CommonJS packages (bundled into an ES module, their require() of Node's modules would fail).
-const INLINE = ['@noble/ciphers', '@noble/curves', '@noble/hashes', '@scure/base', '@scure/bip32', '@scure/bip39', 'bcryptjs', 'smol-toml'];
+// Inlined: the small pure-JS ES-module packages that claim sign and the key commands use at start (bech32,
+// hashes, TOML), so a start opens no files of theirs and their unused parts are left out. Every other dependency
+// stays in node_modules: @noble/curves, BIP32/39, bcrypt and the ciphers are loaded only on some paths and would be
+// copied into every program; native addons, the cloud SDKs and CommonJS packages (bundled into an ES module,
+// their require() of Node's modules would fail) cannot be inlined.
+const INLINE = ['@noble/hashes', '@scure/base', 'smol-toml'];
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
 for (const d of INLINE) if (!pkg.dependencies[d]) throw new Error(`src/cli/build.mjs: ${d} is inlined but not a dependency`);
 const external = Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies }).filter((d) => !INLINE.includes(d));
