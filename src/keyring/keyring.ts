@@ -345,6 +345,7 @@ export class Keyring {
     const record = await this.readRecord(name);
     if (!record) throw new KeyringError('KEY_NOT_FOUND', `${name}: key not found in ${this.location}`);
     if (record.type !== 'local' || !record.privateKey) return { info: await this.infoOf(record) };
+    this.externalOf(record); // warns about an external-key file left beside a local key, as reading its info does
     try {
       return { signer: new LocalSigner(record.privateKey, options) };
     } finally {
