@@ -58,7 +58,7 @@ async function measure(label: string, signer: CloudSigner): Promise<Row[]> {
   return rows;
 }
 
-const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'arkeo-signer.js');
+const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'arkeo-signer.js');
 
 /** Run a CLI without blocking the event loop: the Azure and GCP test servers answer it from this process. */
 function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stderr: string }> {

@@ -15,7 +15,7 @@ import { median } from './stats.js';
 import type { Row } from './claims.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const CLI = path.resolve(HERE, '..', 'src', 'cli', 'arkeo-signer.js');
+const CLI = path.resolve(HERE, '..', 'bin', 'arkeo-signer.js');
 const CHROMIUM = process.env.ARKEO_CHROMIUM ?? '/usr/bin/chromium';
 const ENTRIES = Number(process.env.BENCH_CONSOLE_ENTRIES ?? 1_000_000);
 const REPS = 5;

@@ -18,8 +18,8 @@ import { median } from './stats.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
-const CLI = path.resolve(HERE, '..', 'src', 'cli', 'arkeo-signer.js');
-const SIGNHERE = path.resolve(HERE, '..', 'src', 'cli', 'signhere.js');
+const CLI = path.resolve(HERE, '..', 'bin', 'arkeo-signer.js');
+const SIGNHERE = path.resolve(HERE, '..', 'bin', 'signhere.js');
 const SECONDS = Number(process.env.BENCH_DAEMON_SECONDS ?? 4);
 const RUNS = Number(process.env.BENCH_DAEMON_RUNS ?? 3);
 

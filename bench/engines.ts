@@ -49,17 +49,17 @@ await Keyring.open({ backend: 'test', dir: home }).newAccount('alice', MNEMONIC)
 
 const results = users.map((u) => ({
   ...u,
-  version: run(u.root, u.crypto, ['dist/src/cli/arkeo-signer.js', 'version']).stdout.trim().split('\n')[1]!,
+  version: run(u.root, u.crypto, ['dist/bin/arkeo-signer.js', 'version']).stdout.trim().split('\n')[1]!,
   rates: [] as number[],
   cold: [] as number[],
 }));
-for (const r of results) for (let i = 0; i < 3; i++) run(r.root, r.crypto, ['dist/src/cli/signhere.js', '-home', home, '-m', 'warm']);
+for (const r of results) for (let i = 0; i < 3; i++) run(r.root, r.crypto, ['dist/bin/signhere.js', '-home', home, '-m', 'warm']);
 for (let round = 0; round < ROUNDS; round++) {
   for (const r of results) {
     const out = JSON.parse(run(r.root, r.crypto, ['dist/bench/sign-loop.js', r.engine, '1', '1', 'sign']).stdout) as { rates?: number[]; error?: string };
     if (!out.rates) throw new Error(`${r.user}: ${out.error}`);
     r.rates.push(...out.rates);
-    for (let i = 0; i < COLD_PER_ROUND; i++) r.cold.push(run(r.root, r.crypto, ['dist/src/cli/signhere.js', '-home', home, '-m', `1:${round}:${i}`]).ms);
+    for (let i = 0; i < COLD_PER_ROUND; i++) r.cold.push(run(r.root, r.crypto, ['dist/bin/signhere.js', '-home', home, '-m', `1:${round}:${i}`]).ms);
   }
 }
 const bare = Array.from({ length: 20 }, () => run(ROOT, 'noble', ['-e', '0']).ms);

@@ -16,7 +16,7 @@ import type { Row } from './claims.js';
 import { buildLoadgen, cpuNote, load, repeated, stop, waitFor } from './daemon.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const CLI = path.resolve(HERE, '..', 'src', 'cli', 'arkeo-signer.js');
+const CLI = path.resolve(HERE, '..', 'bin', 'arkeo-signer.js');
 const MODULES = ['/usr/lib/softhsm/libsofthsm2.so', '/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so', '/usr/local/lib/softhsm/libsofthsm2.so'];
 const PIN = '12345678';
 const CLIENTS = 32;

@@ -17,7 +17,7 @@ import { startSentinelRules } from '../test/support/sentinel-rules.js';
 import type { Row } from './claims.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const CLI = path.resolve(HERE, '..', 'src', 'cli', 'arkeo-signer.js');
+const CLI = path.resolve(HERE, '..', 'bin', 'arkeo-signer.js');
 const SECONDS = Number(process.env.BENCH_PROXY_SECONDS ?? 5);
 const SERVICE = 'eth-mainnet-fullnode';
 

@@ -15,6 +15,7 @@ import { benchCloud } from './cloud.js';
 import { benchProxy } from './proxy.js';
 import { benchPkcs11 } from './pkcs11.js';
 import { benchConsole } from './console.js';
+import { benchColdStart } from './coldstart.js';
 import { median } from './stats.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -40,7 +41,7 @@ if (header && cc) {
   if (build.status === 0) cBench = exe;
   else cNote = `build failed: ${build.stderr.split('\n')[0]}`;
 }
-const engines = availableEngines().map((e) => e.name as string);
+const engines = (await availableEngines()).map((e) => e.name as string);
 // Each engine signing, plus the first (preferred) engine signing and verifying: the daemon's per-signature work.
 const loops = [...engines.map((name) => ({ name, mode: 'sign' })), { name: engines[0]!, mode: 'verify' }];
 const loopRates = loops.map(() => [] as number[]);
@@ -71,24 +72,14 @@ if (cc) {
   }
 }
 
-// 3. signhere cold start: a whole process per signature, as people use the Go tool today.
-const home = fs.mkdtempSync(path.join(os.tmpdir(), 'arkeo-bench-home-'));
-const kr = Keyring.open({ backend: 'test', dir: home });
-await kr.newAccount('alice', MNEMONIC);
-const signhere = path.join(ROOT, 'dist', 'src', 'cli', 'signhere.js');
-const wall = (args: string[]) => {
-  const t = performance.now();
-  const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`bench child failed: ${r.stderr}`);
-  return performance.now() - t;
-};
-for (let i = 0; i < 3; i++) wall([signhere, '-home', home, '-m', '1:1:']);
-const cold = Array.from({ length: 20 }, (_, i) => wall([signhere, '-home', home, '-m', `1:${i + 1}:`]));
-const bare = Array.from({ length: 20 }, () => wall(['-e', '0']));
-rows.push({ name: 'signhere cold start (process per signature)', value: +median(cold).toFixed(1), unit: 'ms', note: 'median of 20 runs' });
-rows.push({ name: 'bare `node -e 0` start, for reference', value: +median(bare).toFixed(1), unit: 'ms', note: 'median of 20 runs' });
+// 3. Cold start: signhere and `claim sign` as a process per signature, beside a bare `node -e 0` (and the Go
+// signhere with BENCH_GO_SIGNHERE), interleaved in the same run; the ratios are issue 15's goal (≤ 1.25).
+const cold = await benchColdStart();
+rows.push(...cold.rows);
 
 // 4. Keyring open + first signature, in process (PBKDF2 8192 + AES-KW + GCM + Record decode + sign).
+const home = fs.mkdtempSync(path.join(os.tmpdir(), 'arkeo-bench-home-'));
+await Keyring.open({ backend: 'test', dir: home }).newAccount('alice', MNEMONIC);
 const opens: number[] = [];
 for (let i = 0; i < 20; i++) {
   const t = performance.now();
@@ -136,7 +127,8 @@ const result = {
   results: rows,
   ratios: {
     bestInProcessVsC: Number.isFinite(c) ? +(best / c).toFixed(3) : null,
-    inProcessVsProcessPerSignature: +((best * median(cold)) / 1000).toFixed(0),
+    inProcessVsProcessPerSignature: +((best * cold.signhereMs) / 1000).toFixed(0),
+    ...cold.ratios,
     daemon64ClientsVsTwoCoreC: daemonVsC,
     daemonP99AboveFloorMs: Number.isFinite(p99OverFloor) ? p99OverFloor : null,
     ...proxyRatios,
@@ -146,7 +138,9 @@ const width = Math.max(...rows.map((r) => r.name.length));
 process.stderr.write(
   rows.map((r) => `${r.name.padEnd(width)}  ${String(Number.isFinite(r.value) ? r.value : '-').padStart(10)} ${r.unit.padEnd(5)} ${r.note ?? ''}`).join('\n') +
     `\n\nbest in-process signer / C libsecp256k1: ${result.ratios.bestInProcessVsC ?? '-'}` +
-    `\nin-process signing is ${result.ratios.inProcessVsProcessPerSignature}× faster than a process per signature\n`,
+    `\nin-process signing is ${result.ratios.inProcessVsProcessPerSignature}× faster than a process per signature` +
+    `\ncold start / bare node (goal ≤ 1.25): signhere ${result.ratios.signhereVsNode ?? '-'}, claim sign ${result.ratios.claimSignVsNode ?? '-'}` +
+    `; signhere / Go signhere: ${result.ratios.signhereVsGo ?? '- (BENCH_GO_SIGNHERE unset)'}\n`,
 );
 process.stdout.write(JSON.stringify(result, null, 2) + '\n');
 fs.rmSync(home, { recursive: true, force: true });

@@ -6,7 +6,7 @@
 import { availableEngines, sha256, utf8 } from '../src/crypto/index.js';
 
 const [engineName = 'noble-curves', repsArg = '5', secondsArg = '1', mode = 'sign'] = process.argv.slice(2);
-const engine = availableEngines().find((e) => e.name === engineName);
+const engine = (await availableEngines()).find((e) => e.name === engineName);
 if (!engine) {
   process.stdout.write(JSON.stringify({ error: `engine ${engineName} not available` }) + '\n');
   process.exit(0);

@@ -1,7 +1,6 @@
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
-import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { nativeAddonPath } from './paths.js';
 
 /**
  * The daemon's own memory: no core dumps, no same-user ptrace or /proc/<pid>/mem, pages locked where the limit
@@ -22,9 +21,8 @@ let addon: HardeningAddon | undefined | null = null;
 
 function load(): HardeningAddon | undefined {
   if (addon !== null) return addon;
-  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
   try {
-    addon = createRequire(import.meta.url)(path.join(root, 'native', 'hardening', 'build', 'Release', 'hardening.node')) as HardeningAddon;
+    addon = createRequire(import.meta.url)(nativeAddonPath('hardening', 'hardening.node')) as HardeningAddon;
   } catch {
     addon = undefined;
   }

@@ -14,9 +14,10 @@ export const SHARED_DIR = process.env.ARKEO_SHARED_DIR ?? path.resolve(REPO_ROOT
  * (provenance and SHA-256 in test/vectors/README.md, checked by test/interop/shared-vectors.test.ts).
  */
 export const VECTORS = path.join(REPO_ROOT, 'test', 'vectors', 'shared');
+/** The bins as shipped (package.json `bin`): the bundles npm run build writes to dist/bin. */
 export const BIN = {
-  arkeoSigner: path.join(REPO_ROOT, 'dist', 'src', 'cli', 'arkeo-signer.js'),
-  signhere: path.join(REPO_ROOT, 'dist', 'src', 'cli', 'signhere.js'),
+  arkeoSigner: path.join(REPO_ROOT, 'dist', 'bin', 'arkeo-signer.js'),
+  signhere: path.join(REPO_ROOT, 'dist', 'bin', 'signhere.js'),
 };
 
 /**

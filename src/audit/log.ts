@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { sha256Hex } from '../crypto/index.js';
+import { sha256Hex } from '../crypto/secp256k1.js';
 import { ArkeoSignerError } from '../errors.js';
 import { ensurePrivateDir, FILE_MODE, writeFileAtomic } from '../fsutil.js';
 import { log } from '../log.js';

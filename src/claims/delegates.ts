@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { InputError } from '../errors.js';
-import { PREFIXES, parseBech32PubKey, toAddress, toBech32PubKey } from '../crypto/index.js';
+import { PREFIXES, parseBech32PubKey, toAddress, toBech32PubKey } from '../crypto/address.js';
 import { ensurePrivateDir, readPrivateFile, writeFileAtomic } from '../fsutil.js';
 
 /**

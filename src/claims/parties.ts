@@ -1,5 +1,6 @@
-import { PREFIXES, equalBytes, toBech32PubKey } from '../crypto/index.js';
-import type { ContractTerms } from '../nonces/index.js';
+import { PREFIXES, toBech32PubKey } from '../crypto/address.js';
+import { equalBytes } from '../crypto/bytes.js';
+import type { ContractTerms } from '../nonces/store.js';
 import { chainV1017, sentinelArkContractV1017, sentinelParseArkAuth, sentinelV1017, type Verdict } from './verifiers.js';
 import type { ClaimProfile } from './wire.js';
 

@@ -1,6 +1,6 @@
 import { InputError } from '../errors.js';
 import { ArkeoSignerError } from '../errors.js';
-import { PREFIXES, parseBech32PubKey } from '../crypto/index.js';
+import { PREFIXES, parseBech32PubKey } from '../crypto/address.js';
 
 /** Talking to a provider's sentinel and to a chain LCD (REST) endpoint, with bounded time and size. */
 export class RemoteError extends ArkeoSignerError {}

@@ -1,7 +1,9 @@
-import { toAddress, toHex, utf8, PREFIXES } from '../crypto/index.js';
+import { toAddress, PREFIXES } from '../crypto/address.js';
+import { toHex, utf8 } from '../crypto/bytes.js';
 import { ArkeoSignerError } from '../errors.js';
 import type { Signer } from '../signers/index.js';
-import { NonceAllocator, NonceStoreError, maxNonceFor, type ContractTerms, type NonceStore } from '../nonces/index.js';
+import { NonceAllocator } from '../nonces/allocator.js';
+import { NonceStoreError, maxNonceFor, type ContractTerms, type NonceStore } from '../nonces/store.js';
 import { arkcontractPreimage, claimPreimage, formatArkAuth, formatArkContract, type ClaimProfile } from './wire.js';
 import { arkContractRefusal, decideForm, partiesOf, type HeaderForm, type Role } from './parties.js';
 

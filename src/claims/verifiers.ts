@@ -1,6 +1,8 @@
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { bech32 } from '@scure/base';
-import { PREFIXES, concatBytes, highSTwin, isLowS, sha256, toHex, utf8, verifyDigest, isValidPublicKey } from '../crypto/index.js';
+import { PREFIXES } from '../crypto/address.js';
+import { concatBytes, toHex, utf8 } from '../crypto/bytes.js';
+import { highSTwin, isLowS, sha256, verifyDigest, isValidPublicKey } from '../crypto/secp256k1.js';
 
 /**
  * Emulations of what Arkeo v1.0.17 accepts (arkeo-claims.md §3, §4, §6.2, §6.3), reproduced from the Go code,

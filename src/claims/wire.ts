@@ -1,5 +1,6 @@
 import { InputError } from '../errors.js';
-import { PREFIXES, parseBech32PubKey, parseHex, toBech32PubKey, toHex } from '../crypto/index.js';
+import { PREFIXES, parseBech32PubKey, toBech32PubKey } from '../crypto/address.js';
+import { parseHex, toHex } from '../crypto/bytes.js';
 
 /**
  * What an Arkeo pay-as-you-go client signs and sends (arkeo-claims.md §0, §3, §6):

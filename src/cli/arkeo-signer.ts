@@ -1,10 +1,5 @@
 #!/usr/bin/env node
-import { curveEngineNote } from '../crypto/index.js';
 import { UsageError, helpRequested, printUsage, runCli } from './common.js';
-import { keysCommand } from './keys.js';
-import { verifyCommand } from './verify.js';
-import { claimCommand } from './claim.js';
-import { nonceCommand } from './nonce.js';
 
 const USAGE = `arkeo-signer: keys and signed claims for Arkeo
 
@@ -29,34 +24,33 @@ const VERSION_USAGE = `Usage: arkeo-signer version
 The package version and which secp256k1 engine runs.
 `;
 
+/**
+ * Each command's module is imported when it runs and runs itself (its `run`, under its own runCli): a cold start
+ * (one `claim sign` per process) loads one command, and the bins bundle each command apart (src/cli/build.mjs).
+ */
+const COMMANDS: Record<string, () => Promise<(args: string[]) => Promise<void>>> = {
+  keys: async () => (await import('./keys.js')).run,
+  verify: async () => (await import('./verify.js')).run,
+  claim: async () => (await import('./claim.js')).run,
+  nonce: async () => (await import('./nonce.js')).run,
+  daemon: async () => (await import('./daemon.js')).run,
+  audit: async () => (await import('./daemon.js')).runAudit,
+  proxy: async () => (await import('./proxy.js')).run,
+  curl: async () => (await import('./curl.js')).run,
+  doctor: async () => (await import('./doctor.js')).run,
+  console: async () => (await import('./console.js')).run,
+};
+
+/** What is not a command: help, version, and an unknown word. */
 async function main(argv: string[]): Promise<number | void> {
   const [command, ...rest] = argv;
   switch (command) {
-    case 'keys':
-      return keysCommand(rest);
-    case 'verify':
-      return verifyCommand(rest);
-    case 'claim':
-      return claimCommand(rest);
-    case 'nonce':
-      return nonceCommand(rest);
-    case 'daemon':
-      return (await import('./daemon.js')).daemonCommand(rest);
-    case 'proxy':
-      return (await import('./proxy.js')).proxyCommand(rest);
-    case 'curl':
-      return (await import('./curl.js')).curlCommand(rest);
-    case 'audit':
-      return (await import('./daemon.js')).auditCommand(rest);
-    case 'doctor':
-      return (await import('./doctor.js')).doctorCommand(rest);
-    case 'console':
-      return (await import('./console.js')).consoleCommand(rest);
     case 'version':
     case '--version': {
       if (helpRequested(rest)) return printUsage(VERSION_USAGE);
-      const { createRequire } = await import('node:module');
-      const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
+      const [{ createRequire }, path, { packageRoot }] = await Promise.all([import('node:module'), import('node:path'), import('../paths.js')]);
+      const pkg = createRequire(import.meta.url)(path.join(packageRoot(), 'package.json')) as { version: string };
+      const { curveEngineNote } = await import('../crypto/secp256k1.js');
       process.stdout.write(`arkeo-signer ${pkg.version}\n${curveEngineNote()}\n`);
       return;
     }
@@ -71,4 +65,10 @@ async function main(argv: string[]): Promise<number | void> {
   }
 }
 
-await runCli('arkeo-signer', () => main(process.argv.slice(2)));
+const [command, ...rest] = process.argv.slice(2);
+const load = command !== undefined && Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+if (load) {
+  // A command module that cannot be loaded at all (a broken install) is reported like any other failure.
+  const run = await load().catch((e: unknown) => () => runCli('arkeo-signer', () => Promise.reject(e)));
+  await run(rest);
+} else await runCli('arkeo-signer', () => main(process.argv.slice(2)));

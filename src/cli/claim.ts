@@ -1,6 +1,7 @@
 import { InputError } from '../errors.js';
 import * as fs from 'node:fs';
-import { PREFIXES, equalBytes, toBech32PubKey, toHex } from '../crypto/index.js';
+import { PREFIXES, toBech32PubKey } from '../crypto/address.js';
+import { equalBytes, toHex } from '../crypto/bytes.js';
 import {
   CLAIM_PROFILES,
   ClaimSigner,
@@ -20,11 +21,13 @@ import {
   type Verdict,
   MAX_INT64,
 } from '../claims/index.js';
-import { maxNonceFor, openNonceStore, type ContractTerms, type NonceStore } from '../nonces/index.js';
-import { KEYRING_FLAGS, UsageError, expandHome, exactPositionals, flagValue, helpRequested, openKeyring, parseFlags, printUsage, required } from './common.js';
+import { maxNonceFor, type ContractTerms, type NonceStore } from '../nonces/store.js';
+import { openNonceStore } from '../nonces/open.js';
+import { KEYRING_FLAGS, UsageError, expandHome, exactPositionals, flagValue, helpRequested, parseFlags, printUsage, required, commandRunner } from './common.js';
+import { openKeyring } from './open-keyring.js';
 import { parseOutputFormat } from './output.js';
 import { parsePublicKeyArg } from './verify.js';
-import { defaultHome } from '../keyring/index.js';
+import { defaultHome } from '../keyring/keyring.js';
 import { openSigner } from '../keys/index.js';
 import { PKCS11_FLAGS, pkcs11PinSource } from './pkcs11.js';
 
@@ -108,7 +111,7 @@ async function sign(args: string[]): Promise<void> {
   const daemonTarget = values.daemon ?? process.env.ARKEO_SIGNER_DAEMON;
   if (daemonTarget) {
     // The daemon holds the key, the nonce store and the policy; we only ask.
-    const { DaemonClient, daemonToken } = await import('../daemon/index.js');
+    const { DaemonClient, daemonToken } = await import('../daemon/client.js');
     const client = new DaemonClient(daemonTarget, { token: daemonToken(values['token-file']) });
     try {
       const c = await client.claim(contractId, required(values.key, 'key', 'claim sign'), delegate);
@@ -397,3 +400,6 @@ export async function claimCommand(args: string[]): Promise<number | void> {
   if (sub !== 'contract' && helpRequested(rest)) return printUsage(CLAIM_HELP[sub]!);
   return fn(rest);
 }
+
+/** `arkeo-signer claim …`, run by the dispatcher (arkeo-signer.ts). */
+export const run = commandRunner(claimCommand);

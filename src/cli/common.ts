@@ -2,8 +2,6 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import { ArkeoSignerError, InputError, describeFsError } from '../errors.js';
-import { BACKENDS, Keyring, type Backend, defaultHome } from '../keyring/index.js';
-import { keyringPassphraseSource } from './passphrase.js';
 
 /** Thrown for bad flags and arguments: exit code 2, like Go's flag package and most Unix tools. */
 export class UsageError extends InputError {
@@ -29,18 +27,6 @@ export interface KeyringFlags {
 
 export function expandHome(p: string): string {
   return p === '~' ? os.homedir() : p.startsWith('~/') ? path.join(os.homedir(), p.slice(2)) : p;
-}
-
-/** Open the keyring the flags name: `--keyring-dir`, else `--home`, else ~/.arkeo; backend default `test`. */
-export function openKeyring(flags: KeyringFlags, mode: 'read' | 'write' = 'read'): Keyring {
-  const dir = expandHome(flags['keyring-dir'] ?? flags.home ?? defaultHome());
-  const backend = (flags['keyring-backend'] ?? process.env.ARKEO_KEYRING_BACKEND ?? 'test') as Backend;
-  // A bad --keyring-backend is a bad flag value: exit 2, like an unknown flag.
-  if (!BACKENDS.includes(backend)) throw new UsageError(`--keyring-backend: expected one of ${BACKENDS.join(', ')}, got "${backend}" (os/kwallet/pass are not supported)`);
-  const keyring = Keyring.open({ backend, dir, passphrase: backend === 'file' ? keyringPassphraseSource(flags['passphrase-file']) : undefined });
-  // Reading from a directory that does not exist is almost always a wrong --home: say so instead of "not found".
-  if (mode === 'read') keyring.assertExists();
-  return keyring;
 }
 
 type ParsedValues<T extends FlagSpec> = { [K in keyof T]?: T[K] extends { type: 'boolean' } ? boolean : string };
@@ -148,4 +134,12 @@ export async function runCli(prog: string, body: () => Promise<number | void>, f
       process.exitCode = 1;
     }
   }
+}
+
+/**
+ * An `arkeo-signer <command>` entry: the command runs under its own runCli. The dispatcher (arkeo-signer.ts) calls
+ * it without a runCli around it, so each command can be bundled apart, errors and all (src/cli/build.mjs).
+ */
+export function commandRunner(command: (args: string[]) => Promise<number | void>): (args: string[]) => Promise<void> {
+  return (args) => runCli('arkeo-signer', () => command(args));
 }

@@ -1,6 +1,6 @@
 import { loadConfig } from '../daemon/index.js';
 import { ConsoleServer, DEFAULT_LISTEN, isLoopback, parseListen } from '../console/index.js';
-import { UsageError, flagValue, helpRequested, parseFlags, printUsage } from './common.js';
+import { UsageError, flagValue, helpRequested, parseFlags, printUsage, commandRunner } from './common.js';
 
 export const CONSOLE_USAGE = `Usage: arkeo-signer console [--listen HOST:PORT] [--config PATH] [--tls-cert F --tls-key F] [--sentinel URL] [--lcd URL]
 
@@ -55,3 +55,6 @@ export async function consoleCommand(args: string[]): Promise<number | void> {
   });
   await server.close();
 }
+
+/** `arkeo-signer console …`, run by the dispatcher (arkeo-signer.ts). */
+export const run = commandRunner(consoleCommand);

@@ -1,9 +1,10 @@
 import * as fs from 'node:fs';
 import { ArkeoSignerError } from '../errors.js';
-import { openNonceStore, maxNonceFor, type NonceStore } from '../nonces/index.js';
+import { openNonceStore } from '../nonces/open.js';
+import { maxNonceFor, type NonceStore } from '../nonces/store.js';
 import { ContractPayer, PayerError, SentinelError, type PaidReply } from '../proxy/index.js';
 import { checkService, parseContractSpec } from '../proxy/config.js';
-import { UsageError, flagValue, helpRequested, parseFlags, printUsage, required } from './common.js';
+import { UsageError, flagValue, helpRequested, parseFlags, printUsage, required, commandRunner } from './common.js';
 import { homeOf } from './claim.js';
 import { PAY_FLAGS, blockSizeFlag, openPaySigner } from './proxy.js';
 
@@ -142,3 +143,6 @@ export async function curlCommand(args: string[]): Promise<number | void> {
     close();
   }
 }
+
+/** `arkeo-signer curl …`, run by the dispatcher (arkeo-signer.ts). */
+export const run = commandRunner(curlCommand);

@@ -4,14 +4,14 @@ import { InputError, fsErrorAdvice } from '../errors.js';
 import { exampleConfig, SignerDaemon, TokenStore, loadConfig, parsePolicy, type Policy } from '../daemon/index.js';
 import { hardenProcess, notifySystemd } from '../hardening.js';
 import { verifyAuditLog, keyPathOf } from '../audit/index.js';
-import { Keyring, defaultHome } from '../keyring/index.js';
+import { Keyring, defaultHome } from '../keyring/keyring.js';
 import { writeFileAtomic, ensurePrivateDir } from '../fsutil.js';
 import { log, setLogLevel } from '../log.js';
-import { UsageError, exactPositionals, flagValue, helpRequested, parseFlags, printUsage } from './common.js';
+import { UsageError, exactPositionals, flagValue, helpRequested, parseFlags, printUsage, commandRunner } from './common.js';
 import { parseOutputFormat } from './output.js';
 import { keyringPassphraseSource } from './passphrase.js';
 import { pkcs11PinSource } from './pkcs11.js';
-import type { PassphraseSource } from '../keyring/index.js';
+import type { PassphraseSource } from '../keyring/keyring.js';
 
 const out = (s: string) => process.stdout.write(s);
 export const defaultConfigPath = () => path.join(defaultHome(), 'signer', 'daemon.toml');
@@ -330,3 +330,9 @@ function readKeyFile(file: string): string {
     throw new InputError('BAD_KEY_FILE', `--key-file ${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).name}); give the audit log's .key file`);
   }
 }
+
+/** `arkeo-signer daemon …`, run by the dispatcher (arkeo-signer.ts). */
+export const run = commandRunner(daemonCommand);
+
+/** `arkeo-signer audit …`. */
+export const runAudit = commandRunner(auditCommand);

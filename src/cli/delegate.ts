@@ -1,6 +1,7 @@
 import { KeyringError, InputError } from '../errors.js';
-import { PREFIXES, equalBytes, parseAddress, parseBech32PubKey, parseHex, toBech32PubKey } from '../crypto/index.js';
-import { defaultHome, type Keyring } from '../keyring/index.js';
+import { PREFIXES, parseAddress, parseBech32PubKey, toBech32PubKey } from '../crypto/address.js';
+import { equalBytes, parseHex } from '../crypto/bytes.js';
+import { defaultHome, type Keyring } from '../keyring/keyring.js';
 import { openContractCommand, recordDelegate } from '../claims/index.js';
 import { expandHome, type KeyringFlags } from './common.js';
 

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runDoctor } from '../doctor/index.js';
-import { defaultHome } from '../keyring/index.js';
-import { exactPositionals, expandHome, helpRequested, parseFlags, printUsage } from './common.js';
+import { defaultHome } from '../keyring/keyring.js';
+import { exactPositionals, expandHome, helpRequested, parseFlags, printUsage, commandRunner } from './common.js';
 import { parseOutputFormat } from './output.js';
 
 export const DOCTOR_USAGE = `Usage: arkeo-signer doctor [--home DIR] [--config PATH] [--unit FILE] [-o json]
@@ -41,3 +41,6 @@ export async function doctorCommand(args: string[]): Promise<number | void> {
   }
   return failed ? 1 : 0;
 }
+
+/** `arkeo-signer doctor …`, run by the dispatcher (arkeo-signer.ts). */
+export const run = commandRunner(doctorCommand);

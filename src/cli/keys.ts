@@ -1,8 +1,13 @@
 import * as fs from 'node:fs';
 import { InputError, KeyringError } from '../errors.js';
-import { generateMnemonic, hdPathFor, parseAddress, parseHex, toHex, validateHdPath, wipe, COSMOS_COIN_TYPE, PREFIXES } from '../crypto/index.js';
-import { Keyring, checkPassphraseRules, showName, validateKeyName, decryptPrivateKeyArmor, encryptPrivateKeyArmor, type Backend, type KeyInfo } from '../keyring/index.js';
-import { KEYRING_FLAGS, UsageError, exactPositionals, helpRequested, openKeyring, parseFlags, printUsage, type KeyringFlags } from './common.js';
+import { generateMnemonic, hdPathFor, validateHdPath, COSMOS_COIN_TYPE } from '../crypto/hd.js';
+import { parseAddress, PREFIXES } from '../crypto/address.js';
+import { parseHex, toHex, wipe } from '../crypto/bytes.js';
+import { Keyring, showName, validateKeyName, type Backend, type KeyInfo } from '../keyring/keyring.js';
+import { checkPassphraseRules } from '../keyring/keyhash.js';
+import { decryptPrivateKeyArmor, encryptPrivateKeyArmor } from '../keyring/armor.js';
+import { KEYRING_FLAGS, UsageError, exactPositionals, helpRequested, parseFlags, printUsage, type KeyringFlags, commandRunner } from './common.js';
+import { openKeyring } from './open-keyring.js';
 import { confirm, readSecret, readSecretFile } from './io.js';
 import { recordAndCommand, resolveAccount } from './delegate.js';
 import { addCloudKey, addPkcs11Key, deleteKey, isCloudKind, type AddCloudKeyOptions } from '../keys/index.js';
@@ -486,3 +491,6 @@ export async function keysCommand(args: string[]): Promise<void> {
 }
 
 export type { KeyringFlags };
+
+/** `arkeo-signer keys …`, run by the dispatcher (arkeo-signer.ts). */
+export const run = commandRunner(keysCommand);

@@ -1,5 +1,6 @@
 import { parseContractId, parseDecimal, fetchSentinelNonce, fetchChainContract, MAX_INT64 } from '../claims/index.js';
-import { UsageError, exactPositionals, flagValue, helpRequested, openKeyring, parseFlags, printUsage, required, KEYRING_FLAGS } from './common.js';
+import { UsageError, exactPositionals, flagValue, helpRequested, parseFlags, printUsage, required, KEYRING_FLAGS, commandRunner } from './common.js';
+import { openKeyring } from './open-keyring.js';
 import { STORE_FLAGS, withStore } from './claim.js';
 import { parseOutputFormat } from './output.js';
 
@@ -84,3 +85,6 @@ export async function nonceCommand(args: string[]): Promise<void> {
     }
   });
 }
+
+/** `arkeo-signer nonce …`, run by the dispatcher (arkeo-signer.ts). */
+export const run = commandRunner(nonceCommand);

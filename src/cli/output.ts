@@ -1,6 +1,8 @@
 import { InputError } from '../errors.js';
-import { goJsonString, pubKeyProtoJson, type KeyInfo } from '../keyring/index.js';
-import { PREFIXES, toAddress } from '../crypto/index.js';
+import { goJsonString } from '../keyring/gojson.js';
+import { pubKeyProtoJson } from '../keyring/record.js';
+import { type KeyInfo } from '../keyring/keyring.js';
+import { PREFIXES, toAddress } from '../crypto/address.js';
 import { UsageError } from './common.js';
 import { YamlError, goYamlList } from './goyaml.js';
 

@@ -1,5 +1,5 @@
-import type { PassphraseSource } from '../keyring/index.js';
-import { MAX_PASSPHRASE_ATTEMPTS } from '../keyring/index.js';
+import type { PassphraseSource } from '../keyring/keyring.js';
+import { MAX_PASSPHRASE_ATTEMPTS } from '../keyring/keyring.js';
 import { readSecret, readSecretFile, stdinIsTTY } from './io.js';
 
 export const KEYRING_PASSPHRASE_ENV = 'ARKEO_KEYRING_PASSPHRASE';

@@ -1,9 +1,11 @@
 import { setLogLevel, log } from '../log.js';
 import type { Signer } from '../signers/index.js';
-import { openNonceStore, type NonceStore } from '../nonces/index.js';
+import { openNonceStore } from '../nonces/open.js';
+import { type NonceStore } from '../nonces/store.js';
 import { ContractPayer, SigningProxy, createProxyMetrics, loadProxyConfig, parseListen, type ProxyRoute, type UpstreamConfig } from '../proxy/index.js';
 import { checkService, parseContractSpec } from '../proxy/config.js';
-import { KEYRING_FLAGS, UsageError, exactPositionals, flagValue, helpRequested, openKeyring, parseFlags, printUsage, required } from './common.js';
+import { KEYRING_FLAGS, UsageError, exactPositionals, flagValue, helpRequested, parseFlags, printUsage, required, commandRunner } from './common.js';
+import { openKeyring } from './open-keyring.js';
 import { STORE_FLAGS, homeOf } from './claim.js';
 import { openSigner } from '../keys/index.js';
 import { pkcs11PinSource } from './pkcs11.js';
@@ -139,3 +141,6 @@ export async function proxyCommand(args: string[]): Promise<number | void> {
     for (const s of signers.values()) s.close();
   }
 }
+
+/** `arkeo-signer proxy …`, run by the dispatcher (arkeo-signer.ts). */
+export const run = commandRunner(proxyCommand);

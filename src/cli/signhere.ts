@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-import { PREFIXES, sha256, toAddress, toBech32PubKey, toHex, utf8 } from '../crypto/index.js';
-import { curveEngineNote } from '../crypto/index.js';
+import { curveEngineNote, sha256 } from '../crypto/secp256k1.js';
+import { toHex, utf8 } from '../crypto/bytes.js';
 import { log } from '../log.js';
-import { UsageError, openKeyring, runCli } from './common.js';
+import { UsageError, runCli } from './common.js';
+import { openKeyring } from './open-keyring.js';
 import { argBytes, readMessageFile } from './io.js';
 import type { Signer } from '../signers/index.js';
 import { openSigner } from '../keys/index.js';
@@ -90,8 +91,9 @@ async function main(argv: string[]): Promise<number | void> {
   let signer: Signer & { destroy?: () => void };
   let client: { close(): void } | undefined;
   if (daemonTarget) {
-    // Imported only when used: signhere's cold start is what a process-per-signature user pays every time.
-    const { DaemonClient, DaemonSigner, daemonToken } = await import('../daemon/index.js');
+    // Imported only when used (and the client alone, not the daemon): signhere's cold start is what a
+    // process-per-signature user pays every time.
+    const { DaemonClient, DaemonSigner, daemonToken } = await import('../daemon/client.js');
     const c = new DaemonClient(daemonTarget, { token: daemonToken(flags.get('token-file')) });
     client = c;
     signer = new DaemonSigner(c, flags.get('u') ?? 'alice');
@@ -110,6 +112,7 @@ async function main(argv: string[]): Promise<number | void> {
     const signature = await signer.sign(message);
     if (output === 'json') {
       const pub = await signer.publicKey();
+      const { PREFIXES, toAddress, toBech32PubKey } = await import('../crypto/address.js');
       process.stdout.write(
         JSON.stringify({
           signature: toHex(signature),

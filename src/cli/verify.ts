@@ -1,6 +1,9 @@
-import { PREFIXES, isValidPublicKey, parseBech32PubKey, parseHex, utf8, verifySignature } from '../crypto/index.js';
+import { PREFIXES, parseBech32PubKey } from '../crypto/address.js';
+import { isValidPublicKey, verifySignature } from '../crypto/secp256k1.js';
+import { parseHex, utf8 } from '../crypto/bytes.js';
 import { ArkeoSignerError, InputError } from '../errors.js';
-import { KEYRING_FLAGS, UsageError, exactPositionals, helpRequested, openKeyring, parseFlags, printUsage } from './common.js';
+import { KEYRING_FLAGS, UsageError, exactPositionals, helpRequested, parseFlags, printUsage, commandRunner } from './common.js';
+import { openKeyring } from './open-keyring.js';
 import { argBytes, readMessageFile } from './io.js';
 
 export const VERIFY_USAGE = `Usage: arkeo-signer verify (--pubkey P | --key NAME [keyring flags]) (--message M | --message-file F) --signature HEX
@@ -83,3 +86,6 @@ async function keyPublicKey(flags: Parameters<typeof openKeyring>[0], name: stri
   if (!info.publicKey) throw new InputError('BAD_PUBLIC_KEY', `${name}: not a secp256k1 key`);
   return info.publicKey;
 }
+
+/** `arkeo-signer verify …`, run by the dispatcher (arkeo-signer.ts). */
+export const run = commandRunner(verifyCommand);

@@ -1,14 +1,17 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import * as path from 'node:path';
 import { once } from 'node:events';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ArkeoSignerError, InputError } from '../errors.js';
 import { keyPathOf } from '../audit/index.js';
-import { openNonceStore, type NonceStore } from '../nonces/index.js';
+import { openNonceStore } from '../nonces/open.js';
+import { type NonceStore } from '../nonces/store.js';
 import { fetchChainContract, fetchSentinelNonce } from '../claims/index.js';
 import { TokenStore, type DaemonConfig } from '../daemon/index.js';
 import { log } from '../log.js';
+import { packageRoot } from '../paths.js';
 import { AuditFollower, type AuditFilter } from './audit-index.js';
 import { DaemonSampler } from './sampler.js';
 import { contractsView, keyNamesByAddress, keysView, publicTokens, tokensView, type PublicToken } from './views.js';
@@ -102,11 +105,12 @@ export function isLoopback(host: string): boolean {
 function loadAssets(): Record<string, Buffer> {
   const out: Record<string, Buffer> = {};
   for (const [route, a] of Object.entries(ASSETS)) {
-    const url = new URL(`./web/${a.file}`, import.meta.url);
+    // From the package root, not this file: this module also runs bundled into dist/bin/arkeo-signer.
+    const file = path.join(packageRoot(), 'dist', 'src', 'console', 'web', a.file);
     try {
-      out[route] = fs.readFileSync(url);
+      out[route] = fs.readFileSync(file);
     } catch {
-      throw new InputError('CONSOLE_ASSETS', `console assets missing (${url.pathname}): run npm run build, which bundles them`);
+      throw new InputError('CONSOLE_ASSETS', `console assets missing (${file}): run npm run build, which bundles them`);
     }
   }
   return out;

@@ -1,8 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { decodeItem, decryptJwe, TEST_BACKEND_PASSWORD } from '../keyring/index.js';
-import { toAddress } from '../crypto/index.js';
-import type { NonceStore } from '../nonces/index.js';
+import { decodeItem } from '../keyring/item.js';
+import { decryptJwe } from '../keyring/jwe.js';
+import { TEST_BACKEND_PASSWORD } from '../keyring/keyring.js';
+import { toAddress } from '../crypto/address.js';
+import type { NonceStore } from '../nonces/store.js';
 import type { DaemonConfig, TokenRecord } from '../daemon/index.js';
 import type { AuditIndex } from './audit-index.js';
 

@@ -1,12 +1,10 @@
 import { createRequire } from 'node:module';
 import * as cryptoModule from 'node:crypto';
 import { createHash } from 'node:crypto';
-import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { secp256k1 as noble } from '@noble/curves/secp256k1.js';
 import { CryptoError } from '../errors.js';
 import { equalBytes, utf8 } from './bytes.js';
 import { log } from '../log.js';
+import { nativeAddonPath } from '../paths.js';
 
 /**
  * Cosmos secp256k1 semantics (cosmos-sdk v0.50 `crypto/keys/secp256k1`, nocgo build):
@@ -14,36 +12,68 @@ import { log } from '../log.js';
  * verify rejects high-S and any signature length but 64.
  */
 
-/** Curve order n and n/2, for low-S checks. */
-export const CURVE_ORDER = noble.Point.CURVE().n;
+/**
+ * Curve order n and n/2, for the range and low-S checks (SEC 2 §2.4.1; the vectors' `curveOrder`, checked in
+ * test/crypto). Written out rather than read from @noble/curves, which is imported only when it signs (below).
+ */
+export const CURVE_ORDER = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 const HALF_ORDER = CURVE_ORDER >> 1n;
+const bytes32 = (n: bigint) => Buffer.from(n.toString(16).padStart(64, '0'), 'hex');
+const ORDER_BYTES = bytes32(CURVE_ORDER);
+/** n/2 as 32 big-endian bytes: low-S is a byte comparison, no BigInt on the verify path. */
+const HALF_ORDER_BYTES = bytes32(HALF_ORDER);
 
-/** One implementation of the curve operations we need. Both engines produce identical bytes (RFC 6979). */
+/** One implementation of the curve operations we need. Every engine produces identical bytes (RFC 6979). */
 export interface CurveEngine {
   readonly name: 'system-libsecp256k1' | 'native-libsecp256k1' | 'noble-curves';
   signDigest(digest32: Uint8Array, privateKey32: Uint8Array): Uint8Array;
   verifyDigest(signature64: Uint8Array, digest32: Uint8Array, publicKey33: Uint8Array): boolean;
   publicKey(privateKey32: Uint8Array): Uint8Array;
+  /** True when the 33 bytes are a compressed point on the curve. */
+  isValidPublicKey(publicKey33: Uint8Array): boolean;
 }
 
-const nobleEngine: CurveEngine = {
-  name: 'noble-curves',
-  // prehash:false because the digest is already SHA-256(message): noble v2 would otherwise hash it again.
-  signDigest: (digest, priv) => noble.sign(digest, priv, { prehash: false, lowS: true }),
-  verifyDigest: (sig, digest, pub) => {
-    try {
-      return noble.verify(sig, digest, pub, { prehash: false, lowS: true });
-    } catch {
-      return false;
-    }
-  },
-  publicKey: (priv) => noble.getPublicKey(priv, true),
-};
+type Noble = (typeof import('@noble/curves/secp256k1.js'))['secp256k1'];
+
+let noblePromise: Promise<CurveEngine> | undefined;
+
+/**
+ * The pure-JS engine. Imported on demand: @noble/curves builds its tables when it is imported, ~25 ms that a
+ * process with a native engine (every signhere run, on most installs) would pay for nothing.
+ */
+function loadNobleEngine(): Promise<CurveEngine> {
+  return (noblePromise ??= import('@noble/curves/secp256k1.js').then(({ secp256k1: noble }) => nobleEngineOf(noble)));
+}
+
+function nobleEngineOf(noble: Noble): CurveEngine {
+  return {
+    name: 'noble-curves',
+    // prehash:false because the digest is already SHA-256(message): noble v2 would otherwise hash it again.
+    signDigest: (digest, priv) => noble.sign(digest, priv, { prehash: false, lowS: true }),
+    verifyDigest: (sig, digest, pub) => {
+      try {
+        return noble.verify(sig, digest, pub, { prehash: false, lowS: true });
+      } catch {
+        return false;
+      }
+    },
+    publicKey: (priv) => noble.getPublicKey(priv, true),
+    isValidPublicKey: (pub) => {
+      try {
+        noble.Point.fromBytes(pub);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  };
+}
 
 interface NativeBinding {
   ecdsaSign(msg32: Uint8Array, priv: Uint8Array): { signature: Uint8Array; recid: number };
   ecdsaVerify(sig: Uint8Array, msg32: Uint8Array, pub: Uint8Array): boolean;
   publicKeyCreate(priv: Uint8Array, compressed?: boolean): Uint8Array;
+  publicKeyVerify(pub: Uint8Array): boolean;
 }
 
 let nativeEngine: CurveEngine | undefined | null = null;
@@ -70,6 +100,13 @@ function loadNativeEngine(): CurveEngine | undefined {
       }
     },
     publicKey: (priv) => native.publicKeyCreate(priv, true),
+    isValidPublicKey: (pub) => {
+      try {
+        return native.publicKeyVerify(pub);
+      } catch {
+        return false;
+      }
+    },
   });
 }
 
@@ -77,9 +114,12 @@ interface SystemBinding {
   sign(digest32: Uint8Array, priv: Uint8Array): Uint8Array | null;
   verify(sig: Uint8Array, digest32: Uint8Array, pub: Uint8Array): boolean;
   publicKey(priv: Uint8Array): Uint8Array | null;
+  publicKeyVerify?(pub: Uint8Array): boolean;
 }
 
 let systemEngine: CurveEngine | undefined | null = null;
+/** Why the system library's build was not used although it loaded (an older build of native/libsecp256k1). */
+let systemStale = '';
 
 /**
  * The OS's libsecp256k1 through native/libsecp256k1 (built by `npm install` when libsecp256k1-dev is present).
@@ -87,11 +127,15 @@ let systemEngine: CurveEngine | undefined | null = null;
  */
 function loadSystemEngine(): CurveEngine | undefined {
   if (systemEngine !== null) return systemEngine;
-  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
   let lib: SystemBinding;
   try {
-    lib = createRequire(import.meta.url)(path.join(root, 'native', 'libsecp256k1', 'build', 'Release', 'secp256k1_system.node')) as SystemBinding;
+    lib = createRequire(import.meta.url)(nativeAddonPath('libsecp256k1', 'secp256k1_system.node')) as SystemBinding;
   } catch {
+    return (systemEngine = undefined);
+  }
+  const publicKeyVerify = lib.publicKeyVerify;
+  if (typeof publicKeyVerify !== 'function') {
+    systemStale = 'native/libsecp256k1 was built from an older binding.c (no publicKeyVerify); rebuild it with npm rebuild arkeo-signer';
     return (systemEngine = undefined);
   }
   const must = (out: Uint8Array | null) => {
@@ -103,28 +147,41 @@ function loadSystemEngine(): CurveEngine | undefined {
     signDigest: (digest, priv) => must(lib.sign(digest, priv)),
     verifyDigest: (sig, digest, pub) => lib.verify(sig, digest, pub),
     publicKey: (priv) => must(lib.publicKey(priv)),
+    isValidPublicKey: (pub) => {
+      try {
+        return publicKeyVerify(pub);
+      } catch {
+        return false;
+      }
+    },
   });
 }
 
 // Known answer (signing-performance.md): private key 1, message "1:1:". Checked when an engine is chosen,
-// so a broken native build falls back to noble instead of producing wrong signatures.
+// so a broken native build falls back to the next engine instead of producing wrong signatures.
 const KAT_PRIV = new Uint8Array(32);
 KAT_PRIV[31] = 1;
 const KAT_SIG =
   '9f4037b11c37acf7e3913dbeb95a8f8cc03f7ca08c664e7ed4280e6b64a7655b604b5320caba7d35a8c6e76ced4c35c41a1493982145e56f009a4abc5b3aede7';
+/** x = 0 is on no point of secp256k1 (y² = 7 has no root mod p): a point check that accepts it is broken. */
+const KAT_NOT_A_POINT = new Uint8Array(33);
+KAT_NOT_A_POINT[0] = 2;
 
 function passesKnownAnswer(engine: CurveEngine): boolean {
   try {
     const digest = sha256(utf8('1:1:'));
     const sig = engine.signDigest(digest, KAT_PRIV);
-    return Buffer.from(sig).toString('hex') === KAT_SIG && engine.verifyDigest(sig, digest, engine.publicKey(KAT_PRIV));
+    const pub = engine.publicKey(KAT_PRIV);
+    return (
+      Buffer.from(sig).toString('hex') === KAT_SIG &&
+      engine.verifyDigest(sig, digest, pub) &&
+      engine.isValidPublicKey(pub) &&
+      !engine.isValidPublicKey(KAT_NOT_A_POINT)
+    );
   } catch {
     return false;
   }
 }
-
-let selected: CurveEngine | undefined;
-let selectionNote = '';
 
 const ENGINE_NOTES: Record<CurveEngine['name'], string> = {
   'system-libsecp256k1': 'native libsecp256k1 (the system library, via native/libsecp256k1)',
@@ -133,28 +190,41 @@ const ENGINE_NOTES: Record<CurveEngine['name'], string> = {
 };
 
 /**
- * The engine in use. `ARKEO_SIGNER_CRYPTO=noble` forces pure JS; `native` requires a native engine, `system` the
- * system library's. Default: the first of system library, npm addon, noble that loads and passes the known answer.
+ * The engine is chosen when this module loads, because the choice decides whether @noble/curves is imported at
+ * all (an ES module: only an await can load it). `ARKEO_SIGNER_CRYPTO=noble` forces pure JS; `native` requires a
+ * native engine, `system` the system library's. Default: the first of system library, npm addon, noble that loads
+ * and passes the known answer; the ones after it are not loaded.
  */
-export function curveEngine(): CurveEngine {
-  if (selected) return selected;
-  // Before anything is cached: an unknown test fault then fails every call, not only the first.
-  const fault = readTestFault();
-  const wanted = process.env.ARKEO_SIGNER_CRYPTO ?? 'auto';
-  const candidates = wanted === 'noble' ? [] : wanted === 'system' ? [loadSystemEngine()] : [loadSystemEngine(), loadNativeEngine()];
-  const failed: string[] = [];
-  for (const engine of candidates) {
+const wanted = process.env.ARKEO_SIGNER_CRYPTO ?? 'auto';
+const failed: string[] = [];
+let chosen: CurveEngine | undefined;
+if (wanted !== 'noble') {
+  for (const load of wanted === 'system' ? [loadSystemEngine] : [loadSystemEngine, loadNativeEngine]) {
+    const engine = load();
+    if (load === loadSystemEngine && systemStale) failed.push(systemStale);
     if (engine && passesKnownAnswer(engine)) {
-      selected = engine;
+      chosen = engine;
       break;
     }
     if (engine) failed.push(`${engine.name} failed its known-answer test`);
   }
-  if (!selected && (wanted === 'native' || wanted === 'system')) {
+}
+const unavailable = !chosen && (wanted === 'native' || wanted === 'system');
+if (!chosen && !unavailable) chosen = await loadNobleEngine();
+
+let selected: CurveEngine | undefined;
+let selectionNote = '';
+
+/** The engine in use (see above); throws when ARKEO_SIGNER_CRYPTO asks for a native engine that is not there. */
+export function curveEngine(): CurveEngine {
+  if (selected) return selected;
+  // Before anything is cached: an unknown test fault then fails every call, not only the first.
+  const fault = readTestFault();
+  if (!chosen) {
     throw new CryptoError('ENGINE_UNAVAILABLE', `ARKEO_SIGNER_CRYPTO=${wanted} but no such engine loaded and passed its known-answer test${failed.length ? ` (${failed.join('; ')})` : ''}`);
   }
-  selected ??= nobleEngine;
-  const why = wanted === 'noble' ? 'forced by ARKEO_SIGNER_CRYPTO=noble' : failed.length ? failed.join('; ') : selected === nobleEngine ? 'no native engine available' : '';
+  selected = chosen;
+  const why = wanted === 'noble' ? 'forced by ARKEO_SIGNER_CRYPTO=noble' : failed.length ? failed.join('; ') : selected.name === 'noble-curves' ? 'no native engine available' : '';
   selectionNote = `secp256k1 engine: ${ENGINE_NOTES[selected.name]}${why ? ` (${why})` : ''}`;
   if (fault) installTestFault(selected, fault);
   return selected;
@@ -219,9 +289,9 @@ export function curveEngineNote(): string {
   return selectionNote;
 }
 
-/** Every engine that loads, for tests and benchmarks that compare them. */
-export function availableEngines(): CurveEngine[] {
-  return [loadSystemEngine(), loadNativeEngine(), nobleEngine].filter((e): e is CurveEngine => e !== undefined);
+/** Every engine that loads, for tests and benchmarks that compare them (this imports @noble/curves). */
+export async function availableEngines(): Promise<CurveEngine[]> {
+  return [loadSystemEngine(), loadNativeEngine(), await loadNobleEngine()].filter((e): e is CurveEngine => e !== undefined);
 }
 
 /**
@@ -245,7 +315,8 @@ function checkPrivateKey(privateKey: Uint8Array): void {
   if (!(privateKey instanceof Uint8Array) || privateKey.length !== 32) {
     throw new CryptoError('BAD_PRIVATE_KEY', `private key: expected 32 bytes, got ${privateKey?.length ?? typeof privateKey}`);
   }
-  if (!noble.utils.isValidSecretKey(privateKey)) {
+  // 1 <= key <= n-1, compared as 32 big-endian bytes.
+  if (privateKey.every((b) => b === 0) || Buffer.compare(privateKey, ORDER_BYTES) >= 0) {
     throw new CryptoError('BAD_PRIVATE_KEY', 'private key: not in the range 1..n-1');
   }
 }
@@ -282,20 +353,12 @@ export function publicKeyFromPrivate(privateKey: Uint8Array): Uint8Array {
 /** True when the 33 bytes are a valid compressed secp256k1 point. */
 export function isValidPublicKey(publicKey: Uint8Array): boolean {
   if (publicKey.length !== 33 || (publicKey[0] !== 2 && publicKey[0] !== 3)) return false;
-  try {
-    noble.Point.fromBytes(publicKey);
-    return true;
-  } catch {
-    return false;
-  }
+  return curveEngine().isValidPublicKey(publicKey);
 }
 
 function scalarS(signature64: Uint8Array): bigint {
   return BigInt('0x' + Buffer.from(signature64.subarray(32, 64)).toString('hex'));
 }
-
-/** n/2 as 32 big-endian bytes: low-S is a byte comparison, no BigInt on the verify path. */
-const HALF_ORDER_BYTES = Buffer.from(HALF_ORDER.toString(16).padStart(64, '0'), 'hex');
 
 export function isLowS(signature64: Uint8Array): boolean {
   if (signature64.length !== 64) return false;

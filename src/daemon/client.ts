@@ -2,7 +2,9 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { ArkeoSignerError, CryptoError, InputError } from '../errors.js';
-import { parseHex, toHex, verifySignature, parseBech32PubKey } from '../crypto/index.js';
+import { parseHex, toHex } from '../crypto/bytes.js';
+import { verifySignature } from '../crypto/secp256k1.js';
+import { parseBech32PubKey } from '../crypto/address.js';
 import type { Signer } from '../signers/index.js';
 
 /** A client of the local key daemon, over its unix socket or over HTTPS (optionally with a client certificate). */

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
 import { InputError } from '../errors.js';
-import { defaultHome } from '../keyring/index.js';
+import { defaultHome } from '../keyring/keyring.js';
 
 /** Daemon configuration. Every field has a default; unknown fields are errors (a typo must not silently do nothing). */
 export interface DaemonConfig {

@@ -1,7 +1,6 @@
 import { createRequire } from 'node:module';
-import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Socket } from 'node:net';
+import { nativeAddonPath } from '../paths.js';
 
 /**
  * The uid/pid of a unix-socket peer, from the optional native addon native/peercred (SO_PEERCRED). Node itself
@@ -13,9 +12,8 @@ let peerCredFn: PeerCredFn | undefined | null = null;
 
 function load(): PeerCredFn | undefined {
   if (peerCredFn !== null) return peerCredFn;
-  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
   try {
-    peerCredFn = (createRequire(import.meta.url)(path.join(root, 'native', 'peercred', 'build', 'Release', 'peercred.node')) as { peerCred: PeerCredFn }).peerCred;
+    peerCredFn = (createRequire(import.meta.url)(nativeAddonPath('peercred', 'peercred.node')) as { peerCred: PeerCredFn }).peerCred;
   } catch {
     peerCredFn = undefined;
   }

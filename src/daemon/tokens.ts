@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { sha256Hex } from '../crypto/index.js';
+import { sha256Hex } from '../crypto/secp256k1.js';
 import { InputError } from '../errors.js';
 import * as path from 'node:path';
 import { ensurePrivateDir, writeFileAtomic, readPrivateFile } from '../fsutil.js';

@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { defaultConfig, loadConfig, TokenStore, type DaemonConfig, type TokenRecord } from '../daemon/index.js';
 import { verifyAuditLog, keyPathOf, headPathOf } from '../audit/index.js';
-import { openNonceStore, maxNonceFor } from '../nonces/index.js';
+import { openNonceStore } from '../nonces/open.js';
+import { maxNonceFor } from '../nonces/store.js';
 import { hardeningAvailable } from '../hardening.js';
 import { isLoginShell, readPasswd, socketProcess, type PasswdUser } from './host.js';
 

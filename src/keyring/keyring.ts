@@ -3,13 +3,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { InputError, KeyringError } from '../errors.js';
 import { toHex, wipe } from '../crypto/bytes.js';
-import { toAddress } from '../crypto/address.js';
-import { deriveKey, type DeriveOptions } from '../crypto/hd.js';
+import type { DeriveOptions } from '../crypto/hd.js';
 import { ensurePrivateDir, readPrivateFile, writeFileAtomic } from '../fsutil.js';
 import { log } from '../log.js';
 import { LocalSigner, type LocalSignerOptions } from '../signers/signer.js';
-import { checkKeyhash, checkPassphraseRules, createKeyhash } from './keyhash.js';
-import { decodeRecord, encodeRecord, newLocalRecord, newOfflineRecord, recordAddress, type AnyMessage, type KeyRecord, type RecordType } from './record.js';
+import { decodeRecord, encodeRecord, newLocalRecord, newOfflineRecord, type AnyMessage, type KeyRecord, type RecordType } from './record.js';
 import { FileItemStore, MemoryItemStore, type ItemStore } from './store.js';
 import { percentEncode } from './percent.js';
 import { FileExternalStore, MemoryExternalStore, type ExternalKeyRecord, type ExternalStore } from './external.js';
@@ -113,6 +111,15 @@ export function validateKeyName(name: string): void {
   }
 }
 
+// bech32 and RIPEMD-160 (@scure/base, @noble/hashes) are loaded when an address is needed: opening a local key to
+// sign with it (signhere) needs none.
+const addresses = () => import('../crypto/address.js');
+
+/** The 20-byte address for records with a secp256k1 public key. */
+async function recordAddress(record: KeyRecord): Promise<Uint8Array | undefined> {
+  return record.publicKey ? (await addresses()).addressBytes(record.publicKey) : undefined;
+}
+
 const infoKey = (name: string) => `${name}.info`;
 const addressKey = (address: Uint8Array) => `${toHex(address)}.address`;
 
@@ -176,6 +183,8 @@ export class Keyring {
 
   /** cosmos-sdk `newRealPrompt`: check against `keyhash`, or set a new passphrase and write `keyhash`. */
   private async unlockFileBackend(): Promise<string> {
+    // bcryptjs is loaded by the file backend only: a test-backend signature (signhere's usual case) never needs it.
+    const { checkKeyhash, checkPassphraseRules, createKeyhash } = await import('./keyhash.js');
     const source = this.passphrase!;
     const keyhashPath = path.join(this.location, 'keyhash');
     const raw = readPrivateFile(keyhashPath, 1024);
@@ -238,14 +247,14 @@ export class Keyring {
   }
 
   private async infoOf(record: KeyRecord): Promise<KeyInfo> {
-    let raw = recordAddress(record);
+    let raw = await recordAddress(record);
     if (!raw) raw = await this.addressFromIndex(record.name);
     wipe(record.privateKey);
     const external = this.externalOf(record);
     return {
       name: record.name,
       type: record.type,
-      address: raw ? toAddress(raw) : '',
+      address: raw ? (await addresses()).toAddress(raw) : '',
       addressBytes: raw,
       publicKey: record.publicKey,
       pubKeyAny: record.pubKey,
@@ -323,8 +332,25 @@ export class Keyring {
   async getByAddress(address: Uint8Array): Promise<KeyInfo> {
     const item = await this.store.get(addressKey(address));
     const infoName = item ? Buffer.from(item.data).toString('utf8') : undefined;
-    if (!infoName?.endsWith('.info')) throw new KeyringError('KEY_NOT_FOUND', `${toAddress(address)}: key not found in ${this.location}`);
+    if (!infoName?.endsWith('.info')) throw new KeyringError('KEY_NOT_FOUND', `${(await addresses()).toAddress(address)}: key not found in ${this.location}`);
     return this.get(infoName.slice(0, -'.info'.length));
+  }
+
+  /**
+   * A local key's signer, or any other key's info, from one read and decryption of `<name>.info`: for callers that
+   * learn the kind from the record (openSigner), so a local key is not decrypted twice.
+   */
+  async localSignerOrInfo(name: string, options?: LocalSignerOptions): Promise<{ signer: LocalSigner } | { info: KeyInfo }> {
+    checkStorableName(name);
+    const record = await this.readRecord(name);
+    if (!record) throw new KeyringError('KEY_NOT_FOUND', `${name}: key not found in ${this.location}`);
+    if (record.type !== 'local' || !record.privateKey) return { info: await this.infoOf(record) };
+    this.externalOf(record); // warns about an external-key file left beside a local key, as reading its info does
+    try {
+      return { signer: new LocalSigner(record.privateKey, options) };
+    } finally {
+      wipe(record.privateKey);
+    }
   }
 
   /** A signer for a local key; the key stays in the signer's memory until `destroy()`. */
@@ -352,6 +378,8 @@ export class Keyring {
   /** `keys add` / `keys add --recover`: derive from a mnemonic and store as a local key. */
   async newAccount(name: string, mnemonic: string, options: DeriveOptions = {}): Promise<KeyInfo> {
     checkStorableName(name);
+    // BIP32/BIP39 (which import @noble/curves) only when a key is derived, not on every open of the keyring.
+    const { deriveKey } = await import('../crypto/hd.js');
     const priv = deriveKey(mnemonic, options);
     try {
       return await this.importPrivateKey(name, priv);
@@ -377,8 +405,9 @@ export class Keyring {
   async addExternalKey(name: string, publicKey: Uint8Array, kind: string, location: Record<string, string>): Promise<KeyInfo> {
     checkStorableName(name);
     const record = newOfflineRecord(name, publicKey);
-    await this.assertFree(name, recordAddress(record)!);
-    this.externals.set({ version: 1, kind, name, pubkey_hex: toHex(publicKey), address: toAddress(recordAddress(record)!), location });
+    const address = (await recordAddress(record))!;
+    await this.assertFree(name, address);
+    this.externals.set({ version: 1, kind, name, pubkey_hex: toHex(publicKey), address: (await addresses()).toAddress(address), location });
     try {
       await this.writeNewRecord(record);
     } catch (e) {
@@ -390,7 +419,7 @@ export class Keyring {
 
   /** cosmos-sdk `writeRecord`: `<name>.info` first, then `<hexaddr>.address`, after the existence checks. */
   private async writeNewRecord(record: KeyRecord): Promise<void> {
-    const address = recordAddress(record)!;
+    const address = (await recordAddress(record))!;
     await this.assertFree(record.name, address);
     const data = encodeRecord(record);
     try {
@@ -410,7 +439,7 @@ export class Keyring {
       // name; we refuse instead: two names for one key, and `keys delete` of either breaks address lookups of the other.
       throw new KeyringError(
         'ADDRESS_EXISTS',
-        `${showName(name)}: this key (${toAddress(address)}) is already stored as ${showName(owner)} in ${this.location}; use that name, or \`keys rename ${owner} ${name}\``,
+        `${showName(name)}: this key (${(await addresses()).toAddress(address)}) is already stored as ${showName(owner)} in ${this.location}; use that name, or \`keys rename ${owner} ${name}\``,
       );
     }
     // A stale .address item without its .info: the SDK deletes it and carries on.
@@ -443,7 +472,7 @@ export class Keyring {
     } finally {
       data.fill(0);
     }
-    const address = recordAddress(record) ?? (await this.addressFromIndex(oldName));
+    const address = (await recordAddress(record)) ?? (await this.addressFromIndex(oldName));
     if (address) await this.store.set({ key: addressKey(address), data: new TextEncoder().encode(infoKey(newName)) });
     await this.store.remove(infoKey(oldName));
     if (external) this.externals.remove(oldName);

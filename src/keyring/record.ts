@@ -1,7 +1,6 @@
 import { KeyringError } from '../errors.js';
 import { concatBytes, equalBytes } from '../crypto/bytes.js';
 import { isValidPublicKey, publicKeyFromPrivate } from '../crypto/secp256k1.js';
-import { addressBytes } from '../crypto/address.js';
 import { ProtoError, lengthDelimited, parseFields, readVarint, varintField, type ProtoField } from './protobuf.js';
 
 /**
@@ -91,11 +90,6 @@ export function newLocalRecord(name: string, privateKey: Uint8Array): KeyRecord 
 export function newOfflineRecord(name: string, publicKey33: Uint8Array): KeyRecord {
   if (!isValidPublicKey(publicKey33)) throw new KeyringError('BAD_PUBLIC_KEY', `key ${name}: public key is not a 33-byte compressed secp256k1 point`);
   return { name, type: 'offline', pubKey: secp256k1PubKeyAny(publicKey33), publicKey: Uint8Array.from(publicKey33) };
-}
-
-/** The 20-byte address for records with a secp256k1 public key. */
-export function recordAddress(record: KeyRecord): Uint8Array | undefined {
-  return record.publicKey ? addressBytes(record.publicKey) : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------- proto reading

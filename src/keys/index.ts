@@ -6,30 +6,25 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InputError, KeyringError } from '../errors.js';
-import { Keyring, type KeyInfo } from '../keyring/index.js';
-import {
+import { Keyring, type KeyInfo } from '../keyring/keyring.js';
+import type {
   Pkcs11Signer,
-  createPkcs11Key,
-  destroyPkcs11Key,
-  findPkcs11Key,
-  formatPkcs11Uri,
-  parsePkcs11Uri,
-  describePkcs11Uri,
-  type LocalSignerOptions,
-  type PinSource,
-  type Signer,
-  cloudSignerFor,
-  createAwsKmsKey,
-  createAzureKvKey,
-  createGcpKmsKey,
-  KmsError,
-  type CloudKind,
-  type CloudSigner,
-  type CloudSignerForOptions,
-  type CloudHealth,
-  type CloudStats,
-  type RetryPolicy,
+  LocalSignerOptions,
+  PinSource,
+  Signer,
+  CloudKind,
+  CloudSigner,
+  CloudSignerForOptions,
+  CloudHealth,
+  CloudStats,
+  RetryPolicy,
 } from '../signers/index.js';
+import type { KmsError } from '../signers/cloud/retry.js';
+// The PKCS#11 and cloud backends (with pkcs11js, @noble/curves, the cloud SDKs' helpers) are imported when a key
+// of their kind is used: a local key's signature, signhere's usual case, loads none of them.
+const pkcs11 = () => import('../signers/pkcs11.js');
+const pkcs11Uri = () => import('../signers/pkcs11-uri.js');
+const cloudSigners = () => import('../signers/cloud/index.js');
 
 export const PKCS11_MODULE_ENV = 'ARKEO_PKCS11_MODULE';
 
@@ -61,10 +56,11 @@ export function resolveModule(flag: string | undefined, fromUri: string | undefi
 
 /** A Signer for any key kind in the keyring. Public-key-only kinds (offline, ledger, multi) are refused with the reason. */
 export async function openSigner(keyring: Keyring, name: string, options: OpenSignerOptions = {}): Promise<KeySigner> {
-  const info = await keyring.get(name);
+  // One read and decryption of the key's file: a local key comes back as its signer, any other kind as its info.
+  const opened = await keyring.localSignerOrInfo(name, options.local);
+  if ('signer' in opened) return opened.signer;
+  const info = opened.info;
   switch (info.kind) {
-    case 'local':
-      return keyring.signer(name, options.local);
     case 'pkcs11':
       return openPkcs11(info, options.pkcs11 ?? {});
     case 'aws-kms':
@@ -80,6 +76,7 @@ async function openPkcs11(info: KeyInfo, o: Pkcs11Options): Promise<Pkcs11Signer
   const loc = info.external!.location;
   if (!loc.uri) throw new KeyringError('CORRUPT_EXTERNAL', `${info.name}: its external-key file has no pkcs11 URI; re-add the key`);
   if (!o.pin) throw new InputError('NO_PIN_SOURCE', `${info.name}: a PKCS#11 key needs a PIN source (--pin-file, ARKEO_PKCS11_PIN, a credential or a terminal)`);
+  const { Pkcs11Signer } = await pkcs11();
   return Pkcs11Signer.open({
     module: o.module ?? loc.module ?? resolveModule(undefined, undefined),
     uri: loc.uri,
@@ -113,6 +110,7 @@ export interface AddedPkcs11Key extends KeyInfo {
  */
 export async function addPkcs11Key(keyring: Keyring, name: string, options: AddPkcs11Options): Promise<AddedPkcs11Key> {
   if (await keyring.has(name)) throw new KeyringError('KEY_EXISTS', `${name}: a key with this name already exists in ${keyring.location}`);
+  const [{ createPkcs11Key, findPkcs11Key }, { formatPkcs11Uri, parsePkcs11Uri }] = await Promise.all([pkcs11(), pkcs11Uri()]);
   const uri = parsePkcs11Uri(options.uri);
   const module = resolveModule(options.module, uri.modulePath);
   const found = options.create ? await createPkcs11Key({ module, uri, pin: options.pin }) : await findPkcs11Key({ module, uri, pin: options.pin });
@@ -140,6 +138,7 @@ export async function deleteKey(keyring: Keyring, name: string, options: DeleteK
     if (info.kind !== 'pkcs11') throw new InputError('NOT_ON_TOKEN', `${name}: is ${/^[aeiou]/.test(info.kind) ? 'an' : 'a'} ${info.kind} key, not on a token; --delete-from-token does not apply`);
     if (!options.pin) throw new InputError('NO_PIN_SOURCE', `${name}: deleting from the token needs a PIN source`);
     const loc = info.external!.location;
+    const [{ destroyPkcs11Key }, { describePkcs11Uri, parsePkcs11Uri }] = await Promise.all([pkcs11(), pkcs11Uri()]);
     destroyedObjects = await destroyPkcs11Key({ module: loc.module ?? resolveModule(undefined, undefined), uri: loc.uri!, pin: options.pin });
     if (destroyedObjects === 0) throw new KeyringError('KEY_NOT_ON_TOKEN', `${name}: ${describePkcs11Uri(parsePkcs11Uri(loc.uri!))}: nothing to destroy on the token; records kept (delete without --delete-from-token to drop them)`);
   }
@@ -255,6 +254,8 @@ export class CloudKeySigner implements Signer {
       this.lastError = undefined;
       return out;
     } catch (e) {
+      // The cloud modules are loaded: this signer was made from one of their signers.
+      const { KmsError } = await cloudSigners();
       if (e instanceof KmsError) {
         this.lastError = e;
         // The signer names the cloud reference; the user knows the key by its keyring name.
@@ -306,6 +307,7 @@ async function openCloudKey(info: KeyInfo, o: CloudKeyOptions): Promise<CloudKey
   const kind = info.kind as CloudKind;
   const loc = cloudLocationOf(info);
   const what = `key ${info.name}`;
+  const { cloudSignerFor, KmsError } = await cloudSigners();
   let cloud: CloudSigner;
   try {
     cloud = cloudSignerFor(loc.ref, { ...o, expectedPublicKey: info.publicKey!, ...cloudOptionsOf(kind, loc, what) });
@@ -371,6 +373,7 @@ export async function addCloudKey(keyring: Keyring, name: string, o: AddCloudKey
   if (caFile && o.kind !== 'azure-kv') throw new InputError('BAD_FLAGS', `${what}: --ca-file applies to Azure Key Vault keys only (AWS takes AWS_CA_BUNDLE, GCP its own TLS roots)`);
   if (o.insecure && o.kind !== 'gcp-kms') throw new InputError('BAD_FLAGS', `${what}: --insecure-grpc applies to Cloud KMS (gcp) keys only`);
   const opts = cloudOptionsOf(o.kind, loc, what);
+  const { cloudSignerFor, createAwsKmsKey, createAzureKvKey, createGcpKmsKey, KmsError } = await cloudSigners();
   let reference: string;
   let publicKey: Uint8Array;
   try {

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import type { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { ensurePrivateDir, FILE_MODE } from '../fsutil.js';
 import { backwardError, readOnlyError, spendLimitError, unavailable, NonceStoreError, type ContractTerms, type NonceRow, type NonceStore } from './store.js';
@@ -436,6 +437,9 @@ class SqliteWriter {
   private failure: Error | undefined;
 
   constructor(file: string, options: SqliteNonceStoreOptions) {
+    // Required here, not imported: only the daemon starts a writer thread, and a `claim sign` process would
+    // otherwise load worker_threads (~2 ms of its start) for nothing.
+    const { Worker } = createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads');
     this.worker = new Worker(new URL('./sqlite-writer.js', import.meta.url), { workerData: { file, options: { ...options, writerThread: false } } });
     this.worker.on('message', (m: { id: number; outcomes?: ReserveOutcome[]; durability?: object; error?: string }) => {
       const w = this.waiting.get(m.id);

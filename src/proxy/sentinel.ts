@@ -1,5 +1,6 @@
 import { ArkeoSignerError, InputError } from '../errors.js';
-import { PREFIXES, parseBech32PubKey, toBech32PubKey, equalBytes } from '../crypto/index.js';
+import { PREFIXES, parseBech32PubKey, toBech32PubKey } from '../crypto/address.js';
+import { equalBytes } from '../crypto/bytes.js';
 import { fetchSentinelNonce, parseChainContract, RemoteError, type ChainContract } from '../claims/index.js';
 
 /**

@@ -3,7 +3,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import type { Readable } from 'node:stream';
 import { InputError } from '../errors.js';
-import { NonceStoreError, type NonceStore } from '../nonces/index.js';
+import { NonceStoreError, type NonceStore } from '../nonces/store.js';
 import { log } from '../log.js';
 import { ContractPayer, MAX_REQUEST_BODY, PayerError, type OutgoingRequest, type PaidReply } from './payer.js';
 import type { ProxyMetrics } from './metrics.js';

@@ -1,5 +1,4 @@
 import { CryptoError } from '../errors.js';
-import { toAddress, toBech32PubKey } from '../crypto/address.js';
 import { CURVE_ORDER, isLowS, signingEngine, testFaultActive, isValidPublicKey, normalizeLowS, sha256, verifyDigest, publicKeyFromPrivate } from '../crypto/secp256k1.js';
 import { wipe } from '../crypto/bytes.js';
 import { lockPages } from '../hardening.js';
@@ -20,6 +19,7 @@ export interface Signer {
 /** Address and amino bech32 pubkey of any signer. */
 export async function describeSigner(signer: Signer): Promise<{ address: string; bech32PubKey: string; publicKey: Uint8Array }> {
   const publicKey = await signer.publicKey();
+  const { toAddress, toBech32PubKey } = await import('../crypto/address.js');
   return { publicKey, address: toAddress(publicKey), bech32PubKey: toBech32PubKey(publicKey) };
 }
 

@@ -4,7 +4,7 @@
  * back; it answers with public keys, signatures and error codes only.
  */
 import { parentPort } from 'node:worker_threads';
-import { sha256 } from '../crypto/index.js';
+import { sha256 } from '../crypto/secp256k1.js';
 import { wipe } from '../crypto/bytes.js';
 import { LocalSigner } from './signer.js';
 import { log } from '../log.js';

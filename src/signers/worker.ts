@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { CryptoError } from '../errors.js';
-import { sha256 } from '../crypto/index.js';
+import { sha256 } from '../crypto/secp256k1.js';
 import type { LocalSigner, Signer } from './signer.js';
 
 /** Messages to and from signing-thread.ts. Keys travel only inward, in transferred (moved, not copied) buffers. */

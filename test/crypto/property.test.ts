@@ -34,8 +34,8 @@ test('property: the high-S twin of a valid signature is rejected, and normalises
   );
 });
 
-test('property: every available engine gives identical RFC 6979 signatures, public keys and verdicts', { timeout: 120_000 }, (t) => {
-  const engines = availableEngines();
+test('property: every available engine gives identical RFC 6979 signatures, public keys and verdicts', { timeout: 120_000 }, async (t) => {
+  const engines = await availableEngines();
   const names = engines.map((e) => e.name);
   if (!requireComponent(t, names.includes('native-libsecp256k1'), 'the native secp256k1 addon (npm optional dependency secp256k1)')) return;
   if (!requireComponent(t, names.includes('system-libsecp256k1'), 'native/libsecp256k1 (built by npm install; needs libsecp256k1-dev and a C compiler)')) return;
@@ -61,8 +61,8 @@ test('property: every available engine gives identical RFC 6979 signatures, publ
   );
 });
 
-test('every engine: hostile input to sign, verify and publicKey is refused cleanly (no crash, no signature)', { timeout: 120_000 }, (t) => {
-  const engines = availableEngines();
+test('every engine: hostile input to sign, verify and publicKey is refused cleanly (no crash, no signature)', { timeout: 120_000 }, async (t) => {
+  const engines = await availableEngines();
   if (!requireComponent(t, engines.some((e) => e.name === 'system-libsecp256k1'), 'native/libsecp256k1 (built by npm install; needs libsecp256k1-dev and a C compiler)')) return;
   const key = sha256(new TextEncoder().encode('hostile-input key'));
   const d = sha256(new TextEncoder().encode('1:1:'));
@@ -104,5 +104,26 @@ test('every engine: hostile input to sign, verify and publicKey is refused clean
       assert.ok(refuses(() => e.verifyDigest(s, dd, p)), `${e.name} accepts a hostile verify input`);
     }
     assert.ok(refuses(() => e.verifyDigest('not bytes' as unknown as Uint8Array, d, pub)), `${e.name} accepts a string`);
+    // The point check: the key it derived is a point; a bad prefix, a wrong length, x = 0 and x >= p are not.
+    assert.ok(e.isValidPublicKey(pub), `${e.name} refuses its own public key`);
+    const p = Buffer.from('fffffffffffffffffffffffffffffffffffffffffffffffffffffffefffffc2f', 'hex');
+    const xTooBig = Uint8Array.from([2, ...p]);
+    xTooBig[32]! += 2; // p + 2: x = 2 reduced mod p would be a point (y² = 15 has a root), so only the range check refuses it
+    for (const bad of [badPub, pub.subarray(0, 32), new Uint8Array(33).fill(0), Uint8Array.from([2, ...new Uint8Array(32)]), xTooBig, 'not bytes' as unknown as Uint8Array]) {
+      assert.ok(refuses(() => e.isValidPublicKey(bad)), `${e.name} accepts a hostile public key`);
+    }
   }
+});
+
+test('property: every available engine agrees on which 33-byte strings are compressed points', { timeout: 120_000 }, async (t) => {
+  const engines = await availableEngines();
+  if (!requireComponent(t, engines.length === 3, 'all three engines (native/libsecp256k1 and the npm secp256k1 addon)')) return;
+  fc.assert(
+    fc.property(fc.constantFrom(2, 3), fc.uint8Array({ minLength: 32, maxLength: 32 }), (prefix, x) => {
+      const key = Uint8Array.from([prefix, ...x]);
+      const verdicts = engines.map((e) => e.isValidPublicKey(key));
+      assert.deepEqual(verdicts, engines.map(() => verdicts[0]), `${Buffer.from(key).toString('hex')}: ${engines.map((e) => e.name).join(', ')}`);
+    }),
+    { numRuns: 1000 },
+  );
 });

@@ -1,6 +1,8 @@
 import { createPublicKey } from 'node:crypto';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { equalBytes, isLowS, sha256, toAddress, toHex } from '../../crypto/index.js';
+import { equalBytes, toHex } from '../../crypto/bytes.js';
+import { isLowS, sha256 } from '../../crypto/secp256k1.js';
+import { toAddress } from '../../crypto/address.js';
 import { finalizeSignature, type Signer } from '../signer.js';
 import { CloudStats, DEFAULT_RETRY, KmsError, oneLine, withRetry, type Classified, type RetryPolicy } from './retry.js';
 
