@@ -17,7 +17,7 @@ import { sha256, utf8 } from '../src/crypto/index.js';
 import { buildLoadgen, load, stop, waitFor, cpuNote } from './daemon.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const CLI = path.resolve(HERE, '..', 'src', 'cli', 'arkeo-signer.js');
+const CLI = path.resolve(HERE, '..', 'bin', 'arkeo-signer.js');
 
 interface ProfileNode {
   id: number;

@@ -7,6 +7,14 @@ import { log } from '../log.js';
 import { nativeAddonPath } from '../paths.js';
 
 /**
+ * Node's one-shot hash (20.12+), else a Hash object. The one-shot call is not only faster: every Hash object is a
+ * native object the garbage collector must track and finalise, and on the daemon's hot path those were most of
+ * each young-generation pause (see the README's benchmark section).
+ */
+const oneShot = (cryptoModule as { hash?: (algorithm: string, data: string | Uint8Array, encoding: string) => Buffer | string }).hash;
+// (Defined before the engine choice below, which hashes at load.)
+
+/**
  * Cosmos secp256k1 semantics (cosmos-sdk v0.50 `crypto/keys/secp256k1`, nocgo build):
  * sign(message) = ECDSA over SHA-256(message), RFC 6979 nonce, low-S, 64-byte r||s.
  * verify rejects high-S and any signature length but 64.
@@ -294,12 +302,6 @@ export async function availableEngines(): Promise<CurveEngine[]> {
   return [loadSystemEngine(), loadNativeEngine(), await loadNobleEngine()].filter((e): e is CurveEngine => e !== undefined);
 }
 
-/**
- * Node's one-shot hash (20.12+), else a Hash object. The one-shot call is not only faster: every Hash object is a
- * native object the garbage collector must track and finalise, and on the daemon's hot path those were most of
- * each young-generation pause (see the README's benchmark section).
- */
-const oneShot = (cryptoModule as { hash?: (algorithm: string, data: string | Uint8Array, encoding: string) => Buffer | string }).hash;
 
 export function sha256(data: Uint8Array): Uint8Array {
   const b = oneShot ? (oneShot('sha256', data, 'buffer') as Buffer) : createHash('sha256').update(data).digest();

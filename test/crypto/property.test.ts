@@ -127,3 +127,13 @@ test('property: every available engine agrees on which 33-byte strings are compr
     { numRuns: 1000 },
   );
 });
+
+test('the default engine is the fastest one that loads: the system library when it is built, and nothing failed its known answer', { timeout: 60_000 }, async (t) => {
+  const { curveEngine, curveEngineNote } = await import('../../src/crypto/index.js');
+  const names = (await availableEngines()).map((e) => e.name);
+  if (!requireComponent(t, names.includes('system-libsecp256k1'), 'native/libsecp256k1 (built by npm install; needs libsecp256k1-dev and a C compiler)')) return;
+  // A known answer failing at load (as a hash helper used before its definition once made it) silently drops to a
+  // slower engine; only this check notices.
+  assert.doesNotMatch(curveEngineNote(), /failed/);
+  if (process.env.ARKEO_SIGNER_CRYPTO === undefined) assert.equal(curveEngine().name, 'system-libsecp256k1');
+});
