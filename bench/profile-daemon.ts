@@ -17,7 +17,8 @@ import { sha256, utf8 } from '../src/crypto/index.js';
 import { buildLoadgen, load, stop, waitFor, cpuNote } from './daemon.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const CLI = path.resolve(HERE, '..', 'bin', 'arkeo-signer.js');
+// The unbundled build of the same code (dist/src), so that each frame's file names its part of the path.
+const CLI = path.resolve(HERE, '..', 'src', 'cli', 'arkeo-signer.js');
 
 interface ProfileNode {
   id: number;
@@ -66,7 +67,9 @@ function summarise(p: Profile): Map<string, number> {
 
 const clients = Number(process.argv[2] ?? 64);
 const rate = Number(process.argv[3] ?? 0);
-const seconds = Number(process.argv[4] ?? 6);
+// At a fixed rate keep it under the daemon's keep-alive timeout (5 s): loadgen spreads a low rate over few of its
+// connections, and one left idle that long is closed by the server, which loadgen counts as a failure.
+const seconds = Number(process.argv[4] ?? 4);
 const home = fs.mkdtempSync(path.join(os.tmpdir(), 'arkeo-profile-'));
 /** PROFILE_KEEP=DIR keeps the .cpuprofile files there (open them in Chrome's DevTools). */
 const profDir = process.env.PROFILE_KEEP ? path.resolve(process.env.PROFILE_KEEP) : path.join(home, 'prof');
