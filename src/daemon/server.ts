@@ -347,8 +347,8 @@ export class SignerDaemon {
       if (e instanceof HttpError) (e as HttpError & { what?: object }).what ??= { op, key: shown, address: key.address };
       throw e;
     }
-    // The entry needs only the message, so it is written while the signing thread signs; the signature is released
-    // only after the entry is durable. Should signing fail, fail() appends an error entry for the same request:
+    // The entry needs only the message, so it is written while the signing thread signs (a claim signed inline is
+    // signed already); either way the signature is released only after the entry is durable. Should signing fail, fail() appends an error entry for the same request:
     // an "ok" entry followed by an "error" entry with the same nonce means nothing was released.
     const audited = this.audit.append({ who: ctx.who, what: prepared.what, result: 'ok', status: 200, latency_us: (performance.now() - ctx.started) * 1000 });
     audited.catch(ignore); // handled below; this keeps a failure during signing from counting as unhandled

@@ -56,6 +56,17 @@ const ROWS: Row[] = [
 ];
 
 const CALL = { jsonrpc: '2.0', id: 1, method: 'eth_blockNumber' };
+/** Another client of the key keeps running 100 ahead of every claim on contract 7; returns how many it saw. */
+function keepRunningAhead(s: SentinelRules): () => number {
+  let bumps = 0;
+  s.faults.mangle = (v) => {
+    const stored = s.claims.get(7n)!;
+    s.claims.set(7n, { ...stored, nonce: stored.nonce + 100n });
+    bumps++;
+    return v;
+  };
+  return () => bumps;
+}
 /** Contract 8 holds a copy of our key's pubkey so rows that delete contract 7 can put it back. */
 const keep = (s: SentinelRules, pub: Uint8Array) => s.contracts.set(8n, payg(8n, pub, { service: 'unused' }));
 
@@ -111,17 +122,11 @@ test('proxy: 400 bad nonce (x/y) → resync to y, one retry, served; a second ba
     assert.equal(await p.store.current(7n, toAddress(p.pub)), 51n);
     assert.match(await p.metrics.registry.metrics(), /arkeo_proxy_resyncs_total\{upstream="eth-mainnet-fullnode",contract="7"\} 1/);
     // The retry also loses (the other client keeps running ahead): the 400 goes to the application, once.
-    let bumps = 0;
-    p.sentinel.faults.mangle = (v) => {
-      const stored = p.sentinel.claims.get(7n)!;
-      p.sentinel.claims.set(7n, { ...stored, nonce: stored.nonce + 100n });
-      bumps++;
-      return v;
-    };
+    const bumps = keepRunningAhead(p.sentinel);
     const twice = await post(p.url, CALL);
     assert.equal(twice.status, 400);
     assert.match(twice.text, /^bad nonce \(\d+\/\d+\)\n$/);
-    assert.equal(bumps, 2, 'exactly one retry');
+    assert.equal(bumps(), 2, 'exactly one retry');
   } finally {
     await p.close();
   }
@@ -144,18 +149,12 @@ test('proxy: a sentinel variant\'s "400 nonce must increase" is not consumed: re
     assert.equal(await p.store.current(7n, addr), 51n);
     assert.match(await p.metrics.registry.metrics(), /arkeo_proxy_resyncs_total\{upstream="eth-mainnet-fullnode",contract="7"\} 1/);
     // The retry is refused too (another client keeps running ahead): the 400 reaches the application, unconsumed.
-    let bumps = 0;
-    p.sentinel.faults.mangle = (v) => {
-      const stored = p.sentinel.claims.get(7n)!;
-      p.sentinel.claims.set(7n, { ...stored, nonce: stored.nonce + 100n });
-      bumps++;
-      return v;
-    };
+    const bumps = keepRunningAhead(p.sentinel);
     const twice = await p.payer.send({ method: 'POST', path: '/', headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify(CALL)) });
     assert.equal(twice.status, 400);
     assert.equal(twice.consumed, 'no', 'a refused nonce is not consumed');
     assert.equal(twice.resynced, true);
-    assert.equal(bumps, 2, 'exactly one retry');
+    assert.equal(bumps(), 2, 'exactly one retry');
     assert.equal(p.payer.state.last_nonce, String(p.sentinel.claims.get(7n)!.nonce), 'the spend counted is the sentinel\'s nonce, not the refused one');
     // curl, the same engine in a subprocess: the sentinel moves on between curl's start-up sync and its claim.
     const home = tempDir();
