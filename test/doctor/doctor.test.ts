@@ -124,7 +124,9 @@ test('keyring.test: test keys with the home open to others fail; other login use
   fs.chmodSync(h.home, 0o755);
   assertFlags(await doctor(h), 'keyring.test', 'fail', /key\(s\) in the test backend .* open to group or others/);
   fs.chmodSync(h.home, 0o700);
-  fs.appendFileSync(h.passwd, 'bob:x:1001:1001::/home/bob:/bin/bash\nsvc:x:998:998::/:/usr/sbin/nologin\n');
+  // bob's uid must not be the runner's own (the keys' owner is not "another user"): 1001 was, for a non-root runner.
+  const bob = process.getuid!() + 4242;
+  fs.appendFileSync(h.passwd, `bob:x:${bob}:${bob}::/home/bob:/bin/bash\nsvc:x:998:998::/:/usr/sbin/nologin\n`);
   const f = await doctor(h);
   assertFlags(f, 'keyring.test', 'warn', /other users have login shells \(bob\)/);
   assert.doesNotMatch(JSON.stringify(of(f, 'keyring.test')), /svc/, 'a nologin account is not a login user');
