@@ -1,6 +1,5 @@
 import { Worker } from 'node:worker_threads';
 import { CryptoError } from '../errors.js';
-import { sha256 } from '../crypto/secp256k1.js';
 import type { LocalSigner, Signer } from './signer.js';
 
 /** Messages to and from signing-thread.ts. Keys travel only inward, in transferred (moved, not copied) buffers. */
@@ -187,13 +186,7 @@ export class ThreadSigner implements Signer {
   }
 
   sign(message: Uint8Array): Promise<Uint8Array> {
-    if (this.inline && this.thread.takeInlineTurn()) {
-      try {
-        return Promise.resolve(this.inline.signDigestSync(sha256(message)));
-      } catch (e) {
-        return Promise.reject(e);
-      }
-    }
+    if (this.inline && this.thread.takeInlineTurn()) return this.inline.sign(message);
     return this.thread.sign(this.keyId, message);
   }
 
