@@ -1,6 +1,7 @@
 import { InputError } from '../errors.js';
 import { ArkeoSignerError } from '../errors.js';
 import { PREFIXES, parseBech32PubKey } from '../crypto/address.js';
+import { BoundedReadError, getBounded } from '../http.js';
 
 /** Talking to a provider's sentinel and to a chain LCD (REST) endpoint, with bounded time and size. */
 export class RemoteError extends ArkeoSignerError {}
@@ -9,30 +10,19 @@ export const REMOTE_TIMEOUT_MS = 5000;
 export const MAX_REMOTE_BODY = 1024 * 1024;
 
 async function getJson(url: string, what: string): Promise<unknown> {
-  let res: Response;
+  let reply;
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(REMOTE_TIMEOUT_MS), headers: { accept: 'application/json' } });
+    reply = await getBounded(url, { what, timeoutMs: REMOTE_TIMEOUT_MS, maxBytes: MAX_REMOTE_BODY });
   } catch (e) {
-    throw new RemoteError('REMOTE_UNREACHABLE', `${what} ${url}: ${(e as Error).name === 'TimeoutError' ? `no answer within ${REMOTE_TIMEOUT_MS} ms` : `${(e as Error).message}${causeOf(e)}`}; check the URL and that the ${what} is up`);
+    if (e instanceof BoundedReadError) throw new RemoteError(e.reason === 'unreachable' || e.reason === 'timeout' ? 'REMOTE_UNREACHABLE' : 'REMOTE_BAD_REPLY', e.message);
+    throw e;
   }
-  const length = Number(res.headers.get('content-length') ?? '0');
-  if (length > MAX_REMOTE_BODY) throw new RemoteError('REMOTE_BAD_REPLY', `${what} ${url}: reply larger than ${MAX_REMOTE_BODY} bytes`);
-  const body = await res.arrayBuffer();
-  if (body.byteLength > MAX_REMOTE_BODY) throw new RemoteError('REMOTE_BAD_REPLY', `${what} ${url}: reply larger than ${MAX_REMOTE_BODY} bytes`);
-  if (!res.ok) throw new RemoteError('REMOTE_ERROR', `${what} ${url}: HTTP ${res.status}`);
+  if (reply.status < 200 || reply.status > 299) throw new RemoteError('REMOTE_ERROR', `${what} ${url}: HTTP ${reply.status}`);
   try {
-    return JSON.parse(Buffer.from(body).toString('utf8'));
+    return JSON.parse(reply.body.toString('utf8'));
   } catch {
     throw new RemoteError('REMOTE_BAD_REPLY', `${what} ${url}: reply is not JSON`);
   }
-}
-
-/** fetch() says only "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND, a TLS error) is in its cause. */
-function causeOf(e: unknown): string {
-  const c = (e as { cause?: { code?: string; message?: string } }).cause;
-  if (!c) return '';
-  const text = c.code && c.message && !c.message.includes(c.code) ? `${c.code}: ${c.message}` : (c.message ?? c.code ?? '');
-  return text ? ` (${text.split('\n')[0]})` : '';
 }
 
 function base(url: string, what: string): string {
@@ -53,12 +43,34 @@ function decimalField(obj: Record<string, unknown>, field: string, where: string
   throw new RemoteError('REMOTE_BAD_REPLY', `${where}: field "${field}" is not a non-negative integer`);
 }
 
-/** The sentinel's stored nonce for a contract: GET /claim/{cid} → .nonce (0 when it has no claim). */
-export async function fetchSentinelNonce(sentinelUrl: string, contractId: bigint): Promise<bigint> {
+/** The claim a sentinel says it stored for a contract (GET /claim/{cid}); nonce 0 and no signature when none. */
+export interface SentinelClaim {
+  contractId: bigint;
+  nonce: bigint;
+  /** The 64-byte signature it holds; undefined when it holds none (or sent something that is not one). */
+  signature?: Uint8Array;
+}
+
+/**
+ * GET /claim/{cid}: `{"contract_id":…,"nonce":…,"signature":"<hex>",…}`, or a zero-valued claim when it has none.
+ * Only the shape is checked here; whether the signature proves the nonce is claims/proof.ts's question.
+ */
+export async function fetchSentinelClaim(sentinelUrl: string, contractId: bigint): Promise<SentinelClaim> {
   const url = `${base(sentinelUrl, 'sentinel')}/claim/${contractId}`;
   const claim = await getJson(url, 'sentinel');
   if (typeof claim !== 'object' || claim === null || Array.isArray(claim)) throw new RemoteError('REMOTE_BAD_REPLY', `sentinel ${url}: reply is not a claim object`);
-  return decimalField(claim as Record<string, unknown>, 'nonce', `sentinel ${url}`);
+  const o = claim as Record<string, unknown>;
+  const nonce = decimalField(o, 'nonce', `sentinel ${url}`);
+  const id = o.contract_id === undefined ? contractId : decimalField(o, 'contract_id', `sentinel ${url}`);
+  if (nonce > 0n && id !== contractId) throw new RemoteError('REMOTE_BAD_REPLY', `sentinel ${url}: answered with contract ${id}'s claim, not ${contractId}'s`);
+  const hex = o.signature;
+  const signature = typeof hex === 'string' && /^([0-9a-fA-F]{2}){64}$/.test(hex) ? new Uint8Array(Buffer.from(hex, 'hex')) : undefined;
+  return { contractId, nonce, ...(signature ? { signature } : {}) };
+}
+
+/** The sentinel's stored nonce for a contract, unproven (0 when it has no claim): for display only. */
+export async function fetchSentinelNonce(sentinelUrl: string, contractId: bigint): Promise<bigint> {
+  return (await fetchSentinelClaim(sentinelUrl, contractId)).nonce;
 }
 
 export interface ChainContract {

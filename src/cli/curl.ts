@@ -6,16 +6,17 @@ import { ContractPayer, PayerError, SentinelError, type PaidReply } from '../pro
 import { checkService, parseContractSpec } from '../proxy/config.js';
 import { UsageError, flagValue, helpRequested, parseFlags, printUsage, required, commandRunner } from './common.js';
 import { homeOf } from './claim.js';
-import { PAY_FLAGS, blockSizeFlag, openPaySigner } from './proxy.js';
+import { PAY_FLAGS, blockSizeFlag, headersTimeoutFlag, openPayClaims } from './proxy.js';
 
 export const CURL_USAGE = `Usage: arkeo-signer curl [-X METHOD] [-H 'K: V']... [-d DATA | --data-binary @FILE|DATA] [-i] [-v] [-f]
-                         URL --key NAME [--contract ID|auto] [--nonce-store PATH|postgres://…]
+                         URL --key NAME [--contract ID|auto] [--headers-timeout S] [--nonce-store PATH|postgres://…]
                          [--daemon SOCKET|https://… --token-file F] [keyring flags]
 
 One paid request: URL is the sentinel's http(s)://HOST:PORT/{service}/path. With --contract auto (the default)
 the provider and the active contract for the key and service are read from the sentinel, its rate and deposit
 become the spend ceiling; the next durable nonce is signed and sent in the arkauth header; "400 bad nonce" is
-answered by a resync and one retry. The body goes to stdout. -i prints the status line and headers first; -v
+answered by a resync and one retry when the sentinel shows our signed claim at its nonce (a nonce it cannot
+prove stops the contract: 402 PROVIDER_UNPROVEN_NONCE). With --daemon the token needs "claim" only. The body goes to stdout. -i prints the status line and headers first; -v
 prints the claim used (never the signature), the request and reply headers (tier among them) and a summary on
 stderr. Exit codes as curl's where they fit: 0 any HTTP reply, 22 with -f on a status >= 400, 7 sentinel
 unreachable, 28 timeout, 2 bad flags, 1 anything else (key, nonce store, no contract).
@@ -88,12 +89,12 @@ export async function curlCommand(args: string[]): Promise<number | void> {
   const verbose = Boolean(values.verbose);
   const started = performance.now();
 
-  const { signer, close } = await openPaySigner(values, key);
+  const { claims, close } = await openPayClaims(values, key);
   let store: NonceStore | undefined;
   let payer: ContractPayer | undefined;
   try {
     store = await openNonceStore(values['nonce-store'] ?? process.env.ARKEO_NONCE_STORE, homeOf(values), { create: values['create-nonce-store'] });
-    payer = await ContractPayer.open({ signer, store, sentinel: url.origin, service, contract, blockSize: blockSizeFlag(values['block-size']) });
+    payer = await ContractPayer.open({ claims, store, sentinel: url.origin, service, contract, blockSize: blockSizeFlag(values['block-size']), headersTimeoutMs: headersTimeoutFlag(values['headers-timeout']) });
     const terms = await store.getContract(payer.contractId);
     if (verbose) err(`* contract ${payer.contractId} for ${service} at ${payer.base}; key ${payer.address}; ${terms ? `rate ${terms.rate}, ceiling nonce ${maxNonceFor(terms)}` : 'no registered terms (no local ceiling)'}\n`);
     if (verbose) {

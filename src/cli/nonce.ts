@@ -1,4 +1,4 @@
-import { parseContractId, parseDecimal, fetchSentinelNonce, fetchChainContract, MAX_INT64 } from '../claims/index.js';
+import { parseContractId, parseDecimal, provenSentinelNonce, fetchChainContract, MAX_INT64 } from '../claims/index.js';
 import { UsageError, exactPositionals, flagValue, helpRequested, parseFlags, printUsage, required, KEYRING_FLAGS, commandRunner } from './common.js';
 import { openKeyring } from './open-keyring.js';
 import { STORE_FLAGS, withStore } from './claim.js';
@@ -6,8 +6,8 @@ import { parseOutputFormat } from './output.js';
 
 const out = (s: string) => process.stdout.write(s);
 
-async function signerAddress(values: Parameters<typeof openKeyring>[0], name: string | undefined): Promise<string | undefined> {
-  return name ? (await openKeyring(values).get(name)).address : undefined;
+async function signerOf(values: Parameters<typeof openKeyring>[0], name: string | undefined): Promise<{ address: string; publicKey?: Uint8Array } | undefined> {
+  return name ? await openKeyring(values).get(name) : undefined;
 }
 
 /** Each subcommand's usage, printed by `nonce SUB --help`; the one place these texts live. */
@@ -24,7 +24,9 @@ Set the last used nonce (the next claim uses N+1). Moving it back needs --force:
                               [keyring flags]
 
 Raise the local nonce to max(local, the sentinel's GET /claim/{cid} .nonce, the chain's contract nonce). Run it after
-a "400 bad nonce" or when moving a contract to a new machine.
+a "400 bad nonce" or when moving a contract to a new machine. The sentinel's nonce counts only when the claim it
+stored is signed by this key (or the contract's client or delegate, as registered or as the chain at --lcd says);
+otherwise nothing changes and the command fails: a provider's word alone does not move a nonce it is paid for.
 `,
 };
 
@@ -54,7 +56,8 @@ export async function nonceCommand(args: string[]): Promise<void> {
   exactPositionals(positionals, [], `nonce ${sub}`);
   const format = parseOutputFormat(values.output);
   const contractId = values.contract ? flagValue(() => parseContractId(values.contract!)) : undefined;
-  const signer = await signerAddress(values, values.key);
+  const key = await signerOf(values, values.key);
+  const signer = key?.address;
   await withStore(values, sub === 'show' ? 'read' : 'write', async (store) => {
     switch (sub) {
       case 'show': {
@@ -74,8 +77,11 @@ export async function nonceCommand(args: string[]): Promise<void> {
         const who = required(signer, 'key', 'nonce sync');
         const sentinelUrl = required(values.sentinel, 'sentinel', 'nonce sync');
         const local = await store.current(cid, who);
-        const sentinel = await fetchSentinelNonce(sentinelUrl, cid);
-        const chain = values.lcd ? (await fetchChainContract(values.lcd, cid)).nonce : 0n;
+        const onChain = values.lcd ? await fetchChainContract(values.lcd, cid) : undefined;
+        const chain = onChain?.nonce ?? 0n;
+        const terms = await store.getContract(cid);
+        const trusted = [key!.publicKey, terms?.client, terms?.delegate, onChain?.client, onChain?.delegate].filter((k): k is Uint8Array => k !== undefined);
+        const sentinel = await provenSentinelNonce(sentinelUrl, cid, trusted);
         const target = [local, sentinel, chain].reduce((a, b) => (b > a ? b : a));
         const now = await store.raise(cid, who, target);
         const report = { contract_id: String(cid), signer: who, local: String(local), sentinel: String(sentinel), chain: values.lcd ? String(chain) : null, now: String(now) };

@@ -1,8 +1,9 @@
 import { setLogLevel, log } from '../log.js';
 import type { Signer } from '../signers/index.js';
+import type { ClaimSource } from '../claims/index.js';
 import { openNonceStore } from '../nonces/open.js';
 import { type NonceStore } from '../nonces/store.js';
-import { ContractPayer, SigningProxy, createProxyMetrics, loadProxyConfig, parseListen, type ProxyRoute, type UpstreamConfig } from '../proxy/index.js';
+import { ContractPayer, HEADERS_TIMEOUT_MS, SigningProxy, createProxyMetrics, loadProxyConfig, parseListen, type ProxyRoute, type UpstreamConfig } from '../proxy/index.js';
 import { checkService, parseContractSpec } from '../proxy/config.js';
 import { KEYRING_FLAGS, UsageError, exactPositionals, flagValue, helpRequested, parseFlags, printUsage, required, commandRunner } from './common.js';
 import { openKeyring } from './open-keyring.js';
@@ -11,7 +12,8 @@ import { openSigner } from '../keys/index.js';
 import { pkcs11PinSource } from './pkcs11.js';
 
 export const PROXY_USAGE = `Usage: arkeo-signer proxy --listen 127.0.0.1:PORT|unix:/path --sentinel URL --service NAME --key NAME
-                          [--contract ID|auto] [--block-size N] [--nonce-store PATH|postgres://… [--create-nonce-store]]
+                          [--contract ID|auto] [--block-size N] [--headers-timeout S]
+                          [--nonce-store PATH|postgres://… [--create-nonce-store]]
                           [--daemon SOCKET|https://… --token-file F] [keyring flags]
        arkeo-signer proxy --config FILE [--nonce-store …] [--daemon … --token-file F] [keyring flags]
 
@@ -19,6 +21,10 @@ A local signing proxy: every request to the listen address goes to the sentinel'
 claim (durable nonce, spend ceiling) in the arkauth header, and the reply streams back. One request at a time
 per contract reaches the sentinel (several contracts run in parallel). --contract auto (the default) finds the
 active contract for the key and service at the sentinel and registers its rate and deposit as the ceiling.
+A sentinel that sends no response headers within --headers-timeout (10 s) gets the request's 502, and requests
+queued behind it on the contract are answered 504 at once, unsigned. A nonce the sentinel says it holds is
+believed only when it shows our signed claim for it; otherwise the contract stops (402 PROVIDER_UNPROVEN_NONCE).
+With --daemon, claims come from the daemon's claim operation (the token needs "claim" only).
 GET /healthz and GET /metrics are answered by the proxy. SIGTERM/SIGINT: finish requests in flight, then exit.
 Listens on loopback or a unix socket only. Log: one line per request on stderr (ARKEO_SIGNER_LOG=warn for less).
 `;
@@ -31,6 +37,7 @@ export const PAY_FLAGS = {
   'block-size': { type: 'string' },
   daemon: { type: 'string' },
   'token-file': { type: 'string' },
+  'headers-timeout': { type: 'string' },
 } as const;
 
 export interface PayFlags {
@@ -43,26 +50,33 @@ export interface PayFlags {
 }
 
 /**
- * A Signer for a key name, wherever the key lives: the local keyring (and whatever key kinds it grows), or the
- * key daemon (its raw signing: the token needs --ops raw). Everything after this sees only the Signer interface.
+ * Where a paying command's claims come from, for a key name: a Signer for a key in the local keyring (any kind it
+ * holds; the claims use the command's nonce store), or the key daemon's claim operation (its nonce store, its
+ * spend ceilings and audit log; the token needs "claim" only).
  */
-export async function openPaySigner(values: PayFlags, key: string): Promise<{ signer: Signer; close: () => void }> {
+export async function openPayClaims(values: PayFlags, key: string): Promise<{ claims: Signer | ClaimSource; close: () => void }> {
   const target = values.daemon ?? process.env.ARKEO_SIGNER_DAEMON;
   if (target) {
-    const { DaemonClient, DaemonSigner, daemonToken } = await import('../daemon/index.js');
+    const { DaemonClient, DaemonClaimSource, daemonToken } = await import('../daemon/index.js');
     const client = new DaemonClient(target, { token: daemonToken(values['token-file']) });
-    const signer = new DaemonSigner(client, key);
     try {
-      await signer.publicKey(); // fail at start, not on the first request
+      return { claims: await DaemonClaimSource.open(client, key), close: () => client.close() }; // fails at start, not on the first request
     } catch (e) {
       client.close();
       throw e;
     }
-    return { signer, close: () => client.close() };
   }
   // Any kind the keyring holds: local, PKCS#11 (PIN from ARKEO_PKCS11_PIN, the credential or a prompt), cloud KMS.
   const signer = await openSigner(openKeyring(values), key, { pkcs11: { pin: pkcs11PinSource() } });
-  return { signer, close: () => signer.destroy() };
+  return { claims: signer, close: () => signer.destroy() };
+}
+
+/** `--headers-timeout S`: how long the sentinel may take to send response headers (default 10 s). */
+export function headersTimeoutFlag(text: string | undefined): number {
+  if (text === undefined) return HEADERS_TIMEOUT_MS;
+  const seconds = /^[0-9]{1,3}(\.[0-9]{1,3})?$/.test(text) ? Number(text) : NaN;
+  if (!(seconds >= 0.1 && seconds <= 600)) throw new UsageError(`--headers-timeout: expected seconds from 0.1 to 600, got "${text.slice(0, 20)}"`);
+  return Math.round(seconds * 1000);
 }
 
 export function blockSizeFlag(text: string | undefined): number {
@@ -96,10 +110,11 @@ export async function proxyCommand(args: string[]): Promise<number | void> {
     ];
   }
   const blockSize = blockSizeFlag(values['block-size']);
+  const headersTimeoutMs = headersTimeoutFlag(values['headers-timeout']);
   // A proxy's log is its request log: info unless the operator chose a level.
   if (!process.env.ARKEO_SIGNER_LOG) setLogLevel('info');
 
-  const signers = new Map<string, { signer: Signer; close: () => void }>();
+  const keys = new Map<string, { claims: Signer | ClaimSource; close: () => void }>();
   let store: NonceStore | undefined;
   let proxy: SigningProxy | undefined;
   const payers: ContractPayer[] = [];
@@ -108,8 +123,8 @@ export async function proxyCommand(args: string[]): Promise<number | void> {
     const metrics = createProxyMetrics();
     const routes: ProxyRoute[] = [];
     for (const u of upstreams) {
-      if (!signers.has(u.key)) signers.set(u.key, await openPaySigner(values, u.key));
-      const payer = await ContractPayer.open({ signer: signers.get(u.key)!.signer, store, sentinel: u.sentinel, service: u.service, contract: u.contract, blockSize, metrics, name: u.name });
+      if (!keys.has(u.key)) keys.set(u.key, await openPayClaims(values, u.key));
+      const payer = await ContractPayer.open({ claims: keys.get(u.key)!.claims, store, sentinel: u.sentinel, service: u.service, contract: u.contract, blockSize, metrics, name: u.name, headersTimeoutMs });
       payers.push(payer);
       // Two payers for one contract would each keep one request in flight: arrivals could swap and cost a
       // `bad nonce` and a skipped (billed) nonce. One contract, one upstream.
@@ -138,7 +153,7 @@ export async function proxyCommand(args: string[]): Promise<number | void> {
     if (proxy) await proxy.stop(0).catch(() => {});
     else if (payers.length && !proxy) await Promise.allSettled(payers.map((p) => p.close()));
     await store?.close();
-    for (const s of signers.values()) s.close();
+    for (const k of keys.values()) k.close();
   }
 }
 

@@ -4,8 +4,9 @@ import * as https from 'node:https';
 import { ArkeoSignerError, CryptoError, InputError } from '../errors.js';
 import { parseHex, toHex } from '../crypto/bytes.js';
 import { verifySignature } from '../crypto/secp256k1.js';
-import { parseBech32PubKey } from '../crypto/address.js';
+import { parseBech32PubKey, toAddress } from '../crypto/address.js';
 import type { Signer } from '../signers/index.js';
+import { claimSigner, parseArkAuth, type ClaimSource, type PaidClaim, type ProvenNonce } from '../claims/index.js';
 
 /** A client of the local key daemon, over its unix socket or over HTTPS (optionally with a client certificate). */
 export class DaemonError extends ArkeoSignerError {
@@ -93,9 +94,17 @@ export class DaemonClient {
     return this.request<{ name: string; address: string; pubkey: string; pubkey_hex: string }[]>('GET', '/v1/keys');
   }
 
-  /** `delegate`: true asks for the 4-part form, false for the 3-part form, undefined lets the daemon choose. */
-  claim(contract: bigint | string, key: string, delegate?: boolean) {
-    return this.request<{ contract: string; nonce: string; preimage: string; signature: string; arkauth: string }>('POST', '/v1/claims', { contract: String(contract), key, ...(delegate !== undefined ? { delegate } : {}) });
+  /**
+   * `delegate`: true asks for the 4-part form, false for the 3-part form, undefined lets the daemon choose.
+   * `resync`: a claim the sentinel holds above ours; the daemon moves past it if its key signed it.
+   */
+  claim(contract: bigint | string, key: string, delegate?: boolean, resync?: ProvenNonce) {
+    return this.request<{ contract: string; nonce: string; preimage: string; signature: string; arkauth: string }>('POST', '/v1/claims', {
+      contract: String(contract),
+      key,
+      ...(delegate !== undefined ? { delegate } : {}),
+      ...(resync ? { resync: { nonce: String(resync.nonce), signature: toHex(resync.signature) } } : {}),
+    });
   }
 
   arkcontract(contract: bigint | string, key: string, timestamp?: bigint | string) {
@@ -153,6 +162,66 @@ export class DaemonSigner implements Signer {
     // Trust, but verify: a wrong key or a corrupted reply never leaves here as a valid-looking signature.
     if (!verifySignature(await this.publicKey(), message, sig)) throw new CryptoError('SELF_CHECK_FAILED', `daemon signature for ${this.keyName} does not verify; not released`);
     return sig;
+  }
+}
+
+/**
+ * The daemon's claim operation as a paying client's ClaimSource: nonces, spend ceilings and the audit entry are
+ * the daemon's, and the token needs "claim" only. A nonce to move past goes with the next claim request, and the
+ * daemon checks its proof itself. A claim the sentinel did not consume is not given back (the daemon's store
+ * has it as used): it costs one skipped nonce.
+ */
+export class DaemonClaimSource implements ClaimSource {
+  private readonly pending = new Map<bigint, ProvenNonce>();
+  private readonly highest = new Map<bigint, bigint>();
+
+  private constructor(
+    private readonly client: DaemonClient,
+    private readonly keyName: string,
+    readonly publicKey: Uint8Array,
+    readonly address: string,
+    private readonly pubPrefix?: string,
+  ) {}
+
+  static async open(client: DaemonClient, keyName: string, pubPrefix?: string): Promise<DaemonClaimSource> {
+    const pub = await new DaemonSigner(client, keyName).publicKey();
+    return new DaemonClaimSource(client, keyName, pub, toAddress(pub), pubPrefix);
+  }
+
+  async sign(contractId: bigint, request: { delegate: boolean }): Promise<PaidClaim> {
+    const proof = this.pending.get(contractId);
+    const r = await this.client.claim(contractId, this.keyName, request.delegate, proof);
+    if (this.pending.get(contractId) === proof) this.pending.delete(contractId);
+    // Trust, but verify: the claim must be for this contract, in the form asked, and signed by this key.
+    let parsed;
+    try {
+      parsed = parseArkAuth(r.arkauth, this.pubPrefix);
+    } catch (e) {
+      throw new DaemonError(200, 'BAD_REPLY', `daemon: the claim it returned is not an arkauth value (${(e as Error).message})`);
+    }
+    if (parsed.contractId !== contractId || (parsed.spender !== undefined) !== request.delegate || !claimSigner(contractId, parsed.nonce, parsed.signature, [this.publicKey])) {
+      throw new CryptoError('SELF_CHECK_FAILED', `daemon: the claim it returned for contract ${contractId} is not one this key signed for it; not sent`);
+    }
+    this.note(contractId, parsed.nonce);
+    return { contractId, nonce: parsed.nonce, arkauth: r.arkauth };
+  }
+
+  async raise(contractId: bigint, proven: ProvenNonce): Promise<void> {
+    this.pending.set(contractId, proven);
+    this.note(contractId, proven.nonce);
+  }
+
+  async current(contractId: bigint): Promise<bigint> {
+    return this.highest.get(contractId) ?? 0n;
+  }
+
+  async giveBack(): Promise<void> {}
+
+  /** The client is the caller's: several contracts may share it. */
+  async close(): Promise<void> {}
+
+  private note(contractId: bigint, nonce: bigint): void {
+    if (nonce > (this.highest.get(contractId) ?? 0n)) this.highest.set(contractId, nonce);
   }
 }
 

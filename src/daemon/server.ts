@@ -12,7 +12,7 @@ import { Keyring, type PassphraseSource } from '../keyring/keyring.js';
 import { SigningThread, Pkcs11Signer, type PinSource, type Signer } from '../signers/index.js';
 import { CloudKeySigner, isCloudKind, openSigner } from '../keys/index.js';
 import { CloudStats, KmsError } from '../signers/index.js';
-import { ClaimSigner, ClaimPolicyError, parseContractId, parseDecimal, readDelegates, MAX_INT64 } from '../claims/index.js';
+import { ClaimSigner, ClaimPolicyError, claimSigner, parseContractId, parseDecimal, readDelegates, MAX_INT64 } from '../claims/index.js';
 import { defaultNonceStorePath, openNonceStore } from '../nonces/open.js';
 import { NonceStoreError, type NonceStore } from '../nonces/store.js';
 import { AuditLog, type AuditInput, type AuditWho } from '../audit/index.js';
@@ -267,7 +267,7 @@ export class SignerDaemon {
         case 'POST /v1/arkcontract':
           return await this.signing(req, res, ctx, 'arkcontract', (body, key) => this.arkcontract(body, key, ctx));
         case 'POST /v1/sign':
-          return await this.signing(req, res, ctx, 'raw', (body, key) => this.raw(body, key));
+          return await this.signing(req, res, ctx, 'raw', (body, key) => this.raw(body, key, ctx));
         default: {
           // Only a known path is named in the reply (the method comes from Node's fixed list, the path from anyone).
           const path = route.slice(route.indexOf(' ') + 1);
@@ -374,13 +374,15 @@ export class SignerDaemon {
   }
 
   private async claim(body: Record<string, unknown>, key: LoadedKey, ctx: Ctx): Promise<Prepared> {
-    checkFields(body, ['key', 'contract', 'delegate']);
+    checkFields(body, ['key', 'contract', 'delegate', 'resync']);
     const policy = ctx.token!.policy;
     const contract = this.contractOf(body, policy, 'claim');
     if (body.delegate !== undefined && typeof body.delegate !== 'boolean') throw new HttpError(400, 'BAD_FIELD', 'delegate: expected true or false');
+    const resync = body.resync === undefined ? undefined : await this.provenResync(body.resync, contract, key);
     const t0 = performance.now();
     let r;
     try {
+      if (resync !== undefined) await this.store.raise(contract, key.address, resync);
       r = await key.claims.reserveClaim(contract, {
         maxSpend: policy.max_spend !== undefined ? BigInt(policy.max_spend) : undefined,
         delegate: body.delegate as boolean | undefined,
@@ -394,9 +396,31 @@ export class SignerDaemon {
       this.metrics.nonceLatency.observe((performance.now() - t0) / 1000);
     }
     return {
-      what: { op: 'claim', contract: String(contract), nonce: String(r.nonce), msg_sha256: sha256Hex(r.preimage), key: key.address, backend: key.signer.kind },
+      what: { op: 'claim', contract: String(contract), nonce: String(r.nonce), ...(resync !== undefined ? { resync_to: String(resync) } : {}), msg_sha256: sha256Hex(r.preimage), key: key.address, backend: key.signer.kind },
       reply: key.claims.signReserved(r).then((c) => ({ contract: String(c.contractId), nonce: String(c.nonce), preimage: c.preimage, signature: toHex(c.signature), arkauth: c.arkauth })),
     };
+  }
+
+  /**
+   * `resync: {nonce, signature}`: the claim a sentinel holds above ours, as a paying client read it. The nonce is
+   * moved past only when that claim is signed by this key (or the contract's registered client or delegate): a
+   * token may not raise its own nonce (each one is paid as nonce × rate), nor may a lying provider through it.
+   */
+  private async provenResync(raw: unknown, contract: bigint, key: LoadedKey): Promise<bigint> {
+    const o = raw as Record<string, unknown>;
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new HttpError(400, 'BAD_FIELD', 'resync: expected {"nonce": "N", "signature": "<128 hex>"}');
+    checkFields(o, ['nonce', 'signature']);
+    if (typeof o.nonce !== 'string') throw new HttpError(400, 'BAD_FIELD', 'resync.nonce: expected a decimal string');
+    const nonce = parseDecimal(o.nonce, 'resync.nonce', 1n, MAX_INT64);
+    if (typeof o.signature !== 'string' || !/^[0-9a-fA-F]{128}$/.test(o.signature)) throw new HttpError(400, 'BAD_FIELD', 'resync.signature: expected 64 bytes as hex');
+    const terms = await this.store.getContract(contract);
+    const trusted = [key.publicKey, terms?.client, terms?.delegate].filter((k): k is Uint8Array => k !== undefined);
+    if (!claimSigner(contract, nonce, parseHex(o.signature, 'resync.signature', 64), trusted)) {
+      throw Object.assign(new HttpError(409, 'PROVIDER_UNPROVEN_NONCE', `contract ${contract}: the claim given for nonce ${nonce} is not signed by key ${key.name}${terms?.client || terms?.delegate ? " or the contract's registered parties" : ''}; the nonce stays where it is and nothing was signed`), {
+        what: { op: 'claim', contract: String(contract), resync_to: String(nonce), key: key.address, backend: key.signer.kind },
+      });
+    }
+    return nonce;
   }
 
   private async arkcontract(body: Record<string, unknown>, key: LoadedKey, ctx: Ctx): Promise<Prepared> {
@@ -411,7 +435,7 @@ export class SignerDaemon {
     };
   }
 
-  private async raw(body: Record<string, unknown>, key: LoadedKey): Promise<Prepared> {
+  private async raw(body: Record<string, unknown>, key: LoadedKey, ctx: Ctx): Promise<Prepared> {
     checkFields(body, ['key', 'message', 'message_hex']);
     // Whatever the token allows: a delegate key signs claims and nothing else, so a stolen host cannot sign a transaction with it.
     if (key.delegateOnly) throw denied(`key ${key.name} is served as a claim delegate (keyring.delegates_only): it signs claims only, never raw messages`, { op: 'raw' });
@@ -419,6 +443,7 @@ export class SignerDaemon {
     if (body.message !== undefined && typeof body.message !== 'string') throw new HttpError(400, 'BAD_FIELD', 'message: expected a string');
     if (body.message_hex !== undefined && typeof body.message_hex !== 'string') throw new HttpError(400, 'BAD_FIELD', 'message_hex: expected hex');
     const message = body.message !== undefined ? utf8(body.message as string) : parseHex(body.message_hex as string, 'message_hex');
+    rawScope(message, ctx.token!.policy);
     return { what: { op: 'raw', msg_sha256: sha256Hex(message), key: key.address, backend: key.signer.kind }, reply: key.signer.sign(message).then((signature) => ({ signature: toHex(signature), pubkey: key.bech32 })) };
   }
 
@@ -586,6 +611,26 @@ function timestampOf(raw: unknown): bigint {
 }
 
 const ignore = () => {};
+
+/**
+ * A token's contract list and spend ceiling bind its raw signing too: raw signs SHA-256(message), so a message
+ * `<cid>:<n>:…` is a claim (or an `arkcontract`) for contract cid at nonce n, and a 32-byte message may be
+ * SHA-256 of one, which both verifiers also accept (and cannot be told apart from any other digest). A token
+ * limited to some contracts, to delegate contracts or by a spend ceiling signs neither kind raw; claims go
+ * through /v1/claims, where the nonce store and the ceiling apply.
+ */
+function rawScope(message: Uint8Array, policy: TokenRecord['policy']): void {
+  const bounded = !policy.contracts.includes('*') || policy.delegate_contracts_only === true || policy.max_spend !== undefined;
+  if (!bounded) return;
+  const claim = /^\+?([0-9]{1,20}):[+-]?[0-9]{1,20}(?::|$)/.exec(Buffer.from(message.subarray(0, 48)).toString('latin1'));
+  if (claim) {
+    const id = String(BigInt(claim[1]!));
+    throw denied(`raw: this message is a claim or arkcontract preimage for contract ${id}, and this token is limited${allowed(policy.contracts, id) ? ' (by its spend ceiling or to delegate contracts)' : ` to contracts ${policy.contracts.join(', ')}`}; sign claims with POST /v1/claims`, { op: 'raw', contract: id });
+  }
+  if (message.length === 32) {
+    throw denied('raw: a 32-byte message may be the SHA-256 of a claim, which the sentinel and the chain accept as one, and this token is limited to some contracts or a spend ceiling; sign claims with POST /v1/claims', { op: 'raw' });
+  }
+}
 
 function denied(message: string, what: AuditInput['what']): HttpError {
   return Object.assign(new HttpError(403, 'DENIED', message), { what });

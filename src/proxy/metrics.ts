@@ -8,7 +8,13 @@ export function createProxyMetrics() {
     registry,
     requests: new Counter({ name: 'arkeo_proxy_requests_total', help: 'Requests answered, by upstream, HTTP status and the sentinel tier header (none: not sent)', labelNames: ['upstream', 'status', 'tier'], registers: [registry] }),
     claimsSigned: new Counter({ name: 'arkeo_proxy_claims_signed_total', help: 'Claims signed (each with a fresh durable nonce)', labelNames, registers: [registry] }),
-    resyncs: new Counter({ name: 'arkeo_proxy_resyncs_total', help: 'Replies "400 bad nonce (x/y)" answered by raising the nonce store to y', labelNames, registers: [registry] }),
+    resyncs: new Counter({ name: 'arkeo_proxy_resyncs_total', help: 'Replies "400 bad nonce" answered by moving past the nonce the sentinel proved it holds', labelNames, registers: [registry] }),
+    unprovenNonces: new Counter({
+      name: 'arkeo_proxy_unproven_nonce_total',
+      help: 'Nonces a sentinel claimed to hold without a claim signed by our key: a provider lying to raise the bill; the contract is stopped (alert on any increase)',
+      labelNames,
+      registers: [registry],
+    }),
     notConsumed: new Counter({
       name: 'arkeo_proxy_nonce_not_consumed_total',
       help: 'Paid requests whose nonce the sentinel did not consume (tier free, its 429, 401 or 500); the claim is sent again with the next request',
@@ -18,7 +24,7 @@ export function createProxyMetrics() {
     lastNonce: new Gauge({ name: 'arkeo_proxy_last_nonce', help: 'Highest nonce consumed or reserved for the contract', labelNames, registers: [registry] }),
     spendUsed: new Gauge({ name: 'arkeo_proxy_spend_used', help: 'last nonce × rate, in the rate denom (uarkeo): what the provider can settle', labelNames, registers: [registry] }),
     spendCeiling: new Gauge({ name: 'arkeo_proxy_spend_ceiling', help: 'min(deposit, max spend) of the registered contract terms', labelNames, registers: [registry] }),
-    stopped: new Gauge({ name: 'arkeo_proxy_contract_stopped', help: '1 when no more claims are signed for the contract (spent or expired)', labelNames, registers: [registry] }),
+    stopped: new Gauge({ name: 'arkeo_proxy_contract_stopped', help: '1 when no more claims are signed for the contract (spent, expired, or its provider claimed an unproven nonce)', labelNames, registers: [registry] }),
     latency: new Histogram({
       name: 'arkeo_proxy_response_header_seconds',
       help: 'Time from a request arriving to the response headers leaving (claim, sentinel, upstream)',

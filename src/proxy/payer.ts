@@ -4,11 +4,12 @@ import type { Readable } from 'node:stream';
 import { ArkeoSignerError } from '../errors.js';
 import { PREFIXES, toAddress } from '../crypto/address.js';
 import { equalBytes } from '../crypto/bytes.js';
-import { ClaimPolicyError, ClaimSigner, type SignedClaim } from '../claims/index.js';
-import { NonceStoreError, maxNonceFor, type ContractTerms, type NonceStore } from '../nonces/store.js';
+import { LocalClaimSource, RemoteError, UnprovenNonceError, fetchSentinelClaim, proveStoredClaim, type ClaimSource, type PaidClaim } from '../claims/index.js';
+import { maxNonceFor, type ContractTerms, type NonceStore } from '../nonces/store.js';
 import type { Signer } from '../signers/index.js';
+import { peekStream } from '../http.js';
 import { log } from '../log.js';
-import { fetchActiveContract, fetchMetadata, fetchStoredNonce, sentinelBase, sentinelVerdict, SentinelError, type SentinelVerdict } from './sentinel.js';
+import { fetchActiveContract, fetchMetadata, sentinelBase, sentinelErrorOf, sentinelVerdict, SentinelError, type SentinelVerdict } from './sentinel.js';
 import type { ProxyMetrics } from './metrics.js';
 
 /**
@@ -24,9 +25,11 @@ import type { ProxyMetrics } from './metrics.js';
  * - a reply that says the sentinel did not consume the nonce (429, `tier: free`, 401, its own 500) keeps the
  *   signed claim for the next request instead of burning a new nonce: the chain bills rate × highest settled
  *   nonce, so every skipped nonce is paid for;
- * - `400 bad nonce (x/y)`: raise the store to y and retry once with a fresh claim (hence request bodies are
- *   buffered, up to the sentinel's 1 MiB cap); a variant's `400 nonce must increase` likewise, y read from
- *   GET /claim/{cid}. Either way the refused nonce was not consumed;
+ * - `400 bad nonce (x/y)` (or a variant's `400 nonce must increase`): the refused nonce was not consumed. The
+ *   sentinel's word is not enough to move our nonce (a provider is paid nonce × rate), so its stored claim is
+ *   read from GET /claim/{cid}: when that claim, at y or above, is signed by our key (or a registered party of
+ *   the contract), we move past it and retry once with a fresh claim (hence request bodies are buffered, up to
+ *   the sentinel's 1 MiB cap); when it is not, the provider is lying and the contract is stopped;
  * - `402` from the sentinel or our own spend ceiling: stop signing for the contract and answer 402.
  */
 export class PayerError extends ArkeoSignerError {}
@@ -37,7 +40,9 @@ const MAX_VERDICT_BODY = 4096;
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length', 'arkauth', 'expect']);
 
 export interface PayerOptions {
-  signer: Signer;
+  /** Where claims come from: a ClaimSource (e.g. the key daemon's), or a Signer whose claims use `store`'s nonces. */
+  claims: ClaimSource | Signer;
+  /** Contract terms (rate, deposit, spend ceiling, parties) and, for a Signer, the nonces. */
   store: NonceStore;
   /** The sentinel's URL; only its origin is used. */
   sentinel: string;
@@ -49,13 +54,13 @@ export interface PayerOptions {
   metrics?: ProxyMetrics;
   /** Label for metrics and logs (the upstream's name in a config file). */
   name?: string;
+  /** The socket's idle limit while a reply streams (default 30 s). */
   timeoutMs?: number;
   /**
-   * The most a `400 bad nonce (x/y)` may move us forward (y − x; default 1,000). The provider is paid y × rate
-   * for a settled nonce y, so a sentinel that names a huge y must not be believed blindly: above this the
-   * contract is stopped with the reason, for the operator to check and `nonce sync`.
+   * The most the sentinel may take to send response headers once a paid request is sent (default 10 s); a
+   * request that waits in this contract's queue longer than this is answered 504 with nothing signed.
    */
-  maxResyncJump?: bigint;
+  headersTimeoutMs?: number;
 }
 
 export interface OutgoingRequest {
@@ -84,7 +89,9 @@ export interface PaidReply {
   reused: boolean;
 }
 
-type Stop = { code: 'CONTRACT_SPENT' | 'CONTRACT_EXPIRED' | 'RESYNC_TOO_FAR'; message: string };
+type Stop = { code: 'CONTRACT_SPENT' | 'CONTRACT_EXPIRED' | 'PROVIDER_UNPROVEN_NONCE'; message: string };
+
+export const HEADERS_TIMEOUT_MS = 10_000;
 
 /** Drops an `arkauth` query parameter a client may have added: the proxy pays, and the sentinel reads the header first anyway. */
 export function stripArkAuthQuery(path: string): string {
@@ -97,11 +104,15 @@ export function stripArkAuthQuery(path: string): string {
   return path.slice(0, q) + (kept.length ? '?' + kept.join('&') : '');
 }
 
+function isClaimSource(c: ClaimSource | Signer): c is ClaimSource {
+  return typeof (c as ClaimSource).raise === 'function';
+}
+
 export class ContractPayer {
   readonly base: string;
   readonly name: string;
   private readonly agent: http.Agent;
-  private spare: SignedClaim | undefined;
+  private spare: PaidClaim | undefined;
   private stopped: Stop | undefined;
   private lastNonce = 0n;
   private queue: Promise<unknown> = Promise.resolve();
@@ -110,8 +121,7 @@ export class ContractPayer {
   private constructor(
     private readonly options: PayerOptions,
     readonly contractId: bigint,
-    readonly address: string,
-    private readonly claims: ClaimSigner,
+    private readonly claims: ClaimSource,
     private terms: ContractTerms | undefined,
     private readonly delegate: boolean,
     readonly queriesPerMinute: bigint,
@@ -121,71 +131,147 @@ export class ContractPayer {
     this.agent = this.base.startsWith('https:') ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
   }
 
+  get address(): string {
+    return this.claims.address;
+  }
+
   /**
    * Resolve the contract (with 'auto': from the sentinel, registering its rate and deposit as the spend ceiling),
-   * then bring the nonce store up to what the sentinel has stored and the chain has settled (§12: on start).
+   * then move past the nonce the sentinel proves it holds (§12: on start). A sentinel that claims a nonce it
+   * cannot prove leaves the payer open but stopped, so `/healthz` and the metrics say why.
    */
   static async open(options: PayerOptions): Promise<ContractPayer> {
     const base = sentinelBase(options.sentinel);
     const prefix = options.pubPrefix ?? PREFIXES.accountPub;
-    const pub = await options.signer.publicKey();
-    const address = toAddress(pub);
-    let contractId: bigint;
-    let delegate = false;
-    let qpm = 0n;
-    let chainNonce = 0n;
-    if (options.contract === 'auto') {
-      const meta = await fetchMetadata(base, prefix);
-      if (meta.services.length && !meta.services.includes(options.service)) {
-        throw new SentinelError('UNKNOWN_SERVICE', `sentinel ${base} does not serve "${options.service}" (it serves ${meta.services.slice(0, 10).join(', ')})`);
+    const claims = isClaimSource(options.claims) ? options.claims : await LocalClaimSource.create(options.claims, options.store, { blockSize: options.blockSize ?? 1, pubPrefix: prefix });
+    try {
+      const pub = claims.publicKey;
+      let contractId: bigint;
+      let delegate = false;
+      let qpm = 0n;
+      if (options.contract === 'auto') {
+        const meta = await fetchMetadata(base, prefix);
+        if (meta.services.length && !meta.services.includes(options.service)) {
+          throw new SentinelError('UNKNOWN_SERVICE', `sentinel ${base} does not serve "${options.service}" (it serves ${meta.services.slice(0, 10).join(', ')})`);
+        }
+        const c = await fetchActiveContract(base, options.service, pub, prefix);
+        if (c.type !== 'PAY_AS_YOU_GO') throw new SentinelError('NOT_PAYG', `contract ${c.id} is ${c.type}, not PAY_AS_YOU_GO: nothing to pay per request`);
+        if (c.rate === 0n) throw new SentinelError('SENTINEL_BAD_REPLY', `contract ${c.id}: rate 0`);
+        contractId = c.id;
+        // The sentinel checks a 3-part claim against contract.client; a delegate must name itself (4-part form).
+        delegate = !equalBytes(c.client, pub);
+        qpm = c.queriesPerMinute;
+        // The contract's nonce as the sentinel reports the chain's is not used: only a signed claim proves a nonce.
+        // The parties as the sentinel reports them are not registered either (they decide whose claims prove one).
+        const known = await options.store.getContract(c.id);
+        await options.store.putContract({
+          contractId: c.id,
+          rate: c.rate,
+          deposit: c.deposit,
+          ...(known?.maxSpend !== undefined ? { maxSpend: known.maxSpend } : {}),
+          ...(known?.client ? { client: known.client } : {}),
+          ...(known?.delegate ? { delegate: known.delegate } : {}),
+          source: `${base}/active-contract`,
+        });
+      } else {
+        contractId = options.contract;
       }
-      const c = await fetchActiveContract(base, options.service, pub, prefix);
-      if (c.type !== 'PAY_AS_YOU_GO') throw new SentinelError('NOT_PAYG', `contract ${c.id} is ${c.type}, not PAY_AS_YOU_GO: nothing to pay per request`);
-      if (c.rate === 0n) throw new SentinelError('SENTINEL_BAD_REPLY', `contract ${c.id}: rate 0`);
-      contractId = c.id;
-      // The sentinel checks a 3-part claim against contract.client; a delegate must name itself (4-part form).
-      delegate = !equalBytes(c.client, pub);
-      qpm = c.queriesPerMinute;
-      chainNonce = c.nonce;
-      const known = await options.store.getContract(c.id);
-      await options.store.putContract({ contractId: c.id, rate: c.rate, deposit: c.deposit, ...(known?.maxSpend !== undefined ? { maxSpend: known.maxSpend } : {}), source: `${base}/active-contract` });
-    } else {
-      contractId = options.contract;
+      const terms = await options.store.getContract(contractId);
+      if (!terms) log('warn', `contract ${contractId} has no registered rate/deposit: no local spend ceiling (the sentinel still stops at the deposit); use --contract auto or claim contract add`);
+      const payer = new ContractPayer(options, contractId, claims, terms, delegate, qpm);
+      try {
+        await payer.catchUp();
+      } catch (e) {
+        if (!(e instanceof UnprovenNonceError)) throw e;
+        payer.stopUnproven(e);
+      }
+      const current = await claims.current(contractId);
+      if (current > payer.lastNonce) payer.lastNonce = current;
+      payer.updateGauges();
+      return payer;
+    } catch (e) {
+      if (!isClaimSource(options.claims)) await claims.close().catch(() => {});
+      throw e;
     }
-    const stored = await fetchStoredNonce(base, contractId);
-    const floor = stored > chainNonce ? stored : chainNonce;
-    if (floor > 0n) await options.store.raise(contractId, address, floor);
-    const terms = await options.store.getContract(contractId);
-    if (!terms) log('warn', `contract ${contractId} has no registered rate/deposit: no local spend ceiling (the sentinel still stops at the deposit); use --contract auto or claim contract add`);
-    const claims = await ClaimSigner.create(options.signer, options.store, { blockSize: options.blockSize ?? 1, pubPrefix: prefix });
-    const payer = new ContractPayer(options, contractId, address, claims, terms, delegate, qpm);
-    payer.lastNonce = await options.store.current(contractId, address);
-    payer.updateGauges();
-    return payer;
   }
 
   get state() {
     return { contract: String(this.contractId), stopped: this.stopped?.code ?? null, last_nonce: String(this.lastNonce), max_nonce: this.terms ? String(maxNonceFor(this.terms)) : null };
   }
 
+  private get labels() {
+    return { upstream: this.name, contract: String(this.contractId) };
+  }
+
   private updateGauges(): void {
     const m = this.options.metrics;
     if (!m) return;
-    const labels = { upstream: this.name, contract: String(this.contractId) };
-    m.lastNonce.set(labels, Number(this.lastNonce));
+    m.lastNonce.set(this.labels, Number(this.lastNonce));
     if (this.terms) {
-      m.spendUsed.set(labels, Number(this.lastNonce * this.terms.rate));
+      m.spendUsed.set(this.labels, Number(this.lastNonce * this.terms.rate));
       const limit = this.terms.maxSpend !== undefined && this.terms.maxSpend < this.terms.deposit ? this.terms.maxSpend : this.terms.deposit;
-      m.spendCeiling.set(labels, Number(limit));
+      m.spendCeiling.set(this.labels, Number(limit));
     }
-    m.stopped.set(labels, this.stopped ? 1 : 0);
+    m.stopped.set(this.labels, this.stopped ? 1 : 0);
+  }
+
+  /**
+   * The keys whose signature proves a nonce the sentinel holds: ours, and the contract's client and delegate as
+   * the operator or the chain registered them (`claim contract add`, `--lcd`), never as the sentinel describes them.
+   */
+  private trustedKeys(): Uint8Array[] {
+    return [this.claims.publicKey, this.terms?.client, this.terms?.delegate].filter((k): k is Uint8Array => k !== undefined);
+  }
+
+  /**
+   * Read the claim the sentinel stored and, if a trusted key signed it, move past its nonce. `atLeast` is the y
+   * of a `bad nonce (x/y)`. Throws UnprovenNonceError when the sentinel cannot prove what it says, SentinelError
+   * when the claim cannot be read.
+   */
+  private async catchUp(atLeast?: bigint): Promise<bigint> {
+    let stored;
+    try {
+      stored = await fetchSentinelClaim(this.base, this.contractId);
+    } catch (e) {
+      throw e instanceof RemoteError ? sentinelErrorOf(e) : e;
+    }
+    const proven = proveStoredClaim(stored, this.trustedKeys(), `the sentinel ${this.base}`, atLeast);
+    if (!proven) return 0n;
+    await this.claims.raise(this.contractId, proven);
+    if (proven.nonce > this.lastNonce) this.lastNonce = proven.nonce;
+    return proven.nonce;
   }
 
   /** Pay for and send one request; resolves when the sentinel's response headers are in (the body may still stream). */
   send(req: OutgoingRequest): Promise<PaidReply> {
-    const turn = this.queue.then(() => this.sendNow(req));
+    // Requests take turns per contract; one that waits longer than a sentinel may take to answer is told so at
+    // once (nothing signed for it) rather than when the request ahead finally gives up.
+    const wait = this.options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
+    let abandoned = false;
+    let started = false;
+    const turn = this.queue.then(() => {
+      if (abandoned) return undefined;
+      started = true;
+      return this.sendNow(req);
+    });
     this.queue = turn.catch(() => {});
-    return turn;
+    return new Promise<PaidReply>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (started) return;
+        abandoned = true;
+        reject(new PayerError('SENTINEL_BUSY', `sentinel ${this.base}: the request ahead of this one on contract ${this.contractId} has had no answer for ${wait} ms; this one was not sent and nothing was signed for it`));
+      }, wait);
+      turn.then(
+        (reply) => {
+          clearTimeout(timer);
+          if (reply) resolve(reply);
+        },
+        (e: unknown) => {
+          clearTimeout(timer);
+          if (!abandoned) reject(e);
+        },
+      );
+    });
   }
 
   private stopReply(): PaidReply {
@@ -197,27 +283,36 @@ export class ContractPayer {
   private stop(code: Stop['code'], message: string): PaidReply {
     if (!this.stopped) {
       this.stopped = { code, message };
-      log('warn', message);
+      log(code === 'PROVIDER_UNPROVEN_NONCE' ? 'error' : 'warn', message);
     }
     this.spare = undefined;
     this.updateGauges();
     return this.stopReply();
   }
 
-  private async nextClaim(): Promise<{ claim: SignedClaim; reused: boolean } | PaidReply> {
+  /** The provider named a nonce it cannot prove: count it (the alert's metric) and sign nothing more here. */
+  private stopUnproven(e: UnprovenNonceError): PaidReply {
+    this.options.metrics?.unprovenNonces.inc(this.labels);
+    return this.stop('PROVIDER_UNPROVEN_NONCE', e.message);
+  }
+
+  private async nextClaim(): Promise<{ claim: PaidClaim; reused: boolean } | PaidReply> {
     if (this.spare) {
       const claim = this.spare;
       this.spare = undefined;
       return { claim, reused: true };
     }
     try {
-      const claim = await this.claims.signClaim(this.contractId, { delegate: this.delegate });
-      this.options.metrics?.claimsSigned.inc({ upstream: this.name, contract: String(this.contractId) });
+      const claim = await this.claims.sign(this.contractId, { delegate: this.delegate });
+      this.options.metrics?.claimsSigned.inc(this.labels);
       return { claim, reused: false };
     } catch (e) {
-      if ((e instanceof ClaimPolicyError || e instanceof NonceStoreError) && e.code === 'SPEND_LIMIT') {
-        return this.stop('CONTRACT_SPENT', `contract ${this.contractId} is spent as far as this signer goes: ${e.message.replace(/; nothing was signed$/, '')}; no more claims are signed for it (last nonce ${this.lastNonce})`);
+      const code = (e as { code?: unknown }).code;
+      if (code === 'SPEND_LIMIT') {
+        return this.stop('CONTRACT_SPENT', `contract ${this.contractId} is spent as far as this signer goes: ${(e as Error).message.replace(/; nothing was signed$/, '')}; no more claims are signed for it (last nonce ${this.lastNonce})`);
       }
+      // The key daemon checks the proof again (a token may not raise its own nonce) and may still refuse it.
+      if (code === 'PROVIDER_UNPROVEN_NONCE') return this.stopUnproven(new UnprovenNonceError(this.contractId, this.lastNonce, (e as Error).message));
       throw e;
     }
   }
@@ -226,7 +321,6 @@ export class ContractPayer {
     if (this.closed) throw new PayerError('PAYER_CLOSED', 'shutting down; nothing was signed');
     if (this.stopped) return this.stopReply();
     if (req.body.length > MAX_REQUEST_BODY) throw new PayerError('BODY_TOO_LARGE', `request body larger than ${MAX_REQUEST_BODY} bytes (the sentinel's cap)`);
-    const labels = { upstream: this.name, contract: String(this.contractId) };
     let resynced = false;
     for (let attempt = 0; ; attempt++) {
       const next = await this.nextClaim();
@@ -240,40 +334,39 @@ export class ContractPayer {
         // next request's claim is above it either way.
         this.lastNonce = claim.nonce;
         this.updateGauges();
-        throw new PayerError('SENTINEL_UNREACHABLE', `sentinel ${this.base}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (contract ${this.contractId} nonce ${claim.nonce}, may or may not be consumed)`);
+        throw new PayerError('SENTINEL_UNREACHABLE', `sentinel ${this.base}: ${(e as NodeJS.ErrnoException).code === 'ETIMEDOUT' ? `ETIMEDOUT (${(e as Error).message})` : ((e as NodeJS.ErrnoException).code ?? (e as Error).message)} (contract ${this.contractId} nonce ${claim.nonce}, may or may not be consumed)`);
       }
       const status = res.statusCode ?? 502;
       const tier = typeof res.headers.tier === 'string' ? res.headers.tier : undefined;
       let body: Readable | Buffer = res;
       let verdict: SentinelVerdict | undefined;
-      const length = Number(res.headers['content-length'] ?? NaN);
-      if ([400, 401, 402, 429, 500].includes(status) && Number.isInteger(length) && length <= MAX_VERDICT_BODY) {
-        body = await readAll(res);
-        verdict = sentinelVerdict(status, body.toString('utf8'));
+      if ([400, 401, 402, 429, 500].includes(status)) {
+        // The sentinel's own verdicts are a short line of text, whatever the framing (Content-Length or chunked);
+        // a longer body came from the upstream and streams on untouched.
+        const declared = Number(res.headers['content-length'] ?? NaN);
+        if (!(declared > MAX_VERDICT_BODY)) {
+          const peeked = await peekStream(res, MAX_VERDICT_BODY);
+          if (peeked.complete) {
+            body = peeked.body;
+            verdict = sentinelVerdict(status, peeked.body.toString('utf8'));
+          } else body = peeked.rest;
+        }
       }
       const reply = (consumed: Consumed): PaidReply => ({ status, headers: res.headers, body, contractId: this.contractId, nonce: claim.nonce, tier, consumed, resynced, reused });
       switch (verdict?.kind) {
         case 'bad-nonce': {
-          // §12: the sentinel holds a higher nonce than we do (another client of the key, a lost store). Our claim
-          // was not stored (not consumed, not spent); jump past theirs and try once more.
-          this.options.metrics?.resyncs.inc(labels);
-          let stored = verdict.stored;
-          if (stored === undefined) {
-            // The reply does not say which nonce the sentinel holds: ask it (§7.1).
-            try {
-              stored = await fetchStoredNonce(this.base, this.contractId);
-            } catch (e) {
-              log('warn', `contract ${this.contractId}: sentinel refused nonce ${claim.nonce} as too low, and its stored nonce cannot be read (${(e as Error).message}); not retrying: run arkeo-signer nonce sync`);
-              return reply('no');
-            }
+          // §12: the sentinel says it holds a nonce at least as high as ours (another client of the key, a lost
+          // store). Our claim was not stored (not consumed, not spent); move past theirs, if they prove it.
+          let proven: bigint;
+          try {
+            proven = await this.catchUp(verdict.stored);
+          } catch (e) {
+            if (e instanceof UnprovenNonceError) return this.stopUnproven(e);
+            log('warn', `contract ${this.contractId}: sentinel refused nonce ${claim.nonce} as too low, and its stored claim cannot be read (${(e as Error).message}); not retrying: run arkeo-signer nonce sync`);
+            return reply('no');
           }
-          const limit = this.options.maxResyncJump ?? 1000n;
-          if (stored - claim.nonce > limit) {
-            return this.stop('RESYNC_TOO_FAR', `contract ${this.contractId}: the sentinel says it holds nonce ${stored}, ${stored - claim.nonce} above ours (${claim.nonce}); more than ${limit}, so not jumping there (a settled nonce is paid as nonce × rate): check the contract, then arkeo-signer nonce sync`);
-          }
-          await this.options.store.raise(this.contractId, this.address, stored);
-          log('warn', `contract ${this.contractId}: sentinel refused nonce ${claim.nonce} (it holds ${stored}); nonce store raised to ${stored}${attempt === 0 ? ', retrying once' : ''}`);
-          if (stored > this.lastNonce) this.lastNonce = stored;
+          this.options.metrics?.resyncs.inc(this.labels);
+          log('warn', `contract ${this.contractId}: sentinel refused nonce ${claim.nonce}; it holds our claim at nonce ${proven}, so the next claim is above it${attempt === 0 ? '; retrying once' : ''}`);
           resynced = true;
           if (attempt === 0) continue;
           return reply('no');
@@ -287,7 +380,7 @@ export class ContractPayer {
         case 'free-rate-limited':
         case 'not-served':
           this.spare = claim;
-          this.options.metrics?.notConsumed.inc({ ...labels, reason: verdict.kind === 'not-served' ? `sentinel_${status}` : verdict.kind.replaceAll('-', '_') });
+          this.options.metrics?.notConsumed.inc({ ...this.labels, reason: verdict.kind === 'not-served' ? `sentinel_${status}` : verdict.kind.replaceAll('-', '_') });
           if (status === 429 && res.headers['retry-after'] === undefined) {
             // The sentinel sends no Retry-After; its paid limit refills one request every 60 s / queries_per_minute.
             res.headers['retry-after'] = String(this.queriesPerMinute > 0n ? Math.max(1, Math.ceil(60 / Number(this.queriesPerMinute))) : 1);
@@ -297,7 +390,7 @@ export class ContractPayer {
       if (tier !== 'paid') {
         // §11 note: the sentinel could not look the contract up and served the free tier; no claim was stored.
         this.spare = claim;
-        this.options.metrics?.notConsumed.inc({ ...labels, reason: 'tier_free' });
+        this.options.metrics?.notConsumed.inc({ ...this.labels, reason: 'tier_free' });
         return reply('no');
       }
       this.lastNonce = claim.nonce;
@@ -324,13 +417,23 @@ export class ContractPayer {
     if (req.body.length || !['GET', 'HEAD', 'OPTIONS', 'DELETE'].includes(req.method)) headers['content-length'] = String(req.body.length);
     const url = new URL(this.base);
     const mod = url.protocol === 'https:' ? https : http;
+    const headersTimeout = this.options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
     return new Promise((resolve, reject) => {
       const r = mod.request(
         { host: url.hostname, port: url.port || (url.protocol === 'https:' ? 443 : 80), method: req.method, path: `/${this.options.service}${stripArkAuthQuery(req.path)}`, headers, agent: this.agent, timeout: this.options.timeoutMs ?? 30_000 },
-        resolve,
+        (res) => {
+          clearTimeout(noHeaders);
+          resolve(res);
+        },
       );
-      r.on('timeout', () => r.destroy(Object.assign(new Error('no answer in time'), { code: 'ETIMEDOUT' })));
-      r.on('error', reject);
+      // Time to response headers is its own, shorter limit: a sentinel that accepts and then hangs holds the
+      // contract's turn, and every request queued behind it, only this long.
+      const noHeaders = setTimeout(() => r.destroy(Object.assign(new Error(`no response headers within ${headersTimeout} ms`), { code: 'ETIMEDOUT' })), headersTimeout);
+      r.on('timeout', () => r.destroy(Object.assign(new Error('no data in time'), { code: 'ETIMEDOUT' })));
+      r.on('error', (e) => {
+        clearTimeout(noHeaders);
+        reject(e);
+      });
       r.end(req.body);
     });
   }
@@ -343,17 +446,8 @@ export class ContractPayer {
     this.spare = undefined;
     // The rest of a held block goes back first, so the store's mark can come down to the spare claim's nonce.
     await this.claims.close();
-    // The sentinel never stored this nonce, so it may be handed out again; compare-and-set, never below the floor.
-    if (spare) await this.options.store.giveBack(this.contractId, this.address, spare.nonce, spare.nonce - 1n).catch(() => false);
+    // The sentinel never stored this nonce, so it may be handed out again (compare-and-set, never below the floor).
+    if (spare) await this.claims.giveBack(spare);
     this.agent.destroy();
   }
-}
-
-function readAll(res: Readable): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    res.on('data', (c: Buffer) => chunks.push(c));
-    res.on('end', () => resolve(Buffer.concat(chunks)));
-    res.on('error', reject);
-  });
 }

@@ -1,7 +1,8 @@
 import { ArkeoSignerError, InputError } from '../errors.js';
 import { PREFIXES, parseBech32PubKey, toBech32PubKey } from '../crypto/address.js';
 import { equalBytes } from '../crypto/bytes.js';
-import { fetchSentinelNonce, parseChainContract, RemoteError, type ChainContract } from '../claims/index.js';
+import { parseChainContract, RemoteError, type ChainContract } from '../claims/index.js';
+import { BoundedReadError, getBounded } from '../http.js';
 
 /**
  * What a paying client reads from a provider's sentinel (arkeo-claims.md §7) and how it reads the sentinel's own
@@ -26,21 +27,19 @@ export function sentinelBase(url: string): string {
 }
 
 async function getJson(url: string): Promise<unknown> {
-  let res: Response;
+  let reply;
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(SENTINEL_TIMEOUT_MS), headers: { accept: 'application/json' } });
+    reply = await getBounded(url, { what: 'sentinel', timeoutMs: SENTINEL_TIMEOUT_MS, maxBytes: MAX_BODY });
   } catch (e) {
-    const cause = (e as { cause?: { code?: string } }).cause?.code;
-    throw new SentinelError('SENTINEL_UNREACHABLE', `sentinel ${url}: ${(e as Error).name === 'TimeoutError' ? `no answer within ${SENTINEL_TIMEOUT_MS} ms` : (cause ?? (e as Error).message)}; check the URL and that the sentinel is up`);
+    if (e instanceof BoundedReadError) throw new SentinelError(e.reason === 'unreachable' || e.reason === 'timeout' ? 'SENTINEL_UNREACHABLE' : 'SENTINEL_BAD_REPLY', e.message);
+    throw e;
   }
-  const body = Buffer.from(await res.arrayBuffer());
-  if (body.length > MAX_BODY) throw new SentinelError('SENTINEL_BAD_REPLY', `sentinel ${url}: reply larger than ${MAX_BODY} bytes`);
-  if (!res.ok) {
-    const text = body.toString('utf8').replace(/\s+/g, ' ').trim().slice(0, 200);
-    throw new SentinelError(res.status === 404 ? 'NOT_FOUND' : 'SENTINEL_ERROR', `sentinel ${url}: HTTP ${res.status}${text ? ` (${text})` : ''}`);
+  if (reply.status < 200 || reply.status > 299) {
+    const text = reply.body.toString('utf8').replace(/\s+/g, ' ').trim().slice(0, 200);
+    throw new SentinelError(reply.status === 404 ? 'NOT_FOUND' : 'SENTINEL_ERROR', `sentinel ${url}: HTTP ${reply.status}${text ? ` (${text})` : ''}`);
   }
   try {
-    return JSON.parse(body.toString('utf8'));
+    return JSON.parse(reply.body.toString('utf8'));
   } catch {
     throw new SentinelError('SENTINEL_BAD_REPLY', `sentinel ${url}: reply is not JSON`);
   }
@@ -127,22 +126,10 @@ export async function fetchActiveContract(base: string, service: string, spender
   };
 }
 
-/**
- * GET /claim/{cid} → the nonce the sentinel last stored (0 when none: it answers a zero-valued claim, I-14). The
- * one reader is claims' fetchSentinelNonce (`nonce sync` and the console use it too); its errors are re-labelled.
- */
-export async function fetchStoredNonce(base: string, contractId: bigint): Promise<bigint> {
-  try {
-    return await fetchSentinelNonce(base, contractId);
-  } catch (e) {
-    throw sentinelErrorOf(e);
-  }
-}
-
 const REMOTE_CODES: Record<string, string> = { REMOTE_UNREACHABLE: 'SENTINEL_UNREACHABLE', REMOTE_ERROR: 'SENTINEL_ERROR', REMOTE_BAD_REPLY: 'SENTINEL_BAD_REPLY' };
 
 /** claims' RemoteError as the proxy reports it (SentinelError, same message); anything else unchanged. */
-function sentinelErrorOf(e: unknown): unknown {
+export function sentinelErrorOf(e: unknown): unknown {
   return e instanceof RemoteError ? new SentinelError(REMOTE_CODES[e.code] ?? 'SENTINEL_ERROR', e.message) : e;
 }
 

@@ -184,6 +184,7 @@ export class SigningProxy {
     } catch (e) {
       const [code, message] = [(e as { code?: string }).code ?? 'ERROR', (e as Error).message];
       if (e instanceof PayerError && e.code === 'SENTINEL_UNREACHABLE') status = 502;
+      else if (e instanceof PayerError && e.code === 'SENTINEL_BUSY') status = 504;
       else if (e instanceof PayerError && e.code === 'BODY_TOO_LARGE') status = 413;
       else if (e instanceof NonceStoreError) status = 503; // fail closed: no durable nonce, no signature
       else status = 500;

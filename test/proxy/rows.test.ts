@@ -5,8 +5,8 @@ import * as path from 'node:path';
 import { BIN, run, runAsync, tempDir } from '../helpers.js';
 import { openNonceStore } from '../../src/nonces/index.js';
 import { toAddress } from '../../src/crypto/index.js';
-import { inProcessProxy, post, KEY_HEX, SERVICE, payg } from './support.js';
-import { startSentinelRules, type SentinelRules } from '../support/sentinel-rules.js';
+import { inProcessProxy, post, KEY_HEX, SERVICE, payg, CLAIM_MODES } from './support.js';
+import { claimSignedBy, startSentinelRules, type SentinelRules } from '../support/sentinel-rules.js';
 import { privateKeyToSigner } from '../../src/signers/index.js';
 import { KEY_PRIV } from './support.js';
 
@@ -60,8 +60,7 @@ const CALL = { jsonrpc: '2.0', id: 1, method: 'eth_blockNumber' };
 function keepRunningAhead(s: SentinelRules): () => number {
   let bumps = 0;
   s.faults.mangle = (v) => {
-    const stored = s.claims.get(7n)!;
-    s.claims.set(7n, { ...stored, nonce: stored.nonce + 100n });
+    s.claims.set(7n, claimSignedBy(KEY_PRIV, 7n, s.claims.get(7n)!.nonce + 100n));
     bumps++;
     return v;
   };
@@ -70,9 +69,10 @@ function keepRunningAhead(s: SentinelRules): () => number {
 /** Contract 8 holds a copy of our key's pubkey so rows that delete contract 7 can put it back. */
 const keep = (s: SentinelRules, pub: Uint8Array) => s.contracts.set(8n, payg(8n, pub, { service: 'unused' }));
 
-for (const row of ROWS) {
-  test(`proxy, §11 row: ${row.name}`, { timeout: 30_000 }, async () => {
-    const p = await inProcessProxy('auto', keep);
+// With a local key, and with the key daemon's claim operation behind a claim-only token: the same rows.
+for (const mode of CLAIM_MODES) for (const row of ROWS) {
+  test(`proxy (${mode} key), §11 row: ${row.name}`, { timeout: 30_000 }, async () => {
+    const p = await inProcessProxy('auto', keep, { mode });
     try {
       row.arrange(p.sentinel);
       const r = await post(p.url, CALL);
@@ -114,7 +114,7 @@ test('proxy: 400 bad nonce (x/y) → resync to y, one retry, served; a second ba
   try {
     assert.equal((await post(p.url, CALL)).status, 200);
     // Another client of the same key (or a lost local store) moved the sentinel to 50.
-    p.sentinel.claims.set(7n, { ...p.sentinel.claims.get(7n)!, nonce: 50n });
+    p.sentinel.claims.set(7n, claimSignedBy(KEY_PRIV, 7n, 50n));
     const r = await post(p.url, CALL);
     assert.equal(r.status, 200, r.text);
     assert.equal(p.sentinel.claims.get(7n)!.nonce, 51n);
@@ -141,7 +141,7 @@ test('proxy: a sentinel variant\'s "400 nonce must increase" is not consumed: re
   try {
     p.sentinel.faults.badNonceBody = () => 'nonce must increase';
     assert.equal((await post(p.url, CALL)).status, 200);
-    p.sentinel.claims.set(7n, { ...p.sentinel.claims.get(7n)!, nonce: 50n });
+    p.sentinel.claims.set(7n, claimSignedBy(KEY_PRIV, 7n, 50n));
     const r = await post(p.url, CALL);
     assert.equal(r.status, 200, r.text);
     assert.deepEqual(p.sentinel.events.filter((e) => e.status === 400).map((e) => [e.nonce, e.body]), [[2n, 'nonce must increase']]);
@@ -161,37 +161,38 @@ test('proxy: a sentinel variant\'s "400 nonce must increase" is not consumed: re
     assert.equal(run(BIN.arkeoSigner, ['keys', 'import-hex', 'k', KEY_HEX, '--home', home]).status, 0);
     let once = true;
     p.sentinel.faults.mangle = (v) => {
-      if (once) p.sentinel.claims.set(7n, { ...p.sentinel.claims.get(7n)!, nonce: p.sentinel.claims.get(7n)!.nonce + 5n });
+      if (once) p.sentinel.claims.set(7n, claimSignedBy(KEY_PRIV, 7n, p.sentinel.claims.get(7n)!.nonce + 5n));
       once = false;
       return v;
     };
     const c = await runAsync(BIN.arkeoSigner, ['curl', '-v', '-H', 'content-type: application/json', '-d', JSON.stringify(CALL), `${p.sentinel.url}/${SERVICE}/`, '--key', 'k', '--home', home, '--contract', '7', '--nonce-store', path.join(home, 'n.db'), '--create-nonce-store']);
     assert.equal(c.status, 0, c.stderr);
     assert.match(c.stderr, /\* summary: 200 tier paid; contract 7 nonce \d+ consumed yes, resynced once/, c.stderr);
-    // The resync limit holds for this reply too.
+    // The proof rule holds for this reply too: a nonce without our signed claim stops the contract.
     p.sentinel.faults.mangle = undefined;
+    const before = await p.store.current(7n, addr);
     p.sentinel.claims.set(7n, { ...p.sentinel.claims.get(7n)!, nonce: 100_000n });
     const far = await post(p.url, CALL);
     assert.equal(far.status, 402, far.text);
-    assert.equal(JSON.parse(far.text).code, 'RESYNC_TOO_FAR');
-    assert.ok((await p.store.current(7n, addr)) < 1000n, 'the store was not moved to the sentinel\'s number');
+    assert.equal(JSON.parse(far.text).code, 'PROVIDER_UNPROVEN_NONCE');
+    assert.equal(await p.store.current(7n, addr), before + 1n, 'only the claim that met the lie was signed; the store was not moved to the sentinel\'s number');
   } finally {
     await p.close();
   }
 });
 
-// Guards the review finding where any `400 bad nonce (x/y)` moved the store to y, however far: a sentinel naming
-// a huge y would make us sign y+1, which settles for (y+1) × rate.
-test('proxy: a bad-nonce resync further than the limit stops the contract instead of jumping', { timeout: 30_000 }, async () => {
+// A resync is believed for what it proves, not for how far it goes: a claim our key really signed far ahead
+// (another machine with the same key) is followed, however far.
+test('proxy: a far resync proven by our own signed claim is followed', { timeout: 30_000 }, async () => {
   const p = await inProcessProxy();
   try {
     assert.equal((await post(p.url, CALL)).status, 200);
-    p.sentinel.claims.set(7n, { ...p.sentinel.claims.get(7n)!, nonce: 100_000n });
+    p.sentinel.claims.set(7n, claimSignedBy(KEY_PRIV, 7n, 50_000n));
     const r = await post(p.url, CALL);
-    assert.equal(r.status, 402, r.text);
-    assert.equal(JSON.parse(r.text).code, 'RESYNC_TOO_FAR');
-    assert.ok((await p.store.current(7n, toAddress(p.pub))) < 100n, 'the store was not moved to the sentinel\'s number');
-    assert.equal((await post(p.url, CALL)).status, 402, 'and nothing more is signed for the contract');
+    assert.equal(r.status, 200, r.text);
+    assert.equal(p.sentinel.claims.get(7n)!.nonce, 50_001n);
+    assert.equal(await p.store.current(7n, toAddress(p.pub)), 50_001n);
+    assert.equal(p.payer.state.last_nonce, '50001');
   } finally {
     await p.close();
   }

@@ -3,6 +3,9 @@ import { sha256, utf8, toHex } from '../../src/crypto/index.js';
 import { privateKeyToSigner, type Signer } from '../../src/signers/index.js';
 import { openNonceStore, type NonceStore } from '../../src/nonces/index.js';
 import { ContractPayer, SigningProxy, createProxyMetrics, type ProxyMetrics } from '../../src/proxy/index.js';
+import { DaemonClaimSource, DaemonClient } from '../../src/daemon/index.js';
+import type { ClaimSource } from '../../src/claims/index.js';
+import { startTestDaemon, type TestDaemon } from '../support/daemon.js';
 import { tempDir } from '../helpers.js';
 import { startSentinelRules, type RulesContract, type SentinelRules } from '../support/sentinel-rules.js';
 
@@ -23,34 +26,63 @@ export interface InProcess {
   payer: ContractPayer;
   proxy: SigningProxy;
   url: string;
+  /** In daemon mode: the key daemon whose claim operation pays (its nonce store is `store`). */
+  daemon?: TestDaemon;
   close(): Promise<void>;
 }
 
+/** How the proxy gets its claims: signed here with a local key, or from the key daemon with a claim-only token. */
+export type ClaimMode = 'local' | 'daemon';
+export const CLAIM_MODES: ClaimMode[] = ['local', 'daemon'];
+
+/** A claim-only daemon token: the proxy needs nothing more. */
+export const CLAIM_ONLY = { keys: ['k'], operations: ['claim'], contracts: ['*'], rate: { per_second: 100_000, burst: 100_000 } };
+
 /** The sentinel-rules server with contract 7 for our key, and a proxy in this process in front of it. */
-export async function inProcessProxy(contract: bigint | 'auto' = 'auto', tweak: (s: SentinelRules, pub: Uint8Array) => void = () => {}): Promise<InProcess> {
+export async function inProcessProxy(
+  contract: bigint | 'auto' = 'auto',
+  tweak: (s: SentinelRules, pub: Uint8Array) => void = () => {},
+  options: { mode?: ClaimMode; blockSize?: number; headersTimeoutMs?: number; prepare?: (store: NonceStore) => Promise<void> } = {},
+): Promise<InProcess> {
   const sentinel = await startSentinelRules({ services: [SERVICE, 'other-service'] });
   const signer = privateKeyToSigner(KEY_PRIV);
   const pub = await signer.publicKey();
   sentinel.contracts.set(7n, payg(7n, pub));
   tweak(sentinel, pub);
-  const store = await openNonceStore(path.join(tempDir(), 'nonces.db'), tempDir(), { create: true });
+  let daemon: TestDaemon | undefined;
+  let client: DaemonClient | undefined;
+  let claims: ClaimSource | Signer = signer;
+  let storePath = path.join(tempDir(), 'nonces.db');
+  if (options.mode === 'daemon') {
+    // The proxy shares the daemon's nonce store (for contract terms); the nonces are the daemon's to reserve.
+    daemon = await startTestDaemon({ k: KEY_HEX }, { proxy: CLAIM_ONLY }, (c) => (c.nonces.block_size = options.blockSize ?? 1));
+    storePath = daemon.config.nonces.store;
+    client = new DaemonClient(daemon.socket, { token: daemon.tokens.proxy! });
+    claims = await DaemonClaimSource.open(client, 'k');
+  }
+  const store = await openNonceStore(storePath, tempDir(), { create: true });
+  await options.prepare?.(store);
   const metrics = createProxyMetrics();
   let payer: ContractPayer | undefined;
+  const shutdown = async () => {
+    await store.close();
+    client?.close();
+    await daemon?.daemon.stop();
+    await sentinel.close();
+  };
   try {
-    payer = await ContractPayer.open({ signer, store, sentinel: sentinel.url, service: SERVICE, contract, metrics });
+    payer = await ContractPayer.open({ claims, store, sentinel: sentinel.url, service: SERVICE, contract, metrics, blockSize: options.blockSize, headersTimeoutMs: options.headersTimeoutMs });
     const proxy = await SigningProxy.start({ routes: [{ listen: { host: '127.0.0.1', port: 0 }, payer }], store, metrics });
     return {
-      sentinel, signer, pub, store, metrics, payer, proxy, url: proxy.addresses()[0]!,
+      sentinel, signer, pub, store, metrics, payer, proxy, url: proxy.addresses()[0]!, daemon,
       close: async () => {
         await proxy.stop(1000);
-        await store.close();
-        await sentinel.close();
+        await shutdown();
       },
     };
   } catch (e) {
     await payer?.close();
-    await store.close();
-    await sentinel.close();
+    await shutdown();
     throw e;
   }
 }

@@ -72,6 +72,21 @@ export interface SentinelRules {
      */
     badNonceBody?: (sent: bigint, stored: bigint) => string;
     freeRateLimit: number;
+    /**
+     * A LYING PROVIDER: before each paid claim's nonce check, the stored claim's nonce is raised by this much
+     * without a new signature (it keeps the one over the old nonce), so every claim gets `bad nonce (x/y)` with
+     * a y nobody signed, and GET /claim/{cid} answers y. Repeated on every request.
+     */
+    inflateNonce?: bigint;
+    /** Its own error replies go out chunked, without Content-Length (Go does this for larger bodies, or a proxy in front may). */
+    chunkedErrors?: boolean;
+    /**
+     * GET /claim/{cid} misbehaves: a redirect to `redirectTo`, an endless chunked reply, an oversized JSON reply
+     * without Content-Length, or no answer at all.
+     */
+    claimRoute?: { kind: 'redirect'; to: string } | { kind: 'endless' } | { kind: 'oversized'; bytes: number } | { kind: 'hang' };
+    /** Paid requests are accepted and then never answered (no response headers), as a hung sentinel does. */
+    hangPaid?: boolean;
   };
   upstream: JsonRpcUpstream;
   /** Services this sentinel's registry knows; a request for another name gets "could not find service" after auth. */
@@ -111,10 +126,25 @@ export function cosmosVerify(pub: Uint8Array, msg: Uint8Array, sig: Uint8Array):
   }
 }
 
-function httpError(res: http.ServerResponse, status: number, message: string): void {
+/** A sentinel error line with Content-Length, as `http.Error` sends it. */
+function plainError(res: http.ServerResponse, status: number, message: string): void {
   const body = message + '\n';
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff', 'content-length': Buffer.byteLength(body) });
   res.end(body);
+}
+
+/** The same line, chunked: no Content-Length. */
+function chunkedError(res: http.ServerResponse, status: number, message: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' });
+  res.write(message);
+  res.end('\n');
+}
+
+/** A claim as a client with `privateKey` signs it (Sign(pre), low-S): what another process with the same key leaves at the sentinel. */
+export function claimSignedBy(privateKey: Uint8Array, contractId: bigint, nonce: bigint): StoredClaim {
+  const pre = new TextEncoder().encode(`${contractId}:${nonce}:`);
+  const signature = secp256k1.sign(sha256(pre), privateKey, { prehash: false, lowS: true, format: 'compact' });
+  return { contractId, nonce, signature: hex(signature), spender: secp256k1.getPublicKey(privateKey, true) };
 }
 
 function respondJson(res: http.ServerResponse, status: number, obj: unknown): void {
@@ -179,6 +209,8 @@ export async function startSentinelRules(options: { provider?: Uint8Array; servi
   const events: PaidEvent[] = [];
   const faults: SentinelRules['faults'] = { jitterMs: 0, lookupError: new Set(), storeFails: false, freeRateLimit: 1_000_000 };
   const limiter = new Limiter();
+  const hung = new Set<http.ServerResponse>();
+  const httpError = (res: http.ServerResponse, status: number, message: string) => (faults.chunkedErrors ? chunkedError(res, status, message) : plainError(res, status, message));
 
   const cors = { 'access-control-allow-origin': '*', 'access-control-allow-methods': 'POST, GET, OPTIONS, PUT, DELETE', 'access-control-allow-headers': 'Accept, Content-Type, Content-Length, Accept-Encoding, X-CSRF-Token, Authorization', 'access-control-max-age': '3600' };
 
@@ -264,6 +296,10 @@ export async function startSentinelRules(options: { provider?: Uint8Array; servi
     const spender = aa.spender ?? contract.client;
     const pre = new TextEncoder().encode(`${aa.contractId}:${aa.nonce}:`);
     if (!cosmosVerify(spender, sha256(pre), aa.signature) && !cosmosVerify(spender, pre, aa.signature)) return fail(401, 'invalid signature for client');
+    if (faults.inflateNonce !== undefined) {
+      const was = claims.get(aa.contractId);
+      claims.set(aa.contractId, { contractId: aa.contractId, nonce: (was?.nonce ?? aa.nonce) + faults.inflateNonce, signature: was?.signature ?? '', spender });
+    }
     const stored = claims.get(aa.contractId);
     if (stored && stored.nonce >= aa.nonce) return fail(400, faults.badNonceBody ? faults.badNonceBody(aa.nonce, stored.nonce) : `bad nonce (${aa.nonce}/${stored.nonce})`);
     if (faults.storeFails) return fail(500, 'internal server error: leveldb: closed');
@@ -271,6 +307,10 @@ export async function startSentinelRules(options: { provider?: Uint8Array; servi
     claims.set(aa.contractId, claim);
     accepted.push(claim);
     record(0, 'stored');
+    if (faults.hangPaid) {
+      hung.add(res);
+      return;
+    }
     proxyUpstream(req, res, service, 'paid');
   }
 
@@ -300,6 +340,27 @@ export async function startSentinelRules(options: { provider?: Uint8Array; servi
     m = /^\/claim\/([^/]+)$/.exec(url.pathname);
     if (m) {
       if (!/^[0-9]+$/.test(m[1]!)) return respondJson(res, 400, { error: `bad contractId: ${m[1]}` });
+      const odd = faults.claimRoute;
+      if (odd?.kind === 'redirect') {
+        res.writeHead(302, { location: odd.to, 'content-length': '0' });
+        return res.end();
+      }
+      if (odd?.kind === 'hang') return void hung.add(res);
+      if (odd?.kind === 'endless' || odd?.kind === 'oversized') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        const chunk = Buffer.alloc(64 * 1024, 0x20);
+        let sent = 0;
+        const more = () => {
+          while (odd.kind === 'endless' || sent < odd.bytes) {
+            if (res.destroyed) return;
+            sent += chunk.length;
+            if (!res.write(chunk)) return void res.once('drain', more);
+          }
+          res.end('"}');
+        };
+        res.write('{"pad":"');
+        return more();
+      }
       const c = claims.get(BigInt(m[1]!));
       return respondJson(res, 200, c ? { provider: bech32Pub(providerPubkey), contract_id: Number(c.contractId), spender: bech32Pub(c.spender), nonce: Number(c.nonce), signature: c.signature, claimed: false } : { provider: '', contract_id: 0, spender: '', nonce: 0, signature: '', claimed: false });
     }
@@ -317,6 +378,7 @@ export async function startSentinelRules(options: { provider?: Uint8Array; servi
     upstream,
     services,
     close: async () => {
+      for (const res of hung) res.destroy();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       await upstream.close();

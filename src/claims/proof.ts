@@ -1,0 +1,61 @@
+import { ArkeoSignerError } from '../errors.js';
+import { utf8 } from '../crypto/bytes.js';
+import { isLowS, sha256, verifyDigest } from '../crypto/secp256k1.js';
+import { fetchSentinelClaim, type SentinelClaim } from './remote.js';
+import type { ProvenNonce } from './source.js';
+import { claimPreimage } from './wire.js';
+
+/**
+ * A provider is paid nonce × rate for the highest claim it settles, so a nonce it reports (`400 bad nonce (x/y)`,
+ * GET /claim/{cid}) is a demand for money. The only nonces above ours that can be real are ones a key of the
+ * contract signed (another process or machine with the same key), and the sentinel keeps that claim with its
+ * signature. So a reported nonce is believed only when the sentinel's stored claim at that nonce verifies with a
+ * key we trust; a provider that cannot show one is lying, and nothing more is signed for the contract.
+ */
+export class UnprovenNonceError extends ArkeoSignerError {
+  constructor(
+    readonly contractId: bigint,
+    readonly claimed: bigint,
+    message: string,
+  ) {
+    super('PROVIDER_UNPROVEN_NONCE', message);
+  }
+}
+
+/**
+ * Does `signature` sign the claim `<cid>:<nonce>:` for one of `keys`? As both verifiers accept it (arkeo-claims.md
+ * §3.2): ECDSA over SHA-256 of the preimage, or of its SHA-256; low-S only. Returns the key that signed, if any.
+ */
+export function claimSigner(contractId: bigint, nonce: bigint, signature: Uint8Array, keys: readonly Uint8Array[]): Uint8Array | undefined {
+  if (signature.length !== 64 || !isLowS(signature)) return undefined;
+  const digest = sha256(utf8(claimPreimage(contractId, nonce)));
+  const digestOfDigest = sha256(digest);
+  return keys.find((key) => verifyDigest(key, digest, signature) || verifyDigest(key, digestOfDigest, signature));
+}
+
+/**
+ * The nonce in a sentinel's stored claim, proven: undefined when it holds none; the claim when one of `trusted`
+ * signed it; otherwise UnprovenNonceError. `atLeast`, when given, is the nonce its `bad nonce (x/y)` reply named:
+ * the stored claim must reach it, or that reply was a lie too. `who` names the sentinel in the message.
+ */
+export function proveStoredClaim(stored: SentinelClaim, trusted: readonly Uint8Array[], who: string, atLeast?: bigint): ProvenNonce | undefined {
+  const shortOf = atLeast !== undefined && stored.nonce < atLeast;
+  if (stored.nonce === 0n && !shortOf) return undefined;
+  if (!shortOf && stored.signature && claimSigner(stored.contractId, stored.nonce, stored.signature, trusted)) return { nonce: stored.nonce, signature: stored.signature };
+  const said = shortOf ? atLeast : stored.nonce;
+  const why = shortOf
+    ? `its stored claim is at nonce ${stored.nonce}, below that`
+    : stored.signature
+      ? `the claim it stored at that nonce is not signed by this key${trusted.length > 1 ? " or the contract's registered parties" : ''}`
+      : 'it shows no signature for it';
+  throw new UnprovenNonceError(
+    stored.contractId,
+    said,
+    `contract ${stored.contractId}: ${who} says it holds nonce ${said}, but ${why}; a nonce the provider cannot prove is not believed (it would be paid nonce × rate), so nothing more is signed for this contract: check the provider, then arkeo-signer nonce sync`,
+  );
+}
+
+/** GET /claim/{cid} and proveStoredClaim: the proven nonce, 0 when the sentinel holds none. */
+export async function provenSentinelNonce(sentinelUrl: string, contractId: bigint, trusted: readonly Uint8Array[]): Promise<bigint> {
+  return proveStoredClaim(await fetchSentinelClaim(sentinelUrl, contractId), trusted, `the sentinel ${sentinelUrl}`)?.nonce ?? 0n;
+}

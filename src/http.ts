@@ -1,0 +1,117 @@
+import { Readable } from 'node:stream';
+
+/**
+ * Reading what a remote party sends (a sentinel, a chain's LCD), bounded: a peer may lie, stall or flood, so
+ * every read has a byte limit enforced while the bytes arrive (never after buffering them all), a time limit
+ * for the whole exchange, and follows no redirect: a lookup goes to the URL we were given or nowhere.
+ */
+export type BoundedReadFailure = 'unreachable' | 'timeout' | 'too-large' | 'redirect';
+
+export class BoundedReadError extends Error {
+  constructor(
+    readonly reason: BoundedReadFailure,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'BoundedReadError';
+  }
+}
+
+export interface BoundedGet {
+  /** Names the peer in messages: "sentinel", "lcd". */
+  what: string;
+  timeoutMs: number;
+  maxBytes: number;
+  headers?: Record<string, string>;
+}
+
+export interface BoundedReply {
+  status: number;
+  headers: Headers;
+  body: Buffer;
+}
+
+/** fetch() says only "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND, a TLS error) is in its cause. */
+function causeOf(e: unknown): string {
+  const c = (e as { cause?: { code?: string; message?: string } }).cause;
+  if (!c) return (e as Error).message;
+  const text = c.code && c.message && !c.message.includes(c.code) ? `${c.code}: ${c.message}` : (c.message ?? c.code ?? '');
+  return text.split('\n')[0] || (e as Error).message;
+}
+
+/**
+ * GET `url` and read its body up to `maxBytes`. Throws BoundedReadError (message: "<what> <url>: …") when the
+ * peer cannot be reached, does not finish within `timeoutMs`, sends more than `maxBytes` (with or without a
+ * Content-Length) or answers a redirect. Any other status is returned for the caller to judge.
+ */
+export async function getBounded(url: string, options: BoundedGet): Promise<BoundedReply> {
+  const where = `${options.what} ${url}`;
+  const signal = AbortSignal.timeout(options.timeoutMs);
+  const timedOut = () => new BoundedReadError('timeout', `${where}: no complete answer within ${options.timeoutMs} ms; check the URL and that the ${options.what} is up`);
+  let res: Response;
+  try {
+    res = await fetch(url, { signal, redirect: 'manual', headers: { accept: 'application/json', ...options.headers } });
+  } catch (e) {
+    if (signal.aborted) throw timedOut();
+    throw new BoundedReadError('unreachable', `${where}: ${causeOf(e)}; check the URL and that the ${options.what} is up`);
+  }
+  const tooLarge = () => new BoundedReadError('too-large', `${where}: sent more than ${options.maxBytes} bytes; not reading the rest (a ${options.what} reply is far smaller)`);
+  if (res.status >= 300 && res.status < 400) {
+    await res.body?.cancel().catch(() => {});
+    const to = res.headers.get('location');
+    throw new BoundedReadError('redirect', `${where}: answered a redirect (HTTP ${res.status}${to ? ` to ${to.slice(0, 200)}` : ''}); lookups follow no redirects, so give the final URL`);
+  }
+  const declared = Number(res.headers.get('content-length') ?? NaN);
+  if (Number.isFinite(declared) && declared > options.maxBytes) {
+    await res.body?.cancel().catch(() => {});
+    throw tooLarge();
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (res.body) {
+    const reader = res.body.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        size += value.byteLength;
+        if (size > options.maxBytes) {
+          await reader.cancel().catch(() => {});
+          throw tooLarge();
+        }
+        chunks.push(value);
+      }
+    } catch (e) {
+      if (e instanceof BoundedReadError) throw e;
+      if (signal.aborted) throw timedOut();
+      throw new BoundedReadError('unreachable', `${where}: the reply broke off (${causeOf(e)})`);
+    }
+  }
+  return { status: res.status, headers: res.headers, body: Buffer.concat(chunks) };
+}
+
+/**
+ * The first bytes of a Node stream, up to `maxBytes`: `complete` when the stream ended within them. When it did
+ * not, `rest` replays what was read followed by the remainder, so the caller can still pass the whole stream on.
+ */
+export async function peekStream(stream: Readable, maxBytes: number): Promise<{ complete: true; body: Buffer } | { complete: false; rest: Readable }> {
+  const iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for (;;) {
+    const next = await iterator.next();
+    if (next.done) return { complete: true, body: Buffer.concat(chunks) };
+    chunks.push(next.value);
+    size += next.value.length;
+    if (size > maxBytes) break;
+  }
+  async function* replay(): AsyncGenerator<Buffer> {
+    yield* chunks;
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) return;
+      yield next.value;
+    }
+  }
+  return { complete: false, rest: Readable.from(replay(), { objectMode: false }) };
+}
