@@ -17,6 +17,8 @@ export class UnprovenNonceError extends ArkeoSignerError {
     readonly contractId: bigint,
     readonly claimed: bigint,
     message: string,
+    /** The signature the sentinel showed for it, if any (for the record). */
+    readonly signature?: Uint8Array,
   ) {
     super('PROVIDER_UNPROVEN_NONCE', message);
   }
@@ -52,6 +54,7 @@ export function proveStoredClaim(stored: SentinelClaim, trusted: readonly Uint8A
     stored.contractId,
     said,
     `contract ${stored.contractId}: ${who} says it holds nonce ${said}, but ${why}; a nonce the provider cannot prove is not believed (it would be paid nonce × rate), so nothing more is signed for this contract: check the provider, then arkeo-signer nonce sync`,
+    stored.signature,
   );
 }
 

@@ -1,6 +1,7 @@
 import type { NonceStore } from '../nonces/store.js';
 import type { Signer } from '../signers/index.js';
 import { ClaimSigner } from './service.js';
+import type { UnprovenNonceError } from './proof.js';
 
 /** A claim ready to send: its nonce is durable wherever the claims come from. */
 export interface PaidClaim {
@@ -30,6 +31,8 @@ export interface ClaimSource {
   current(contractId: bigint): Promise<bigint>;
   /** A claim the sentinel never stored may be handed out again, if nothing was reserved after it. */
   giveBack(claim: PaidClaim): Promise<void>;
+  /** Record a provider's unproven nonce where this source keeps its audit trail (the key daemon does). */
+  reportUnproven?(e: UnprovenNonceError): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -6,7 +6,8 @@ import { parseHex, toHex } from '../crypto/bytes.js';
 import { verifySignature } from '../crypto/secp256k1.js';
 import { parseBech32PubKey, toAddress } from '../crypto/address.js';
 import type { Signer } from '../signers/index.js';
-import { claimSigner, parseArkAuth, type ClaimSource, type PaidClaim, type ProvenNonce } from '../claims/index.js';
+import { claimSigner, parseArkAuth, type ClaimSource, type PaidClaim, type ProvenNonce, type UnprovenNonceError } from '../claims/index.js';
+import { log } from '../log.js';
 
 /** A client of the local key daemon, over its unix socket or over HTTPS (optionally with a client certificate). */
 export class DaemonError extends ArkeoSignerError {
@@ -216,6 +217,21 @@ export class DaemonClaimSource implements ClaimSource {
   }
 
   async giveBack(): Promise<void> {}
+
+  /**
+   * The daemon's audit log is the record of this key's use: hand it the provider's claim as a resync, which it
+   * checks, refuses (409 PROVIDER_UNPROVEN_NONCE) and audits. Nothing is signed either way.
+   */
+  async reportUnproven(e: UnprovenNonceError): Promise<void> {
+    if (e.claimed < 1n) return;
+    const resync = { nonce: e.claimed, signature: e.signature ?? new Uint8Array(64) };
+    await this.client.claim(e.contractId, this.keyName, undefined, resync).then(
+      () => log('error', `daemon: contract ${e.contractId}: the daemon signed a claim after an unproven resync to ${e.claimed}`),
+      (refused: unknown) => {
+        if ((refused as DaemonError).code !== 'PROVIDER_UNPROVEN_NONCE') log('warn', `daemon: could not record the unproven nonce of contract ${e.contractId}: ${(refused as Error).message}`);
+      },
+    );
+  }
 
   /** The client is the caller's: several contracts may share it. */
   async close(): Promise<void> {}

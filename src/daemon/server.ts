@@ -625,6 +625,7 @@ function rawScope(message: Uint8Array, policy: TokenRecord['policy']): void {
   const claim = /^\+?([0-9]{1,20}):[+-]?[0-9]{1,20}(?::|$)/.exec(Buffer.from(message.subarray(0, 48)).toString('latin1'));
   if (claim) {
     const id = String(BigInt(claim[1]!));
+    if (allowed(policy.contracts, id) && policy.max_spend === undefined && policy.delegate_contracts_only !== true) return;
     throw denied(`raw: this message is a claim or arkcontract preimage for contract ${id}, and this token is limited${allowed(policy.contracts, id) ? ' (by its spend ceiling or to delegate contracts)' : ` to contracts ${policy.contracts.join(', ')}`}; sign claims with POST /v1/claims`, { op: 'raw', contract: id });
   }
   if (message.length === 32) {

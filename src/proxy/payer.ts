@@ -293,6 +293,7 @@ export class ContractPayer {
   /** The provider named a nonce it cannot prove: count it (the alert's metric) and sign nothing more here. */
   private stopUnproven(e: UnprovenNonceError): PaidReply {
     this.options.metrics?.unprovenNonces.inc(this.labels);
+    if (!this.stopped) this.claims.reportUnproven?.(e).catch(() => {});
     return this.stop('PROVIDER_UNPROVEN_NONCE', e.message);
   }
 

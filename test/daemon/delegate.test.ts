@@ -28,7 +28,7 @@ async function registerContracts(d: TestDaemon): Promise<void> {
 }
 
 test('keyring.delegates_only: only the recorded delegate key is served; it signs 4-part claims and refuses raw, arkcontract and other contracts', { timeout: 60_000 }, async (t) => {
-  const d = await startTestDaemon({ cold: KEYS.cold, hot: KEYS.hot }, { all: EVERYTHING }, (c) => {
+  const d = await startTestDaemon({ cold: KEYS.cold, hot: KEYS.hot }, { all: EVERYTHING, managing: { ...EVERYTHING, allow_management_spend: true } }, (c) => {
     c.keyring.delegates_only = true;
     recordDelegate(c.keyring.home, { name: 'hot', pubkey: toBech32PubKey(PUB.hot), account: toBech32PubKey(PUB.cold) });
   });
@@ -56,6 +56,12 @@ test('keyring.delegates_only: only the recorded delegate key is served; it signs
       assert.equal(r.json!.code, code, `${route} ${JSON.stringify(body)}`);
       assert.doesNotMatch(r.body, SIG, 'no signature');
     }
+    // A contract whose parties are not registered, with a token that accepts the management-spend risk: nothing
+    // else refuses it, so only the delegate-only rule stands between the key and an arkcontract.
+    const unregistered = await rawRequest(d.socket, 'POST', '/v1/arkcontract', { token: d.tokens.managing, body: JSON.stringify({ contract: '99', key: 'hot', timestamp: '5' }) });
+    assert.equal(unregistered.status, 403, unregistered.body);
+    assert.equal(unregistered.json!.code, 'DELEGATE_ONLY');
+    assert.doesNotMatch(unregistered.body, SIG);
     const cold = await post('/v1/sign', { key: 'cold', message: 'a transaction' });
     assert.notEqual(cold.status, 200, 'the account key cannot be reached through the daemon');
     const next = await post('/v1/claims', { contract: '7', key: 'hot' });
