@@ -10,7 +10,8 @@ import { openNonceStore } from '../../src/nonces/index.js';
 import { privateKeyToSigner } from '../../src/signers/index.js';
 import { toAddress } from '../../src/crypto/index.js';
 import { startSentinelRules, cosmosVerify, type SentinelRules } from '../support/sentinel-rules.js';
-import { KEY_HEX, KEY_PRIV, SERVICE, payg } from './support.js';
+import { CLAIM_ONLY, KEY_HEX, KEY_PRIV, SERVICE, payg } from './support.js';
+import { startTestDaemon, type TestDaemon } from '../support/daemon.js';
 
 /**
  * Bounded loopback load through the proxy, as a separate process, against the sentinel-rules test server (our
@@ -38,8 +39,8 @@ interface Proxy {
   lines: () => string[];
 }
 
-function startProxy(config: string, home: string): Proxy {
-  const child = spawn(process.execPath, [BIN.arkeoSigner, 'proxy', '--config', config, '--home', home], { env: { ...process.env, ARKEO_SIGNER_LOG: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] });
+function startProxy(config: string, home: string, extra: string[] = []): Proxy {
+  const child = spawn(process.execPath, [BIN.arkeoSigner, 'proxy', '--config', config, '--home', home, ...extra], { env: { ...process.env, ARKEO_SIGNER_LOG: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] });
   let buf = '';
   const lines: string[] = [];
   child.stderr!.on('data', (d: Buffer) => {
@@ -115,18 +116,28 @@ interface Setup {
   ports: number[];
   pub: Uint8Array;
   store: string;
+  /** With a key daemon: the proxy's extra flags (--daemon, --token-file); the daemon's store is `store`. */
+  daemon?: { flags: string[]; test: TestDaemon };
 }
 
-async function setup(): Promise<Setup> {
+async function setup(withDaemon = false): Promise<Setup> {
   const home = tempDir();
   assert.equal(run(BIN.arkeoSigner, ['keys', 'import-hex', 'k', KEY_HEX, '--home', home]).status, 0);
+  let daemon: Setup['daemon'];
+  if (withDaemon) {
+    // The daemon holds the key and the nonces; the proxy's token may sign claims and nothing else.
+    const test = await startTestDaemon({ k: KEY_HEX }, { proxy: CLAIM_ONLY }, (c) => (c.nonces.block_size = 1));
+    const tokenFile = path.join(home, 'token');
+    fs.writeFileSync(tokenFile, test.tokens.proxy!, { mode: 0o600 });
+    daemon = { flags: ['--daemon', test.socket, '--token-file', tokenFile], test };
+  }
   const pub = await privateKeyToSigner(KEY_PRIV).publicKey();
   const sentinel = await startSentinelRules({ services: [SERVICE, OTHER] });
   sentinel.faults.jitterMs = JITTER_MS;
   sentinel.contracts.set(7n, payg(7n, pub));
   sentinel.contracts.set(9n, payg(9n, pub, { service: OTHER }));
   const ports = [await freePort(), await freePort()];
-  const store = path.join(home, 'nonces.db');
+  const store = daemon?.test.config.nonces.store ?? path.join(home, 'nonces.db');
   const config = path.join(home, 'proxy.toml');
   fs.writeFileSync(
     config,
@@ -136,7 +147,7 @@ async function setup(): Promise<Setup> {
   );
   // The store is named in the config, so it must exist: create it (and register nothing) the way an operator would.
   assert.equal(run(BIN.arkeoSigner, ['claim', 'contract', 'add', '--id', '9', '--rate', '10', '--deposit', '1000000', '--nonce-store', store, '--create-nonce-store', '--home', home]).status, 0);
-  return { sentinel, home, config, ports, pub, store };
+  return { sentinel, home, config, ports, pub, store, ...(daemon ? { daemon } : {}) };
 }
 
 /** The server-side invariants, and agreement with the local store; returns skipped nonces per contract. */
@@ -170,31 +181,36 @@ async function stopGracefully(p: Proxy): Promise<number | null> {
   return code;
 }
 
-test(`load: ${CLIENTS} clients, two contracts, ${SECONDS} s through the proxy: every request answered, no bad nonce, claims verify, stores agree`, { timeout: (SECONDS + 60) * 1000 }, async () => {
-  const s = await setup();
+// With a local key, then with the key daemon's claim operation behind a claim-only token (for half as long).
+for (const mode of ['local', 'daemon'] as const) {
+const seconds = mode === 'local' ? SECONDS : Math.ceil(SECONDS / 2);
+test(`load (${mode} key): ${CLIENTS} clients, two contracts, ${seconds} s through the proxy: every request answered, no bad nonce, claims verify, stores agree`, { timeout: (seconds + 60) * 1000 }, async () => {
+  const s = await setup(mode === 'daemon');
   let p: Proxy | undefined;
   try {
-    p = startProxy(s.config, s.home);
+    p = startProxy(s.config, s.home, s.daemon?.flags);
     await waitHealthy(s.ports);
     const tally: Tally = { ok: 0, other: new Map(), connectionErrors: 0 };
-    await load(s.ports, SECONDS, tally);
+    await load(s.ports, seconds, tally);
     assert.equal(await stopGracefully(p), 0);
     const requestLines = p.lines().filter((l) => /^proxy [ab]: POST \/ /.test(l));
     p = undefined;
     const skipped = await check(s);
-    console.log(`# load: ${tally.ok} answered 200 in ${SECONDS} s (${(tally.ok / SECONDS).toFixed(0)}/s), other ${JSON.stringify([...tally.other])}, connection errors ${tally.connectionErrors}; accepted ${s.sentinel.accepted.length}; skipped ${JSON.stringify(skipped)}`);
+    console.log(`# load (${mode} key): ${tally.ok} answered 200 in ${seconds} s (${(tally.ok / seconds).toFixed(0)}/s), other ${JSON.stringify([...tally.other])}, connection errors ${tally.connectionErrors}; accepted ${s.sentinel.accepted.length}; skipped ${JSON.stringify(skipped)}`);
     assert.equal(tally.connectionErrors, 0);
     assert.equal(tally.other.size, 0, `only 200s: ${JSON.stringify([...tally.other])}`);
-    assert.ok(tally.ok >= SECONDS * 20, `a modest but real load (${tally.ok})`);
+    assert.ok(tally.ok >= seconds * 20, `a modest but real load (${tally.ok})`);
     assert.equal(s.sentinel.accepted.length, tally.ok, 'one stored claim per request');
     assert.deepEqual(skipped, { '7': 0, '9': 0 }, 'a clean run skips nothing');
     assert.equal(requestLines.length, tally.ok, 'one log line per request');
     assert.ok(requestLines.every((l) => !/[0-9a-f]{64}/.test(l)), 'no signature in the log');
   } finally {
     if (p) p.child.kill('SIGKILL');
+    await s.daemon?.test.daemon.stop();
     await s.sentinel.close();
   }
 });
+}
 
 test(`load with kill -9 twice: no nonce reused, at most one skipped per contract per kill`, { timeout: (SECONDS + 90) * 1000 }, async () => {
   const s = await setup();
