@@ -34,9 +34,8 @@ export interface BoundedReply {
 /** fetch() says only "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND, a TLS error) is in its cause. */
 function causeOf(e: unknown): string {
   const c = (e as { cause?: { code?: string; message?: string } }).cause;
-  if (!c) return (e as Error).message;
-  const text = c.code && c.message && !c.message.includes(c.code) ? `${c.code}: ${c.message}` : (c.message ?? c.code ?? '');
-  return text.split('\n')[0] || (e as Error).message;
+  const text = !c ? '' : c.code && c.message && !c.message.includes(c.code) ? `${c.code}: ${c.message}` : (c.message ?? c.code ?? '');
+  return `${(e as Error).message}${text ? ` (${text.split('\n')[0]})` : ''}`;
 }
 
 /**

@@ -36,13 +36,14 @@ export function claimSigner(contractId: bigint, nonce: bigint, signature: Uint8A
 }
 
 /**
- * The nonce in a sentinel's stored claim, proven: undefined when it holds none; the claim when one of `trusted`
- * signed it; otherwise UnprovenNonceError. `atLeast`, when given, is the nonce its `bad nonce (x/y)` reply named:
- * the stored claim must reach it, or that reply was a lie too. `who` names the sentinel in the message.
+ * The nonce in a sentinel's stored claim, proven: undefined when it would not move `ours` (it holds none, or one
+ * at or below ours); the claim when one of `trusted` signed it; otherwise UnprovenNonceError. `atLeast`, when
+ * given, is the nonce its `bad nonce (x/y)` reply named: the stored claim must reach it, or that reply was a lie
+ * too. `who` names the sentinel in the message.
  */
-export function proveStoredClaim(stored: SentinelClaim, trusted: readonly Uint8Array[], who: string, atLeast?: bigint): ProvenNonce | undefined {
+export function proveStoredClaim(stored: SentinelClaim, trusted: readonly Uint8Array[], who: string, ours: bigint, atLeast?: bigint): ProvenNonce | undefined {
   const shortOf = atLeast !== undefined && stored.nonce < atLeast;
-  if (stored.nonce === 0n && !shortOf) return undefined;
+  if (stored.nonce <= ours && !shortOf) return undefined;
   if (!shortOf && stored.signature && claimSigner(stored.contractId, stored.nonce, stored.signature, trusted)) return { nonce: stored.nonce, signature: stored.signature };
   const said = shortOf ? atLeast : stored.nonce;
   const why = shortOf
@@ -53,12 +54,16 @@ export function proveStoredClaim(stored: SentinelClaim, trusted: readonly Uint8A
   throw new UnprovenNonceError(
     stored.contractId,
     said,
-    `contract ${stored.contractId}: ${who} says it holds nonce ${said}, but ${why}; a nonce the provider cannot prove is not believed (it would be paid nonce × rate), so nothing more is signed for this contract: check the provider, then arkeo-signer nonce sync`,
+    `contract ${stored.contractId}: ${who} says it holds nonce ${said}, but ${why}; a nonce the provider cannot prove is not believed (it would be paid nonce × rate)`,
     stored.signature,
   );
 }
 
-/** GET /claim/{cid} and proveStoredClaim: the proven nonce, 0 when the sentinel holds none. */
-export async function provenSentinelNonce(sentinelUrl: string, contractId: bigint, trusted: readonly Uint8Array[]): Promise<bigint> {
-  return proveStoredClaim(await fetchSentinelClaim(sentinelUrl, contractId), trusted, `the sentinel ${sentinelUrl}`)?.nonce ?? 0n;
+/**
+ * GET /claim/{cid} and proveStoredClaim: the sentinel's nonce, which must be proven when it is above `ours` (a
+ * nonce at or below it moves nothing and is returned as said, for display).
+ */
+export async function provenSentinelNonce(sentinelUrl: string, contractId: bigint, trusted: readonly Uint8Array[], ours: bigint): Promise<bigint> {
+  const stored = await fetchSentinelClaim(sentinelUrl, contractId);
+  return proveStoredClaim(stored, trusted, `the sentinel ${sentinelUrl}`, ours)?.nonce ?? stored.nonce;
 }

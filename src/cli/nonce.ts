@@ -1,4 +1,4 @@
-import { parseContractId, parseDecimal, provenSentinelNonce, fetchChainContract, MAX_INT64 } from '../claims/index.js';
+import { parseContractId, parseDecimal, provenSentinelNonce, fetchChainContract, UnprovenNonceError, MAX_INT64 } from '../claims/index.js';
 import { UsageError, exactPositionals, flagValue, helpRequested, parseFlags, printUsage, required, KEYRING_FLAGS, commandRunner } from './common.js';
 import { openKeyring } from './open-keyring.js';
 import { STORE_FLAGS, withStore } from './claim.js';
@@ -81,7 +81,10 @@ export async function nonceCommand(args: string[]): Promise<void> {
         const chain = onChain?.nonce ?? 0n;
         const terms = await store.getContract(cid);
         const trusted = [key!.publicKey, terms?.client, terms?.delegate, onChain?.client, onChain?.delegate].filter((k): k is Uint8Array => k !== undefined);
-        const sentinel = await provenSentinelNonce(sentinelUrl, cid, trusted);
+        const sentinel = await provenSentinelNonce(sentinelUrl, cid, trusted, local > chain ? local : chain).catch((e: unknown) => {
+          if (e instanceof UnprovenNonceError) throw new UnprovenNonceError(e.contractId, e.claimed, `${e.message}; the local nonce is unchanged`);
+          throw e;
+        });
         const target = [local, sentinel, chain].reduce((a, b) => (b > a ? b : a));
         const now = await store.raise(cid, who, target);
         const report = { contract_id: String(cid), signer: who, local: String(local), sentinel: String(sentinel), chain: values.lcd ? String(chain) : null, now: String(now) };

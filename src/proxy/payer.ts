@@ -225,8 +225,8 @@ export class ContractPayer {
 
   /**
    * Read the claim the sentinel stored and, if a trusted key signed it, move past its nonce. `atLeast` is the y
-   * of a `bad nonce (x/y)`. Throws UnprovenNonceError when the sentinel cannot prove what it says, SentinelError
-   * when the claim cannot be read.
+   * of a `bad nonce (x/y)`. Returns the sentinel's nonce (proven when it was above ours). Throws
+   * UnprovenNonceError when the sentinel cannot prove what it says, SentinelError when the claim cannot be read.
    */
   private async catchUp(atLeast?: bigint): Promise<bigint> {
     let stored;
@@ -235,8 +235,8 @@ export class ContractPayer {
     } catch (e) {
       throw e instanceof RemoteError ? sentinelErrorOf(e) : e;
     }
-    const proven = proveStoredClaim(stored, this.trustedKeys(), `the sentinel ${this.base}`, atLeast);
-    if (!proven) return 0n;
+    const proven = proveStoredClaim(stored, this.trustedKeys(), `the sentinel ${this.base}`, await this.claims.current(this.contractId), atLeast);
+    if (!proven) return stored.nonce;
     await this.claims.raise(this.contractId, proven);
     if (proven.nonce > this.lastNonce) this.lastNonce = proven.nonce;
     return proven.nonce;
@@ -294,7 +294,7 @@ export class ContractPayer {
   private stopUnproven(e: UnprovenNonceError): PaidReply {
     this.options.metrics?.unprovenNonces.inc(this.labels);
     if (!this.stopped) this.claims.reportUnproven?.(e).catch(() => {});
-    return this.stop('PROVIDER_UNPROVEN_NONCE', e.message);
+    return this.stop('PROVIDER_UNPROVEN_NONCE', `${e.message}; nothing more is signed for this contract: check the provider (and arkeo-signer nonce sync --lcd)`);
   }
 
   private async nextClaim(): Promise<{ claim: PaidClaim; reused: boolean } | PaidReply> {

@@ -7,7 +7,7 @@ import { startFakeArkeo, chainContractJson } from '../support/fake-arkeo.js';
 import { Keyring } from '../../src/keyring/index.js';
 import { ClaimSigner, parseArkAuth, sentinelV1017 } from '../../src/claims/index.js';
 import { SqliteNonceStore } from '../../src/nonces/index.js';
-import { parseHex, utf8, verifySignature } from '../../src/crypto/index.js';
+import { parseHex, signMessage, toHex, utf8, verifySignature } from '../../src/crypto/index.js';
 
 const ONE_LINE = /^[^\n]+\n$/;
 
@@ -109,7 +109,13 @@ test('nonce sync takes max(local, sentinel, chain); contract add --lcd; set neve
   // t.after as well as finally: after a timeout the finally never runs, and a live server would keep the file from ending.
   t.after(() => fake.close());
   try {
+    // The sentinel's nonce counts only with dog's own claim at that nonce (a provider's word alone moves nothing).
+    const dogClaim = (nonce: number) => toHex(signMessage(parseHex(v.keys.dog!.priv, 'dog'), utf8(`1:${nonce}:`)));
     fake.claims.set('1', { provider: '', contract_id: 1, spender: v.keys.dog!.bech32PubKey, nonce: 41, signature: 'ab', claimed: false });
+    const unproven = await runAsync(BIN.arkeoSigner, ['nonce', 'sync', '--contract', '1', '--key', 'dog', '--home', home, '--sentinel', fake.url]);
+    assert.equal(unproven.status, 1);
+    assert.match(unproven.stderr, /says it holds nonce 41, but it shows no signature for it; .* the local nonce is unchanged\n$/);
+    fake.claims.set('1', { provider: '', contract_id: 1, spender: v.keys.dog!.bech32PubKey, nonce: 41, signature: dogClaim(41), claimed: false });
     fake.contracts.set('1', chainContractJson(1, v.keys.dog!.bech32PubKey, { nonce: '17', deposit: '5000', rate: { denom: 'uarkeo', amount: '7' } }));
     const sync = await runAsync(BIN.arkeoSigner, ['nonce', 'sync', '--contract', '1', '--key', 'dog', '--home', home, '--sentinel', fake.url, '--lcd', fake.url, '-o', 'json']);
     assert.equal(sync.status, 0, sync.stderr);

@@ -35,7 +35,7 @@ for (const mode of CLAIM_MODES) {
         assert.equal(JSON.parse(r.text).code, 'PROVIDER_UNPROVEN_NONCE');
         assert.equal(JSON.parse(r.text).last_nonce, '1', 'the spend counted is what the sentinel consumed, not what it claims');
       }
-      assert.match(JSON.parse(replies[0]!.text).error, /says it holds nonce 1001, but .*not believed/);
+      assert.match(JSON.parse(replies[0]!.text).error, /says it holds nonce 1001, but .*not believed .*; nothing more is signed for this contract/);
       assert.equal(await p.store.current(7n, addr), 2n, 'one claim met the lie; the store never moved to the sentinel\'s numbers');
       assert.equal(p.sentinel.events.filter((e) => e.status === 400).length, 1, 'nothing more reached the sentinel once it lied');
       const metrics = await p.metrics.registry.metrics();
