@@ -4,3 +4,9 @@ export * from './crypto/index.js';
 export * from './keyring/index.js';
 export * from './signers/index.js';
 export * from './keys/index.js';
+export * from './claims/index.js';
+export * from './nonces/index.js';
+// The key daemon as a client (its server is a program: `arkeo-signer daemon start`).
+export { DaemonClient, DaemonSigner, DaemonClaimSource, DaemonError, daemonToken, type DaemonClientOptions } from './daemon/client.js';
+// The paying engine of `arkeo-signer curl` and `proxy`, for programs that pay for their own requests.
+export * from './proxy/index.js';
