@@ -17,6 +17,7 @@ import { benchPkcs11 } from './pkcs11.js';
 import { benchConsole } from './console.js';
 import { benchColdStart } from './coldstart.js';
 import { median } from './stats.js';
+import { openLocalSigner } from '../src/keys/index.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
@@ -83,7 +84,7 @@ await Keyring.open({ backend: 'test', dir: home }).newAccount('alice', MNEMONIC)
 const opens: number[] = [];
 for (let i = 0; i < 20; i++) {
   const t = performance.now();
-  const signer = await Keyring.open({ backend: 'test', dir: home }).signer('alice');
+  const signer = await openLocalSigner(Keyring.open({ backend: 'test', dir: home }), 'alice');
   await signer.sign(utf8('1:1:'));
   opens.push(performance.now() - t);
   signer.destroy();

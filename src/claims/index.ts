@@ -20,7 +20,7 @@ export {
 export { type Verdict, sentinelV1017, chainV1017, sentinelArkContractV1017, sentinelParseArkAuth } from './verifiers.js';
 export { ClaimSigner, ClaimPolicyError, type SignedClaim, type ReservedClaim, type ClaimRequest, type SignedArkContract, type CheckedArkContract, type ClaimSignerOptions } from './service.js';
 export { fetchSentinelNonce, fetchSentinelClaim, fetchChainContract, parseChainContract, RemoteError, type ChainContract, type SentinelClaim } from './remote.js';
-export { UnprovenNonceError, claimSigner, proveStoredClaim, provenSentinelNonce } from './proof.js';
-export { LocalClaimSource, type ClaimSource, type PaidClaim, type ProvenNonce } from './source.js';
+export { UnprovenNonceError, claimSigner, proveStoredClaim, provenSentinelNonce, type ProvenNonce } from './proof.js';
+export { LocalClaimSource, type ClaimSource, type PaidClaim } from './source.js';
 export { type ContractParties, type HeaderForm, type Role, type Explanation, partiesOf, roleOf, predictClaim, decideForm, arkContractRefusal, explainArkAuth, explainArkContract } from './parties.js';
 export { type DelegateRecord, delegatesFile, readDelegates, recordDelegate, openContractCommand, OPEN_CONTRACT_ARGS } from './delegates.js';

@@ -2,7 +2,6 @@ import { ArkeoSignerError } from '../errors.js';
 import { utf8 } from '../crypto/bytes.js';
 import { isLowS, sha256, verifyDigest } from '../crypto/secp256k1.js';
 import { fetchSentinelClaim, type SentinelClaim } from './remote.js';
-import type { ProvenNonce } from './source.js';
 import { claimPreimage } from './wire.js';
 
 /**
@@ -12,6 +11,12 @@ import { claimPreimage } from './wire.js';
  * signature. So a reported nonce is believed only when the sentinel's stored claim at that nonce verifies with a
  * key we trust; a provider that cannot show one is lying, and nothing more is signed for the contract.
  */
+/** A nonce the sentinel holds, with the signature it stored for it, checked by proveStoredClaim. */
+export interface ProvenNonce {
+  nonce: bigint;
+  signature: Uint8Array;
+}
+
 export class UnprovenNonceError extends ArkeoSignerError {
   constructor(
     readonly contractId: bigint,

@@ -1,7 +1,7 @@
 import type { NonceStore } from '../nonces/store.js';
 import type { Signer } from '../signers/index.js';
 import { ClaimSigner } from './service.js';
-import type { UnprovenNonceError } from './proof.js';
+import type { ProvenNonce, UnprovenNonceError } from './proof.js';
 
 /** A claim ready to send: its nonce is durable wherever the claims come from. */
 export interface PaidClaim {
@@ -10,11 +10,6 @@ export interface PaidClaim {
   arkauth: string;
 }
 
-/** A nonce the sentinel holds, with the signature it stored for it, already checked by claims/proof.ts. */
-export interface ProvenNonce {
-  nonce: bigint;
-  signature: Uint8Array;
-}
 
 /**
  * Where a paying client (the proxy, `curl`) gets its claims: a ClaimSigner over a nonce store it opens itself, or

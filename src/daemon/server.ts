@@ -10,7 +10,7 @@ import { toBech32PubKey } from '../crypto/address.js';
 import { toHex, utf8, parseHex } from '../crypto/bytes.js';
 import { Keyring, type PassphraseSource } from '../keyring/keyring.js';
 import { SigningThread, Pkcs11Signer, type PinSource, type Signer } from '../signers/index.js';
-import { CloudKeySigner, isCloudKind, openSigner } from '../keys/index.js';
+import { CloudKeySigner, isCloudKind, openLocalSigner, openSigner } from '../keys/index.js';
 import { CloudStats, KmsError } from '../signers/index.js';
 import { ClaimSigner, ClaimPolicyError, claimSigner, parseContractId, parseDecimal, readDelegates, MAX_INT64 } from '../claims/index.js';
 import { defaultNonceStorePath, openNonceStore } from '../nonces/open.js';
@@ -163,7 +163,7 @@ export class SignerDaemon {
       // A cloud key is checked against its recorded public key here: a mismatch stops the start.
       const signer =
         info.kind === 'local'
-          ? await this.signingThread.adopt(await kr.signer(info.name), { inlineWhenIdle: true })
+          ? await this.signingThread.adopt(await openLocalSigner(kr, info.name), { inlineWhenIdle: true })
           : await openSigner(kr, info.name, { pkcs11: { pin, module: p.module, sessions: p.sessions, retries: p.retries }, cloud: this.cloudOptions(info.name, info.kind) });
       const claims = await ClaimSigner.create(signer, this.store, { blockSize: this.config.nonces.block_size });
       this.keys.set(info.name, { name: info.name, address: info.address, bech32: toBech32PubKey(info.publicKey!), publicKey: info.publicKey!, signer, claims, delegateOnly: delegatesOnly });

@@ -6,7 +6,6 @@ import { toHex, wipe } from '../crypto/bytes.js';
 import type { DeriveOptions } from '../crypto/hd.js';
 import { ensurePrivateDir, readPrivateFile, writeFileAtomic } from '../fsutil.js';
 import { log } from '../log.js';
-import { LocalSigner, type LocalSignerOptions } from '../signers/signer.js';
 import { decodeRecord, encodeRecord, newLocalRecord, newOfflineRecord, type AnyMessage, type KeyRecord, type RecordType } from './record.js';
 import { FileItemStore, MemoryItemStore, type ItemStore } from './store.js';
 import { percentEncode } from './percent.js';
@@ -337,30 +336,17 @@ export class Keyring {
   }
 
   /**
-   * A local key's signer, or any other key's info, from one read and decryption of `<name>.info`: for callers that
-   * learn the kind from the record (openSigner), so a local key is not decrypted twice.
+   * A local key's private key, or any other key's info, from one read and decryption of `<name>.info`: for callers
+   * that learn the kind from the record (keys/ openSigner), so a local key is not decrypted twice. The caller
+   * wipes the private key. The keyring holds records, never signers.
    */
-  async localSignerOrInfo(name: string, options?: LocalSignerOptions): Promise<{ signer: LocalSigner } | { info: KeyInfo }> {
+  async localKeyOrInfo(name: string): Promise<{ privateKey: Uint8Array } | { info: KeyInfo }> {
     checkStorableName(name);
     const record = await this.readRecord(name);
     if (!record) throw new KeyringError('KEY_NOT_FOUND', `${name}: key not found in ${this.location}`);
     if (record.type !== 'local' || !record.privateKey) return { info: await this.infoOf(record) };
     this.externalOf(record); // warns about an external-key file left beside a local key, as reading its info does
-    try {
-      return { signer: new LocalSigner(record.privateKey, options) };
-    } finally {
-      wipe(record.privateKey);
-    }
-  }
-
-  /** A signer for a local key; the key stays in the signer's memory until `destroy()`. */
-  async signer(name: string, options?: LocalSignerOptions): Promise<LocalSigner> {
-    const priv = await this.exportPrivateKey(name);
-    try {
-      return new LocalSigner(priv, options);
-    } finally {
-      wipe(priv);
-    }
+    return { privateKey: record.privateKey };
   }
 
   /** The raw 32-byte private key of a local key. The caller wipes it. */

@@ -6,7 +6,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InputError, KeyringError } from '../errors.js';
+import { wipe } from '../crypto/bytes.js';
 import { Keyring, type KeyInfo } from '../keyring/keyring.js';
+import { LocalSigner } from '../signers/signer.js';
 import type {
   Pkcs11Signer,
   LocalSignerOptions,
@@ -54,11 +56,25 @@ export function resolveModule(flag: string | undefined, fromUri: string | undefi
   return path.resolve(m);
 }
 
+/** A local key's signer; the key stays in the signer's (locked) memory until `destroy()`, the copy given is wiped. */
+function localSignerOf(privateKey: Uint8Array, options?: LocalSignerOptions): LocalSigner {
+  try {
+    return new LocalSigner(privateKey, options);
+  } finally {
+    wipe(privateKey);
+  }
+}
+
+/** The signer of a local key (its private key in this process), for callers that need one: a signing thread. */
+export async function openLocalSigner(keyring: Keyring, name: string, options?: LocalSignerOptions): Promise<LocalSigner> {
+  return localSignerOf(await keyring.exportPrivateKey(name), options);
+}
+
 /** A Signer for any key kind in the keyring. Public-key-only kinds (offline, ledger, multi) are refused with the reason. */
 export async function openSigner(keyring: Keyring, name: string, options: OpenSignerOptions = {}): Promise<KeySigner> {
-  // One read and decryption of the key's file: a local key comes back as its signer, any other kind as its info.
-  const opened = await keyring.localSignerOrInfo(name, options.local);
-  if ('signer' in opened) return opened.signer;
+  // One read and decryption of the key's file: a local key comes back as its private key, any other kind as its info.
+  const opened = await keyring.localKeyOrInfo(name);
+  if ('privateKey' in opened) return localSignerOf(opened.privateKey, options.local);
   const info = opened.info;
   switch (info.kind) {
     case 'pkcs11':

@@ -8,6 +8,7 @@ import { Keyring } from '../../src/keyring/index.js';
 import { ClaimSigner, parseArkAuth, sentinelV1017 } from '../../src/claims/index.js';
 import { SqliteNonceStore } from '../../src/nonces/index.js';
 import { parseHex, signMessage, toHex, utf8, verifySignature } from '../../src/crypto/index.js';
+import { openLocalSigner } from '../../src/keys/index.js';
 
 const ONE_LINE = /^[^\n]+\n$/;
 
@@ -175,7 +176,7 @@ test('claim signing works with every keyring backend (test, file, memory)', { ti
   const memory = Keyring.open({ backend: 'memory' });
   await memory.importPrivateKey('dog', parseHex(v.keys.dog!.priv, 'k'));
   const store = SqliteNonceStore.open(path.join(home, 'mem.db'));
-  const claims = await ClaimSigner.create(await memory.signer('dog'), store);
+  const claims = await ClaimSigner.create(await openLocalSigner(memory, 'dog'), store);
   const c = await claims.signClaim(12345n);
   assert.equal(c.arkauth, `12345:1:${v.signatures.find((s) => s.message === '12345:1:')!.signature}`);
   assert.ok(verifySignature(parseHex(v.keys.dog!.pub, 'p'), utf8(c.preimage), parseArkAuth(c.arkauth).signature));

@@ -5,6 +5,7 @@ import { Keyring, encodeItem, encodeRecord, newLocalRecord, decryptPrivateKeyArm
 import { deriveKey, parseHex, publicKeyFromPrivate, signMessage, toHex, verifySignature, highSTwin } from '../../src/crypto/index.js';
 import { chainV1017, sentinelV1017 } from '../../src/claims/index.js';
 import { REPO_ROOT } from '../helpers.js';
+import { openLocalSigner } from '../../src/keys/index.js';
 
 /**
  * Golden files written by the Go oracle (`npm run vectors`) and the checks that hold our code to them on machines
@@ -166,7 +167,7 @@ export async function checkKeyrings(golden: GoldenKeyrings, home: string): Promi
       const want = golden.keys[backend].map((k) => `${k.name} ${k.address} ${k.pubkey_hex}`);
       if (mine.join('|') !== want.join('|')) out.push(`${backend}: our list ${JSON.stringify(mine)} differs from Go's ${JSON.stringify(want)}`);
       for (const s of golden.signatures.filter((x) => x.backend === backend)) {
-        const sig = toHex(await (await kr.signer(s.name)).sign(hex(s.msgHex)));
+        const sig = toHex(await (await openLocalSigner(kr, s.name)).sign(hex(s.msgHex)));
         if (sig !== s.sigHex) out.push(`${backend}/${s.name}: signature differs from Go's`);
       }
     } catch (e) {

@@ -10,6 +10,7 @@ import { chainV1017, explainArkAuth, formatArkAuth, sentinelV1017 } from '../../
 import { BIN, requireComponent, run, tempDir } from '../helpers.js';
 import { buildOracle, goAvailable, oracle, oracleJson, oracleLines, type GoKey } from './oracle.js';
 import { claimForms } from './claim-forms.js';
+import { openLocalSigner } from '../../src/keys/index.js';
 
 /**
  * Interop against the real Go code arkeod links (cosmos-sdk v0.50.11, 99designs/keyring v1.2.1, jose2go v1.6.0,
@@ -44,7 +45,7 @@ for (const backend of ['test', 'file'] as const) {
     for (const k of goKeys) assert.equal(toHex(await kr.exportPrivateKey(k.name)), toHex(deriveKey(k.mnemonic!)), `${k.name}: Go's mnemonic gives the stored key`);
     const messages = Array.from({ length: 1000 }, randomMessage);
     const goSigs = oracleLines(['sign-batch', dir, backend, 'key-1'], messages.map((m) => toHex(m)), { passphrase: FILE_PASS });
-    const signer = await kr.signer('key-1');
+    const signer = await openLocalSigner(kr, 'key-1');
     for (let i = 0; i < messages.length; i++) assert.equal(toHex(await signer.sign(messages[i]!)), goSigs[i], `message ${i}`);
   });
 }
@@ -67,7 +68,7 @@ test('Go opens every keyring our code writes: after add, recover, import, rename
     const msg = randomMessage();
     for (const [name] of mine) {
       const goSig = oracle(['sign', home, backend, name!, toHex(msg)], { passphrase: FILE_PASS }).trim();
-      assert.equal(goSig, toHex(await (await ours(home, backend).signer(name!)).sign(msg)), `${step}: ${name} signs identically`);
+      assert.equal(goSig, toHex(await (await openLocalSigner(ours(home, backend), name!)).sign(msg)), `${step}: ${name} signs identically`);
     }
   };
   cli('keys', 'add', 'added', '--no-backup');

@@ -9,6 +9,7 @@ import { InputError, KeyringError } from '../../src/errors.js';
 import { publicKeyFromPrivate, toAddress, toHex, utf8, verifySignature } from '../../src/crypto/index.js';
 import { setLogSink } from '../../src/log.js';
 import { listFiles, tempDir } from '../helpers.js';
+import { openLocalSigner } from '../../src/keys/index.js';
 
 const MNEMONIC = 'abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon art';
 const fixed = (pass: string): PassphraseSource => ({ interactive: false, get: async () => pass });
@@ -30,7 +31,7 @@ for (const backend of ['test', 'file', 'memory'] as const) {
     const bob = await kr.newAccount('bob', MNEMONIC, { hdPath: "m/44'/118'/0'/0/1" });
     assert.notEqual(alice.address, bob.address);
     assert.deepEqual((await kr.list()).map((k) => k.name), ['alice', 'bob']);
-    const signer = await kr.signer('alice');
+    const signer = await openLocalSigner(kr, 'alice');
     const sig = await signer.sign(utf8('1:1:'));
     assert.ok(verifySignature(alice.publicKey!, utf8('1:1:'), sig));
     signer.destroy();
@@ -213,7 +214,7 @@ test('unknown record types and mismatched keys are clear errors', { timeout: 120
   const offline = await kr.get('x');
   assert.equal(offline.type, 'offline');
   assert.equal(offline.address, toAddress(pub));
-  await assert.rejects(kr.signer('x'), isKeyringError('NOT_LOCAL'));
+  await assert.rejects(openLocalSigner(kr, 'x'), isKeyringError('NOT_LOCAL'));
 });
 
 test('armor: our export imports back; wrong passphrase, CRC damage and truncation are clear errors', { timeout: 120_000 }, () => {
