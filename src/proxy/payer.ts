@@ -2,7 +2,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { Readable } from 'node:stream';
 import { ArkeoSignerError } from '../errors.js';
-import { PREFIXES, toAddress } from '../crypto/address.js';
+import { PREFIXES } from '../crypto/address.js';
 import { equalBytes } from '../crypto/bytes.js';
 import { LocalClaimSource, RemoteError, UnprovenNonceError, fetchSentinelClaim, proveStoredClaim, type ClaimSource, type PaidClaim } from '../claims/index.js';
 import { maxNonceFor, type ContractTerms, type NonceStore } from '../nonces/store.js';
