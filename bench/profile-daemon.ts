@@ -2,7 +2,7 @@
  * `node dist/bench/profile-daemon.js [CLIENTS] [RATE] [SECONDS]`: the daemon under the bench's load with
  * `--cpu-prof`, and where its CPU went, per claim: each thread's profile (the event loop and the signing thread
  * write one each) is summed by self time into the parts of a claim's path, and divided by the claims served.
- * This is how the breakdown in the README's benchmark section was made; run it on an idle machine. PROFILE_OFF=1
+ * This is how the breakdown in bench/README.md was made; run it on an idle machine. PROFILE_OFF=1
  * runs the same load without the profiler (its figures alone).
  */
 import * as fs from 'node:fs';

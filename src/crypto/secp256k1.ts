@@ -9,7 +9,7 @@ import { nativeAddonPath } from '../paths.js';
 /**
  * Node's one-shot hash (20.12+), else a Hash object. The one-shot call is not only faster: every Hash object is a
  * native object the garbage collector must track and finalise, and on the daemon's hot path those were most of
- * each young-generation pause (see the README's benchmark section).
+ * each young-generation pause (see bench/README.md).
  */
 const oneShot = (cryptoModule as { hash?: (algorithm: string, data: string | Uint8Array, encoding: string) => Buffer | string }).hash;
 // (Defined before the engine choice below, which hashes at load.)

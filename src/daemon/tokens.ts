@@ -25,7 +25,7 @@ export interface Policy {
   max_spend?: string;
   /** Token bucket: sustained requests per second and burst size. */
   rate: { per_second: number; burst: number };
-  /** Allow arkcontract signatures that could be settled as an over-limit claim (see README). */
+  /** Allow arkcontract signatures that could be settled as an over-limit claim (docs/guides/daemon.md). */
   allow_management_spend?: boolean;
   /** Claims only on contracts whose registered delegate is the key used: a stolen token signs nothing else. */
   delegate_contracts_only?: boolean;

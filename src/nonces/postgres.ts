@@ -179,7 +179,7 @@ export class PostgresNonceStore implements NonceStore {
     try {
       // The DDL (and its locks: ALTER TABLE takes an exclusive one even when the column exists) runs only when
       // something is missing, so an ordinary open neither waits behind long transactions nor needs DDL rights.
-      // A reading open never runs it: an older schema is read as it is (README: the nonce store).
+      // A reading open never runs it: an older schema is read as it is (docs/decisions/read-only-store-opens.md).
       const r = (await pool.query<{ exists: boolean; columns: string[] }>(SCHEMA_STATE)).rows[0]!;
       const columns = new Set(r.columns);
       const complete = SCHEMA_MARKERS.every((m) => columns.has(m));

@@ -112,7 +112,7 @@ export class SqliteNonceStore implements NonceStore {
     let tables: TableSources = CURRENT_TABLES;
     try {
       if (this.readOnly) {
-        // Nothing here may change the file: no create, no journal_mode, no schema, no upgrade (README: the store).
+        // Nothing here may change the file: no create, no journal_mode, no schema, no upgrade (docs/decisions/read-only-store-opens.md).
         this.db = openDatabase(file, options);
         tables = tableSources(this.db);
       } else {

@@ -103,7 +103,7 @@ export class SigningProxy {
     // keepAliveTimeout above common client pools' idle time, so a reused connection is rarely closed under them.
     const server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 120_000 }, (req, res) => void this.handle(route.payer, req, res));
     server.on('upgrade', (req, socket) => {
-      // Not proxied: see the README (the spec does not document websocket proxying, and one claim would pay for a stream).
+      // Not proxied: see docs/decisions/proxy-no-websockets.md (the spec does not document websocket proxying, and one claim would pay for a stream).
       socket.end('HTTP/1.1 501 Not Implemented\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{"error":"websocket upgrades are not proxied; use HTTP requests","code":"NO_WEBSOCKETS"}\n');
     });
     const { socket, host, port } = route.listen;

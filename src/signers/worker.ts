@@ -97,7 +97,7 @@ export class SigningThread {
     return new Promise((resolve, reject) => {
       // Jobs made in the same event-loop turn travel as one message, posted once this turn's I/O callbacks have
       // run (setImmediate). Posting at once to an idle thread cost a message and a wake-up per claim under load
-      // (the profile in the README), and saved nothing at low load, where the turn ends right after the request.
+      // (the profile in bench/README.md), and saved nothing at low load, where the turn ends right after the request.
       this.waiting.set(id, { resolve, reject });
       this.queue.push({ id, keyId, message });
       if (!this.scheduled) {
