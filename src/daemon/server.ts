@@ -459,7 +459,7 @@ export class SignerDaemon {
       if (!(k.signer instanceof Pkcs11Signer)) continue;
       this.metrics.tokenSessions.set({ key: k.name }, k.signer.openSessions);
       this.metrics.tokenHealthy.set({ key: k.name }, k.signer.problem() ? 0 : 1);
-      for (const [event, n] of Object.entries(k.signer.stats)) this.metrics.tokenEvents.set({ key: k.name, event: event === 'highS' ? 'high_s' : event }, n);
+      for (const [event, n] of Object.entries(k.signer.stats)) this.metrics.tokenEvents.set({ key: k.name, event: event.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) }, n);
     }
   }
 
@@ -480,7 +480,8 @@ export class SignerDaemon {
     for (const k of this.keys.values()) {
       if (!(k.signer instanceof Pkcs11Signer)) continue;
       const problem = k.signer.problem();
-      (tokens ??= {})[k.name] = problem ? `error: ${problem}` : 'ok';
+      // A token that went away and is being reopened says so, with its last error and next attempt.
+      (tokens ??= {})[k.name] = problem ? `${k.signer.recovery() ? 'recovering' : 'error'}: ${problem}` : 'ok';
       this.metrics.tokenHealthy.set({ key: k.name }, problem ? 0 : 1);
     }
     // Cloud keys: a fresh read of each key (in parallel, each bounded by cloud.timeout_ms), and 503 also while the

@@ -3,9 +3,11 @@
  * small pool, CKM_ECDSA over the SHA-256 digest we compute, and every raw signature through finalizeSignature
  * (low-S, verified against the keyring record's public key) before it is released.
  *
- * Trouble on the token is met by kind: a session that is gone (closed from outside, token removed) is reopened, a
- * lost login is redone, a stale key handle is looked up again; each a bounded number of times with backoff. A PIN
- * the token refuses is never tried again by this process: real HSMs lock the user PIN after a few failures.
+ * Trouble on the token is met by kind: a session that is gone (closed from outside) is reopened, a lost login is
+ * redone, a stale key handle is looked up again; each a bounded number of times with backoff. A token that is gone
+ * (removed, or lost by its module) puts the signer in recovery: signatures are refused at once while the module is
+ * reopened in the background, with backoff, until the token and the record's key are back. A PIN the token refuses
+ * is never tried again by this process: real HSMs lock the user PIN after a few failures.
  */
 import * as fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -49,6 +51,16 @@ interface LoadedModule {
   path: string;
   refs: number;
   names: Map<number, string>;
+  /**
+   * Counts C_Initialize states. Sessions, slot ids and object handles belong to one state: after a C_Finalize they
+   * are void, and their numbers may be handed out again, so a holder forgets them instead of closing them.
+   */
+  epoch: number;
+  /** C_SignAsync calls running on libuv's threads; the module is never finalised under them. */
+  inFlight: number;
+  drained: (() => void)[];
+  /** A C_Finalize/C_Initialize in progress (waiting for inFlight to drain, then running). */
+  reinitializing?: Promise<void>;
 }
 const modules = new Map<string, LoadedModule>();
 
@@ -97,7 +109,7 @@ export function loadPkcs11Module(modulePath: string): LoadedModule {
   }
   const names = new Map<number, string>();
   for (const [k, v] of Object.entries(b)) if (k.startsWith('CKR_') && typeof v === 'number') names.set(v, k);
-  const mod: LoadedModule = { lib, path: modulePath, refs: 1, names };
+  const mod: LoadedModule = { lib, path: modulePath, refs: 1, names, epoch: 0, inFlight: 0, drained: [] };
   initialize(mod);
   modules.set(real, mod);
   return mod;
@@ -121,6 +133,28 @@ function releaseModule(mod: LoadedModule): void {
   } catch {
     /* nothing to do */
   }
+}
+
+/**
+ * C_Finalize then C_Initialize, after the signatures in flight on the module have returned: the way to make a
+ * module look for its tokens again (SoftHSM2, for one, never sees a token again once its directory went away).
+ * Concurrent callers share one run.
+ */
+function reinitializeModule(mod: LoadedModule): Promise<void> {
+  mod.reinitializing ??= (async () => {
+    while (mod.inFlight > 0) await new Promise<void>((r) => mod.drained.push(r));
+    if (mod.refs === 0) return; // the last signer let go meanwhile: the module is finalised and unloaded
+    try {
+      mod.lib.C_Finalize();
+    } catch {
+      /* not initialised: a C_Initialize failed before */
+    }
+    mod.epoch++;
+    initialize(mod);
+  })().finally(() => {
+    mod.reinitializing = undefined;
+  });
+  return mod.reinitializing;
 }
 
 /** The slot holding the token the URI names (by label, and serial when given). Slot ids change; labels do not. */
@@ -227,8 +261,12 @@ function readPublicKey(mod: LoadedModule, session: P.Handle, uri: Pkcs11Uri, pri
 async function signOnce(mod: LoadedModule, session: P.Handle, key: P.Handle, digest32: Uint8Array): Promise<Uint8Array> {
   const b = binding();
   mod.lib.C_SignInit(session, { mechanism: b.CKM_ECDSA, parameter: null as unknown as undefined }, key);
-  const out = await mod.lib.C_SignAsync(session, Buffer.from(digest32), Buffer.alloc(128));
-  return new Uint8Array(out);
+  mod.inFlight++;
+  try {
+    return new Uint8Array(await mod.lib.C_SignAsync(session, Buffer.from(digest32), Buffer.alloc(128)));
+  } finally {
+    if (--mod.inFlight === 0) for (const w of mod.drained.splice(0)) w();
+  }
 }
 
 // ------------------------------------------------------------------------------------------------ one-off token work
@@ -372,14 +410,35 @@ export interface Pkcs11Stats {
   logins: number;
   refinds: number;
   failures: number;
+  /** Times the token was found gone and then brought back (module reopened, key found, logged in). */
+  recoveries: number;
+  /** Attempts to bring a gone token back, failed ones included. */
+  recoveryAttempts: number;
 }
+
+/** While the token is gone: what the signer knows and when it tries again. */
+export interface Pkcs11Recovery {
+  /** Attempts made so far to bring it back. */
+  attempts: number;
+  /** Why the token is unusable: what was found, or why the last attempt failed. One line, never a PIN. */
+  lastError: string;
+  /** When the next attempt runs (ms since the epoch). */
+  nextAttemptAt: number;
+}
+
+/** Backoff between attempts to bring a gone token back: 100 ms, doubling, at most 2 s. */
+const RECOVERY_FIRST_MS = 100;
+const RECOVERY_MAX_MS = 2_000;
 
 interface Session {
   handle: P.Handle;
+  /** The pool state it was opened in (see dropIdle). */
   generation: number;
+  /** The module state it was opened in (see LoadedModule.epoch). */
+  epoch: number;
 }
 
-type Recovery = 'reopen' | 'relogin' | 'refind' | 'reinit';
+type Recovery = 'reopen' | 'relogin' | 'refind';
 const RECOVERY: Record<string, Recovery> = {
   CKR_SESSION_HANDLE_INVALID: 'reopen',
   CKR_SESSION_CLOSED: 'reopen',
@@ -396,16 +455,16 @@ const RECOVERY: Record<string, Recovery> = {
   CKR_USER_NOT_LOGGED_IN: 'relogin',
   CKR_KEY_HANDLE_INVALID: 'refind',
   CKR_OBJECT_HANDLE_INVALID: 'refind',
-  CKR_CRYPTOKI_NOT_INITIALIZED: 'reinit',
-  // Our own "token gone" from findSlot.
+  // Ours: "token gone" from findSlot, and a session from before the module was reinitialised (by any signer).
   TOKEN_NOT_PRESENT: 'reopen',
+  MODULE_REINITIALISED: 'reopen',
 };
 
 /** A key on a PKCS#11 token, as a Signer. `open()` logs in once (a wrong PIN fails there), then signs through a pool. */
 export class Pkcs11Signer implements Signer {
   readonly kind = 'pkcs11';
   readonly uri: Pkcs11Uri;
-  readonly stats: Pkcs11Stats = { signatures: 0, highS: 0, reopened: 0, logins: 0, refinds: 0, failures: 0 };
+  readonly stats: Pkcs11Stats = { signatures: 0, highS: 0, reopened: 0, logins: 0, refinds: 0, failures: 0, recoveries: 0, recoveryAttempts: 0 };
   private readonly pub: Uint8Array;
   private readonly size: number;
   private readonly attempts: number;
@@ -416,10 +475,13 @@ export class Pkcs11Signer implements Signer {
   private idle: Session[] = [];
   private open = 0;
   private generation = 0;
+  /** The module state the slot, key handle and idle sessions belong to. */
+  private epoch: number;
   private waiters: (() => void)[] = [];
   private pinValue: Promise<string> | undefined;
   private pinFailure: CryptoError | undefined;
   private lastProblem: string | undefined;
+  private recovering: (Pkcs11Recovery & { timer?: NodeJS.Timeout }) | undefined;
   private closed = false;
 
   private constructor(
@@ -434,6 +496,7 @@ export class Pkcs11Signer implements Signer {
     this.attempts = 1 + (options.retries ?? 3);
     this.backoffMs = options.backoffMs ?? 25;
     this.source = `${describePkcs11Uri(this.uri)}${options.name ? ` (key ${options.name})` : ''}`;
+    this.epoch = mod.epoch;
   }
 
   /**
@@ -445,18 +508,7 @@ export class Pkcs11Signer implements Signer {
     let signer: Pkcs11Signer | undefined;
     try {
       signer = new Pkcs11Signer(mod, options);
-      const s = await signer.acquire();
-      try {
-        const priv = signer.findKey(s.handle);
-        const onToken = readPublicKey(mod, s.handle, signer.uri, priv);
-        if (!equalBytes(onToken, signer.pub)) {
-          throw new CryptoError('KEY_MISMATCH', `${signer.source}: the token's key (${toAddress(onToken)}) is not the keyring record's (${toAddress(signer.pub)}); nothing will be signed with it`);
-        }
-        signer.release(s, true);
-      } catch (e) {
-        signer.release(s, false);
-        throw signer.explain(e);
-      }
+      await signer.checkKey();
       return signer;
     } catch (e) {
       if (signer) signer.destroy();
@@ -479,10 +531,14 @@ export class Pkcs11Signer implements Signer {
     if (this.closed) throw new CryptoError('SIGNER_DESTROYED', `${this.source}: this signer was closed`);
     let last = '';
     for (let attempt = 1; attempt <= this.attempts; attempt++) {
+      if (this.recovering) throw this.refuse();
       let s: Session | undefined;
       let raw: Uint8Array;
       try {
+        if (this.mod.reinitializing) await this.mod.reinitializing.catch(() => {});
         s = await this.acquire();
+        // Checked with no await before C_SignInit: a handle from an older module state may now be another's.
+        if (s.epoch !== this.mod.epoch) throw new CryptoError('MODULE_REINITIALISED', `${this.source}: the module was reinitialised`);
         const key = (this.key ??= this.findKey(s.handle));
         raw = await signOnce(this.mod, s.handle, key, digest32);
         this.release(s, true);
@@ -490,6 +546,13 @@ export class Pkcs11Signer implements Signer {
       } catch (e) {
         // A session whose call failed is closed, not reused: an operation may still be active on it.
         if (s) this.release(s, false);
+        if (this.recovering) throw this.refuse();
+        // Whatever the call said, a token its module no longer shows will not come back by retrying on it.
+        const gone = this.closed || isPinFailure(e) ? undefined : this.whyTokenGone();
+        if (gone) {
+          this.startRecovery(gone);
+          throw this.refuse();
+        }
         const recovery = this.recoveryFor(e);
         if (!recovery) {
           this.stats.failures++;
@@ -526,12 +589,19 @@ export class Pkcs11Signer implements Signer {
   problem(): string | undefined {
     if (this.closed) return 'closed';
     if (this.pinFailure) return this.pinFailure.message;
+    if (this.recovering) return `${this.source}: ${this.recoveryState()}`;
     try {
       findSlot(this.mod, this.uri);
     } catch (e) {
       return (e as Error).message;
     }
     return this.lastProblem ? `${this.source}: last attempt failed (${this.lastProblem})` : undefined;
+  }
+
+  /** While the token is gone and being brought back: why, attempts so far, and the next one. Else undefined. */
+  recovery(): Pkcs11Recovery | undefined {
+    const r = this.recovering;
+    return r && { attempts: r.attempts, lastError: r.lastError, nextAttemptAt: r.nextAttemptAt };
   }
 
   /** Sessions open now (idle and busy). */
@@ -543,10 +613,102 @@ export class Pkcs11Signer implements Signer {
   destroy(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.recovering?.timer);
+    this.recovering = undefined;
     for (const s of this.idle) this.closeSession(s);
     this.idle = [];
     for (const w of this.waiters.splice(0)) w();
     releaseModule(this.mod);
+  }
+
+  // -------------------------------------------------------------------------------------------- a gone token
+
+  /** Undefined when the module shows the token; else what it shows instead, in one line. */
+  private whyTokenGone(): string | undefined {
+    try {
+      findSlot(this.mod, this.uri);
+      return undefined;
+    } catch (e) {
+      return this.reason(e);
+    }
+  }
+
+  /** A signature refused at once while the token is being brought back. */
+  private refuse(): CryptoError {
+    this.stats.failures++;
+    return new CryptoError('SIGNER_UNAVAILABLE', `${this.source}: ${this.recoveryState()}; nothing was signed`);
+  }
+
+  private recoveryState(): string {
+    const r = this.recovering!;
+    const next = Math.max(0, Math.round(r.nextAttemptAt - Date.now()));
+    return `the token is unavailable (${r.lastError}); reopening it, attempt ${r.attempts + 1} in ${next} ms`;
+  }
+
+  /** An error as a reason inside our own messages: the call and its CKR_ code, or the message without the token's name. */
+  private reason(e: unknown): string {
+    const code = ckr(this.mod, e);
+    if (code) return `${(e as { method?: string }).method || 'call'} failed (${code})`;
+    const text = String((e as Error)?.message ?? e);
+    return text.startsWith(`${this.source}: `) ? text.slice(this.source.length + 2) : text.replace(/^pkcs11 token "[^"]*": /, '');
+  }
+
+  private startRecovery(why: string): void {
+    this.recovering = { attempts: 0, lastError: why, nextAttemptAt: 0 };
+    this.lastProblem = undefined;
+    this.scheduleRecovery();
+  }
+
+  private scheduleRecovery(): void {
+    const r = this.recovering!;
+    const delay = Math.min(RECOVERY_MAX_MS, RECOVERY_FIRST_MS * 2 ** r.attempts);
+    r.nextAttemptAt = Date.now() + delay;
+    r.timer = setTimeout(() => void this.tryRecovery(), delay);
+    // A signer waiting for its token does not keep the process alive.
+    r.timer.unref();
+  }
+
+  /**
+   * One attempt: reopen the module (C_Finalize/C_Initialize) unless it shows the token, then a session, a login
+   * with the PIN already given, and the record's key. Success ends the recovery; a refused PIN ends it too (that
+   * is final, see pinFailure); anything else is the next attempt's reason.
+   */
+  private async tryRecovery(): Promise<void> {
+    const r = this.recovering;
+    if (!r || this.closed) return;
+    r.attempts++;
+    this.stats.recoveryAttempts++;
+    try {
+      if (r.attempts > 1 || this.whyTokenGone()) await reinitializeModule(this.mod);
+      this.forgetState();
+      await this.checkKey();
+      this.recovering = undefined;
+      this.stats.recoveries++;
+    } catch (e) {
+      if (this.closed || this.pinFailure) {
+        this.recovering = undefined;
+        return;
+      }
+      r.lastError = this.reason(e);
+      this.scheduleRecovery();
+    }
+  }
+
+  /** A session from the pool, the key found on it, and the token's public key checked against the record's. */
+  private async checkKey(): Promise<void> {
+    const s = await this.acquire();
+    try {
+      const priv = this.findKey(s.handle);
+      const onToken = readPublicKey(this.mod, s.handle, this.uri, priv);
+      if (!equalBytes(onToken, this.pub)) {
+        throw new CryptoError('KEY_MISMATCH', `${this.source}: the token's key (${toAddress(onToken)}) is not the keyring record's (${toAddress(this.pub)}); nothing will be signed with it`);
+      }
+      this.key = priv;
+      this.release(s, true);
+    } catch (e) {
+      this.release(s, false);
+      throw this.explain(e);
+    }
   }
 
   // -------------------------------------------------------------------------------------------- sessions
@@ -559,6 +721,7 @@ export class Pkcs11Signer implements Signer {
         if (this.pinFailure) throw this.pinFailure;
         throw new CryptoError('SIGNER_DESTROYED', `${this.source}: this signer was closed`);
       }
+      if (this.epoch !== this.mod.epoch) this.forgetState();
       const s = this.idle.pop();
       if (s) return s;
       if (this.open < this.size) {
@@ -585,6 +748,7 @@ export class Pkcs11Signer implements Signer {
   }
 
   private closeSession(s: Session): void {
+    if (s.epoch !== this.mod.epoch) return; // void already; its number may be another session's now
     try {
       this.mod.lib.C_CloseSession(s.handle);
     } catch {
@@ -596,9 +760,9 @@ export class Pkcs11Signer implements Signer {
     const b = binding();
     this.slot ??= findSlot(this.mod, this.uri);
     const handle = this.mod.lib.C_OpenSession(this.slot, b.CKF_SERIAL_SESSION);
-    const session = { handle, generation: this.generation };
+    const session = { handle, generation: this.generation, epoch: this.mod.epoch };
     try {
-      if (!isLoggedIn(this.mod, handle)) await this.login(handle);
+      if (!isLoggedIn(this.mod, handle)) await this.login(session);
     } catch (e) {
       this.closeSession(session);
       throw e;
@@ -606,19 +770,21 @@ export class Pkcs11Signer implements Signer {
     return session;
   }
 
-  private async login(handle: P.Handle): Promise<void> {
+  private async login(session: Session): Promise<void> {
     if (this.pinFailure) throw this.pinFailure;
     this.pinValue ??= this.options.pin(this.uri.token);
     const pin = await this.pinValue;
-    // Another session may have logged in while we waited for the PIN (login state is per token, per process).
+    // Another session may have logged in while we waited for the PIN (login state is per token, per process), or
+    // the module may have been reinitialised, voiding this session.
     if (this.pinFailure) throw this.pinFailure;
-    if (isLoggedIn(this.mod, handle)) return;
+    if (session.epoch !== this.mod.epoch) throw new CryptoError('MODULE_REINITIALISED', `${this.source}: the module was reinitialised`);
+    if (isLoggedIn(this.mod, session.handle)) return;
     try {
-      login(this.mod, handle, pin, this.uri.token);
+      login(this.mod, session.handle, pin, this.uri.token);
       this.stats.logins++;
     } catch (e) {
-      if (e instanceof CryptoError && (e.code === 'PIN_INCORRECT' || e.code === 'PIN_LOCKED')) {
-        this.pinFailure = e;
+      if (isPinFailure(e)) {
+        this.pinFailure = e as CryptoError;
         this.pinValue = undefined;
       }
       throw e;
@@ -632,7 +798,7 @@ export class Pkcs11Signer implements Signer {
   }
 
   private codeOf(e: unknown): string | undefined {
-    return ckr(this.mod, e) ?? (e instanceof CryptoError && e.code === 'TOKEN_NOT_PRESENT' ? 'TOKEN_NOT_PRESENT' : undefined);
+    return ckr(this.mod, e) ?? (e instanceof CryptoError && (e.code === 'TOKEN_NOT_PRESENT' || e.code === 'MODULE_REINITIALISED') ? e.code : undefined);
   }
 
   private recoveryFor(e: unknown): Recovery | undefined {
@@ -651,7 +817,6 @@ export class Pkcs11Signer implements Signer {
       this.key = undefined;
       return;
     }
-    if (r === 'reinit') initialize(this.mod);
     this.stats.reopened++;
     // Sessions, slot id and object handles all belong to the old state: drop them; busy ones close on release.
     this.dropIdle();
@@ -666,10 +831,23 @@ export class Pkcs11Signer implements Signer {
     this.idle = [];
   }
 
+  /** Slot id, key handle and idle sessions are of an older state (module reinitialised, token back): drop them. */
+  private forgetState(): void {
+    this.stats.reopened++;
+    this.dropIdle();
+    this.slot = undefined;
+    this.key = undefined;
+    this.epoch = this.mod.epoch;
+  }
+
   /** One line naming the token and the failing call, never a PIN. */
   private explain(e: unknown): Error {
     const code = ckr(this.mod, e);
     if (code) return new CryptoError('PKCS11_FAILED', `${this.source}: ${(e as { method?: string }).method || 'call'} failed (${code}); nothing was signed`);
     return e as Error;
   }
+}
+
+function isPinFailure(e: unknown): boolean {
+  return e instanceof CryptoError && (e.code === 'PIN_INCORRECT' || e.code === 'PIN_LOCKED');
 }

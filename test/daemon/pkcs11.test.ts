@@ -165,3 +165,96 @@ test('daemon start as a process: [pkcs11] pin_file and sessions from the config;
   assert.equal(refused.status, 1);
   assert.match(refused.stderr, /^arkeo-signer: pkcs11 token "proc-token": C_Login failed \(CKR_PIN_INCORRECT\)[^\n]*tried once, not retried[^\n]*\n$/);
 });
+
+test('daemon under steady claim load: the SoftHSM2 token directory taken away, then put back: 503 SIGNER_UNAVAILABLE at once while gone, signing again within 5 s of its return, and every signature released has its audit entry', { timeout: 120_000 }, async (t) => {
+  // SoftHSM2 marks a token invalid when its directory goes away and never looks at the directory again until
+  // C_Finalize/C_Initialize (C_GetTokenInfo answers CKR_GENERAL_ERROR, object handles CKR_OBJECT_HANDLE_INVALID,
+  // and a C_Initialize while the directory is away fails): only reopening the module brings it back.
+  const hsm = startSoftHsm(t);
+  if (!hsm) return;
+  const TOKEN = 'vanishing-token';
+  hsm.initToken(TOKEN);
+  const home = tempDir();
+  const kr = Keyring.open({ backend: 'test', dir: home });
+  const pub = (await addPkcs11Key(kr, 'hsm', { uri: `pkcs11:token=${TOKEN};object=k`, module: hsm.module, create: true, pin: async () => USER_PIN })).publicKey!;
+  const config = defaultConfig(home);
+  config.pkcs11.sessions = 4;
+  const token = TokenStore.load(config.tokens.path).create('load', parsePolicy({ keys: ['hsm'], operations: ['claim'], contracts: ['*'], rate: { per_second: 1e6, burst: 1e6 } }));
+  let pinAsked = 0;
+  const daemon = await SignerDaemon.start(config, { pkcs11Pin: async () => (pinAsked++, USER_PIN) });
+  const away = `${hsm.tokens}.away`;
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const replies: { sentAt: number; at: number; status: number; body: string; json?: Record<string, any> }[] = [];
+  const ok = () => replies.filter((r) => r.status === 200);
+  let running = true;
+  // Four clients, each sending a claim as soon as (10 ms after) the previous one is answered.
+  const clients = Array.from({ length: 4 }, async () => {
+    while (running) {
+      const sentAt = performance.now();
+      const r = await rawRequest(config.listen.socket, 'POST', '/v1/claims', { token, body: JSON.stringify({ key: 'hsm', contract: '91' }) });
+      replies.push({ sentAt, at: performance.now(), status: r.status, body: r.body, json: r.json });
+      await sleep(10);
+    }
+  });
+  let restoredAt = 0;
+  let sick: Awaited<ReturnType<typeof rawRequest>> | undefined;
+  let during = '';
+  try {
+    try {
+      while (ok().length < 100) await sleep(20);
+      fs.renameSync(hsm.tokens, away);
+      const removedAt = performance.now();
+      // Gone long enough for several attempts to reopen the module to fail (C_Initialize fails without the directory).
+      while (performance.now() - removedAt < 1_500) await sleep(20);
+      sick = await rawRequest(config.listen.socket, 'GET', '/healthz');
+      during = (await rawRequest(config.listen.socket, 'GET', '/metrics')).body;
+      fs.renameSync(away, hsm.tokens);
+      restoredAt = performance.now();
+      // The bound: a claim sent after the return is signed within 5 s of it.
+      while (!ok().some((r) => r.sentAt > restoredAt) && performance.now() - restoredAt < 5_000) await sleep(10);
+      const back = ok().find((r) => r.sentAt > restoredAt);
+      assert.ok(back, 'a claim sent after the token directory came back was signed within 5 s of it');
+      t.diagnostic(`recovery: first claim signed ${(back.at - restoredAt).toFixed(0)} ms after the token directory came back`);
+      const signedBefore = ok().length;
+      while (ok().length < signedBefore + 100) await sleep(20);
+    } finally {
+      running = false;
+      await Promise.all(clients);
+      if (fs.existsSync(away)) fs.renameSync(away, hsm.tokens);
+    }
+    // While it was gone: /healthz said so, with the last error and the next attempt, and so did the metrics.
+    assert.equal(sick!.status, 503);
+    assert.match((sick!.json!.tokens as Record<string, string>).hsm!, /^recovering: pkcs11 token "vanishing-token" object "k" \(key hsm\): the token is unavailable \(.+\); reopening it, attempt \d+ in \d+ ms$/);
+    t.diagnostic(`/healthz while gone: ${(sick!.json!.tokens as Record<string, string>).hsm}`);
+    assert.equal(metric(during, 'arkeo_signer_pkcs11_token_healthy', 'key="hsm"'), 0);
+    assert.ok(metric(during, 'arkeo_signer_pkcs11_events', 'key="hsm",event="recovery_attempts"') >= 2, 'attempts made while the directory was away');
+    const failed = replies.filter((r) => r.status !== 200);
+    const failedAfter = failed.filter((r) => r.sentAt > restoredAt).length;
+    const wait = failed.map((r) => r.at - r.sentAt).sort((a, b) => a - b);
+    t.diagnostic(`${replies.length} claims: ${ok().length} signed, ${failed.length} refused (${failedAfter} of them sent after the return); refusal latency median ${wait[wait.length >> 1]?.toFixed(1)} ms`);
+    assert.ok(failed.length > 0);
+    for (const r of failed) {
+      assert.equal(r.status, 503, r.body);
+      assert.equal(r.json!.code, 'SIGNER_UNAVAILABLE', r.body);
+      assert.match(r.json!.error, /^pkcs11 token "vanishing-token" object "k" \(key hsm\): the token is unavailable \([^\n]*\); reopening it, attempt \d+ in \d+ ms; nothing was signed$/);
+      assert.ok(!r.body.includes(USER_PIN) && r.json!.signature === undefined);
+    }
+    for (const r of ok()) assert.ok(verifySignature(pub, utf8(r.json!.preimage), parseHex(r.json!.signature, 'sig')), `nonce ${r.json!.nonce} verifies`);
+    // Released = an 'ok' entry with no 'error' entry after it for the same nonce (README). Exactly the 200s.
+    const entries = auditEntries(config).filter((e) => e.what.op === 'claim');
+    const refused = new Set(entries.filter((e) => e.result === 'error').map((e) => e.what.nonce as string));
+    const released = entries.filter((e) => e.result === 'ok' && !refused.has(e.what.nonce)).map((e) => e.what.nonce as string);
+    assert.deepEqual(released.sort(), ok().map((r) => r.json!.nonce as string).sort(), 'each signed reply has its ok entry, and no entry claims a release that did not happen');
+    assert.equal(refused.size, failed.length, 'each refusal has its error entry');
+
+    assert.equal(pinAsked, 1, 'logged in again with the PIN it was given at start');
+    const health = await rawRequest(config.listen.socket, 'GET', '/healthz');
+    assert.equal(health.status, 200, health.body);
+    assert.deepEqual(health.json!.tokens, { hsm: 'ok' });
+    const m = (await rawRequest(config.listen.socket, 'GET', '/metrics')).body;
+    assert.equal(metric(m, 'arkeo_signer_pkcs11_events', 'key="hsm",event="recoveries"'), 1);
+    assert.equal(metric(m, 'arkeo_signer_pkcs11_token_healthy', 'key="hsm"'), 1);
+  } finally {
+    await daemon.stop();
+  }
+});

@@ -10,7 +10,7 @@ import { AzureKvSigner, CloudStats, KmsError, createAzureKvKey, type AzureKvOpti
 import { requireComponent, tempDir } from '../helpers.js';
 import { hasOpenssl, startAzureKvTestServer, type AzureKvTestServer } from '../support/azure-kv-test-server.js';
 import { startFaultProxy } from '../support/fault-proxy.js';
-import { expectKmsError as expectSharedKmsError, signManyClaims } from '../support/cloud-claims.js';
+import { expectKmsError as expectSharedKmsError, expectSelfCheckRefusals, signManyClaims } from '../support/cloud-claims.js';
 
 /**
  * Azure Key Vault signer against OUR AZURE KEY VAULT TEST SERVER (test/support/azure-kv-test-server.ts), not
@@ -161,6 +161,18 @@ test('a wrong public key recorded for the key: KEY_MISMATCH, nothing signed; a w
       await assert.rejects(denied.sign(utf8('1:1:')), (e) => expectKmsError(e, 'ACCESS_DENIED', '/keys/a/'));
     } finally {
       await store.close();
+      await signer.close();
+    }
+  });
+});
+
+test('our test server answers a corrupted signature, then one by another key: each refused by the self-check (SELF_CHECK_FAILED, counted, not retried); without a fault the signature is released and verifies', { timeout: 60_000 }, async (t) => {
+  await withServer(t, async (server, opts) => {
+    const created = await createAzureKvKey({ vaultUrl: VAULT, name: 'faults', ...opts });
+    const signer = new AzureKvSigner(created.reference, { ...opts, ...FAST });
+    try {
+      await expectSelfCheckRefusals(signer, server, created.publicKey, created.reference.slice('azurekv:'.length), TOKEN);
+    } finally {
       await signer.close();
     }
   });

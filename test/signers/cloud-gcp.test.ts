@@ -9,7 +9,7 @@ import { toAddress, utf8 } from '../../src/crypto/index.js';
 import { CloudStats, GcpKmsSigner, KmsError, createGcpKmsKey, type GcpKmsOptions } from '../../src/signers/index.js';
 import { tempDir } from '../helpers.js';
 import { startGcpKmsTestServer, startGrpcFaultProxy, type GcpKmsTestServer } from '../support/gcp-kms-test-server.js';
-import { expectKmsError, signManyClaims } from '../support/cloud-claims.js';
+import { expectKmsError, expectSelfCheckRefusals, signManyClaims } from '../support/cloud-claims.js';
 
 /**
  * Google Cloud KMS signer against OUR CLOUD KMS TEST SERVER (test/support/gcp-kms-test-server.ts: plain gRPC
@@ -177,6 +177,18 @@ test('a wrong public key recorded for the key: KEY_MISMATCH, nothing signed', { 
       assert.equal(signer.stats.signatures, 0);
     } finally {
       await store.close();
+      await signer.close();
+    }
+  });
+});
+
+test('our test server answers a corrupted signature, then one by another key (CRC32C intact): each refused by the self-check (SELF_CHECK_FAILED, counted, not retried); without a fault the signature is released and verifies', { timeout: 60_000 }, async () => {
+  await withServer(async (server, endpoint) => {
+    const created = await createGcpKmsKey({ keyRing: RING, keyId: 'faults', createKeyRing: true, endpoint });
+    const signer = new GcpKmsSigner(created.reference, { ...FAST, endpoint });
+    try {
+      await expectSelfCheckRefusals(signer, server, created.publicKey, created.reference);
+    } finally {
       await signer.close();
     }
   });

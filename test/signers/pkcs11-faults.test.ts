@@ -213,3 +213,66 @@ test('a location file that points at another key on the token: KEY_MISMATCH at o
   assert.equal((await s.keyring.get('k')).kind, 'offline');
   await assert.rejects(openSigner(s.keyring, 'k', { pkcs11: { pin: async () => USER_PIN } }), { code: 'CANNOT_SIGN' });
 });
+
+test('one token\'s directory taken away and put back: refused at once while gone, then reopened (module reinitialised, same PIN); a second token on the same module signs throughout', { timeout: 60_000 }, async (t) => {
+  // SoftHSM2 never looks at a token's directory again once it went away: only C_Finalize/C_Initialize brings the
+  // token back, and that voids every session of the module, the other token's signer's too.
+  const hsm = startSoftHsm(t);
+  if (!hsm) return;
+  hsm.initToken('gone');
+  const goneDir = path.join(hsm.tokens, fs.readdirSync(hsm.tokens)[0]!);
+  // Out of the token directory: SoftHSM2 takes any directory in it for a token, whatever its name.
+  const awayDir = `${hsm.tokens}-gone.away`;
+  hsm.initToken('stays');
+  const keyring = Keyring.open({ backend: 'test', dir: tempDir() });
+  await addPkcs11Key(keyring, 'a', { uri: 'pkcs11:token=gone;object=a', module: hsm.module, create: true, pin: async () => USER_PIN });
+  await addPkcs11Key(keyring, 'b', { uri: 'pkcs11:token=stays;object=b', module: hsm.module, create: true, pin: async () => USER_PIN });
+  let pinAsked = 0;
+  const a = (await openSigner(keyring, 'a', { pkcs11: { pin: async () => (pinAsked++, USER_PIN), sessions: 2, backoffMs: 5 } })) as Pkcs11Signer;
+  const b = (await openSigner(keyring, 'b', { pkcs11: { pin: async () => USER_PIN, sessions: 2, backoffMs: 5 } })) as Pkcs11Signer;
+  const [pubA, pubB] = [await a.publicKey(), await b.publicKey()];
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  let running = true;
+  const bResults: { msg: Uint8Array; r: PromiseSettledResult<Uint8Array> }[] = [];
+  const bLoop = (async () => {
+    for (let i = 0; running; i++) {
+      const msg = utf8(`b:${i}`);
+      bResults.push({ msg, r: (await Promise.allSettled([b.sign(msg)]))[0]! });
+      await sleep(2);
+    }
+  })();
+  try {
+    assert.ok(verifySignature(pubA, utf8('a:0'), await a.sign(utf8('a:0'))));
+    fs.renameSync(goneDir, awayDir);
+    await assert.rejects(a.sign(utf8('a:1')), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'SIGNER_UNAVAILABLE');
+      assert.match(e.message, /^pkcs11 token "gone" object "a" \(key a\): the token is unavailable \(not present in \S+ \(tokens present: "stays"\)\); reopening it, attempt 1 in \d+ ms; nothing was signed$/);
+      return true;
+    });
+    // Refused at once: the token is not asked while the signer is recovering.
+    const inits = calls.signInit;
+    await assert.rejects(a.sign(utf8('a:2')), { code: 'SIGNER_UNAVAILABLE' });
+    assert.equal(calls.signInit, inits);
+    while ((a.recovery()?.attempts ?? Infinity) < 3) await sleep(20);
+    assert.match(a.problem()!, /the token is unavailable \(not present in \S+ \(tokens present: "stays"\)\); reopening it, attempt 4 in \d+ ms$/);
+    assert.equal(a.stats.recoveries, 0);
+
+    fs.renameSync(awayDir, goneDir);
+    while (a.recovery()) await sleep(20);
+    assert.ok(verifySignature(pubA, utf8('a:3'), await a.sign(utf8('a:3'))));
+    assert.equal(a.stats.recoveries, 1);
+    assert.equal(pinAsked, 1, 'logged in again with the PIN it had');
+    assert.equal(a.problem(), undefined);
+  } finally {
+    running = false;
+    await bLoop;
+    a.destroy();
+    b.destroy();
+    if (fs.existsSync(awayDir)) fs.renameSync(awayDir, goneDir);
+  }
+  const bFailed = bResults.filter((x) => x.r.status === 'rejected');
+  t.diagnostic(`second token: ${bResults.length} signatures while the first was gone and back, ${b.stats.reopened} reopened pools, ${bFailed.length} failed`);
+  assert.equal(bFailed.length, 0, `the other token kept signing: ${bFailed.map((x) => (x.r as PromiseRejectedResult).reason.message).slice(0, 2).join(' | ')}`);
+  for (const { msg, r } of bResults) assert.ok(verifySignature(pubB, msg, (r as PromiseFulfilledResult<Uint8Array>).value));
+  assert.ok(b.stats.reopened >= 3 && b.stats.logins >= 4, `its sessions were voided by each reinitialisation, and reopened and logged in again (${b.stats.reopened}, ${b.stats.logins})`);
+});

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Socket } from 'node:net';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { signWithFaults, type SignatureFaults } from './cloud-faults.js';
 
 /**
  * AZURE KEY VAULT TEST SERVER, written for our tests: NOT Azure Key Vault and not an emulator of it. No Key Vault
@@ -17,6 +18,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
  * request with 401 and a Bearer challenge, as Key Vault does, and then requires the one token the test hands it.
  * Signatures are made with @noble/curves with a random nonce and without low-S normalisation (about half come
  * out high-S), as real Key Vault's are not normalised either; HTTPS with a self-signed certificate made by openssl.
+ * Test knobs (cloud-faults.ts): `corruptSignature` and `otherKeySignature` spoil the next N sign answers.
  */
 interface KeyVersion {
   version: string;
@@ -24,7 +26,7 @@ interface KeyVersion {
   enabled: boolean;
   created: number;
 }
-export interface AzureKvTestServer {
+export interface AzureKvTestServer extends SignatureFaults {
   url: string;
   port: number;
   /** PEM of the server's self-signed certificate, to trust in the client (ca option or NODE_EXTRA_CA_CERTS). */
@@ -67,6 +69,8 @@ export async function startAzureKvTestServer(options: { token: string; dir: stri
     keys,
     signs: 0,
     highS: 0,
+    corruptSignature: 0,
+    otherKeySignature: 0,
     stop: async () => {},
     start: async () => {},
   };
@@ -142,7 +146,7 @@ export async function startAzureKvTestServer(options: { token: string; dir: stri
         const digest = Buffer.from(String(body.value ?? ''), 'base64url');
         if (digest.length !== 32) return fail(400, 'BadParameter', 'ES256K requires a 32-byte digest.');
         // Random-k (extraEntropy) and no low-S normalisation: as a real HSM-backed service answers.
-        const sig = secp256k1.sign(digest, v.priv, { prehash: false, lowS: false, extraEntropy: true });
+        const sig = signWithFaults(state, digest, v.priv);
         state.signs++;
         if (secp256k1.Signature.fromBytes(sig, 'compact').hasHighS()) state.highS++;
         return send(200, { kid: `${base}/keys/${name}/${v.version}`, value: b64u(sig) });

@@ -5,6 +5,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { crc32c } from '@aws-crypto/crc32c';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { REPO_ROOT } from '../helpers.js';
+import { signWithFaults, type SignatureFaults } from './cloud-faults.js';
 
 /**
  * GOOGLE CLOUD KMS TEST SERVER, written for our tests: NOT Cloud KMS and not an emulator of it. No Cloud KMS
@@ -16,7 +17,8 @@ import { REPO_ROOT } from '../helpers.js';
  * UpdateCryptoKeyVersion (state) and DestroyCryptoKeyVersion. Signatures: @noble/curves, random nonce, DER.
  * Real Cloud KMS is reported to return secp256k1 signatures in low-S form; this server does NOT normalise unless
  * `lowS: true`, on purpose, so the tests exercise our normalisation (our signer relies on neither).
- * Test knobs: `corruptSignatureCrc` and `unverifiedDigest` spoil the next N sign answers' integrity fields.
+ * Test knobs: `corruptSignatureCrc` and `unverifiedDigest` spoil the next N sign answers' integrity fields;
+ * `corruptSignature` and `otherKeySignature` (cloud-faults.ts) spoil the signature itself, with a matching CRC32C.
  */
 interface Version {
   name: string;
@@ -24,7 +26,7 @@ interface Version {
   state: 'ENABLED' | 'DISABLED' | 'DESTROY_SCHEDULED';
   protectionLevel: string;
 }
-export interface GcpKmsTestServer {
+export interface GcpKmsTestServer extends SignatureFaults {
   host: string;
   port: number;
   versions: Map<string, Version>;
@@ -57,7 +59,7 @@ export async function startGcpKmsTestServer(options: { lowS?: boolean } = {}): P
   const rings = new Set<string>();
   let server: grpc.Server | undefined;
   let port = 0;
-  const state: GcpKmsTestServer = { host: '127.0.0.1', port: 0, versions, signs: 0, highS: 0, lowS: options.lowS ?? false, corruptSignatureCrc: 0, unverifiedDigest: 0, stop: async () => {}, start: async () => {} };
+  const state: GcpKmsTestServer = { host: '127.0.0.1', port: 0, versions, signs: 0, highS: 0, lowS: options.lowS ?? false, corruptSignatureCrc: 0, unverifiedDigest: 0, corruptSignature: 0, otherKeySignature: 0, stop: async () => {}, start: async () => {} };
 
   const pemOf = (v: Version) => {
     const pub = secp256k1.getPublicKey(v.priv, false);
@@ -124,7 +126,7 @@ export async function startGcpKmsTestServer(options: { lowS?: boolean } = {}): P
       if (!digest || digest.length !== 32) return cb(status(grpc.status.INVALID_ARGUMENT, 'digest.sha256 must be 32 bytes for EC_SIGN_SECP256K1_SHA256'));
       const given = r.digestCrc32c?.value;
       if (given !== undefined && Number(given) !== crc32c(digest)) return cb(status(grpc.status.INVALID_ARGUMENT, 'The checksum in field digest_crc32c did not match the data in field digest.'));
-      const compact = secp256k1.sign(digest, v.priv, { prehash: false, lowS: state.lowS, extraEntropy: true });
+      const compact = signWithFaults(state, digest, v.priv, state.lowS);
       const sig = secp256k1.Signature.fromBytes(compact, 'compact');
       state.signs++;
       if (sig.hasHighS()) state.highS++;
