@@ -5,11 +5,34 @@
  */
 export class ArkeoSignerError extends Error {
   readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  /** What the error was about, as fields: the audit log and the metrics read these, never the message. */
+  context: ErrorContext;
+  constructor(code: string, message: string, options?: { cause?: unknown; context?: ErrorContext }) {
+    super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
     this.name = new.target.name;
     this.code = code;
+    this.context = { ...options?.context };
   }
+
+  /** Adds what a caller knows about the failure; a field the thrower already set stays as it was. */
+  about(context: ErrorContext): this {
+    this.context = { ...context, ...this.context };
+    return this;
+  }
+}
+
+/**
+ * The fields an error can carry (and an audit entry records): the operation, the key (its name where a request
+ * named it), its address, the contract and nonce, and whatever detail a backend adds. Values are identifiers,
+ * never secrets.
+ */
+export interface ErrorContext {
+  op?: string;
+  key?: string;
+  address?: string;
+  contract?: string;
+  nonce?: string;
+  [field: string]: string | undefined;
 }
 
 /** Bad input from a user or a caller: malformed hex, bad mnemonic, invalid key name, bad flag. */

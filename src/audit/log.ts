@@ -27,7 +27,7 @@ export interface AuditWho {
   pid?: number;
 }
 
-export interface AuditWhat {
+export type AuditWhat = {
   op: string;
   key?: string;
   contract?: string;
@@ -36,7 +36,9 @@ export interface AuditWhat {
   path?: string;
   /** Where the key signed: 'local' (signing thread) or an external kind ('pkcs11'). */
   backend?: string;
-}
+  /** More identifiers a failure carried (its ErrorContext): an address, the nonce a resync asked for. */
+  [field: string]: string | undefined;
+};
 
 export interface AuditInput {
   who: AuditWho;

@@ -107,6 +107,15 @@ export class ClaimSigner {
    * server uses the pause to start work that needs only the preimage (its audit entry) while signing runs.
    */
   async reserveClaim(contractId: bigint, options: ClaimRequest = {}): Promise<ReservedClaim> {
+    try {
+      return await this.reserveClaimFor(contractId, options);
+    } catch (e) {
+      // Every refusal and failure says which contract and key it was about (the daemon's audit entry and metric read these).
+      throw e instanceof ArkeoSignerError ? e.about({ contract: String(contractId), address: this.address }) : e;
+    }
+  }
+
+  private async reserveClaimFor(contractId: bigint, options: ClaimRequest): Promise<ReservedClaim> {
     const profile = this.options.profile ?? 'compat';
     // Validate the preimage shape before a nonce is spent on it.
     claimPreimage(contractId, 1n, profile, this.options.chainId);

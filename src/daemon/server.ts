@@ -4,7 +4,7 @@ import * as https from 'node:https';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import { ArkeoSignerError, CryptoError, InputError } from '../errors.js';
+import { ArkeoSignerError, CryptoError, InputError, type ErrorContext } from '../errors.js';
 import { sha256Hex, curveEngineNote } from '../crypto/secp256k1.js';
 import { toBech32PubKey } from '../crypto/address.js';
 import { toHex, utf8, parseHex } from '../crypto/bytes.js';
@@ -15,7 +15,7 @@ import { CloudStats, KmsError } from '../signers/index.js';
 import { ClaimSigner, ClaimPolicyError, claimSigner, parseContractId, parseDecimal, readDelegates, MAX_INT64 } from '../claims/index.js';
 import { defaultNonceStorePath, openNonceStore } from '../nonces/open.js';
 import { NonceStoreError, type NonceStore } from '../nonces/store.js';
-import { AuditLog, type AuditInput, type AuditWho } from '../audit/index.js';
+import { AuditLog, type AuditInput, type AuditWhat, type AuditWho } from '../audit/index.js';
 import { ensurePrivateDir } from '../fsutil.js';
 import { log } from '../log.js';
 import { loadConfig, type DaemonConfig } from './config.js';
@@ -68,6 +68,8 @@ interface Ctx {
   who: AuditWho;
   token?: TokenRecord;
   started: number;
+  /** The loaded key the request named: the `key` label of its metrics, whatever the outcome. */
+  keyName?: string;
 }
 
 export interface DaemonStartOptions {
@@ -273,8 +275,8 @@ export class SignerDaemon {
           const path = route.slice(route.indexOf(' ') + 1);
           const method = METHOD_OF.get(path);
           this.chargeFailure(req, ctx, { op: method ? 'wrong-method' : 'unknown-route' });
-          if (method) throw Object.assign(new HttpError(405, 'METHOD_NOT_ALLOWED', `${path} accepts ${method} only`, { allow: method }), { what: { op: 'wrong-method' } });
-          throw Object.assign(new HttpError(404, 'NOT_FOUND', 'no such route (see /openapi.json)'), { what: { op: 'unknown-route' } });
+          if (method) throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${path} accepts ${method} only`, { allow: method }).about({ op: 'wrong-method' });
+          throw new HttpError(404, 'NOT_FOUND', 'no such route (see /openapi.json)').about({ op: 'unknown-route' });
         }
       }
     } catch (e) {
@@ -319,7 +321,7 @@ export class SignerDaemon {
       'retry-after': String(verdict.retryAfterSeconds),
     });
     e.audit = verdict.audit;
-    throw what ? Object.assign(e, { what }) : e;
+    throw what ? e.about(what) : e;
   }
 
   /**
@@ -335,17 +337,18 @@ export class SignerDaemon {
     const key = this.keys.get(keyName);
     // Only names of loaded keys are echoed into replies and the audit log (the field could hold anything).
     const shown = key ? keyName : '(not a loaded key)';
+    ctx.keyName = key?.name;
     if (!policy.operations.includes(op)) throw denied(`operation ${op} is not allowed for token ${ctx.token!.name}`, { op, key: shown });
     if (!allowed(policy.keys, keyName)) throw denied(`key ${shown} is not allowed for token ${ctx.token!.name}`, { op, key: shown });
-    if (!key) throw Object.assign(new HttpError(404, 'UNKNOWN_KEY', 'no such key is loaded'), { what: { op, key: shown } });
+    if (!key) throw new HttpError(404, 'UNKNOWN_KEY', 'no such key is loaded').about({ op, key: shown });
     if (!this.audit.healthy) throw new HttpError(503, 'AUDIT_UNAVAILABLE', `audit log unavailable (${this.audit.problem}); refusing to sign`);
-    if (key.signer.kind === 'local' && this.signingThread.problem) throw Object.assign(new HttpError(503, 'SIGNER_UNAVAILABLE', `${this.signingThread.problem}; nothing was signed`), { what: { op, key: shown, address: key.address } });
+    if (key.signer.kind === 'local' && this.signingThread.problem) throw new HttpError(503, 'SIGNER_UNAVAILABLE', `${this.signingThread.problem}; nothing was signed`).about({ op, key: shown, address: key.address });
     let prepared: Prepared;
     try {
       prepared = await run(body, key);
     } catch (e) {
-      if (e instanceof HttpError) (e as HttpError & { what?: object }).what ??= { op, key: shown, address: key.address };
-      throw e;
+      // A refusal from the policy, the claim rules or the nonce store says which key and contract it was about.
+      throw withContext(e, { op, key: shown, address: key.address });
     }
     // The entry needs only the message, so it is written while the signing thread signs (a claim signed inline is
     // signed already); either way the signature is released only after the entry is durable. Should signing fail, fail() appends an error entry for the same request:
@@ -357,7 +360,7 @@ export class SignerDaemon {
       reply = await prepared.reply;
     } catch (e) {
       await audited.catch(ignore);
-      throw Object.assign(e as object, { what: prepared.what });
+      throw withContext(e, prepared.what);
     }
     await audited;
     this.metrics.signatures.inc({ key: key.name, operation: op, result: 'ok' });
@@ -416,8 +419,12 @@ export class SignerDaemon {
     const terms = await this.store.getContract(contract);
     const trusted = [key.publicKey, terms?.client, terms?.delegate].filter((k): k is Uint8Array => k !== undefined);
     if (!claimSigner(contract, nonce, parseHex(o.signature, 'resync.signature', 64), trusted)) {
-      throw Object.assign(new HttpError(409, 'PROVIDER_UNPROVEN_NONCE', `contract ${contract}: the claim given for nonce ${nonce} is not signed by key ${key.name}${terms?.client || terms?.delegate ? " or the contract's registered parties" : ''}; the nonce stays where it is and nothing was signed`), {
-        what: { op: 'claim', contract: String(contract), resync_to: String(nonce), key: key.address, backend: key.signer.kind },
+      throw new HttpError(409, 'PROVIDER_UNPROVEN_NONCE', `contract ${contract}: the claim given for nonce ${nonce} is not signed by key ${key.name}${terms?.client || terms?.delegate ? " or the contract's registered parties" : ''}; the nonce stays where it is and nothing was signed`).about({
+        op: 'claim',
+        contract: String(contract),
+        resync_to: String(nonce),
+        key: key.address,
+        backend: key.signer.kind,
       });
     }
     return nonce;
@@ -516,10 +523,11 @@ export class SignerDaemon {
     else if (e instanceof CryptoError) [status, code, message] = [e.code === 'SIGNER_UNAVAILABLE' ? 503 : 500, e.code, e.message];
     // A cloud outage or throttling is the backend's state, not ours: 503, so clients back off and retry.
     else if (e instanceof KmsError) [status, code, message] = [['UNAVAILABLE', 'TIMEOUT', 'THROTTLED'].includes(e.code) ? 503 : 500, e.code, e.message];
-    else log('error', `request ${KNOWN_ROUTES.has(route) ? route : 'to an unknown route'}: ${(e as Error)?.name ?? 'error'}`);
-    const what = (e as { what?: AuditInput['what'] })?.what ?? { op: route.slice(0, 60) };
+    else log('error', `request ${KNOWN_ROUTES.has(route) ? route : 'to an unknown route'}: ${((e as Error)?.cause as Error | undefined)?.name ?? (e as Error)?.name ?? 'error'}`);
+    const context = e instanceof ArkeoSignerError ? e.context : {};
+    const what: AuditWhat = { ...context, op: context.op ?? route.slice(0, 60) };
     const result: AuditInput['result'] = status === 401 ? 'unauthenticated' : status === 403 || status === 429 ? 'denied' : 'error';
-    if (ctx.token && 'op' in what && what.op) this.metrics.signatures.inc({ key: what.key ?? '', operation: what.op, result });
+    if (ctx.token) this.metrics.signatures.inc({ key: ctx.keyName ?? '', operation: what.op, result });
     let headers = e instanceof HttpError ? e.headers : undefined;
     if (e instanceof HttpError && !e.audit) this.metrics.unaudited.inc();
     else {
@@ -634,8 +642,17 @@ function rawScope(message: Uint8Array, policy: TokenRecord['policy']): void {
   }
 }
 
-function denied(message: string, what: AuditInput['what']): HttpError {
-  return Object.assign(new HttpError(403, 'DENIED', message), { what });
+function denied(message: string, what: AuditWhat): HttpError {
+  return new HttpError(403, 'DENIED', message).about(what);
+}
+
+/**
+ * An error with what the request was about added as fields. Anything that is not one of ours (a bug, a thrown
+ * value) becomes a 500 "internal error" that keeps its cause for the log and the fields for the audit entry.
+ */
+function withContext(e: unknown, context: ErrorContext): ArkeoSignerError {
+  if (e instanceof ArkeoSignerError) return e.about(context);
+  return new ArkeoSignerError('INTERNAL', 'internal error', { cause: e, context });
 }
 
 function allowed(list: string[], value: string): boolean {
