@@ -1,4 +1,6 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
+import { ArkeoSignerError } from './errors.js';
 
 /**
  * Reading what a remote party sends (a sentinel, a chain's LCD), bounded: a peer may lie, stall or flood, so
@@ -113,4 +115,68 @@ export async function peekStream(stream: Readable, maxBytes: number): Promise<{ 
     }
   }
   return { complete: false, rest: Readable.from(replay(), { objectMode: false }) };
+}
+
+/**
+ * The server side, shared by the daemon, the proxy and the console: an error that is an HTTP status, JSON replies,
+ * bounded JSON bodies, and which hosts count as this machine.
+ */
+export class HttpError extends ArkeoSignerError {
+  /** false: counted in metrics but not written to the audit log (a peer over its failed-request budget). */
+  audit = true;
+
+  constructor(
+    readonly status: number,
+    code: string,
+    message: string,
+    /** Reply headers this status calls for: WWW-Authenticate, Retry-After, Allow. */
+    readonly headers?: Record<string, string>,
+  ) {
+    super(code, message);
+  }
+}
+
+/** A JSON reply with its length; `close` ends the connection after it (after a body we did not read whole). */
+export function sendJson(res: ServerResponse, status: number, body: unknown, options: { close?: boolean; headers?: Record<string, string> } = {}): void {
+  const text = JSON.stringify(body) + '\n';
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...(options.close ? { connection: 'close' } : {}), ...options.headers });
+  res.end(text);
+}
+
+/** Read a JSON object body, bounded in size; 413 over the limit, 400 for anything but a JSON object. */
+export async function readJsonBody(req: IncomingMessage, max: number): Promise<Record<string, unknown>> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (declared > max) throw new HttpError(413, 'BODY_TOO_LARGE', `body over ${max} bytes`);
+  // Plain events rather than `for await`: this runs for every claim, and the async iterator costs allocations.
+  const text = await new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) {
+        req.off('data', onData);
+        req.resume();
+        reject(new HttpError(413, 'BODY_TOO_LARGE', `body over ${max} bytes`));
+      } else chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')));
+    // A client that stops mid-body shows up as 'error' (aborted) and then 'close': a 400 either way, not a 500.
+    const incomplete = () => reject(new HttpError(400, 'ABORTED', 'request body not complete'));
+    req.once('error', (e) => (req.complete ? reject(e) : incomplete()));
+    req.once('close', () => req.complete || incomplete());
+  });
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new HttpError(400, 'BAD_JSON', 'body is not valid JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new HttpError(400, 'BAD_JSON', 'body must be a JSON object');
+  return parsed as Record<string, unknown>;
+}
+
+/** `localhost`, `::1` or 127.x.y.z: a listener there is reached from this machine only. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }

@@ -17,6 +17,7 @@ import { defaultNonceStorePath, openNonceStore } from '../nonces/open.js';
 import { NonceStoreError, type NonceStore } from '../nonces/store.js';
 import { AuditLog, type AuditInput, type AuditWhat, type AuditWho } from '../audit/index.js';
 import { ensurePrivateDir } from '../fsutil.js';
+import { HttpError, readJsonBody, sendJson } from '../http.js';
 import { log } from '../log.js';
 import { loadConfig, type DaemonConfig } from './config.js';
 import { RateLimiter, TokenStore, type Operation, type TokenRecord } from './tokens.js';
@@ -30,21 +31,6 @@ import { FailureBudget, peerOf } from './peers.js';
  * TCP), bearer tokens with per-token policy, and a tamper-evident audit log. A signature leaves only after its
  * nonce is durable and its audit entry is on disk; if either store fails, nothing is signed (fail closed).
  */
-class HttpError extends ArkeoSignerError {
-  /** false: counted in metrics but not written to the audit log (a peer over its failed-request budget). */
-  audit = true;
-
-  constructor(
-    readonly status: number,
-    code: string,
-    message: string,
-    /** Reply headers this status calls for: WWW-Authenticate, Retry-After, Allow. */
-    readonly headers?: Record<string, string>,
-  ) {
-    super(code, message);
-  }
-}
-
 interface LoadedKey {
   name: string;
   address: string;
@@ -260,10 +246,10 @@ export class SignerDaemon {
           res.end(await this.metrics.registry.metrics());
           return;
         case 'GET /openapi.json':
-          return send(res, 200, OPENAPI);
+          return sendJson(res, 200, OPENAPI);
         case 'GET /v1/keys':
           this.authenticate(req, ctx);
-          return send(res, 200, [...this.keys.values()].filter((k) => allowed(ctx.token!.policy.keys, k.name)).map((k) => ({ name: k.name, address: k.address, pubkey: k.bech32, pubkey_hex: toHex(k.publicKey) })));
+          return sendJson(res, 200, [...this.keys.values()].filter((k) => allowed(ctx.token!.policy.keys, k.name)).map((k) => ({ name: k.name, address: k.address, pubkey: k.bech32, pubkey_hex: toHex(k.publicKey) })));
         case 'POST /v1/claims':
           return await this.signing(req, res, ctx, 'claim', (body, key) => this.claim(body, key, ctx));
         case 'POST /v1/arkcontract':
@@ -330,7 +316,7 @@ export class SignerDaemon {
    */
   private async signing(req: http.IncomingMessage, res: http.ServerResponse, ctx: Ctx, op: Operation, run: (body: Record<string, unknown>, key: LoadedKey) => Promise<Prepared>): Promise<void> {
     this.authenticate(req, ctx);
-    const body = await readJson(req, this.config.limits.max_body_bytes);
+    const body = await readJsonBody(req, this.config.limits.max_body_bytes);
     const policy = ctx.token!.policy;
     const keyName = body.key;
     if (typeof keyName !== 'string' || keyName.length === 0 || keyName.length > MAX_KEY_NAME) throw new HttpError(400, 'BAD_FIELD', 'key: expected a key name');
@@ -364,7 +350,7 @@ export class SignerDaemon {
     }
     await audited;
     this.metrics.signatures.inc({ key: key.name, operation: op, result: 'ok' });
-    send(res, 200, reply);
+    sendJson(res, 200, reply);
   }
 
   private contractOf(body: Record<string, unknown>, policy: TokenRecord['policy'], op: string): bigint {
@@ -507,7 +493,7 @@ export class SignerDaemon {
     const ok = nonce === 'ok' && audit === 'ok' && keys === 'ok' && Object.values(tokens ?? {}).every((t) => t === 'ok') && Object.values(cloud ?? {}).every((c) => c.status === 'ok');
     this.metrics.auditHealthy.set(this.audit.healthy ? 1 : 0);
     this.metrics.nonceHealthy.set(nonce === 'ok' ? 1 : 0);
-    send(res, ok ? 200 : 503, { ok, keys, key_count: this.keys.size, nonce_store: nonce, audit, audit_entries: this.audit.lastSeq, ...(tokens ? { tokens } : {}), ...(cloud ? { cloud } : {}) });
+    sendJson(res, ok ? 200 : 503, { ok, keys, key_count: this.keys.size, nonce_store: nonce, audit, audit_entries: this.audit.lastSeq, ...(tokens ? { tokens } : {}), ...(cloud ? { cloud } : {}) });
   }
 
   /** Errors: a status, a one-line reason, an audit entry, and never a secret. */
@@ -539,7 +525,7 @@ export class SignerDaemon {
         if (status < 500) [status, code, message, headers] = [503, 'AUDIT_UNAVAILABLE', `audit log unavailable; ${message}`, undefined];
       }
     }
-    if (!res.headersSent) send(res, status, { error: message, code }, status === 413 || status === 400, headers);
+    if (!res.headersSent) sendJson(res, status, { error: message, code }, { close: status === 413 || status === 400, headers });
   }
 
   // ------------------------------------------------------------------------------------------------ lifecycle
@@ -665,45 +651,6 @@ function checkFields(body: Record<string, unknown>, known: string[]): void {
   for (const k of Object.keys(body)) {
     if (!known.includes(k)) throw new HttpError(400, 'BAD_FIELD', /^[a-z_]{1,32}$/.test(k) ? `unknown field "${k}"` : 'unknown field');
   }
-}
-
-function send(res: http.ServerResponse, status: number, body: unknown, close = false, headers?: Record<string, string>): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...(close ? { connection: 'close' } : {}), ...headers });
-  res.end(text);
-}
-
-/** Read a JSON object body, bounded in size; 413 over the limit, 400 for anything but a JSON object. */
-async function readJson(req: http.IncomingMessage, max: number): Promise<Record<string, unknown>> {
-  const declared = Number(req.headers['content-length'] ?? NaN);
-  if (declared > max) throw new HttpError(413, 'BODY_TOO_LARGE', `body over ${max} bytes`);
-  // Plain events rather than `for await`: this runs for every claim, and the async iterator costs allocations.
-  const text = await new Promise<string>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > max) {
-        req.off('data', onData);
-        req.resume();
-        reject(new HttpError(413, 'BODY_TOO_LARGE', `body over ${max} bytes`));
-      } else chunks.push(chunk);
-    };
-    req.on('data', onData);
-    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')));
-    // A client that stops mid-body shows up as 'error' (aborted) and then 'close': a 400 either way, not a 500.
-    const incomplete = () => reject(new HttpError(400, 'ABORTED', 'request body not complete'));
-    req.once('error', (e) => (req.complete ? reject(e) : incomplete()));
-    req.once('close', () => req.complete || incomplete());
-  });
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new HttpError(400, 'BAD_JSON', 'body is not valid JSON');
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new HttpError(400, 'BAD_JSON', 'body must be a JSON object');
-  return parsed as Record<string, unknown>;
 }
 
 /** A socket file left by a crashed daemon is removed; a live one means another daemon is running. */

@@ -4,6 +4,7 @@ import * as net from 'node:net';
 import type { Readable } from 'node:stream';
 import { InputError } from '../errors.js';
 import { NonceStoreError, type NonceStore } from '../nonces/store.js';
+import { isLoopbackHost, sendJson } from '../http.js';
 import { log } from '../log.js';
 import { ContractPayer, MAX_REQUEST_BODY, PayerError, type OutgoingRequest, type PaidReply } from './payer.js';
 import type { ProxyMetrics } from './metrics.js';
@@ -31,8 +32,7 @@ export function parseListen(text: string): Listen {
   const host = m[1] ?? m[2]!;
   const port = Number(m[3]);
   if (port > 65535) throw new InputError('BAD_LISTEN', `--listen: port ${port} out of range`);
-  const loopback = host === 'localhost' || host === '::1' || (net.isIPv4(host) && host.startsWith('127.'));
-  if (!loopback) throw new InputError('BAD_LISTEN', `--listen: ${host} is not a loopback address; anyone who can reach the proxy spends your deposit, so it listens on 127.0.0.1, ::1 or a unix socket only`);
+  if (!isLoopbackHost(host)) throw new InputError('BAD_LISTEN', `--listen: ${host} is not a loopback address; anyone who can reach the proxy spends your deposit, so it listens on 127.0.0.1, ::1 or a unix socket only`);
   return { host, port };
 }
 
@@ -49,11 +49,6 @@ export interface ProxyServerOptions {
   metrics: ProxyMetrics;
 }
 
-function json(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body) + '\n';
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
-  res.end(text);
-}
 
 function readBody(req: http.IncomingMessage): Promise<Buffer | 'too-large'> {
   return new Promise((resolve, reject) => {
@@ -144,12 +139,12 @@ export class SigningProxy {
         return;
       }
       if (this.stopping) {
-        json(res, (status = 503), { error: 'the proxy is stopping', code: 'STOPPING' }, { connection: 'close' });
+        sendJson(res, (status = 503), { error: 'the proxy is stopping', code: 'STOPPING' }, { close: true });
         return;
       }
       const body = await readBody(req);
       if (body === 'too-large') {
-        json(res, (status = 413), { error: `request body larger than ${MAX_REQUEST_BODY} bytes (the sentinel's cap); nothing was signed`, code: 'BODY_TOO_LARGE' }, { connection: 'close' });
+        sendJson(res, (status = 413), { error: `request body larger than ${MAX_REQUEST_BODY} bytes (the sentinel's cap); nothing was signed`, code: 'BODY_TOO_LARGE' }, { close: true });
         return;
       }
       const out: OutgoingRequest = { method: req.method ?? 'GET', path, headers: req.headers, body };
@@ -189,7 +184,7 @@ export class SigningProxy {
       else if (e instanceof NonceStoreError) status = 503; // fail closed: no durable nonce, no signature
       else status = 500;
       note = ` error=${code}`;
-      if (!res.headersSent) json(res, status, { error: status === 500 && !(e instanceof PayerError) ? `internal error (${(e as Error).name})` : message, code });
+      if (!res.headersSent) sendJson(res, status, { error: status === 500 && !(e instanceof PayerError) ? `internal error (${(e as Error).name})` : message, code });
       else res.destroy();
     } finally {
       m.requests.inc({ upstream: payer.name, status: String(status), tier });
@@ -204,15 +199,15 @@ export class SigningProxy {
     try {
       await this.options.store.check();
     } catch (e) {
-      json(res, 503, { status: 'unavailable', reason: (e as Error).message, contracts });
+      sendJson(res, 503, { status: 'unavailable', reason: (e as Error).message, contracts });
       return 503;
     }
     const stopped = contracts.filter((c) => c.stopped);
     if (stopped.length === contracts.length) {
-      json(res, 503, { status: 'unavailable', reason: `no contract can pay: ${stopped.map((c) => `${c.contract} ${c.stopped}`).join(', ')}`, contracts });
+      sendJson(res, 503, { status: 'unavailable', reason: `no contract can pay: ${stopped.map((c) => `${c.contract} ${c.stopped}`).join(', ')}`, contracts });
       return 503;
     }
-    json(res, 200, { status: 'ok', contracts });
+    sendJson(res, 200, { status: 'ok', contracts });
     return 200;
   }
 
