@@ -12,6 +12,8 @@ import { findLocalKms, freePort, startLocalKms, waitForPort, type LocalKms } fro
 import { startFaultProxy } from '../support/fault-proxy.js';
 import { expectKmsError, signManyClaims } from '../support/cloud-claims.js';
 import * as path from 'node:path';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 /**
  * AWS KMS signer against nsmithuk/local-kms, a real AWS KMS emulator (Go, run as a child process), and, for
@@ -236,4 +238,42 @@ test('moto_server (a real AWS emulator) has a DIGEST defect: it hashes the diges
     client.destroy();
     child.kill('SIGKILL');
   }
+});
+
+test('replies are bounded: a Sign reply padded past 64 KiB (by our fault-injecting proxy) is refused, REPLY_TOO_LARGE, not retried; one that stops halfway is ended by the per-call timeout', { timeout: 60_000 }, async (t) => {
+  // Guards: the SDK reads a reply of any size; our middleware stops at 64 KiB. The padding is a JSON member the SDK
+  // ignores, so without the limit the signature would be released. A stalled body is cut by our abort.
+  await withLocalKms(t, async (kms) => {
+    const key = await createAwsKmsKey({ region: kms.region, endpoint: kms.endpoint });
+    const proxy = await startFaultProxy(kms.endpoint);
+    const signer = new AwsKmsSigner(key.reference, { ...FAST, endpoint: proxy.url });
+    // A server that answers every request with its headers and the start of a body, then nothing.
+    const stalling = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1', 'content-length': '200' });
+      res.write('{"KeyId":');
+    });
+    await new Promise<void>((r) => stalling.listen(0, '127.0.0.1', () => r()));
+    const stalled = new AwsKmsSigner(key.reference, { ...FAST, timeoutMs: 1_000, retries: 1, endpoint: `http://127.0.0.1:${(stalling.address() as AddressInfo).port}` });
+    try {
+      await signer.publicKey();
+      proxy.rewrite = (req, status, body) => {
+        if (req.headers['x-amz-target'] !== 'TrentService.Sign' || status !== 200) return body;
+        return Buffer.from(JSON.stringify({ ...JSON.parse(body.toString()), Padding: 'x'.repeat(256 * 1024) }));
+      };
+      const calls = signer.stats.calls;
+      await assert.rejects(signer.sign(utf8('6:1:')), (e) => expectKmsError(e, 'REPLY_TOO_LARGE', key.arn));
+      assert.equal(signer.stats.calls - calls, 1, 'not retried');
+      proxy.rewrite = undefined;
+      assert.equal((await signer.sign(utf8('6:2:'))).length, 64, 'the control: a plain reply is taken');
+
+      await assert.rejects(stalled.publicKey(), (e) => expectKmsError(e, 'TIMEOUT', key.arn));
+      assert.equal(stalled.stats.timeouts, 2, 'each attempt ended by the per-call timeout');
+    } finally {
+      await signer.close();
+      await stalled.close();
+      stalling.closeAllConnections();
+      stalling.close();
+      await proxy.close();
+    }
+  });
 });

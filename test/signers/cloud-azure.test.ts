@@ -177,3 +177,26 @@ test('our test server answers a corrupted signature, then one by another key: ea
     }
   });
 });
+
+test('replies are bounded: a sign reply padded past 64 KiB (our test server) is refused, REPLY_TOO_LARGE, not retried; one that stops halfway is ended by the per-call timeout', { timeout: 60_000 }, async (t) => {
+  // Guards: the SDK's HTTP client reads a reply of any size; our policy stops at 64 KiB. The padding is a JSON field
+  // the SDK ignores, so without the limit the signature would be released. A stalled body is cut by our abort.
+  await withServer(t, async (server, opts) => {
+    const created = await createAzureKvKey({ vaultUrl: VAULT, name: 'bounded', ...opts });
+    const signer = new AzureKvSigner(created.reference, { ...opts, ...FAST, timeoutMs: 1_000, retries: 1 });
+    try {
+      await signer.publicKey();
+      server.oversizedReplies = 1;
+      const signs = server.signs;
+      await assert.rejects(signer.sign(utf8('6:1:')), (e) => expectKmsError(e, 'REPLY_TOO_LARGE', '/keys/bounded/'));
+      assert.equal(server.signs, signs + 1, 'not retried');
+      server.stalledReplies = 2;
+      await assert.rejects(signer.sign(utf8('6:2:')), (e) => expectKmsError(e, 'TIMEOUT', '/keys/bounded/'));
+      assert.equal(signer.stats.timeouts, 2, 'each attempt ended by the per-call timeout');
+      assert.equal(signer.stats.signatures, 0);
+      assert.equal((await signer.sign(utf8('6:3:'))).length, 64, 'the control: a plain reply is taken');
+    } finally {
+      await signer.close();
+    }
+  });
+});

@@ -193,3 +193,27 @@ test('our test server answers a corrupted signature, then one by another key (CR
     }
   });
 });
+
+test('replies are bounded: an AsymmetricSign reply past 64 KiB (our test server appends an unknown field) is refused, REPLY_TOO_LARGE, not retried; no reply at all ends at the deadline', { timeout: 60_000 }, async () => {
+  // Guards: gax lifts gRPC's receive limit to none; ours is 64 KiB. The padding is a field the decoder skips, so
+  // without the limit the signature would be released; grpc-js's refusal must not count as quota (throttling).
+  await withServer(async (server, endpoint) => {
+    const created = await createGcpKmsKey({ keyRing: RING, keyId: 'bounded', createKeyRing: true, endpoint });
+    const signer = new GcpKmsSigner(created.reference, { ...FAST, timeoutMs: 1_000, retries: 1, endpoint });
+    try {
+      await signer.publicKey();
+      server.oversizedReplies = 1;
+      const signs = server.signs;
+      await assert.rejects(signer.sign(utf8('6:1:')), (e) => expectKmsError(e, 'REPLY_TOO_LARGE', created.reference));
+      assert.equal(server.signs, signs + 1, 'not retried');
+      assert.equal(signer.stats.throttles, 0);
+      server.stalledReplies = 2;
+      await assert.rejects(signer.sign(utf8('6:2:')), (e) => expectKmsError(e, 'TIMEOUT', created.reference));
+      assert.equal(signer.stats.timeouts, 2, 'each attempt ended by its deadline');
+      assert.equal(signer.stats.signatures, 0);
+      assert.equal((await signer.sign(utf8('6:3:'))).length, 64, 'the control: a plain reply is taken');
+    } finally {
+      await signer.close();
+    }
+  });
+});

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Socket } from 'node:net';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { signWithFaults, type SignatureFaults } from './cloud-faults.js';
+import { OVERSIZED_REPLY_PADDING, signWithFaults, takeFault, type ReplyFaults, type SignatureFaults } from './cloud-faults.js';
 
 /**
  * AZURE KEY VAULT TEST SERVER, written for our tests: NOT Azure Key Vault and not an emulator of it. No Key Vault
@@ -18,7 +18,8 @@ import { signWithFaults, type SignatureFaults } from './cloud-faults.js';
  * request with 401 and a Bearer challenge, as Key Vault does, and then requires the one token the test hands it.
  * Signatures are made with @noble/curves with a random nonce and without low-S normalisation (about half come
  * out high-S), as real Key Vault's are not normalised either; HTTPS with a self-signed certificate made by openssl.
- * Test knobs (cloud-faults.ts): `corruptSignature` and `otherKeySignature` spoil the next N sign answers.
+ * Test knobs (cloud-faults.ts): `corruptSignature`, `otherKeySignature`, `oversizedReplies` and `stalledReplies`
+ * spoil the next N sign answers.
  */
 interface KeyVersion {
   version: string;
@@ -26,7 +27,7 @@ interface KeyVersion {
   enabled: boolean;
   created: number;
 }
-export interface AzureKvTestServer extends SignatureFaults {
+export interface AzureKvTestServer extends SignatureFaults, ReplyFaults {
   url: string;
   port: number;
   /** PEM of the server's self-signed certificate, to trust in the client (ca option or NODE_EXTRA_CA_CERTS). */
@@ -71,6 +72,8 @@ export async function startAzureKvTestServer(options: { token: string; dir: stri
     highS: 0,
     corruptSignature: 0,
     otherKeySignature: 0,
+    oversizedReplies: 0,
+    stalledReplies: 0,
     stop: async () => {},
     start: async () => {},
   };
@@ -149,7 +152,15 @@ export async function startAzureKvTestServer(options: { token: string; dir: stri
         const sig = signWithFaults(state, digest, v.priv);
         state.signs++;
         if (secp256k1.Signature.fromBytes(sig, 'compact').hasHighS()) state.highS++;
-        return send(200, { kid: `${base}/keys/${name}/${v.version}`, value: b64u(sig) });
+        const reply = { kid: `${base}/keys/${name}/${v.version}`, value: b64u(sig) };
+        if (takeFault(state, 'oversizedReplies')) return send(200, { ...reply, padding: 'x'.repeat(OVERSIZED_REPLY_PADDING) });
+        if (takeFault(state, 'stalledReplies')) {
+          const text = JSON.stringify(reply);
+          res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+          res.write(text.slice(0, 10)); // and nothing more, until stop() drops the connection
+          return;
+        }
+        return send(200, reply);
       }
       return fail(405, 'MethodNotAllowed', 'not served by this test server');
     });

@@ -28,3 +28,23 @@ export function signWithFaults(faults: SignatureFaults, digest: Uint8Array, priv
   }
   return sig;
 }
+
+/**
+ * Reply faults for the same test servers, each knob counting the next sign answers it spoils: a reply padded past
+ * any sane size with something the client ignores (an unknown JSON field, an unknown protobuf field), so only a
+ * size limit refuses it; or a reply that starts and never ends, so only a time limit ends the call.
+ */
+export interface ReplyFaults {
+  oversizedReplies: number;
+  stalledReplies: number;
+}
+
+/** Past our 64 KiB limit, within gRPC's default 4 MiB. */
+export const OVERSIZED_REPLY_PADDING = 256 * 1024;
+
+/** Whether to spoil this answer with `fault` (its counter goes down). */
+export function takeFault(faults: ReplyFaults, fault: keyof ReplyFaults): boolean {
+  if (faults[fault] <= 0) return false;
+  faults[fault]--;
+  return true;
+}

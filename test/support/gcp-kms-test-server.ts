@@ -5,7 +5,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { crc32c } from '@aws-crypto/crc32c';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { REPO_ROOT } from '../helpers.js';
-import { signWithFaults, type SignatureFaults } from './cloud-faults.js';
+import { OVERSIZED_REPLY_PADDING, signWithFaults, takeFault, type ReplyFaults, type SignatureFaults } from './cloud-faults.js';
 
 /**
  * GOOGLE CLOUD KMS TEST SERVER, written for our tests: NOT Cloud KMS and not an emulator of it. No Cloud KMS
@@ -18,7 +18,8 @@ import { signWithFaults, type SignatureFaults } from './cloud-faults.js';
  * Real Cloud KMS is reported to return secp256k1 signatures in low-S form; this server does NOT normalise unless
  * `lowS: true`, on purpose, so the tests exercise our normalisation (our signer relies on neither).
  * Test knobs: `corruptSignatureCrc` and `unverifiedDigest` spoil the next N sign answers' integrity fields;
- * `corruptSignature` and `otherKeySignature` (cloud-faults.ts) spoil the signature itself, with a matching CRC32C.
+ * `corruptSignature` and `otherKeySignature` (cloud-faults.ts) spoil the signature itself, with a matching CRC32C;
+ * `oversizedReplies` appends an unknown field (which a client skips) to the answer, `stalledReplies` never answers.
  */
 interface Version {
   name: string;
@@ -26,7 +27,7 @@ interface Version {
   state: 'ENABLED' | 'DISABLED' | 'DESTROY_SCHEDULED';
   protectionLevel: string;
 }
-export interface GcpKmsTestServer extends SignatureFaults {
+export interface GcpKmsTestServer extends SignatureFaults, ReplyFaults {
   host: string;
   port: number;
   versions: Map<string, Version>;
@@ -50,6 +51,13 @@ export function kmsServiceDefinition(): grpc.ServiceDefinition {
   return (loaded = def.google.cloud.kms.v1.KeyManagementService.service);
 }
 
+function varint(n: number): number[] {
+  const out: number[] = [];
+  for (; n > 0x7f; n >>>= 7) out.push((n & 0x7f) | 0x80);
+  out.push(n);
+  return out;
+}
+
 type Call = grpc.ServerUnaryCall<Record<string, any>, unknown>;
 type Cb = grpc.sendUnaryData<unknown>;
 const status = (code: grpc.status, details: string) => Object.assign(new Error(details), { code, details });
@@ -59,7 +67,7 @@ export async function startGcpKmsTestServer(options: { lowS?: boolean } = {}): P
   const rings = new Set<string>();
   let server: grpc.Server | undefined;
   let port = 0;
-  const state: GcpKmsTestServer = { host: '127.0.0.1', port: 0, versions, signs: 0, highS: 0, lowS: options.lowS ?? false, corruptSignatureCrc: 0, unverifiedDigest: 0, corruptSignature: 0, otherKeySignature: 0, stop: async () => {}, start: async () => {} };
+  const state: GcpKmsTestServer = { host: '127.0.0.1', port: 0, versions, signs: 0, highS: 0, lowS: options.lowS ?? false, corruptSignatureCrc: 0, unverifiedDigest: 0, corruptSignature: 0, otherKeySignature: 0, oversizedReplies: 0, stalledReplies: 0, stop: async () => {}, start: async () => {} };
 
   const pemOf = (v: Version) => {
     const pub = secp256k1.getPublicKey(v.priv, false);
@@ -141,13 +149,27 @@ export async function startGcpKmsTestServer(options: { lowS?: boolean } = {}): P
         state.unverifiedDigest--;
         verified = false;
       }
-      cb(null, { signature: der, signatureCrc32c: { value: String(crc) }, verifiedDigestCrc32c: verified, name: v.name, protectionLevel: v.protectionLevel });
+      const reply = { signature: der, signatureCrc32c: { value: String(crc) }, verifiedDigestCrc32c: verified, name: v.name, protectionLevel: v.protectionLevel };
+      if (takeFault(state, 'oversizedReplies')) padded.add(reply);
+      if (takeFault(state, 'stalledReplies')) return; // no answer: the client's deadline ends the call
+      cb(null, reply);
     },
   };
 
+  // Answers in `padded` get an unknown length-delimited field (number 1000) appended: valid protobuf, skipped by a
+  // client's decoder, and OVERSIZED_REPLY_PADDING bytes longer.
+  const padded = new WeakSet<object>();
+  const def = kmsServiceDefinition();
+  const sign = def.AsymmetricSign!;
+  const serialize = (reply: object) => {
+    const bytes = sign.responseSerialize(reply);
+    return padded.has(reply) ? Buffer.concat([bytes, Buffer.from([...varint((1000 << 3) | 2), ...varint(OVERSIZED_REPLY_PADDING)]), Buffer.alloc(OVERSIZED_REPLY_PADDING)]) : bytes;
+  };
+  const served: grpc.ServiceDefinition = { ...def, AsymmetricSign: { ...sign, responseSerialize: serialize } };
+
   state.start = async () => {
     server = new grpc.Server();
-    server.addService(kmsServiceDefinition(), impl);
+    server.addService(served, impl);
     port = await new Promise<number>((resolve, reject) => server!.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
     state.port = port;
   };

@@ -1,6 +1,8 @@
+import { Readable } from 'node:stream';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import { CloudSigner, derToCompact, spkiToCompressed, type CloudSignerOptions } from './base.js';
 import { KmsError, oneLine, type Classified } from './retry.js';
+import { readReply } from './reply-limit.js';
 
 export const AWS_KMS_PREFIX = 'awskms:';
 
@@ -54,11 +56,22 @@ function loadSdk(): Promise<KmsModule> {
   return (sdk ??= import('@aws-sdk/client-kms'));
 }
 
-async function makeClient(region: string, endpoint: string | undefined): Promise<KMSClient> {
+async function makeClient(region: string, endpoint: string | undefined, what: string): Promise<KMSClient> {
   const { KMSClient } = await loadSdk();
   // maxAttempts 1: retries are ours (counted, jittered, never after a failed self-check). No credentials are
   // passed: the SDK's default chain (environment, profile, SSO, web identity, ECS/EC2 roles) provides them.
-  return new KMSClient({ region, maxAttempts: 1, ...(endpoint ? { endpoint } : {}) });
+  const client = new KMSClient({ region, maxAttempts: 1, ...(endpoint ? { endpoint } : {}) });
+  // Innermost (deserialize step, low priority): the raw reply, before the SDK's deserializer reads all of it.
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      const out = await next(args);
+      const response = out.response as { body?: unknown };
+      if (response.body instanceof Readable) response.body = await readReply(response.body, what);
+      return out;
+    },
+    { step: 'deserialize', priority: 'low', name: 'arkeoReplyLimit' },
+  );
+  return client;
 }
 
 const THROTTLE = new Set(['ThrottlingException', 'LimitExceededException', 'TooManyRequestsException', 'RequestLimitExceeded']);
@@ -120,7 +133,7 @@ export class AwsKmsSigner extends CloudSigner {
   }
 
   private kms(): Promise<KMSClient> {
-    return (this.client ??= makeClient(this.ref.region, this.options.endpoint));
+    return (this.client ??= makeClient(this.ref.region, this.options.endpoint, this.describe()));
   }
 
   override async close(): Promise<void> {
@@ -172,8 +185,8 @@ export interface CreateAwsKmsKeyOptions {
 /** Create an ECC_SECG_P256K1 / SIGN_VERIFY key; returns its `awskms:` reference and public key. */
 export async function createAwsKmsKey(options: CreateAwsKmsKeyOptions): Promise<{ reference: string; arn: string; keyId: string; publicKey: Uint8Array; aliasReference?: string }> {
   const { CreateKeyCommand, CreateAliasCommand } = await loadSdk();
-  const client = await makeClient(options.region, options.endpoint);
   const what = `AWS KMS in ${options.region}`;
+  const client = await makeClient(options.region, options.endpoint, what);
   const endpoint = options.endpoint ?? `kms.${options.region}`;
   try {
     const out = await client.send(

@@ -1,7 +1,9 @@
+import type { Readable } from 'node:stream';
 import type { TokenCredential } from '@azure/core-auth';
 import type { CryptographyClient, KeyClient, KeyClientOptions, KeyVaultKey } from '@azure/keyvault-keys';
 import { CloudSigner, xyToCompressed, type CloudSignerOptions } from './base.js';
 import { KmsError, oneLine, type Classified } from './retry.js';
+import { readReply } from './reply-limit.js';
 
 export const AZURE_KV_PREFIX = 'azurekv:';
 
@@ -64,10 +66,40 @@ async function defaultCredential(): Promise<TokenCredential> {
   return new DefaultAzureCredential();
 }
 
-function clientOptions(o: { endpoint?: string; ca?: string | Buffer; serviceVersion?: string }): KeyClientOptions {
+type PipelinePolicy = NonNullable<KeyClientOptions['additionalPolicies']>[number]['policy'];
+
+/**
+ * Reads every reply itself, at most MAX_REPLY_BYTES: the SDK's HTTP client reads a reply of any size. Placed after
+ * the Sign phase, i.e. next to the HTTP client, so the challenge's 401 passes through it too. Key Vault's key and
+ * sign calls never ask for a streamed reply, so buffering here changes nothing else.
+ */
+function replyLimit(what: string): PipelinePolicy {
+  return {
+    name: 'arkeoReplyLimit',
+    async sendRequest(request, next) {
+      const asked = request.streamResponseStatusCodes;
+      request.streamResponseStatusCodes = new Set([Number.POSITIVE_INFINITY]);
+      let response;
+      try {
+        response = await next(request);
+      } finally {
+        request.streamResponseStatusCodes = asked;
+      }
+      const body = response.readableStreamBody;
+      if (body) {
+        response.readableStreamBody = undefined;
+        response.bodyAsText = (await readReply(body as Readable, what)).toString('utf8');
+      }
+      return response;
+    },
+  };
+}
+
+function clientOptions(o: { endpoint?: string; ca?: string | Buffer; serviceVersion?: string }, what: string): KeyClientOptions {
   return {
     // Retries are ours (counted, jittered, Retry-After honoured); the SDK's would hide throttles from the counters.
     retryOptions: { maxRetries: 0 },
+    additionalPolicies: [{ policy: replyLimit(what), position: 'perRetry' }],
     ...(o.endpoint ? { disableChallengeResourceVerification: true } : {}),
     ...(o.ca ? { tlsOptions: { ca: o.ca } } : {}),
     ...(o.serviceVersion ? { serviceVersion: o.serviceVersion } : {}),
@@ -137,7 +169,7 @@ export class AzureKvSigner extends CloudSigner {
   private keys(): Promise<KeyClient> {
     return (this.keyClient ??= (async () => {
       const { KeyClient } = await loadSdk();
-      return new KeyClient(this.options.endpoint ?? this.ref.vaultUrl, await this.cred(), clientOptions(this.options));
+      return new KeyClient(this.options.endpoint ?? this.ref.vaultUrl, await this.cred(), clientOptions(this.options, this.describe()));
     })());
   }
 
@@ -162,7 +194,7 @@ export class AzureKvSigner extends CloudSigner {
     if (!this.crypto || this.crypto.keyID !== key.id) {
       const { CryptographyClient } = await loadSdk();
       const pinned = { ...key, id: `${this.options.endpoint ?? this.ref.vaultUrl}/keys/${this.ref.name}/${this.ref.version}` } as KeyVaultKey;
-      this.crypto = new CryptographyClient(pinned, await this.cred(), clientOptions(this.options));
+      this.crypto = new CryptographyClient(pinned, await this.cred(), clientOptions(this.options, this.describe()));
     }
     return pub;
   }
@@ -197,8 +229,8 @@ export interface CreateAzureKvKeyOptions {
 export async function createAzureKvKey(options: CreateAzureKvKeyOptions): Promise<{ reference: string; publicKey: Uint8Array }> {
   const { KeyClient } = await loadSdk();
   const credential = options.credential ?? (await defaultCredential());
-  const client = new KeyClient(options.endpoint ?? options.vaultUrl, credential, clientOptions(options));
   const what = `Azure Key Vault ${options.vaultUrl} key ${options.name}`;
+  const client = new KeyClient(options.endpoint ?? options.vaultUrl, credential, clientOptions(options, what));
   try {
     const key = await client.createEcKey(options.name, { curve: 'P-256K', hsm: options.hsm ?? false, keyOps: ['sign', 'verify'], ...(options.tags ? { tags: options.tags } : {}) });
     const ref = `${AZURE_KV_PREFIX}${new URL(options.vaultUrl).origin}/keys/${options.name}/${key.properties.version}`;

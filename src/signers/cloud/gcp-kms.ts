@@ -2,6 +2,7 @@ import type { KeyManagementServiceClient } from '@google-cloud/kms';
 import { crc32c } from '@aws-crypto/crc32c';
 import { CloudSigner, derToCompact, spkiToCompressed, type CloudSignerOptions } from './base.js';
 import { KmsError, oneLine, type Classified } from './retry.js';
+import { MAX_REPLY_BYTES, replyTooLarge } from './reply-limit.js';
 
 export const GCP_KMS_PREFIX = 'gcpkms:';
 const ALGORITHM = 'EC_SIGN_SECP256K1_SHA256';
@@ -48,8 +49,11 @@ const loadSdk = () => (sdk ??= import('@google-cloud/kms'));
 async function makeClient(endpoint: GcpKmsOptions['endpoint']): Promise<KeyManagementServiceClient> {
   const mod = await loadSdk();
   const Client = mod.KeyManagementServiceClient ?? (mod as unknown as { default: GcpModule }).default.KeyManagementServiceClient;
-  if (!endpoint) return new Client();
-  const opts: Record<string, unknown> = { apiEndpoint: endpoint.host, ...(endpoint.port ? { port: endpoint.port } : {}) };
+  // gax sets grpc.max_receive_message_length to -1 (no limit); ours replaces it. The time limit is the call's
+  // deadline (callOptions' timeout), which gRPC applies to the whole call, reply included.
+  const limit = { 'grpc.max_receive_message_length': MAX_REPLY_BYTES };
+  if (!endpoint) return new Client(limit);
+  const opts: Record<string, unknown> = { ...limit, apiEndpoint: endpoint.host, ...(endpoint.port ? { port: endpoint.port } : {}) };
   if (endpoint.insecure) {
     const grpc = await import('@grpc/grpc-js');
     opts.sslCreds = grpc.credentials.createInsecure();
@@ -69,6 +73,8 @@ export function classifyGcpError(e: unknown, timedOut: boolean, what: string, en
   const code = typeof err?.code === 'number' ? err.code : undefined;
   const detail = oneLine(err?.details ?? err?.message);
   if (timedOut || code === CODE.DEADLINE_EXCEEDED) return { kind: 'transient', error: new KmsError('TIMEOUT', `${what}: no answer from Cloud KMS at ${endpoint} in time; check the network path or raise the timeout`) };
+  // grpc-js's own refusal of a reply above grpc.max_receive_message_length, not the service's quota.
+  if (code === CODE.RESOURCE_EXHAUSTED && /larger than max/i.test(detail)) return { kind: 'fatal', error: replyTooLarge(what) };
   if (code === CODE.RESOURCE_EXHAUSTED) return { kind: 'throttle', error: new KmsError('THROTTLED', `${what}: Cloud KMS quota exhausted (RESOURCE_EXHAUSTED); lower the request rate or raise the project's KMS quota`) };
   if (code === CODE.UNAVAILABLE || code === CODE.ABORTED || code === CODE.INTERNAL || code === CODE.CANCELLED || code === CODE.UNKNOWN) {
     return { kind: 'transient', error: new KmsError('UNAVAILABLE', `${what}: Cloud KMS at ${endpoint} is unavailable (${detail || code}); check the network and the service, then try again; nothing was signed`) };
