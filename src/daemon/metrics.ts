@@ -20,7 +20,7 @@ export function createMetrics() {
     cloudHealthy: new Gauge({ name: 'arkeo_signer_cloud_key_healthy', help: '1 when the cloud KMS key passed its last health check and its last call did not fail as unavailable (set at each /healthz)', labelNames: ['key', 'backend'], registers: [registry] }),
     cloudEvents: new Gauge({ name: 'arkeo_signer_cloud_events', help: 'Per cloud KMS key since start (CloudStats): calls, throttles, errors, timeouts, retries, signatures, high_s (raw high-S normalised), self_check_failures', labelNames: ['key', 'backend', 'event'], registers: [registry] }),
     cloudLatency: new Histogram({ name: 'arkeo_signer_cloud_call_seconds', help: 'Cloud KMS call latency per attempt, by key, backend, operation and outcome (ok, throttle, error, timeout)', labelNames: ['key', 'backend', 'op', 'outcome'], buckets: [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] }),
-    tokenEvents: new Gauge({ name: 'arkeo_signer_pkcs11_events', help: 'Per PKCS#11 key since start: signatures, high_s (raw high-S normalised), reopened, logins, refinds, failures', labelNames: ['key', 'event'], registers: [registry] }),
+    tokenEvents: new Gauge({ name: 'arkeo_signer_pkcs11_events', help: 'Per PKCS#11 key since start: signatures, high_s (raw high-S normalised), reopened, logins, refinds, failures, recoveries (the token came back), recovery_attempts', labelNames: ['key', 'event'], registers: [registry] }),
   };
 }
 export type Metrics = ReturnType<typeof createMetrics>;
