@@ -2,10 +2,12 @@
  * The operator console on a large audit log: 1,000,000 entries written by the real AuditLog, then the console
  * started as `arkeo-signer console` (its own process), and the audit view's first page and a filtered page timed
  * in headless Chromium (Debian's chromium via puppeteer-core) from the request to the rows on screen. Also the
- * time to read and verify the log at start, and the console's memory (VmHWM, peak resident set).
+ * time to read and verify the log at start, the overview's latency while one user's heavy requests (deep filtered
+ * pages, full CSV exports) run, and the console's memory (VmHWM, peak resident set).
  * Runs alone with `node dist/bench/console.js` (BENCH_CONSOLE_ENTRIES to change the size).
  */
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
@@ -42,6 +44,47 @@ async function generate(file: string): Promise<number> {
   }
   await log.close();
   return (performance.now() - t) / 1000;
+}
+
+/**
+ * /api/overview timed 40 times while 20 clients ask for deep filtered pages and 8 for full CSV exports, each again
+ * as soon as it has its answer, each on its own kept-alive connection (as a browser's are).
+ */
+async function overviewUnderLoad(base: string, cookie: string): Promise<Row> {
+  const get = (p: string, agent: http.Agent, onData?: (bytes: number) => void) =>
+    new Promise<number>((resolve) => {
+      http
+        .get(base + p, { headers: { cookie }, agent }, (res) => {
+          res.on('data', (chunk: Buffer) => onData?.(chunk.length));
+          res.on('close', () => resolve(res.complete ? (res.statusCode ?? 0) : 0));
+        })
+        .on('error', () => resolve(0));
+    });
+  let running = true;
+  const agents = Array.from({ length: 29 }, () => new http.Agent({ keepAlive: true, maxSockets: 1 }));
+  const served = { pages: 0, bytes: 0 };
+  const clients = agents.slice(0, 28).map(async (agent, i) => {
+    const p = i < 20 ? `/api/audit?token=svc-${i % 20}&result=ok&page=${20 + i}&limit=500` : '/api/audit/export?format=csv';
+    while (running) if ((await get(p, agent, (n) => (served.bytes += n))) === 200 && i < 20) served.pages++;
+  });
+  await new Promise((r) => setTimeout(r, 2000));
+  const before = { ...served };
+  const times: number[] = [];
+  for (let i = 0; i < 40; i++) {
+    const t = performance.now();
+    await get('/api/overview', agents[28]!);
+    times.push(performance.now() - t);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  running = false;
+  for (const a of agents) a.destroy();
+  await Promise.all(clients);
+  return {
+    name: 'console: /api/overview while 20 deep filtered pages and 8 CSV exports run',
+    value: +median(times).toFixed(1),
+    unit: 'ms',
+    note: `median of 40, max ${Math.max(...times).toFixed(0)} ms; meanwhile ${served.pages - before.pages} pages and ${((served.bytes - before.bytes) / 1e6).toFixed(0)} MB served`,
+  };
 }
 
 const vm = (pid: number, field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
@@ -95,6 +138,7 @@ export async function benchConsole(): Promise<Row[]> {
     const filter = 'token=svc-10&result=denied';
     rows.push({ name: 'console: /api/audit first page (50 newest)', value: +(await timeApi('/api/audit?limit=50')).toFixed(1), unit: 'ms', note: 'median of 20' });
     rows.push({ name: 'console: /api/audit filtered page (token + result)', value: +(await timeApi(`/api/audit?limit=50&${filter}`)).toFixed(1), unit: 'ms', note: 'median of 20; scans all entries' });
+    rows.push(await overviewUnderLoad(base, cookie));
 
     if (fs.existsSync(CHROMIUM)) {
       const puppeteer = (await import('puppeteer-core')).default;

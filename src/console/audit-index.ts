@@ -12,6 +12,12 @@ import { AuditChainChecker, headPathOf, sha256Hex } from '../audit/index.js';
 export const SIGNING_OPS = new Set(['claim', 'arkcontract', 'raw']);
 const REFUSED = new Set(['denied', 'unauthenticated', 'error']);
 const CHUNK = 1 << 20;
+/** Entries a scan looks at between two looks at the clock (a few tens of microseconds). */
+const SCAN_STEP = 4096;
+
+/** Awaited now and then by a long scan: resolves at once, or when it is the scan's turn again (see TimeSlices). */
+export type Pause = () => Promise<void>;
+const NO_PAUSE: Pause = () => Promise.resolve();
 
 /** Strings of one field, each given a small code (0: absent). */
 class Dictionary {
@@ -333,24 +339,32 @@ export class AuditIndex {
   }
 
   /** Entry positions matching the filter, newest first: one page of them and how many there are in all. */
-  query(f: AuditFilter, offset: number, limit: number): { total: number; rows: number[] } {
-    const match = this.matcher(f);
-    if (!match) return { total: 0, rows: [] };
+  async query(f: AuditFilter, offset: number, limit: number, pause: Pause = NO_PAUSE): Promise<{ total: number; rows: number[] }> {
     const rows: number[] = [];
     let total = 0;
-    for (let i = this.count - 1; i >= 0; i--) {
-      if (!match(i)) continue;
-      if (total >= offset && rows.length < limit) rows.push(i);
-      total++;
+    for await (const run of this.matches(f, pause, SCAN_STEP)) {
+      for (const i of run) if (total++ >= offset && rows.length < limit) rows.push(i);
     }
     return { total, rows };
   }
 
-  /** Every matching position, newest first, in slices (for exports). */
-  *matches(f: AuditFilter): Generator<number> {
+  /**
+   * Every matching position, newest first, in runs of at most `runLength`. `pause` is awaited every SCAN_STEP
+   * entries scanned and after each run (the caller's work on it counts too), so that a long scan lets other
+   * requests in. Entries appended meanwhile are not included: the scan starts from the count at the call.
+   */
+  async *matches(f: AuditFilter, pause: Pause = NO_PAUSE, runLength = 200): AsyncGenerator<number[]> {
     const match = this.matcher(f);
     if (!match) return;
-    for (let i = this.count - 1; i >= 0; i--) if (match(i)) yield i;
+    let run: number[] = [];
+    for (let i = this.count - 1; i >= 0; i--) {
+      if (match(i) && run.push(i) >= runLength) {
+        yield run;
+        run = [];
+        await pause();
+      } else if (i % SCAN_STEP === 0) await pause();
+    }
+    if (run.length) yield run;
   }
 
   /** A predicate over positions; undefined when a named value never occurs (nothing can match). */

@@ -2,7 +2,6 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as path from 'node:path';
-import { once } from 'node:events';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ArkeoSignerError, InputError } from '../errors.js';
 import { keyPathOf } from '../audit/index.js';
@@ -13,7 +12,9 @@ import { TokenStore, type DaemonConfig } from '../daemon/index.js';
 import { log } from '../log.js';
 import { packageRoot } from '../paths.js';
 import { AuditFollower, type AuditFilter } from './audit-index.js';
+import { HostCheck, parseAllowedHost, type HostName } from './hosts.js';
 import { DaemonSampler } from './sampler.js';
+import { TimeSlices } from './slices.js';
 import { contractsView, keyNamesByAddress, keysView, publicTokens, tokensView, type PublicToken } from './views.js';
 
 /**
@@ -37,6 +38,10 @@ export interface ConsoleOptions {
   lcd?: string;
   /** How often the provider's view is fetched again (default 30 s). */
   providerRefreshMs?: number;
+  /** Other names the console answers to (NAME or NAME:PORT; the port defaults to its own): see hosts.ts. */
+  allowedHosts?: string[];
+  /** The console's clock, unix ms (default Date.now): session expiry and the overview's time windows. */
+  now?: () => number;
 }
 
 export interface ProviderView {
@@ -79,6 +84,7 @@ const INDEX_HTML = `<!doctype html>
 </body>
 </html>
 `;
+const BAD_HOST = 'bad request: expected a Host header naming this console (host:port)\n';
 const UNAUTHENTICATED = 'not logged in: open the URL that arkeo-signer console printed when it started (its login secret works once; restart the console for a new one)\n';
 
 class HttpError extends ArkeoSignerError {
@@ -129,6 +135,9 @@ export class ConsoleServer {
   private readonly secure: boolean;
   private names: { at: number; value: ReturnType<typeof keyNamesByAddress> } | undefined;
   private readonly provider = new Map<string, ProviderView>();
+  private hostCheck: HostCheck | undefined;
+  private readonly slices = new TimeSlices();
+  private readonly now: () => number;
   private providerFetching = false;
   private providerAt = 0;
   /** The URL with the one-time login secret: print it, never log it. */
@@ -137,6 +146,7 @@ export class ConsoleServer {
 
   private constructor(private readonly options: ConsoleOptions) {
     this.assets = loadAssets();
+    this.now = options.now ?? Date.now;
     const { config } = options;
     const keyFile = keyPathOf(config.audit.path);
     let key: Uint8Array | undefined;
@@ -157,6 +167,7 @@ export class ConsoleServer {
   static async start(options: ConsoleOptions): Promise<ConsoleServer> {
     const { host, port } = parseListen(options.listen ?? DEFAULT_LISTEN);
     if (!isLoopback(host) && !options.tls) throw new InputError('BAD_LISTEN', `--listen ${host}: not a loopback address; listening beyond this host needs --tls-cert and --tls-key`);
+    const allowedHosts: HostName[] = (options.allowedHosts ?? []).map(parseAllowedHost);
     const c = new ConsoleServer(options);
     await c.openStore();
     try {
@@ -171,7 +182,8 @@ export class ConsoleServer {
     const follow = () => void c.follower.refresh().catch((e) => log('warn', `console: audit log ${options.config.audit.path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`));
     follow();
     c.timers.push(setInterval(follow, options.followIntervalMs ?? 1000));
-    const addr = c.server.address() as { port: number };
+    const addr = c.server.address() as { address: string; port: number };
+    c.hostCheck = new HostCheck([host, addr.address, ...(isLoopback(host) ? ['localhost'] : [])], addr.port, allowedHosts);
     const shownHost = host.includes(':') ? `[${host}]` : host;
     c.url = `${c.secure ? 'https' : 'http'}://${shownHost}:${addr.port}/`;
     const secret = randomBytes(32).toString('base64url');
@@ -219,7 +231,7 @@ export class ConsoleServer {
     const id = sha(m[1]!).toString('hex');
     const until = this.sessions.get(id);
     if (until === undefined) return false;
-    if (until < Date.now()) {
+    if (until < this.now()) {
       this.sessions.delete(id);
       return false;
     }
@@ -232,7 +244,7 @@ export class ConsoleServer {
     if (!ok) return text(res, 401, UNAUTHENTICATED);
     this.loginSecretHash = undefined; // one time only
     const id = randomBytes(32).toString('base64url');
-    this.sessions.set(sha(id).toString('hex'), Date.now() + SESSION_MS);
+    this.sessions.set(sha(id).toString('hex'), this.now() + SESSION_MS);
     res.writeHead(303, {
       ...SECURITY_HEADERS,
       location: '/',
@@ -243,7 +255,13 @@ export class ConsoleServer {
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     try {
-      const url = new URL(req.url ?? '/', 'http://console');
+      // Before anything else, the login included: a request for another host is a DNS-rebinding page's.
+      const host = this.hostCheck?.check(req.headers.host) ?? 421;
+      if (host === 400) return text(res, 400, BAD_HOST);
+      if (host === 421) return text(res, 421, `misdirected request: this console does not answer to the host "${req.headers.host}"; if that is its name, start it with --allowed-host ${req.headers.host}\n`);
+      // The absolute form (GET http://host/path) names its own host, which browsers never send to a server.
+      if (!req.url?.startsWith('/')) return text(res, 400, 'bad request: the request target must be a path\n');
+      const url = new URL(req.url, 'http://console');
       if (url.pathname === '/login' && req.method === 'GET') return this.login(url, res);
       if (!this.session(req)) return text(res, 401, UNAUTHENTICATED);
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, `${req.method ?? 'this method'}: the console is read-only; changes are made with the arkeo-signer CLI`);
@@ -267,7 +285,7 @@ export class ConsoleServer {
         case '/api/tokens':
           return json(res, this.tokens());
         case '/api/audit':
-          return json(res, this.audit(url));
+          return json(res, await this.audit(url));
         case '/api/audit/export':
           return await this.export(url, res);
         default:
@@ -277,14 +295,14 @@ export class ConsoleServer {
       const status = e instanceof HttpError ? e.status : e instanceof InputError ? 400 : 500;
       const message = e instanceof ArkeoSignerError ? e.message : 'internal error';
       if (status === 500) log('error', `console: ${(e as Error)?.name ?? 'error'} serving ${req.method} ${(req.url ?? '').split('?')[0]!.slice(0, 80)}`);
-      if (!res.headersSent) json(res, { error: message.split('\n')[0] }, status);
+      if (!res.headersSent) json(res, { error: message.split('\n')[0] }, status, status === 405 ? { allow: 'GET, HEAD' } : {});
       else res.destroy();
     }
   }
 
   /** Key names by address (the keyring's address index), re-read at most every 30 s. */
   private keyNames(): ReturnType<typeof keyNamesByAddress> {
-    if (!this.names || Date.now() - this.names.at > 30_000) this.names = { at: Date.now(), value: keyNamesByAddress(this.options.config) };
+    if (!this.names || this.now() - this.names.at > 30_000) this.names = { at: this.now(), value: keyNamesByAddress(this.options.config) };
     return this.names.value;
   }
 
@@ -312,11 +330,11 @@ export class ConsoleServer {
       if (c.fraction !== undefined && c.fraction >= 0.8)
         alerts.push({ level: 'warning', text: `contract ${c.contract} (${c.key ?? c.signer}): ${Math.round(c.fraction * 100)} % of its spend ceiling used`, command: `arkeo-signer claim contract add --id ${c.contract} --lcd URL (after a deposit is added on chain)` });
     }
-    const fiveMin = Date.now() - 5 * 60_000;
+    const fiveMin = this.now() - 5 * 60_000;
     const audited401 = index.statusesSince(fiveMin).get(401) ?? 0;
     const authBurst = Math.max(audited401, this.sampler.authFailuresSince(5 * 60_000));
     if (authBurst >= 10) alerts.push({ level: 'warning', text: `${authBurst} authentication failures in the last 5 minutes`, command: 'arkeo-signer daemon token list; revoke with arkeo-signer daemon token revoke NAME' });
-    const hour = index.statusesSince(Date.now() - 3600_000);
+    const hour = index.statusesSince(this.now() - 3600_000);
     const refusals = [401, 403, 429, 503].map((s) => ({ status: s, lastHour: hour.get(s) ?? 0, total: index.statusTotals.get(s) ?? 0 }));
     return { health, samples: this.sampler.samples, sampleIntervalMs: this.options.sampleIntervalMs ?? 5000, refusals, alerts, integrity, auditEntries: index.count };
   }
@@ -336,7 +354,7 @@ export class ConsoleServer {
     const { names } = this.keyNames();
     const contracts = await contractsView(this.follower.index, this.store, names);
     const configured = Boolean(this.options.sentinel || this.options.lcd);
-    if (configured && Date.now() - this.providerAt > (this.options.providerRefreshMs ?? 30_000)) void this.fetchProviderView([...new Set(contracts.map((c) => c.contract))]);
+    if (configured && this.now() - this.providerAt > (this.options.providerRefreshMs ?? 30_000)) void this.fetchProviderView([...new Set(contracts.map((c) => c.contract))]);
     return {
       contracts: contracts.map((c) => ({ ...c, provider: configured ? (this.provider.get(c.contract) ?? { at: 0 }) : undefined })),
       providerConfigured: configured,
@@ -348,10 +366,10 @@ export class ConsoleServer {
   private async fetchProviderView(ids: string[]): Promise<void> {
     if (this.providerFetching) return;
     this.providerFetching = true;
-    this.providerAt = Date.now();
+    this.providerAt = this.now();
     try {
       for (const id of ids.slice(0, 200)) {
-        const view: ProviderView = { at: Date.now() };
+        const view: ProviderView = { at: this.now() };
         const problems: string[] = [];
         if (this.options.sentinel) view.sentinel = String(await fetchSentinelNonce(this.options.sentinel, BigInt(id)).catch((e) => (problems.push((e as Error).message), '')));
         if (this.options.lcd) view.chain = String(await fetchChainContract(this.options.lcd, BigInt(id)).then((c) => c.nonce).catch((e) => (problems.push((e as Error).message), '')));
@@ -391,12 +409,14 @@ export class ConsoleServer {
     return f;
   }
 
-  private audit(url: URL) {
+  private async audit(url: URL) {
     const f = this.filterOf(url, ['page', 'limit']);
     const page = intParam(url, 'page', 0, 0, 10_000_000);
     const limit = intParam(url, 'limit', 50, 1, 500);
     const index = this.follower.index;
-    const { total, rows } = index.query(f, page * limit, limit);
+    // The total needs a scan of every entry: in slices, taking turns with other requests (see TimeSlices).
+    await this.slices.next();
+    const { total, rows } = await index.query(f, page * limit, limit, () => this.slices.pause());
     const entries = index.read(rows).map((line) => {
       try {
         return JSON.parse(line) as object;
@@ -418,18 +438,16 @@ export class ConsoleServer {
       'content-disposition': `attachment; filename="audit-${new Date().toISOString().replace(/[:.]/g, '-')}.${format}"`,
     });
     if (format === 'csv') res.write(CSV_COLUMNS.join(',') + '\n');
-    let batch: number[] = [];
-    const flush = async () => {
-      const lines = index.read(batch);
-      batch = [];
-      const out = format === 'csv' ? lines.map(csvRow).join('') : lines.map((l) => l + '\n').join('');
-      if (!res.write(out)) await once(res, 'drain');
-    };
-    for (const i of index.matches(f)) {
-      batch.push(i);
-      if (batch.length >= 1000) await flush();
+    // In slices that take turns with other requests, and no faster than the client reads: at most EXPORT_BUFFERED
+    // bytes wait in memory for its socket.
+    await this.slices.next();
+    for await (const rows of index.matches(f, () => this.slices.pause())) {
+      const lines = index.read(rows);
+      res.write(format === 'csv' ? lines.map(csvRow).join('') : lines.map((l) => l + '\n').join(''));
+      if (!res.destroyed && res.writableLength < EXPORT_BUFFERED) continue;
+      if (!(await drained(res))) return; // the client went away: stop, rather than wait for a drain that never comes
+      await this.slices.next();
     }
-    await flush();
     res.end();
   }
 }
@@ -441,6 +459,7 @@ function intParam(url: URL, name: string, def: number, min: number, max: number)
   return Number(v);
 }
 
+const EXPORT_BUFFERED = 1 << 20;
 const CSV_COLUMNS = ['seq', 'ts', 'token', 'transport', 'uid', 'pid', 'remote', 'op', 'key', 'address', 'contract', 'nonce', 'msg_sha256', 'result', 'status', 'reason', 'latency_us'];
 
 function csvField(v: unknown): string {
@@ -464,13 +483,27 @@ function csvRow(line: string): string {
   return values.map(csvField).join(',') + '\n';
 }
 
+/** Resolves true once the client has read what was written, false if the connection closed first. */
+function drained(res: http.ServerResponse): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (res.destroyed || !res.socket || res.socket.destroyed) return resolve(false);
+    const settle = (ok: boolean) => () => {
+      res.off('drain', onDrain).off('close', onClose);
+      resolve(ok);
+    };
+    const onDrain = settle(true);
+    const onClose = settle(false);
+    res.on('drain', onDrain).on('close', onClose);
+  });
+}
+
 function text(res: http.ServerResponse, status: number, body: string): void {
   res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }
 
-function json(res: http.ServerResponse, body: unknown, status = 200): void {
+function json(res: http.ServerResponse, body: unknown, status = 200, headers: http.OutgoingHttpHeaders = {}): void {
   const t = JSON.stringify(body, (_k, v) => (typeof v === 'bigint' ? String(v) : v === Infinity ? 'Infinity' : v));
-  res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(t) });
+  res.writeHead(status, { ...SECURITY_HEADERS, ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(t) });
   res.end(t);
 }

@@ -3,37 +3,13 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Histogram, Registry } from 'prom-client';
-import { AuditLog, keyPathOf, type AuditInput } from '../../src/audit/index.js';
+import { AuditLog, keyPathOf } from '../../src/audit/index.js';
 import { AuditFollower, type AuditFilter } from '../../src/console/index.js';
 import { parseProm, quantile } from '../../src/console/sampler.js';
 import { tempDir } from '../helpers.js';
+import { entryFor, writeLog } from './audit-logs.js';
 
 /** The console's audit index against a brute-force reading of the same log (real AuditLog files). */
-
-const TOKENS = ['agent', 'narrow', 'ops'];
-const CONTRACTS = ['1', '42', '43', '18446744073709551615'];
-const RESULTS: AuditInput['result'][] = ['ok', 'ok', 'ok', 'denied', 'error', 'unauthenticated'];
-
-function entryFor(i: number): AuditInput {
-  const result = RESULTS[i % RESULTS.length]!;
-  return {
-    who: result === 'unauthenticated' ? { transport: 'unix', uid: 1000 } : { transport: 'unix', token: TOKENS[i % 3], uid: 1000 },
-    what: { op: i % 7 === 0 ? 'arkcontract' : 'claim', key: i % 2 ? 'arkeo1alice' : 'bob', contract: CONTRACTS[i % 4], nonce: String(i) },
-    result,
-    status: result === 'ok' ? 200 : result === 'denied' ? 403 : result === 'error' ? 503 : 401,
-    reason: result === 'ok' ? undefined : `reason ${i}, with "quotes"`,
-  };
-}
-
-async function writeLog(file: string, n: number): Promise<void> {
-  const log = await AuditLog.open(file);
-  // A few batches, so that entries carry different timestamps.
-  for (let i = 0; i < n; i += 50) {
-    await Promise.all(Array.from({ length: Math.min(50, n - i) }, (_, j) => log.append(entryFor(i + j))));
-    await new Promise((r) => setTimeout(r, 3));
-  }
-  await log.close();
-}
 
 const parsed = (file: string) => fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
 
@@ -79,7 +55,7 @@ test('the index answers every filter and page as a full read of the log would', 
   for (const f of filters) {
     const want = brute(entries, f);
     for (const [offset, limit] of [[0, 50], [50, 50], [want.length - 3, 10]] as const) {
-      const got = index.query(f, Math.max(0, offset), limit);
+      const got = await index.query(f, Math.max(0, offset), limit);
       assert.equal(got.total, want.length, JSON.stringify(f));
       assert.deepEqual(
         index.read(got.rows).map((l) => JSON.parse(l).seq),

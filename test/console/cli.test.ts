@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as http from 'node:http';
 import * as https from 'node:https';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { AuditLog } from '../../src/audit/index.js';
@@ -19,7 +20,7 @@ test('arkeo-signer console prints a one-time login URL and stops cleanly on SIGT
   await log.close();
   const config = path.join(home, 'daemon.toml');
   fs.writeFileSync(config, `[keyring]\nhome = "${home}"\n`);
-  const child = spawn(process.execPath, [BIN.arkeoSigner, 'console', '--listen', '127.0.0.1:0', '--config', config, '--sample-interval', '0.5'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN.arkeoSigner, 'console', '--listen', '127.0.0.1:0', '--allowed-host', 'console.lan', '--allowed-host', 'proxy.example:443', '--config', config, '--sample-interval', '0.5'], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.after(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
@@ -46,6 +47,14 @@ test('arkeo-signer console prints a one-time login URL and stops cleanly on SIGT
   const audit = (await (await fetch(base + '/api/audit', { headers: { cookie } })).json()) as { total: number; integrity: { ok: boolean } };
   assert.equal(audit.total, 1);
   assert.equal(audit.integrity.ok, true);
+  // The names given with --allowed-host are answered (the first with the console's port); others are not.
+  const port = Number(new URL(loginUrl).port);
+  const status = (host: string) =>
+    new Promise<number>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port, path: '/api/audit', headers: { host, cookie }, setHost: false, agent: false }, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on('error', reject);
+    });
+  for (const host of [`console.lan:${port}`, 'proxy.example']) assert.equal(await status(host), 200, host);
+  for (const host of [`evil.example:${port}`, 'console.lan']) assert.equal(await status(host), 421, host);
   // The daemon is not running: the overview says so instead of failing.
   const overview = (await (await fetch(base + '/api/overview', { headers: { cookie } })).json()) as { alerts: { text: string }[] };
   assert.match(overview.alerts.map((a) => a.text).join('\n'), /daemon not running/);
@@ -62,6 +71,7 @@ test('arkeo-signer console: bad flags are one line and exit 2', { timeout: 30_00
     [['--listen', '0.0.0.0:7446'], /not a loopback address; listening beyond this host needs --tls-cert and --tls-key/],
     [['--tls-cert', 'x.pem'], /--tls-cert and --tls-key go together/],
     [['--sample-interval', 'often'], /--sample-interval: expected seconds/],
+    [['--allowed-host', 'http://console.lan'], /--allowed-host: expected a host name or address with an optional :PORT \(for example console\.lan or console\.lan:7446\), got "http:\/\/console\.lan"/],
     [['--bogus'], /Unknown option '--bogus'/],
   ];
   for (const [args, message] of cases) {
