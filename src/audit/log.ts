@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { sha256Hex } from '../crypto/secp256k1.js';
+import { randomBytes } from 'node:crypto';
+import { AuditChainChecker, GENESIS, MAC_SUFFIX, headPathOf, keyPathOf, macMatches, macOf, readHeadFile, sha256Hex } from './chain.js';
 import { ArkeoSignerError } from '../errors.js';
 import { ensurePrivateDir, FILE_MODE, writeFileAtomic } from '../fsutil.js';
 import { log } from '../log.js';
@@ -49,19 +49,7 @@ export interface AuditInput {
   latency_us?: number;
 }
 
-export const GENESIS = '0'.repeat(64);
 const HEAD_WIDTH = 128;
-const MAC_SUFFIX = /,"mac":"([0-9a-f]{64})"\}$/;
-
-export { sha256Hex };
-
-function macOf(key: Uint8Array, body: string): string {
-  return createHmac('sha256', key).update(body).digest('hex');
-}
-
-/** `<log>.key` holds the HMAC key; `<log>.head` the last committed {seq, hash}. */
-export const keyPathOf = (logPath: string) => `${logPath}.key`;
-export const headPathOf = (logPath: string) => `${logPath}.head`;
 
 export function loadOrCreateAuditKey(keyPath: string): Uint8Array {
   if (fs.existsSync(keyPath)) {
@@ -490,18 +478,10 @@ class TailReader {
  */
 function checkTail(file: string, key: Uint8Array, tail: TailReader, size: number): { seq: number; hash: string; problem?: string } {
   const after: string[] = []; // entries after the head's, newest first
-  let head: { seq: number; hash: string } | undefined;
-  let headProblem: string | undefined;
   const headFile = headPathOf(file);
-  if (fs.existsSync(headFile)) {
-    try {
-      const h = JSON.parse(fs.readFileSync(headFile, 'utf8')) as { seq: unknown; hash: unknown };
-      if (!Number.isSafeInteger(h.seq) || (h.seq as number) < 0 || typeof h.hash !== 'string' || !/^[0-9a-f]{64}$/.test(h.hash)) throw new Error('fields');
-      head = { seq: h.seq as number, hash: h.hash };
-    } catch {
-      headProblem = `its head file ${headFile} is unreadable`;
-    }
-  } else if (size > 0) headProblem = `its head file ${headFile} is missing`;
+  const read = readHeadFile(file);
+  const head = typeof read === 'object' ? read : undefined;
+  const headProblem = read === 'unreadable' ? `its head file ${headFile} is unreadable` : read === 'missing' && size > 0 ? `its head file ${headFile} is missing` : undefined;
   let last: { seq: number; hash: string } | undefined;
   let found = false;
   for (const line of tail.linesBackward(size)) {
@@ -509,7 +489,7 @@ function checkTail(file: string, key: Uint8Array, tail: TailReader, size: number
     const mac = MAC_SUFFIX.exec(line);
     if (!m || !mac) return { seq: 0, hash: GENESIS, problem: `an entry near the end is not an audit entry` };
     const seq = Number(m[1]);
-    if (!timingSafeEqual(Buffer.from(macOf(key, line.slice(0, mac.index)), 'hex'), Buffer.from(mac[1]!, 'hex'))) {
+    if (!macMatches(key, line, mac)) {
       return { seq, hash: sha256Hex(line), problem: `entry ${seq} has a bad MAC (edited or forged)` };
     }
     last ??= { seq, hash: sha256Hex(line) };
@@ -554,39 +534,16 @@ export function verifyAuditLog(file: string, key?: Uint8Array, end?: number): Ve
   const last = lines.pop();
   const fail = (entries: number, problem: string): VerifyResult => ({ ok: false, entries, problem, notes });
   if (last !== '') return fail(lines.length, `line ${lines.length + 1}: torn last line (no newline): truncated mid-entry`);
-  let prev = GENESIS;
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
-    const n = i + 1;
-    let entry: { seq?: unknown; prev?: unknown };
-    try {
-      entry = JSON.parse(line);
-    } catch {
-      return fail(i, `line ${n}: not a JSON entry (edited)`);
-    }
-    if (entry.seq !== n) {
-      return fail(i, `line ${n}: sequence ${String(entry.seq)} where ${n} was expected (an entry was deleted, inserted or reordered)`);
-    }
-    if (entry.prev !== prev) return fail(i, `line ${n}: previous-hash link broken (line ${n - 1} was edited, or an entry was removed before line ${n})`);
-    const m = MAC_SUFFIX.exec(line);
-    if (!m) return fail(i, `line ${n}: no MAC (edited or forged)`);
-    if (key) {
-      const want = Buffer.from(macOf(key, line.slice(0, m.index)), 'hex');
-      if (!timingSafeEqual(want, Buffer.from(m[1]!, 'hex'))) return fail(i, `line ${n}: MAC mismatch (edited or forged without the audit key)`);
-    }
-    prev = sha256Hex(line);
-  }
+  const chain = new AuditChainChecker(key);
+  for (const line of lines) if (!chain.next(line)) return fail(chain.entries, chain.problem!);
   if (!key) notes.push('no audit key given: MACs not checked, so a forged append with a valid hash chain would not be detected');
-  const headFile = headPathOf(file);
-  if (fs.existsSync(headFile)) {
-    try {
-      const head = JSON.parse(fs.readFileSync(headFile, 'utf8')) as { seq: number; hash: string };
-      if (head.seq > lines.length) return fail(lines.length, `truncated: the head records ${head.seq} entries but the file has ${lines.length}`);
-      if (head.seq > 0 && sha256Hex(lines[head.seq - 1]!) !== head.hash) return fail(head.seq - 1, `line ${head.seq}: does not match the head's hash (edited or replaced)`);
-      if (head.seq < lines.length) notes.push(`${lines.length - head.seq} entr${lines.length - head.seq === 1 ? 'y' : 'ies'} after the recorded head (written just before a crash, or appended by someone else; the MAC check decides)`);
-    } catch {
-      notes.push(`${headFile}: unreadable head file`);
-    }
-  } else notes.push('no head file: truncation of whole trailing entries cannot be detected');
+  const head = readHeadFile(file);
+  if (head === 'missing') notes.push('no head file: truncation of whole trailing entries cannot be detected');
+  else if (head === 'unreadable') notes.push(`${headPathOf(file)}: unreadable head file`);
+  else {
+    if (head.seq > lines.length) return fail(lines.length, `truncated: the head records ${head.seq} entries but the file has ${lines.length}`);
+    if (head.seq > 0 && sha256Hex(lines[head.seq - 1]!) !== head.hash) return fail(head.seq - 1, `line ${head.seq}: does not match the head's hash (edited or replaced)`);
+    if (head.seq < lines.length) notes.push(`${lines.length - head.seq} entr${lines.length - head.seq === 1 ? 'y' : 'ies'} after the recorded head (written just before a crash, or appended by someone else; the MAC check decides)`);
+  }
   return { ok: true, entries: lines.length, notes };
 }

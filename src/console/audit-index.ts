@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { AuditChainChecker, headPathOf, sha256Hex } from '../audit/index.js';
+import { AuditChainChecker, readHeadFile, sha256Hex } from '../audit/index.js';
 
 /**
  * A compact index of the audit log, built by reading it once from the start and then only what is appended: per
@@ -317,7 +317,7 @@ export class AuditIndex {
     if (!this.key) notes.push('no audit key: MACs not checked, so a forged append with a valid chain would go unseen');
     if (this.aggs.unparsable && !problem) problem = `${this.aggs.unparsable} line(s) could not be read`;
     if (!problem) {
-      const head = readHead(this.file);
+      const head = readHeadFile(this.file);
       if (head === 'missing') notes.push('no head file: truncation of whole trailing entries cannot be detected');
       else if (head === 'unreadable') notes.push('head file unreadable');
       else if (!indexing && head.seq > this.checker.entries && this.indexed >= this.fileSize) {
@@ -439,15 +439,6 @@ interface Entry {
   what?: unknown;
   result?: unknown;
   status?: unknown;
-}
-
-function readHead(file: string): { seq: number } | 'missing' | 'unreadable' {
-  try {
-    const h = JSON.parse(fs.readFileSync(headPathOf(file), 'utf8')) as { seq?: unknown };
-    return typeof h.seq === 'number' ? { seq: h.seq } : 'unreadable';
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : 'unreadable';
-  }
 }
 
 /**
