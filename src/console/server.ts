@@ -4,11 +4,13 @@ import * as https from 'node:https';
 import * as path from 'node:path';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ArkeoSignerError, InputError } from '../errors.js';
+import { HttpError, isLoopbackHost } from '../http.js';
 import { keyPathOf } from '../audit/index.js';
 import { openNonceStore } from '../nonces/open.js';
 import { type NonceStore } from '../nonces/store.js';
 import { fetchChainContract, fetchSentinelNonce } from '../claims/index.js';
-import { TokenStore, type DaemonConfig } from '../daemon/index.js';
+import { TokenStore } from '../daemon/tokens.js';
+import type { DaemonConfig } from '../daemon/config.js';
 import { log } from '../log.js';
 import { packageRoot } from '../paths.js';
 import { AuditFollower, type AuditFilter } from './audit-index.js';
@@ -87,14 +89,6 @@ const INDEX_HTML = `<!doctype html>
 const BAD_HOST = 'bad request: expected a Host header naming this console (host:port)\n';
 const UNAUTHENTICATED = 'not logged in: open the URL that arkeo-signer console printed when it started (its login secret works once; restart the console for a new one)\n';
 
-class HttpError extends ArkeoSignerError {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super('CONSOLE_HTTP', message);
-  }
-}
 
 const sha = (s: string) => createHash('sha256').update(s).digest();
 
@@ -104,9 +98,6 @@ export function parseListen(listen: string): { host: string; port: number } {
   return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
 }
 
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
 
 function loadAssets(): Record<string, Buffer> {
   const out: Record<string, Buffer> = {};
@@ -166,7 +157,7 @@ export class ConsoleServer {
 
   static async start(options: ConsoleOptions): Promise<ConsoleServer> {
     const { host, port } = parseListen(options.listen ?? DEFAULT_LISTEN);
-    if (!isLoopback(host) && !options.tls) throw new InputError('BAD_LISTEN', `--listen ${host}: not a loopback address; listening beyond this host needs --tls-cert and --tls-key`);
+    if (!isLoopbackHost(host) && !options.tls) throw new InputError('BAD_LISTEN', `--listen ${host}: not a loopback address; listening beyond this host needs --tls-cert and --tls-key`);
     const allowedHosts: HostName[] = (options.allowedHosts ?? []).map(parseAllowedHost);
     const c = new ConsoleServer(options);
     await c.openStore();
@@ -183,7 +174,7 @@ export class ConsoleServer {
     follow();
     c.timers.push(setInterval(follow, options.followIntervalMs ?? 1000));
     const addr = c.server.address() as { address: string; port: number };
-    c.hostCheck = new HostCheck([host, addr.address, ...(isLoopback(host) ? ['localhost'] : [])], addr.port, allowedHosts);
+    c.hostCheck = new HostCheck([host, addr.address, ...(isLoopbackHost(host) ? ['localhost'] : [])], addr.port, allowedHosts);
     const shownHost = host.includes(':') ? `[${host}]` : host;
     c.url = `${c.secure ? 'https' : 'http'}://${shownHost}:${addr.port}/`;
     const secret = randomBytes(32).toString('base64url');
@@ -264,7 +255,7 @@ export class ConsoleServer {
       const url = new URL(req.url, 'http://console');
       if (url.pathname === '/login' && req.method === 'GET') return this.login(url, res);
       if (!this.session(req)) return text(res, 401, UNAUTHENTICATED);
-      if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, `${req.method ?? 'this method'}: the console is read-only; changes are made with the arkeo-signer CLI`);
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${req.method ?? 'this method'}: the console is read-only; changes are made with the arkeo-signer CLI`);
       const asset = this.assets[url.pathname];
       if (asset) {
         res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': ASSETS[url.pathname]!.type, 'content-length': asset.length });
@@ -289,7 +280,7 @@ export class ConsoleServer {
         case '/api/audit/export':
           return await this.export(url, res);
         default:
-          throw new HttpError(404, `${url.pathname.slice(0, 80)}: no such page or API`);
+          throw new HttpError(404, 'NOT_FOUND', `${url.pathname.slice(0, 80)}: no such page or API`);
       }
     } catch (e) {
       const status = e instanceof HttpError ? e.status : e instanceof InputError ? 400 : 500;
@@ -390,22 +381,22 @@ export class ConsoleServer {
 
   private filterOf(url: URL, extra: string[]): AuditFilter {
     const known = ['from', 'to', 'token', 'key', 'op', 'contract', 'result', ...extra];
-    for (const k of url.searchParams.keys()) if (!known.includes(k)) throw new HttpError(400, `unknown parameter "${k.slice(0, 32)}" (expected ${known.join(', ')})`);
+    for (const k of url.searchParams.keys()) if (!known.includes(k)) throw new HttpError(400, 'BAD_PARAMETER', `unknown parameter "${k.slice(0, 32)}" (expected ${known.join(', ')})`);
     const f: AuditFilter = {};
     for (const k of ['token', 'key', 'op', 'contract', 'result'] as const) {
       const v = url.searchParams.get(k);
       if (v === null || v === '') continue;
-      if (v.length > 200) throw new HttpError(400, `${k}: longer than 200 characters`);
+      if (v.length > 200) throw new HttpError(400, 'BAD_PARAMETER', `${k}: longer than 200 characters`);
       f[k] = v;
     }
     for (const k of ['from', 'to'] as const) {
       const v = url.searchParams.get(k);
       if (v === null || v === '') continue;
       const t = Date.parse(v);
-      if (!Number.isFinite(t)) throw new HttpError(400, `${k}: expected a date and time (ISO 8601), got "${v.slice(0, 40)}"`);
+      if (!Number.isFinite(t)) throw new HttpError(400, 'BAD_PARAMETER', `${k}: expected a date and time (ISO 8601), got "${v.slice(0, 40)}"`);
       f[k] = t;
     }
-    if (f.from !== undefined && f.to !== undefined && f.from > f.to) throw new HttpError(400, 'from: after to');
+    if (f.from !== undefined && f.to !== undefined && f.from > f.to) throw new HttpError(400, 'BAD_PARAMETER', 'from: after to');
     return f;
   }
 
@@ -430,7 +421,7 @@ export class ConsoleServer {
   private async export(url: URL, res: http.ServerResponse): Promise<void> {
     const f = this.filterOf(url, ['format']);
     const format = url.searchParams.get('format') ?? 'jsonl';
-    if (format !== 'csv' && format !== 'jsonl') throw new HttpError(400, `format: expected csv or jsonl, got "${format.slice(0, 20)}"`);
+    if (format !== 'csv' && format !== 'jsonl') throw new HttpError(400, 'BAD_PARAMETER', `format: expected csv or jsonl, got "${format.slice(0, 20)}"`);
     const index = this.follower.index;
     res.writeHead(200, {
       ...SECURITY_HEADERS,
@@ -455,7 +446,7 @@ export class ConsoleServer {
 function intParam(url: URL, name: string, def: number, min: number, max: number): number {
   const v = url.searchParams.get(name);
   if (v === null || v === '') return def;
-  if (!/^\d{1,9}$/.test(v) || Number(v) < min || Number(v) > max) throw new HttpError(400, `${name}: expected a whole number from ${min} to ${max}`);
+  if (!/^\d{1,9}$/.test(v) || Number(v) < min || Number(v) > max) throw new HttpError(400, 'BAD_PARAMETER', `${name}: expected a whole number from ${min} to ${max}`);
   return Number(v);
 }
 

@@ -5,7 +5,8 @@ import { decryptJwe } from '../keyring/jwe.js';
 import { TEST_BACKEND_PASSWORD } from '../keyring/keyring.js';
 import { toAddress } from '../crypto/address.js';
 import type { NonceStore } from '../nonces/store.js';
-import type { DaemonConfig, TokenRecord } from '../daemon/index.js';
+import type { DaemonConfig } from '../daemon/config.js';
+import type { TokenRecord } from '../daemon/tokens.js';
 import type { AuditIndex } from './audit-index.js';
 
 /**

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { defaultConfig, loadConfig, TokenStore, type DaemonConfig, type TokenRecord } from '../daemon/index.js';
+import { defaultConfig, loadConfig, type DaemonConfig } from '../daemon/config.js';
+import { TokenStore, type TokenRecord } from '../daemon/tokens.js';
 import { verifyAuditLog, keyPathOf, headPathOf } from '../audit/index.js';
 import { openNonceStore } from '../nonces/open.js';
 import { maxNonceFor } from '../nonces/store.js';
