@@ -9,9 +9,8 @@ import { sha256Hex, curveEngineNote } from '../crypto/secp256k1.js';
 import { toBech32PubKey } from '../crypto/address.js';
 import { toHex, utf8, parseHex } from '../crypto/bytes.js';
 import { Keyring, type PassphraseSource } from '../keyring/keyring.js';
-import { SigningThread, Pkcs11Signer, type PinSource, type Signer } from '../signers/index.js';
-import { CloudKeySigner, isCloudKind, openLocalSigner, openSigner } from '../keys/index.js';
-import { CloudStats, KmsError } from '../signers/index.js';
+import { SigningThread, KmsError, type PinSource } from '../signers/index.js';
+import { backendOf, describeServed, servedBackends, type KeyBackend, type KeySigner, type OpenSignerOptions, type Serving } from '../keys/index.js';
 import { ClaimSigner, ClaimPolicyError, claimSigner, parseContractId, parseDecimal, readDelegates, MAX_INT64 } from '../claims/index.js';
 import { defaultNonceStorePath, openNonceStore } from '../nonces/open.js';
 import { NonceStoreError, type NonceStore } from '../nonces/store.js';
@@ -36,8 +35,12 @@ interface LoadedKey {
   address: string;
   bech32: string;
   publicKey: Uint8Array;
-  /** A ThreadSigner (local keys, in the signing thread), a Pkcs11Signer (its own session pool) or a CloudKeySigner. */
-  signer: Signer & { destroy(): void };
+  /** In the signing thread for a key whose private key is in this process; else its backend's own signer. */
+  signer: KeySigner;
+  /** The key's kind (its backend's), for the audit entries. */
+  kind: string;
+  /** Signs in the signing thread: unavailable when the thread is. */
+  inThread: boolean;
   claims: ClaimSigner;
   /** Served as a claim delegate: claims on contracts naming it as delegate, nothing else (keyring.delegates_only). */
   delegateOnly: boolean;
@@ -80,6 +83,8 @@ const BEARER_CHALLENGE = 'Bearer realm="arkeo-signer"';
 export class SignerDaemon {
   readonly metrics: Metrics = createMetrics();
   private readonly keys = new Map<string, LoadedKey>();
+  /** Each served backend's own keys, metrics and health, made at start (so its metrics exist with no keys too). */
+  private readonly serving = new Map<KeyBackend, Serving>();
   /** Keys sign in this thread, on the second core, while the event loop serves HTTP (and inline when it is idle). */
   private readonly signingThread = new SigningThread();
   private readonly limiter = new RateLimiter();
@@ -138,39 +143,40 @@ export class SignerDaemon {
     const delegates = delegatesOnly ? new Set(readDelegates(this.config.keyring.home).map((r) => r.pubkey)) : undefined;
     const skipped: string[] = [];
     const p = this.config.pkcs11;
+    const options: OpenSignerOptions = { pkcs11: { pin, module: p.module, sessions: p.sessions, retries: p.retries }, cloud: { timeoutMs: this.config.cloud.timeout_ms, retries: this.config.cloud.retries } };
+    for (const backend of servedBackends()) {
+      const serving = await backend.serve?.({ registry: this.metrics.registry });
+      if (serving) this.serving.set(backend, serving);
+    }
     for (const info of await kr.list()) {
-      if ((info.kind !== 'local' && info.kind !== 'pkcs11' && !isCloudKind(info.kind)) || (wanted && !wanted.includes(info.name))) continue;
+      const backend = backendOf(info.kind);
+      if (!backend?.served || (wanted && !wanted.includes(info.name))) continue;
       if (delegates && !delegates.has(toBech32PubKey(info.publicKey!))) {
         skipped.push(info.name);
         continue;
       }
-      // Local keys move into the signing thread, which signs whenever a queue forms; a claim arriving while it is
-      // idle is signed on the event loop (inlineWhenIdle), which skips two thread wake-ups (the benchmarks' figures
-      // in the README). PKCS#11 keys sign through their own pool of logged-in sessions;
-      // cloud keys through their SDK client, with as many calls in flight as requests (the KMS does the work).
-      // A cloud key is checked against its recorded public key here: a mismatch stops the start.
-      const signer =
-        info.kind === 'local'
-          ? await this.signingThread.adopt(await openLocalSigner(kr, info.name), { inlineWhenIdle: true })
-          : await openSigner(kr, info.name, { pkcs11: { pin, module: p.module, sessions: p.sessions, retries: p.retries }, cloud: this.cloudOptions(info.name, info.kind) });
+      // Keys whose private key is in this process (local keys) move into the signing thread, which signs whenever
+      // a queue forms; a claim arriving while it is idle is signed on the event loop (inlineWhenIdle), which skips
+      // two thread wake-ups (the benchmarks' figures in the README). Other keys sign through their backend's own
+      // signer: PKCS#11 keys through a pool of logged-in sessions, cloud keys through their SDK client with as many
+      // calls in flight as requests (the KMS does the work). A cloud key is checked against its recorded public key
+      // here: a mismatch stops the start.
+      const serving = this.serving.get(backend);
+      const key = { keyring: kr, name: info.name, kind: info.kind, info };
+      const opts = serving?.optionsFor?.(info, options) ?? options;
+      const signer = backend.inProcess ? await this.signingThread.adopt(await backend.open(key, opts), { inlineWhenIdle: true }) : await backend.open(key, opts);
+      serving?.served(info.name, signer);
       const claims = await ClaimSigner.create(signer, this.store, { blockSize: this.config.nonces.block_size });
-      this.keys.set(info.name, { name: info.name, address: info.address, bech32: toBech32PubKey(info.publicKey!), publicKey: info.publicKey!, signer, claims, delegateOnly: delegatesOnly });
+      this.keys.set(info.name, { name: info.name, address: info.address, bech32: toBech32PubKey(info.publicKey!), publicKey: info.publicKey!, signer, kind: info.kind, inThread: backend.inProcess, claims, delegateOnly: delegatesOnly });
     }
     for (const name of wanted ?? []) {
       if (skipped.includes(name)) throw new InputError('NOT_A_DELEGATE', `keyring.keys: ${name} is not recorded as a claim delegate, and keyring.delegates_only is set (record it with keys add … --delegate-for ACCOUNT, or remove it from keyring.keys)`);
-      if (!this.keys.has(name)) throw new InputError('KEY_NOT_FOUND', `keyring.keys: ${name} is not a local or pkcs11 key, nor a cloud KMS key, in ${kr.location}`);
+      if (!this.keys.has(name)) throw new InputError('KEY_NOT_FOUND', `keyring.keys: ${name} is not ${describeServedKey()} key in ${kr.location}`);
     }
     if (skipped.length) log('info', `keyring.delegates_only: not serving ${skipped.length} key(s) that are not recorded claim delegates`);
     if (delegatesOnly && this.keys.size === 0) throw new InputError('NO_KEYS', `${kr.location}: keyring.delegates_only is set and no key is recorded as a claim delegate (keys add NAME --delegate-for ACCOUNT)`);
-    if (this.keys.size === 0) throw new InputError('NO_KEYS', `${kr.location}: no local, pkcs11 or cloud KMS keys to serve`);
+    if (this.keys.size === 0) throw new InputError('NO_KEYS', `${kr.location}: no ${describeServed()} keys to serve`);
     this.metrics.keysLoaded.set(this.keys.size);
-  }
-
-  /** A cloud key's own counters, its attempts observed into the latency histogram as they happen. */
-  private cloudOptions(key: string, backend: string) {
-    const stats = new CloudStats();
-    stats.onAttempt = (a) => this.metrics.cloudLatency.observe({ key, backend, op: a.op, outcome: a.outcome }, a.ms / 1000);
-    return { stats, timeoutMs: this.config.cloud.timeout_ms, retries: this.config.cloud.retries };
   }
 
   private serverOptions(): http.ServerOptions {
@@ -328,7 +334,7 @@ export class SignerDaemon {
     if (!allowed(policy.keys, keyName)) throw denied(`key ${shown} is not allowed for token ${ctx.token!.name}`, { op, key: shown });
     if (!key) throw new HttpError(404, 'UNKNOWN_KEY', 'no such key is loaded').about({ op, key: shown });
     if (!this.audit.healthy) throw new HttpError(503, 'AUDIT_UNAVAILABLE', `audit log unavailable (${this.audit.problem}); refusing to sign`);
-    if (key.signer.kind === 'local' && this.signingThread.problem) throw new HttpError(503, 'SIGNER_UNAVAILABLE', `${this.signingThread.problem}; nothing was signed`).about({ op, key: shown, address: key.address });
+    if (key.inThread && this.signingThread.problem) throw new HttpError(503, 'SIGNER_UNAVAILABLE', `${this.signingThread.problem}; nothing was signed`).about({ op, key: shown, address: key.address });
     let prepared: Prepared;
     try {
       prepared = await run(body, key);
@@ -385,7 +391,7 @@ export class SignerDaemon {
       this.metrics.nonceLatency.observe((performance.now() - t0) / 1000);
     }
     return {
-      what: { op: 'claim', contract: String(contract), nonce: String(r.nonce), ...(resync !== undefined ? { resync_to: String(resync) } : {}), msg_sha256: sha256Hex(r.preimage), key: key.address, backend: key.signer.kind },
+      what: { op: 'claim', contract: String(contract), nonce: String(r.nonce), ...(resync !== undefined ? { resync_to: String(resync) } : {}), msg_sha256: sha256Hex(r.preimage), key: key.address, backend: key.kind },
       reply: key.claims.signReserved(r).then((c) => ({ contract: String(c.contractId), nonce: String(c.nonce), preimage: c.preimage, signature: toHex(c.signature), arkauth: c.arkauth })),
     };
   }
@@ -410,7 +416,7 @@ export class SignerDaemon {
         contract: String(contract),
         resync_to: String(nonce),
         key: key.address,
-        backend: key.signer.kind,
+        backend: key.kind,
       });
     }
     return nonce;
@@ -423,7 +429,7 @@ export class SignerDaemon {
     const ts = timestampOf(body.timestamp);
     const checked = await key.claims.checkArkContract(contract, ts, { allowManagementSpend: policy.allow_management_spend, delegateOnly: key.delegateOnly });
     return {
-      what: { op: 'arkcontract', contract: String(contract), nonce: String(ts), msg_sha256: sha256Hex(checked.preimage), key: key.address, backend: key.signer.kind },
+      what: { op: 'arkcontract', contract: String(contract), nonce: String(ts), msg_sha256: sha256Hex(checked.preimage), key: key.address, backend: key.kind },
       reply: key.claims.signCheckedArkContract(checked).then((s) => ({ contract: String(contract), timestamp: String(ts), preimage: s.preimage, signature: toHex(s.signature), arkcontract: s.arkcontract })),
     };
   }
@@ -437,23 +443,12 @@ export class SignerDaemon {
     if (body.message_hex !== undefined && typeof body.message_hex !== 'string') throw new HttpError(400, 'BAD_FIELD', 'message_hex: expected hex');
     const message = body.message !== undefined ? utf8(body.message as string) : parseHex(body.message_hex as string, 'message_hex');
     rawScope(message, ctx.token!.policy);
-    return { what: { op: 'raw', msg_sha256: sha256Hex(message), key: key.address, backend: key.signer.kind }, reply: key.signer.sign(message).then((signature) => ({ signature: toHex(signature), pubkey: key.bech32 })) };
+    return { what: { op: 'raw', msg_sha256: sha256Hex(message), key: key.address, backend: key.kind }, reply: key.signer.sign(message).then((signature) => ({ signature: toHex(signature), pubkey: key.bech32 })) };
   }
 
-  /** PKCS#11 and cloud gauges, read from the signers' own counters when scraped. */
+  /** Each backend's gauges, read from its signers' own counters when scraped. */
   private tokenMetrics(): void {
-    const events: Record<string, string> = { highSNormalised: 'high_s', selfCheckFailures: 'self_check_failures' };
-    for (const k of this.keys.values()) {
-      if (!(k.signer instanceof CloudKeySigner)) continue;
-      const snap = k.signer.stats.snapshot();
-      for (const [event, n] of Object.entries(snap)) if (typeof n === 'number') this.metrics.cloudEvents.set({ key: k.name, backend: k.signer.kind, event: events[event] ?? event }, n);
-    }
-    for (const k of this.keys.values()) {
-      if (!(k.signer instanceof Pkcs11Signer)) continue;
-      this.metrics.tokenSessions.set({ key: k.name }, k.signer.openSessions);
-      this.metrics.tokenHealthy.set({ key: k.name }, k.signer.problem() ? 0 : 1);
-      for (const [event, n] of Object.entries(k.signer.stats)) this.metrics.tokenEvents.set({ key: k.name, event: event.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) }, n);
-    }
+    for (const serving of this.serving.values()) serving.scrape?.();
   }
 
   private async health(res: http.ServerResponse): Promise<void> {
@@ -467,33 +462,14 @@ export class SignerDaemon {
     }
     const auditProblem = this.audit.checkFile();
     const audit = auditProblem ? `error: ${auditProblem}` : 'ok';
-    const hasLocal = [...this.keys.values()].some((k) => k.signer.kind === 'local');
-    const keys = hasLocal && this.signingThread.problem ? `error: ${this.signingThread.problem}` : this.keys.size > 0 ? 'ok' : 'error: no keys';
-    let tokens: Record<string, string> | undefined;
-    for (const k of this.keys.values()) {
-      if (!(k.signer instanceof Pkcs11Signer)) continue;
-      const problem = k.signer.problem();
-      // A token that went away and is being reopened says so, with its last error and next attempt.
-      (tokens ??= {})[k.name] = problem ? `${k.signer.recovery() ? 'recovering' : 'error'}: ${problem}` : 'ok';
-      this.metrics.tokenHealthy.set({ key: k.name }, problem ? 0 : 1);
-    }
-    // Cloud keys: a fresh read of each key (in parallel, each bounded by cloud.timeout_ms), and 503 also while the
-    // last call failed as unavailable; a passing read clears that, so the daemon reports recovery by itself.
-    let cloud: Record<string, { backend: string; status: string; latency_ms: number }> | undefined;
-    const cloudKeys = [...this.keys.values()].filter((k) => k.signer instanceof CloudKeySigner);
-    await Promise.all(
-      cloudKeys.map(async (k) => {
-        const signer = k.signer as CloudKeySigner;
-        const h = await signer.health();
-        const problem = h.ok ? signer.problem() : h.error;
-        (cloud ??= {})[k.name] = { backend: signer.kind, status: problem ? `error: ${problem}` : 'ok', latency_ms: Math.round(h.latencyMs * 10) / 10 };
-        this.metrics.cloudHealthy.set({ key: k.name, backend: signer.kind }, problem ? 0 : 1);
-      }),
-    );
-    const ok = nonce === 'ok' && audit === 'ok' && keys === 'ok' && Object.values(tokens ?? {}).every((t) => t === 'ok') && Object.values(cloud ?? {}).every((c) => c.status === 'ok');
+    const inThread = [...this.keys.values()].some((k) => k.inThread);
+    const keys = inThread && this.signingThread.problem ? `error: ${this.signingThread.problem}` : this.keys.size > 0 ? 'ok' : 'error: no keys';
+    // Each backend's own section (PKCS#11 keys: `tokens`; cloud keys: `cloud`, a fresh read of each key).
+    const sections = (await Promise.all([...this.serving.values()].map((s) => s.health?.()))).filter((h) => h !== undefined);
+    const ok = nonce === 'ok' && audit === 'ok' && keys === 'ok' && sections.every((h) => h.ok);
     this.metrics.auditHealthy.set(this.audit.healthy ? 1 : 0);
     this.metrics.nonceHealthy.set(nonce === 'ok' ? 1 : 0);
-    sendJson(res, ok ? 200 : 503, { ok, keys, key_count: this.keys.size, nonce_store: nonce, audit, audit_entries: this.audit.lastSeq, ...(tokens ? { tokens } : {}), ...(cloud ? { cloud } : {}) });
+    sendJson(res, ok ? 200 : 503, { ok, keys, key_count: this.keys.size, nonce_store: nonce, audit, audit_entries: this.audit.lastSeq, ...Object.fromEntries(sections.map((h) => [h.section, h.entries])) });
   }
 
   /** Errors: a status, a one-line reason, an audit entry, and never a secret. */
@@ -651,6 +627,12 @@ function checkFields(body: Record<string, unknown>, known: string[]): void {
   for (const k of Object.keys(body)) {
     if (!known.includes(k)) throw new HttpError(400, 'BAD_FIELD', /^[a-z_]{1,32}$/.test(k) ? `unknown field "${k}"` : 'unknown field');
   }
+}
+
+/** "a local, pkcs11 or cloud KMS": what the daemon serves, with its article. */
+function describeServedKey(): string {
+  const d = describeServed();
+  return `${/^[aeiou]/.test(d) ? 'an' : 'a'} ${d}`;
 }
 
 /** A socket file left by a crashed daemon is removed; a live one means another daemon is running. */

@@ -498,7 +498,7 @@ export class Keyring {
         problems.push(`${showName(key)} holds the key named ${showName(name)}; rename the file to ${showName(infoKey(name))}`);
         continue;
       }
-      if (info.type !== 'local' || info.kind !== 'local') {
+      if (info.type !== 'local') {
         skipped.push({ name, why: `a ${info.kind} key: no private key in this keyring to copy` });
         continue;
       }

@@ -148,7 +148,7 @@ test('every failed start exits 1 promptly with one line', { timeout: 120_000 }, 
 
 test('a config naming a missing key, or a missing nonce store, fails start promptly with one line', { timeout: 60_000 }, async (t) => {
   for (const [name, toml, expected] of [
-    ['missing key', '[keyring]\nkeys = ["nosuch"]\n', /keyring\.keys: nosuch is not a local or pkcs11 key/],
+    ['missing key', '[keyring]\nkeys = ["nosuch"]\n', /keyring\.keys: nosuch is not a local, pkcs11 or cloud KMS key/],
     ['missing store', `[nonces]\nstore = "${'/nonexistent/n.db'}"\n`, /nonexistent\/n\.db does not exist/],
   ] as const) {
     const h = setup();

@@ -15,12 +15,13 @@ export interface TestDaemon {
   socket: string;
 }
 
-export async function startTestDaemon(keys: Record<string, string>, policies: Record<string, object>, tweak: (c: DaemonConfig) => void = () => {}): Promise<TestDaemon> {
+/** `tweak` may change the config, and (awaited) add records to the keyring at `c.keyring.home` before the start. */
+export async function startTestDaemon(keys: Record<string, string>, policies: Record<string, object>, tweak: (c: DaemonConfig) => unknown = () => {}): Promise<TestDaemon> {
   const home = tempDir();
   const kr = Keyring.open({ backend: 'test', dir: home });
   for (const [name, hex] of Object.entries(keys)) await kr.importPrivateKey(name, parseHex(hex, 'test key'));
   const config = defaultConfig(home);
-  tweak(config);
+  await tweak(config);
   const store = TokenStore.load(config.tokens.path);
   const tokens: Record<string, string> = {};
   for (const [name, p] of Object.entries(policies)) tokens[name] = store.create(name, parsePolicy(p));
