@@ -70,6 +70,8 @@ export interface KeyStats {
   total: number;
   byDay: Map<string, number>;
   last: number;
+  /** Where its last signature was made, as the audit entry records it (the key's backend). */
+  backend?: string;
 }
 export interface TokenStats {
   requests: number;
@@ -284,7 +286,10 @@ export class AuditIndex {
       k.total++;
       const day = String(e.ts).slice(0, 10);
       k.byDay.set(day, (k.byDay.get(day) ?? 0) + 1);
-      if (ts > k.last) k.last = ts;
+      if (ts >= k.last) {
+        k.last = ts;
+        if (typeof what.backend === 'string') k.backend = what.backend;
+      }
       if (op === 'claim' && typeof what.contract === 'string' && typeof what.nonce === 'string' && /^[0-9]{1,20}$/.test(what.nonce)) {
         const id = `${what.contract}/${what.key}`;
         let c = aggs.contractKeys.get(id);

@@ -75,7 +75,7 @@ export function keysView(index: AuditIndex, names: Map<string, string>, tokens: 
   const row = (address: string | undefined, name: string | undefined): KeyRow => {
     const id = address ?? `name:${name}`;
     let r = byAddress.get(id);
-    if (!r) byAddress.set(id, (r = { name, address, kind: name && address ? 'local' : '—', signaturesToday: 0, signaturesTotal: 0, tokens: [] }));
+    if (!r) byAddress.set(id, (r = { name, address, kind: '—', signaturesToday: 0, signaturesTotal: 0, tokens: [] }));
     return r;
   };
   const addressOf = new Map([...names].map(([a, n]) => [n, a]));
@@ -89,6 +89,8 @@ export function keysView(index: AuditIndex, names: Map<string, string>, tokens: 
     r.signaturesTotal += stats.total;
     r.signaturesToday += stats.byDay.get(today) ?? 0;
     if (!r.lastUse || stats.last > Date.parse(r.lastUse)) r.lastUse = new Date(stats.last).toISOString();
+    // The console holds no key and reads no key record: where a key lives is what its audit entries say.
+    if (stats.backend) r.kind = stats.backend;
   }
   for (const k of metricKeys) if (!addressOf.has(k) && k !== '' && k !== '(not a loaded key)') row(undefined, k);
   for (const r of byAddress.values()) {

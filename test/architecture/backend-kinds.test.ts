@@ -21,14 +21,11 @@ const ALLOWED = /^src\/(keys|signers)\//;
 
 /**
  * Known exceptions, each a test marked TODO (reported, not failing) until it is fixed:
- * - src/cli/keys.ts is being rewritten by another engineer; the rewrite takes `keys add`'s kinds and
- *   `keys delete`'s messages from the registry (deleteKey's `note`, backendOf, keyBackends).
- * - src/console/views.ts labels a key with a name and an address 'local' for display: the console holds no key and
- *   may not import keys/ (console-holds-no-key), so the label should come from the audit entries' `backend`.
+ * - src/cli/keys.ts: `keys add`'s per-kind flags and `keys delete`'s messages are still written there; they are to
+ *   come from the registry (deleteKey's `note`, backendOf, keyBackends).
  */
 const PENDING: Record<string, string> = {
-  'src/cli/keys.ts': 'the CLI is being rewritten; it will take kinds and delete messages from the keys/ registry',
-  'src/console/views.ts': "the console's 'local' display label should come from the audit entries' backend field",
+  'src/cli/keys.ts': "keys add's per-kind flags and keys delete's messages are to come from the keys/ registry",
 };
 
 export function backendMentions(file: string, text: string): string[] {
