@@ -62,7 +62,7 @@ test('arkeo-signer console: bad flags are one line and exit 2', { timeout: 30_00
     [['--listen', '0.0.0.0:7446'], /not a loopback address; listening beyond this host needs --tls-cert and --tls-key/],
     [['--tls-cert', 'x.pem'], /--tls-cert and --tls-key go together/],
     [['--sample-interval', 'often'], /--sample-interval: expected seconds/],
-    [['--bogus'], /Unknown option '--bogus'/],
+    [['--bogus'], /console: unknown flag --bogus/],
   ];
   for (const [args, message] of cases) {
     const r = run(BIN.arkeoSigner, ['console', ...args]);
