@@ -1,4 +1,4 @@
-import { type CommandGroup, type CommandTable } from '../table.js';
+import { type CommandGroup } from '../table.js';
 import { AUDIT, DAEMON } from './daemon.js';
 import { CLAIM } from './claim.js';
 import { CONSOLE } from './console.js';
@@ -15,5 +15,3 @@ export const ARKEO_SIGNER = {
   summary: 'keys and signed claims for Arkeo',
   commands: [KEYS, VERIFY, CLAIM, NONCE, CURL, PROXY, DAEMON, AUDIT, DOCTOR, CONSOLE, VERSION],
 } as const satisfies CommandGroup;
-
-export type AnyTable = CommandTable | CommandGroup;

@@ -29,7 +29,7 @@ export const DAEMON_CLIENT_FLAGS = {
   'token-file': { type: 'string', value: 'F', help: 'file holding the daemon token (or $ARKEO_SIGNER_TOKEN)' },
 } as const;
 
-/** What a command with --daemon leaves to the daemon: these would be ignored, so they are refused. */
+/** The keyring flags' names, for rules: a daemon has its own keyring, and a public key given as such needs none. */
 export const KEYRING_FLAG_NAMES = ['home', 'keyring-backend', 'keyring-dir', 'passphrase-file'];
 
 export const CONFIG_FLAG = {
