@@ -1,32 +1,12 @@
 #!/usr/bin/env node
-import { UsageError, helpRequested, printUsage, runCli } from './common.js';
-
-const USAGE = `arkeo-signer: keys and signed claims for Arkeo
-
-Usage (arkeo-signer <command> [<subcommand>] --help for each):
-  arkeo-signer keys <command> ...       manage an arkeod-compatible keyring
-  arkeo-signer verify --pubkey P | --key NAME --message M --signature HEX
-                                        check a Cosmos secp256k1 signature; exit 0 valid, 1 invalid, 2 bad input
-  arkeo-signer claim <command> ...      sign claims with durable nonces, explain headers
-  arkeo-signer nonce show|set|sync      inspect and repair the nonce store
-  arkeo-signer curl URL --key NAME      one paid request to a sentinel (claim, arkauth, resync)
-  arkeo-signer proxy --listen … --sentinel URL --service NAME --key NAME
-                                        local signing proxy: every request paid for
-  arkeo-signer daemon init|start|token  the local key daemon: keys in memory, tokens, policy, audit
-  arkeo-signer audit verify|tail FILE   check the audit log's hash chain and MACs; follow it
-  arkeo-signer doctor [--home DIR]      check the host and the daemon's set-up against key-security practices
-  arkeo-signer console [--listen H:P]   read-only operator console in the browser (no key held)
-  arkeo-signer version                  version and which secp256k1 engine runs
-`;
-
-const VERSION_USAGE = `Usage: arkeo-signer version
-
-The package version and which secp256k1 engine runs.
-`;
+import { UsageError, printUsage, runCli } from './common.js';
+import { bind, programHelp, runCommand, type Parsed } from './table.js';
+import { VERSION } from './tables/version.js';
 
 /**
  * Each command's module is imported when it runs and runs itself (its `run`, under its own runCli): a cold start
  * (one `claim sign` per process) loads one command, and the bins bundle each command apart (src/cli/build.mjs).
+ * The top-level help is made from every table (tables/index.ts), loaded only when it is asked for.
  */
 const COMMANDS: Record<string, () => Promise<(args: string[]) => Promise<void>>> = {
   keys: async () => (await import('./keys.js')).run,
@@ -41,27 +21,28 @@ const COMMANDS: Record<string, () => Promise<(args: string[]) => Promise<void>>>
   console: async () => (await import('./console.js')).run,
 };
 
-/** What is not a command: help, version, and an unknown word. */
+async function version({ values }: Parsed<typeof VERSION>): Promise<void> {
+  const [{ createRequire }, path, { packageRoot }] = await Promise.all([import('node:module'), import('node:path'), import('../paths.js')]);
+  const pkg = createRequire(import.meta.url)(path.join(packageRoot(), 'package.json')) as { version: string };
+  const { curveEngineNote } = await import('../crypto/secp256k1.js');
+  const engine = curveEngineNote();
+  process.stdout.write(values.output === 'json' ? JSON.stringify({ version: pkg.version, engine }) + '\n' : `arkeo-signer ${pkg.version}\n${engine}\n`);
+}
+
+/** What is not a command module: help, version, and an unknown word. */
 async function main(argv: string[]): Promise<number | void> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'version':
-    case '--version': {
-      if (helpRequested(rest)) return printUsage(VERSION_USAGE);
-      const [{ createRequire }, path, { packageRoot }] = await Promise.all([import('node:module'), import('node:path'), import('../paths.js')]);
-      const pkg = createRequire(import.meta.url)(path.join(packageRoot(), 'package.json')) as { version: string };
-      const { curveEngineNote } = await import('../crypto/secp256k1.js');
-      process.stdout.write(`arkeo-signer ${pkg.version}\n${curveEngineNote()}\n`);
-      return;
-    }
+    case '--version':
+      return runCommand(bind(VERSION, version), rest);
     case undefined:
     case 'help':
     case '--help':
     case '-h':
-      process.stdout.write(USAGE);
-      return;
+      return printUsage(programHelp((await import('./tables/index.js')).ARKEO_SIGNER));
     default:
-      throw new UsageError(`unknown command "${command}"\n${USAGE}`);
+      throw new UsageError(`unknown command "${command.slice(0, 40)}"; expected ${[...Object.keys(COMMANDS), 'version'].join(', ')} (arkeo-signer --help)`);
   }
 }
 

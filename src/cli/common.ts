@@ -1,7 +1,7 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import { ArkeoSignerError, InputError, describeFsError } from '../errors.js';
+import { EXIT } from './exit-codes.js';
 
 /** Thrown for bad flags and arguments: exit code 2, like Go's flag package and most Unix tools. */
 export class UsageError extends InputError {
@@ -9,14 +9,6 @@ export class UsageError extends InputError {
     super('USAGE', message);
   }
 }
-
-export const KEYRING_FLAGS = {
-  home: { type: 'string' },
-  'keyring-backend': { type: 'string' },
-  'keyring-dir': { type: 'string' },
-  'passphrase-file': { type: 'string' },
-  output: { type: 'string', short: 'o' },
-} as const satisfies NonNullable<ParseArgsConfig['options']>;
 
 export interface KeyringFlags {
   home?: string;
@@ -29,38 +21,17 @@ export function expandHome(p: string): string {
   return p === '~' ? os.homedir() : p.startsWith('~/') ? path.join(os.homedir(), p.slice(2)) : p;
 }
 
-type ParsedValues<T extends FlagSpec> = { [K in keyof T]?: T[K] extends { type: 'boolean' } ? boolean : string };
-
-/** node:util parseArgs, with its errors turned into usage errors. */
-type FlagSpec = NonNullable<ParseArgsConfig['options']>;
-export function parseFlags<T extends FlagSpec>(args: string[], options: T): { values: ParsedValues<T>; positionals: string[] } {
-  try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true }) as { values: ParsedValues<T>; positionals: string[] };
-  } catch (e) {
-    // One line: drop parseArgs' hint lines, keep the one about values that start with a dash.
-    const lines = (e as Error).message.replace(/\. To specify a positional argument.*$/s, '').split('\n');
-    throw new UsageError(lines.filter((l) => !/^Did you forget/.test(l)).join(' '));
-  }
-}
-
-/** A flag the command cannot do without. */
+/** A flag the command cannot do without in this use (a flag always required says so in its table). */
 export function required<T>(value: T | undefined, flag: string, command: string): T {
   if (value === undefined) throw new UsageError(`${command}: --${flag} is required`);
   return value;
-}
-
-export function exactPositionals(positionals: string[], names: string[], command: string): string[] {
-  if (positionals.length !== names.length) {
-    throw new UsageError(`${command}: expected ${names.length} argument(s) ${names.map((n) => `<${n}>`).join(' ')}, got ${positionals.length}`);
-  }
-  return positionals;
 }
 
 /**
  * True when the arguments ask for help: `--help` or `-h` anywhere before a `--`. Checked before any other parsing,
  * so that `keys add --help` prints the usage instead of complaining that NAME is missing.
  */
-export function helpRequested(args: string[]): boolean {
+export function helpRequested(args: readonly string[]): boolean {
   for (const a of args) {
     if (a === '--') return false;
     if (a === '--help' || a === '-h') return true;
@@ -86,6 +57,22 @@ export function flagValue<T>(parse: () => T): T {
   }
 }
 
+/**
+ * For the commands whose exit 1 is a verdict (verify, claim explain, audit verify): an error that stops the check
+ * (ours, or a file that cannot be read) is not a "no", so it exits 2 (exit-codes.ts).
+ */
+export async function checking<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    if (e instanceof ArkeoSignerError) throw new UsageError(e.message);
+    const fsError = describeFsError(e);
+    if (fsError) throw new UsageError(fsError);
+    throw e;
+  }
+}
+
 let outputFailed = false;
 
 /**
@@ -95,7 +82,7 @@ let outputFailed = false;
  */
 function guardOutput(formatError: (m: string) => string): void {
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    process.exitCode = 1;
+    process.exitCode = EXIT.refused;
     if (outputFailed) return;
     outputFailed = true;
     if (e.code === 'EPIPE') return;
@@ -107,12 +94,12 @@ function guardOutput(formatError: (m: string) => string): void {
   });
   // Nothing sensible can be done when stderr itself fails; the exit code still says so.
   process.stderr.on('error', () => {
-    process.exitCode = 1;
+    process.exitCode = EXIT.refused;
   });
 }
 
 /**
- * Run a CLI body: errors become one line on stderr and an exit code (2 for usage, 1 otherwise).
+ * Run a CLI body: errors become one line on stderr and an exit code (exit-codes.ts: usage, else refused).
  * Messages come from our typed errors, which never carry secrets; a file-system error that escaped them is
  * described by its path and code; anything else is reported by class only unless ARKEO_SIGNER_DEBUG is set.
  */
@@ -120,18 +107,18 @@ export async function runCli(prog: string, body: () => Promise<number | void>, f
   guardOutput(formatError);
   try {
     const code = await body();
-    process.exitCode = outputFailed ? 1 : (code ?? 0);
+    process.exitCode = outputFailed ? EXIT.refused : (code ?? EXIT.ok);
   } catch (e) {
     if (e instanceof ArkeoSignerError) {
       process.stderr.write(formatError(e.message) + '\n');
-      process.exitCode = e instanceof UsageError ? 2 : 1;
+      process.exitCode = e instanceof UsageError ? EXIT.usage : EXIT.refused;
     } else {
       const err = e as NodeJS.ErrnoException;
       const known = describeFsError(err);
       const detail = err?.code ? `${err.code}${err.path ? ` ${err.path}` : ''}` : err?.name ?? 'error';
       const debug = process.env.ARKEO_SIGNER_DEBUG ? `: ${err?.stack}` : '';
       process.stderr.write(formatError(known ? known + debug : `unexpected failure (${detail})${debug}`) + '\n');
-      process.exitCode = 1;
+      process.exitCode = EXIT.refused;
     }
   }
 }

@@ -1,26 +1,14 @@
 import * as fs from 'node:fs';
 import { ArkeoSignerError } from '../errors.js';
-import { openNonceStore } from '../nonces/open.js';
 import { maxNonceFor, type NonceStore } from '../nonces/store.js';
 import { ContractPayer, PayerError, SentinelError, type PaidReply } from '../proxy/index.js';
 import { checkService, parseContractSpec } from '../proxy/config.js';
-import { UsageError, flagValue, helpRequested, parseFlags, printUsage, required, commandRunner } from './common.js';
-import { homeOf } from './claim.js';
-import { PAY_FLAGS, blockSizeFlag, headersTimeoutFlag, openPayClaims } from './proxy.js';
-
-export const CURL_USAGE = `Usage: arkeo-signer curl [-X METHOD] [-H 'K: V']... [-d DATA | --data-binary @FILE|DATA] [-i] [-v] [-f]
-                         URL --key NAME [--contract ID|auto] [--headers-timeout S] [--nonce-store PATH|postgres://…]
-                         [--daemon SOCKET|https://… --token-file F] [keyring flags]
-
-One paid request: URL is the sentinel's http(s)://HOST:PORT/{service}/path. With --contract auto (the default)
-the provider and the active contract for the key and service are read from the sentinel, its rate and deposit
-become the spend ceiling; the next durable nonce is signed and sent in the arkauth header; "400 bad nonce" is
-answered by a resync and one retry when the sentinel shows our signed claim at its nonce (a nonce it cannot
-prove stops the contract: 402 PROVIDER_UNPROVEN_NONCE). With --daemon the token needs "claim" only. The body goes to stdout. -i prints the status line and headers first; -v
-prints the claim used (never the signature), the request and reply headers (tier among them) and a summary on
-stderr. Exit codes as curl's where they fit: 0 any HTTP reply, 22 with -f on a status >= 400, 7 sentinel
-unreachable, 28 timeout, 2 bad flags, 1 anything else (key, nonce store, no contract).
-`;
+import { UsageError, flagValue, commandRunner } from './common.js';
+import { openStoreOf } from './nonce-store.js';
+import { blockSizeFlag, headersTimeoutFlag, openPayClaims } from './proxy.js';
+import { bind, runCommand, type Parsed } from './table.js';
+import { CURL } from './tables/pay.js';
+import { EXIT } from './exit-codes.js';
 
 const err = (s: string) => process.stderr.write(s);
 
@@ -50,31 +38,17 @@ function writeOut(chunk: Buffer | string): Promise<void> {
   return new Promise((resolve) => (process.stdout.write(chunk) ? resolve() : process.stdout.once('drain', resolve)));
 }
 
-export async function curlCommand(args: string[]): Promise<number | void> {
-  if (helpRequested(args)) return printUsage(CURL_USAGE);
-  const { values, positionals } = parseFlags(args, {
-    ...PAY_FLAGS,
-    request: { type: 'string', short: 'X' },
-    header: { type: 'string', short: 'H', multiple: true },
-    data: { type: 'string', short: 'd' },
-    'data-binary': { type: 'string' },
-    include: { type: 'boolean', short: 'i' },
-    verbose: { type: 'boolean', short: 'v' },
-    fail: { type: 'boolean', short: 'f' },
-    silent: { type: 'boolean', short: 's' },
-  });
-  if (positionals.length !== 1) throw new UsageError(`curl: expected one URL, got ${positionals.length}\n${CURL_USAGE}`);
+async function curl({ values, positionals: [target] }: Parsed<typeof CURL>): Promise<number> {
   let url: URL;
   try {
-    url = new URL(positionals[0]!);
+    url = new URL(target!);
   } catch {
-    throw new UsageError(`curl: not a URL: ${positionals[0]!.slice(0, 200)}`);
+    throw new UsageError(`curl: not a URL: ${target!.slice(0, 200)}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`curl: expected an http(s):// URL, got ${url.protocol}`);
   const segments = url.pathname.split('/');
   const service = flagValue(() => checkService(segments[1] ?? '', 'curl URL'));
   const below = '/' + segments.slice(2).join('/') + url.search;
-  if (values.data !== undefined && values['data-binary'] !== undefined) throw new UsageError('curl: give -d or --data-binary, not both');
   const body = values.data !== undefined ? dataArg(values.data, false) : values['data-binary'] !== undefined ? dataArg(values['data-binary'], true) : Buffer.alloc(0);
   const method = values.request ?? (values.data !== undefined || values['data-binary'] !== undefined ? 'POST' : 'GET');
   if (!/^[A-Z]{1,20}$/.test(method)) throw new UsageError(`-X: expected a method such as GET or POST, got "${method.slice(0, 20)}"`);
@@ -85,7 +59,7 @@ export async function curlCommand(args: string[]): Promise<number | void> {
   }
   if (body.length && !headers['content-type']) headers['content-type'] = 'application/x-www-form-urlencoded'; // as curl -d
   const contract = flagValue(() => parseContractSpec(values.contract ?? 'auto'));
-  const key = required(values.key, 'key', 'curl');
+  const key = values.key;
   const verbose = Boolean(values.verbose);
   const started = performance.now();
 
@@ -93,7 +67,7 @@ export async function curlCommand(args: string[]): Promise<number | void> {
   let store: NonceStore | undefined;
   let payer: ContractPayer | undefined;
   try {
-    store = await openNonceStore(values['nonce-store'] ?? process.env.ARKEO_NONCE_STORE, homeOf(values), { create: values['create-nonce-store'] });
+    store = await openStoreOf(values);
     payer = await ContractPayer.open({ claims, store, sentinel: url.origin, service, contract, blockSize: blockSizeFlag(values['block-size']), headersTimeoutMs: headersTimeoutFlag(values['headers-timeout']) });
     const terms = await store.getContract(payer.contractId);
     if (verbose) err(`* contract ${payer.contractId} for ${service} at ${payer.base}; key ${payer.address}; ${terms ? `rate ${terms.rate}, ceiling nonce ${maxNonceFor(terms)}` : 'no registered terms (no local ceiling)'}\n`);
@@ -108,7 +82,7 @@ export async function curlCommand(args: string[]): Promise<number | void> {
     } catch (e) {
       if (e instanceof PayerError && e.code === 'SENTINEL_UNREACHABLE') {
         err(`arkeo-signer: ${e.message}\n`);
-        return /ETIMEDOUT/.test(e.message) ? 28 : 7;
+        return /ETIMEDOUT/.test(e.message) ? EXIT.timeout : EXIT.unreachable;
       }
       throw e;
     }
@@ -130,11 +104,11 @@ export async function curlCommand(args: string[]): Promise<number | void> {
         `* summary: ${reply.status} tier ${reply.tier ?? 'none'}; contract ${reply.contractId} nonce ${reply.nonce ?? '-'} consumed ${reply.consumed}${reply.resynced ? ', resynced once' : ''}${spend}${payer.state.stopped ? `; contract stopped (${payer.state.stopped})` : ''}; ${(performance.now() - started).toFixed(0)} ms\n`,
       );
     }
-    return values.fail && reply.status >= 400 ? 22 : 0;
+    return values.fail && reply.status >= 400 ? EXIT.httpError : EXIT.ok;
   } catch (e) {
     if (e instanceof SentinelError && e.code === 'SENTINEL_UNREACHABLE') {
       err(`arkeo-signer: ${e.message}\n`);
-      return /no answer within/.test(e.message) ? 28 : 7;
+      return /no answer within/.test(e.message) ? EXIT.timeout : EXIT.unreachable;
     }
     if (e instanceof ArkeoSignerError) throw e;
     throw e;
@@ -146,4 +120,4 @@ export async function curlCommand(args: string[]): Promise<number | void> {
 }
 
 /** `arkeo-signer curl …`, run by the dispatcher (arkeo-signer.ts). */
-export const run = commandRunner(curlCommand);
+export const run = commandRunner((args) => runCommand(bind(CURL, curl), args));

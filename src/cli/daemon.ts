@@ -7,9 +7,11 @@ import { verifyAuditLog, keyPathOf } from '../audit/index.js';
 import { Keyring, defaultHome } from '../keyring/keyring.js';
 import { writeFileAtomic, ensurePrivateDir } from '../fsutil.js';
 import { log, setLogLevel } from '../log.js';
-import { UsageError, exactPositionals, flagValue, helpRequested, parseFlags, printUsage, commandRunner } from './common.js';
-import { parseOutputFormat } from './output.js';
+import { UsageError, checking, flagValue, commandRunner } from './common.js';
 import { keyringPassphraseSource } from './passphrase.js';
+import { bind, runGroup, type Parsed } from './table.js';
+import { AUDIT, AUDIT_TAIL, AUDIT_VERIFY, DAEMON, DAEMON_INIT, DAEMON_START, TOKEN_CREATE, TOKEN_LIST, TOKEN_REVOKE } from './tables/daemon.js';
+import { EXIT } from './exit-codes.js';
 import { pkcs11PinSource } from './pkcs11.js';
 import type { PassphraseSource } from '../keyring/keyring.js';
 
@@ -28,17 +30,8 @@ function daemonPassphrase(flagFile: string | undefined, configFile: string | und
   return keyringPassphraseSource(flagFile ?? configFile ?? (cred && fs.existsSync(cred) ? cred : undefined));
 }
 
-async function start(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, {
-    config: { type: 'string', short: 'c' },
-    'passphrase-file': { type: 'string' },
-    'log-level': { type: 'string' },
-    'verify-audit': { type: 'boolean' },
-    'accept-audit-log': { type: 'boolean' },
-    'pin-file': { type: 'string' },
-  });
-  exactPositionals(positionals, [], 'daemon start');
-  setLogLevel((values['log-level'] as 'info') ?? 'info');
+async function start({ values }: Parsed<typeof DAEMON_START>): Promise<number> {
+  setLogLevel(values['log-level']);
   // Before any key or passphrase is read: no core dump, no same-user /proc/<pid>/mem (key pages: signing thread).
   for (const w of hardenProcess()) log('warn', w);
   const file = configPath(values.config);
@@ -84,12 +77,10 @@ async function start(args: string[]): Promise<number> {
     process.off('SIGTERM', onTerm).off('SIGINT', onInt).off('SIGHUP', onHup);
   }
   log('info', 'stopped');
-  return 0;
+  return EXIT.ok;
 }
 
-function init(args: string[]): void {
-  const { values, positionals } = parseFlags(args, { config: { type: 'string', short: 'c' }, force: { type: 'boolean' } });
-  exactPositionals(positionals, [], 'daemon init');
+function init({ values }: Parsed<typeof DAEMON_INIT>): void {
   const file = values.config ?? defaultConfigPath();
   if (fs.existsSync(file) && !values.force) throw new InputError('EXISTS', `${file}: exists (use --force to overwrite)`);
   try {
@@ -135,192 +126,111 @@ async function checkTokenKeys(keys: string[], config: ReturnType<typeof loadConf
 
 const csv = (v: string | undefined) => (v === undefined ? undefined : v.split(',').map((x) => x.trim()).filter(Boolean));
 
-async function token(args: string[]): Promise<void> {
-  const [sub, ...rest] = args;
-  // Help and unknown subcommands are answered before the config and the tokens file are read.
-  if (sub === undefined || sub === 'help' || sub === '--help' || sub === '-h') return printUsage(TOKEN_USAGE);
-  if (!Object.hasOwn(TOKEN_HELP, sub)) throw new UsageError(`daemon token: expected create, list or revoke, got "${sub}"\n${TOKEN_USAGE}`);
-  if (helpRequested(rest)) return printUsage(TOKEN_HELP[sub]!);
-  const { values, positionals } = parseFlags(rest, {
-    config: { type: 'string', short: 'c' },
-    name: { type: 'string' },
-    policy: { type: 'string' },
-    keys: { type: 'string' },
-    ops: { type: 'string' },
-    contracts: { type: 'string' },
-    rate: { type: 'string' },
-    burst: { type: 'string' },
-    'max-spend': { type: 'string' },
-    'allow-management-spend': { type: 'boolean' },
-    'delegate-contracts-only': { type: 'boolean' },
-    output: { type: 'string', short: 'o' },
-  });
+async function tokenCreate({ values }: Parsed<typeof TOKEN_CREATE>): Promise<void> {
   const config = loadConfig(configPath(values.config));
   const store = TokenStore.load(config.tokens.path);
-  if (sub === 'create') {
-    exactPositionals(positionals, [], 'daemon token create');
-    if (!values.name) throw new UsageError('daemon token create: --name is required');
-    let raw: Record<string, unknown> = {};
-    if (values.policy) {
-      const text = values.policy.trim().startsWith('{') ? values.policy : readPolicyFile(values.policy);
-      try {
-        raw = JSON.parse(text);
-      } catch {
-        throw new InputError('BAD_POLICY', '--policy: not JSON (give a JSON object or a file holding one)');
-      }
+  let raw: Record<string, unknown> = {};
+  if (values.policy) {
+    const text = values.policy.trim().startsWith('{') ? values.policy : readPolicyFile(values.policy);
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      throw new InputError('BAD_POLICY', '--policy: not JSON (give a JSON object or a file holding one)');
     }
-    const flags: Record<string, unknown> = {
-      keys: csv(values.keys),
-      operations: csv(values.ops),
-      contracts: csv(values.contracts),
-      max_spend: values['max-spend'],
-      allow_management_spend: values['allow-management-spend'],
-      delegate_contracts_only: values['delegate-contracts-only'],
-      rate: values.rate ? { per_second: Number(values.rate), burst: values.burst ? Number(values.burst) : Number(values.rate) } : undefined,
-    };
-    for (const [k, v] of Object.entries(flags)) if (v !== undefined) raw[k] = v;
-    if (raw.keys === undefined) throw new UsageError('daemon token create: name the keys it may use (--keys alice,bob or --keys "*")');
-    const policy: Policy = flagValue(() => parsePolicy(raw));
-    await checkTokenKeys(policy.keys, config);
-    const secret = store.create(values.name, policy);
-    process.stderr.write(`token ${values.name} created; it is shown once, store it now (only its SHA-256 is kept in ${config.tokens.path})\n`);
-    out(secret + '\n');
-  } else if (sub === 'list') {
-    const format = parseOutputFormat(values.output);
-    const list = store.list().map((t) => ({ name: t.name, created_at: t.created_at, revoked_at: t.revoked_at ?? null, policy: t.policy }));
-    out(format === 'json' ? JSON.stringify(list) + '\n' : list.map((t) => `${t.name}\t${t.revoked_at ? 'revoked ' + t.revoked_at : 'live'}\tkeys=${t.policy.keys.join(',')} ops=${t.policy.operations.join(',')} contracts=${t.policy.contracts.join(',')} rate=${t.policy.rate.per_second}/s\n`).join(''));
-  } else if (sub === 'revoke') {
-    const [name] = exactPositionals(positionals, ['name'], 'daemon token revoke');
-    store.revoke(name!);
-    process.stderr.write(`token ${name} revoked; a running daemon applies it on SIGHUP (systemctl reload arkeo-signer)\n`);
-  } else throw new UsageError(`daemon token: expected create, list or revoke, got "${sub ?? ''}"`);
-}
-
-/** Each command's usage, printed by `daemon SUB --help` / `daemon token SUB --help`; the one place these texts live. */
-export const DAEMON_HELP: Record<string, string> = {
-  init: `Usage: arkeo-signer daemon init [--config PATH] [--force]
-
-Write a commented example configuration (0600) to PATH (default ~/.arkeo/signer/daemon.toml).
-`,
-  start: `Usage: arkeo-signer daemon start [--config PATH] [--passphrase-file F] [--log-level debug|info|warn|error]
-
-Load the keys of the configured keyring into memory (a file keyring is unlocked now, from --passphrase-file,
-keyring.passphrase_file, $CREDENTIALS_DIRECTORY/keyring-passphrase, ARKEO_KEYRING_PASSPHRASE or a terminal) and
-serve signing requests on the unix socket (and TLS, if configured) until SIGTERM or SIGINT; SIGHUP reloads tokens
-and limits.
-`,
-};
-
-export const TOKEN_HELP: Record<string, string> = {
-  create: `Usage: arkeo-signer daemon token create --name NAME --keys K1,K2|* [--ops claim,arkcontract,raw] [--contracts 1,2|*]
-                                        [--rate N --burst N] [--max-spend M] [--allow-management-spend]
-                                        [--delegate-contracts-only]
-                                        [--policy JSON|FILE] [--config PATH]
-
-Create a bearer token and print it once on stdout; only its SHA-256 is stored. --keys must name keys of the
-keyring the daemon config names (or "*").
-`,
-  list: `Usage: arkeo-signer daemon token list [--config PATH] [-o json]
-
-Every token: name, live or revoked, and its policy (never the token itself).
-`,
-  revoke: `Usage: arkeo-signer daemon token revoke NAME [--config PATH]
-
-Revoke a token; a running daemon applies it on SIGHUP (systemctl reload).
-`,
-};
-
-const TOKEN_USAGE = `Usage: arkeo-signer daemon token create --name NAME --keys K1,K2|* [--ops claim,arkcontract,raw] [--contracts 1,2|*]
-                                        [--rate N --burst N] [--max-spend M] [--policy JSON|FILE]
-       arkeo-signer daemon token list | revoke NAME
-(arkeo-signer daemon token <command> --help for each)
-`;
-
-export const DAEMON_USAGE = `Usage: arkeo-signer daemon init [--config PATH]
-       arkeo-signer daemon start [--config PATH] [--passphrase-file F]
-       arkeo-signer daemon token create --name NAME --keys K1,K2 [--ops claim,arkcontract,raw] [--contracts 1,2]
-                                        [--rate N --burst N] [--max-spend M] [--policy JSON|FILE]
-       arkeo-signer daemon token list | revoke NAME
-(arkeo-signer daemon <command> --help for each)
-`;
-
-export async function daemonCommand(args: string[]): Promise<number | void> {
-  const [sub, ...rest] = args;
-  if (sub === undefined || sub === 'help' || sub === '--help' || sub === '-h') return printUsage(DAEMON_USAGE);
-  // token has its own subcommands and answers --help itself.
-  if (sub !== 'token' && Object.hasOwn(DAEMON_HELP, sub) && helpRequested(rest)) return printUsage(DAEMON_HELP[sub]!);
-  switch (sub) {
-    case 'start':
-      return start(rest);
-    case 'init':
-      return init(rest);
-    case 'token':
-      return token(rest);
-    default:
-      throw new UsageError(`daemon: expected init, start or token, got "${sub}"\n${DAEMON_USAGE}`);
   }
+  const flags: Record<string, unknown> = {
+    keys: csv(values.keys),
+    operations: csv(values.ops),
+    contracts: csv(values.contracts),
+    max_spend: values['max-spend'],
+    allow_management_spend: values['allow-management-spend'],
+    delegate_contracts_only: values['delegate-contracts-only'],
+    rate: values.rate ? { per_second: Number(values.rate), burst: values.burst ? Number(values.burst) : Number(values.rate) } : undefined,
+  };
+  for (const [k, v] of Object.entries(flags)) if (v !== undefined) raw[k] = v;
+  if (raw.keys === undefined) throw new UsageError('daemon token create: name the keys it may use (--keys alice,bob or --keys "*")');
+  const policy: Policy = flagValue(() => parsePolicy(raw));
+  await checkTokenKeys(policy.keys, config);
+  const secret = store.create(values.name, policy);
+  process.stderr.write(`token ${values.name} created; it is shown once, store it now (only its SHA-256 is kept in ${config.tokens.path})\n`);
+  out(secret + '\n');
 }
 
-export const AUDIT_HELP: Record<string, string> = {
-  verify: `Usage: arkeo-signer audit verify FILE [--key-file K] [-o json]
+function tokenList({ values }: Parsed<typeof TOKEN_LIST>): void {
+  const store = TokenStore.load(loadConfig(configPath(values.config)).tokens.path);
+  const list = store.list().map((t) => ({ name: t.name, created_at: t.created_at, revoked_at: t.revoked_at ?? null, policy: t.policy }));
+  out(values.output === 'json' ? JSON.stringify(list) + '\n' : list.map((t) => `${t.name}\t${t.revoked_at ? 'revoked ' + t.revoked_at : 'live'}\tkeys=${t.policy.keys.join(',')} ops=${t.policy.operations.join(',')} contracts=${t.policy.contracts.join(',')} rate=${t.policy.rate.per_second}/s\n`).join(''));
+}
 
-Check the audit log's hash chain and, with the key (default FILE.key when present), every entry's MAC.
-Exit 0 intact, 1 with the first broken link named.
-`,
-  tail: `Usage: arkeo-signer audit tail FILE [-n|--lines N] [-f|--follow]
+function tokenRevoke({ values, positionals: [name] }: Parsed<typeof TOKEN_REVOKE>): void {
+  const store = TokenStore.load(loadConfig(configPath(values.config)).tokens.path);
+  store.revoke(name!);
+  process.stderr.write(`token ${name} revoked; a running daemon applies it on SIGHUP (systemctl reload arkeo-signer)\n`);
+}
 
-Print the last N entries (default 10); with -f keep printing new ones as they are appended.
-`,
-};
+/** The audit log to read: a regular file, or the command cannot start. */
+function auditFile(file: string): string {
+  if (!fs.existsSync(file)) throw new InputError('NO_SUCH_FILE', `${file}: no such audit log`);
+  if (!fs.statSync(file).isFile()) throw new InputError('NO_SUCH_FILE', `${file}: not a regular file; give the audit log's path (the [audit] path of the daemon config)`);
+  return file;
+}
 
-const AUDIT_USAGE = `Usage: arkeo-signer audit verify FILE [--key-file K]
-       arkeo-signer audit tail FILE [-n N] [-f]
-(arkeo-signer audit <command> --help for each)
-`;
+/**
+ * A file that is not empty and of whose lines none is an audit entry (a JSON object with seq, prev and mac) is not
+ * a log at all: bad input, not a broken chain. A log with one edited line still has its other entries.
+ */
+function notAnAuditLog(file: string): boolean {
+  const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
+  return lines.length > 0 && !lines.some((l) => {
+    try {
+      const e = JSON.parse(l) as Record<string, unknown>;
+      return typeof e === 'object' && e !== null && 'seq' in e && 'prev' in e && 'mac' in e;
+    } catch {
+      return false;
+    }
+  });
+}
 
-export async function auditCommand(args: string[]): Promise<number | void> {
-  const [sub, ...rest] = args;
-  if (sub === undefined || sub === 'help' || sub === '--help' || sub === '-h') return printUsage(AUDIT_USAGE);
-  if (!Object.hasOwn(AUDIT_HELP, sub)) throw new UsageError(`audit: expected verify or tail, got "${sub}"\n${AUDIT_USAGE}`);
-  if (helpRequested(rest)) return printUsage(AUDIT_HELP[sub]!);
-  const { values, positionals } = parseFlags(rest, { 'key-file': { type: 'string' }, lines: { type: 'string', short: 'n' }, follow: { type: 'boolean', short: 'f' }, output: { type: 'string', short: 'o' } });
-  const [file] = exactPositionals(positionals, ['FILE'], `audit ${sub ?? ''}`);
-  if (!fs.existsSync(file!)) throw new InputError('NO_SUCH_FILE', `${file}: no such audit log`);
-  if (!fs.statSync(file!).isFile()) throw new InputError('NO_SUCH_FILE', `${file}: not a regular file; give the audit log's path (the [audit] path of the daemon config)`);
-  if (sub === 'verify') {
-    const keyFile = values['key-file'] ?? (fs.existsSync(keyPathOf(file!)) ? keyPathOf(file!) : undefined);
+/** Exit 1 means a broken chain: whatever stops the check (no such file, not a log, a bad key file) exits 2. */
+async function auditVerify({ values, positionals: [logPath] }: Parsed<typeof AUDIT_VERIFY>): Promise<number> {
+  const { file, key } = await checking(async () => {
+    const file = auditFile(logPath!);
+    const keyFile = values['key-file'] ?? (fs.existsSync(keyPathOf(file)) ? keyPathOf(file) : undefined);
     const key = keyFile ? new Uint8Array(Buffer.from(readKeyFile(keyFile).trim(), 'hex')) : undefined;
     if (key && key.length !== 32) throw new InputError('BAD_KEY_FILE', `${keyFile}: not a 32-byte hex audit key`);
-    const r = verifyAuditLog(file!, key);
-    if (parseOutputFormat(values.output) === 'json') out(JSON.stringify(r) + '\n');
-    else {
-      out(r.ok ? `ok: ${r.entries} entries, chain${key ? ' and MACs' : ''} intact\n` : `BROKEN: ${r.problem}\n`);
-      for (const n of r.notes) process.stderr.write(`note: ${n}\n`);
-    }
-    return r.ok ? 0 : 1;
+    if (notAnAuditLog(file)) throw new InputError('NOT_AN_AUDIT_LOG', `${file}: not an audit log (no line is an audit entry); give the [audit] path of the daemon config`);
+    return { file, key };
+  });
+  const r = await checking(async () => verifyAuditLog(file, key));
+  if (values.output === 'json') out(JSON.stringify(r) + '\n');
+  else {
+    out(r.ok ? `ok: ${r.entries} entries, chain${key ? ' and MACs' : ''} intact\n` : `BROKEN: ${r.problem}\n`);
+    for (const n of r.notes) process.stderr.write(`note: ${n}\n`);
   }
-  if (sub === 'tail') {
-    if (values.lines !== undefined && !/^[0-9]{1,9}$/.test(values.lines)) throw new UsageError(`--lines: expected a number of entries, got "${values.lines}"`);
-    const n = values.lines ? Number(values.lines) : 10;
-    let text = fs.readFileSync(file!, 'utf8');
-    out(text.split('\n').filter(Boolean).slice(-n).map((l) => l + '\n').join(''));
-    if (!values.follow) return 0;
-    let offset = Buffer.byteLength(text);
-    await new Promise<never>(() => {
-      fs.watchFile(file!, { interval: 250 }, () => {
-        const fd = fs.openSync(file!, 'r');
-        const size = fs.fstatSync(fd).size;
-        if (size < offset) offset = 0;
-        const buf = Buffer.alloc(size - offset);
-        fs.readSync(fd, buf, 0, buf.length, offset);
-        fs.closeSync(fd);
-        offset = size;
-        text = buf.toString('utf8');
-        out(text);
-      });
+  return r.ok ? EXIT.ok : EXIT.refused;
+}
+
+async function auditTail({ values, positionals: [logPath] }: Parsed<typeof AUDIT_TAIL>): Promise<void> {
+  const file = auditFile(logPath!);
+  if (!/^[0-9]{1,9}$/.test(values.lines)) throw new UsageError(`--lines: expected a number of entries, got "${values.lines.slice(0, 20)}"`);
+  const n = Number(values.lines);
+  let text = fs.readFileSync(file, 'utf8');
+  out(text.split('\n').filter(Boolean).slice(-n).map((l) => l + '\n').join(''));
+  if (!values.follow) return;
+  let offset = Buffer.byteLength(text);
+  await new Promise<never>(() => {
+    fs.watchFile(file, { interval: 250 }, () => {
+      const fd = fs.openSync(file, 'r');
+      const size = fs.fstatSync(fd).size;
+      if (size < offset) offset = 0;
+      const buf = Buffer.alloc(size - offset);
+      fs.readSync(fd, buf, 0, buf.length, offset);
+      fs.closeSync(fd);
+      offset = size;
+      text = buf.toString('utf8');
+      out(text);
     });
-  }
-  throw new UsageError(`audit: expected verify or tail, got "${sub}"`);
+  });
 }
 
 function readKeyFile(file: string): string {
@@ -331,8 +241,10 @@ function readKeyFile(file: string): string {
   }
 }
 
-/** `arkeo-signer daemon …`, run by the dispatcher (arkeo-signer.ts). */
-export const run = commandRunner(daemonCommand);
+/** `arkeo-signer daemon …`, run by the dispatcher (arkeo-signer.ts). Help and unknown subcommands read no config. */
+export const run = commandRunner((args) =>
+  runGroup(DAEMON, args, [bind(DAEMON_INIT, init), bind(DAEMON_START, start), bind(TOKEN_CREATE, tokenCreate), bind(TOKEN_LIST, tokenList), bind(TOKEN_REVOKE, tokenRevoke)]),
+);
 
 /** `arkeo-signer audit …`. */
-export const runAudit = commandRunner(auditCommand);
+export const runAudit = commandRunner((args) => runGroup(AUDIT, args, [bind(AUDIT_VERIFY, auditVerify), bind(AUDIT_TAIL, auditTail)]));

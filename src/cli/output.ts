@@ -6,13 +6,6 @@ import { PREFIXES, toAddress } from '../crypto/address.js';
 import { UsageError } from './common.js';
 import { YamlError, goYamlList } from './goyaml.js';
 
-export type OutputFormat = 'text' | 'json';
-
-export function parseOutputFormat(value: string | undefined): OutputFormat {
-  if (value === undefined || value === 'text' || value === 'json') return value ?? 'text';
-  throw new UsageError(`--output: expected text or json, got "${value}"`);
-}
-
 export type BechKind = 'acc' | 'val' | 'cons';
 
 export function addressPrefix(bech: string | undefined): string {

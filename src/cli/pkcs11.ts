@@ -8,10 +8,6 @@ export const PKCS11_PIN_ENV = 'ARKEO_PKCS11_PIN';
 /** systemd: LoadCredential=pkcs11-pin:/path gives $CREDENTIALS_DIRECTORY/pkcs11-pin. */
 export const PKCS11_PIN_CREDENTIAL = 'pkcs11-pin';
 
-export const PKCS11_FLAGS = {
-  'pin-file': { type: 'string' },
-} as const;
-
 /**
  * A PKCS#11 user PIN, in this order: `--pin-file`, `$ARKEO_PKCS11_PIN`, the systemd credential `pkcs11-pin`, a
  * prompt (echo off on a terminal, else the next stdin line). Never a flag value: argv is visible to every user.

@@ -1,44 +1,16 @@
 import { setLogLevel, log } from '../log.js';
 import type { Signer } from '../signers/index.js';
 import type { ClaimSource } from '../claims/index.js';
-import { openNonceStore } from '../nonces/open.js';
 import { type NonceStore } from '../nonces/store.js';
-import { ContractPayer, HEADERS_TIMEOUT_MS, SigningProxy, createProxyMetrics, loadProxyConfig, parseListen, type ProxyRoute, type UpstreamConfig } from '../proxy/index.js';
+import { ContractPayer, SigningProxy, createProxyMetrics, loadProxyConfig, parseListen, type ProxyRoute, type UpstreamConfig } from '../proxy/index.js';
 import { checkService, parseContractSpec } from '../proxy/config.js';
-import { KEYRING_FLAGS, UsageError, exactPositionals, flagValue, helpRequested, parseFlags, printUsage, required, commandRunner } from './common.js';
+import { UsageError, flagValue, required, commandRunner } from './common.js';
 import { openKeyring } from './open-keyring.js';
-import { STORE_FLAGS, homeOf } from './claim.js';
+import { openStoreOf } from './nonce-store.js';
 import { openSigner } from '../keys/index.js';
 import { pkcs11PinSource } from './pkcs11.js';
-
-export const PROXY_USAGE = `Usage: arkeo-signer proxy --listen 127.0.0.1:PORT|unix:/path --sentinel URL --service NAME --key NAME
-                          [--contract ID|auto] [--block-size N] [--headers-timeout S]
-                          [--nonce-store PATH|postgres://… [--create-nonce-store]]
-                          [--daemon SOCKET|https://… --token-file F] [keyring flags]
-       arkeo-signer proxy --config FILE [--nonce-store …] [--daemon … --token-file F] [keyring flags]
-
-A local signing proxy: every request to the listen address goes to the sentinel's /{service}/… with a fresh
-claim (durable nonce, spend ceiling) in the arkauth header, and the reply streams back. One request at a time
-per contract reaches the sentinel (several contracts run in parallel). --contract auto (the default) finds the
-active contract for the key and service at the sentinel and registers its rate and deposit as the ceiling.
-A sentinel that sends no response headers within --headers-timeout (10 s) gets the request's 502, and requests
-queued behind it on the contract are answered 504 at once, unsigned. A nonce the sentinel says it holds is
-believed only when it shows our signed claim for it; otherwise the contract stops (402 PROVIDER_UNPROVEN_NONCE).
-With --daemon, claims come from the daemon's claim operation (the token needs "claim" only).
-GET /healthz and GET /metrics are answered by the proxy. SIGTERM/SIGINT: finish requests in flight, then exit.
-Listens on loopback or a unix socket only. Log: one line per request on stderr (ARKEO_SIGNER_LOG=warn for less).
-`;
-
-export const PAY_FLAGS = {
-  ...KEYRING_FLAGS,
-  ...STORE_FLAGS,
-  key: { type: 'string' },
-  contract: { type: 'string' },
-  'block-size': { type: 'string' },
-  daemon: { type: 'string' },
-  'token-file': { type: 'string' },
-  'headers-timeout': { type: 'string' },
-} as const;
+import { bind, runCommand, type Parsed } from './table.js';
+import { PROXY } from './tables/pay.js';
 
 export interface PayFlags {
   home?: string;
@@ -71,28 +43,23 @@ export async function openPayClaims(values: PayFlags, key: string): Promise<{ cl
   return { claims: signer, close: () => signer.destroy() };
 }
 
-/** `--headers-timeout S`: how long the sentinel may take to send response headers (default 10 s). */
-export function headersTimeoutFlag(text: string | undefined): number {
-  if (text === undefined) return HEADERS_TIMEOUT_MS;
+/** `--headers-timeout S`: how long the sentinel may take to send response headers (the table's default: 10 s). */
+export function headersTimeoutFlag(text: string): number {
   const seconds = /^[0-9]{1,3}(\.[0-9]{1,3})?$/.test(text) ? Number(text) : NaN;
   if (!(seconds >= 0.1 && seconds <= 600)) throw new UsageError(`--headers-timeout: expected seconds from 0.1 to 600, got "${text.slice(0, 20)}"`);
   return Math.round(seconds * 1000);
 }
 
-export function blockSizeFlag(text: string | undefined): number {
-  if (text === undefined) return 1;
+export function blockSizeFlag(text: string): number {
   if (!/^[1-9][0-9]{0,6}$/.test(text)) throw new UsageError('--block-size: expected an integer from 1 to 1000000');
   return Number(text);
 }
 
-export async function proxyCommand(args: string[]): Promise<number | void> {
-  if (helpRequested(args)) return printUsage(PROXY_USAGE);
-  const { values, positionals } = parseFlags(args, { ...PAY_FLAGS, listen: { type: 'string' }, sentinel: { type: 'string' }, service: { type: 'string' }, config: { type: 'string' } });
-  exactPositionals(positionals, [], 'proxy');
+async function proxy({ values }: Parsed<typeof PROXY>): Promise<void> {
   let upstreams: UpstreamConfig[];
   let storeSpec = values['nonce-store'];
   if (values.config) {
-    for (const f of ['listen', 'sentinel', 'service', 'contract', 'key'] as const) if (values[f] !== undefined) throw new UsageError(`proxy: --${f} goes in the config file's [[upstream]] tables when --config is given`);
+    // --listen, --sentinel, --service, --contract and --key go in the config's [[upstream]] tables: the table's rule.
     const config = flagValue(() => loadProxyConfig(values.config!));
     upstreams = config.upstreams;
     storeSpec ??= config.nonceStore;
@@ -119,7 +86,7 @@ export async function proxyCommand(args: string[]): Promise<number | void> {
   let proxy: SigningProxy | undefined;
   const payers: ContractPayer[] = [];
   try {
-    store = await openNonceStore(storeSpec ?? process.env.ARKEO_NONCE_STORE, homeOf(values), { create: values['create-nonce-store'] });
+    store = await openStoreOf(values, storeSpec);
     const metrics = createProxyMetrics();
     const routes: ProxyRoute[] = [];
     for (const u of upstreams) {
@@ -158,4 +125,4 @@ export async function proxyCommand(args: string[]): Promise<number | void> {
 }
 
 /** `arkeo-signer proxy …`, run by the dispatcher (arkeo-signer.ts). */
-export const run = commandRunner(proxyCommand);
+export const run = commandRunner((args) => runCommand(bind(PROXY, proxy), args));

@@ -8,38 +8,14 @@ import { argBytes, readMessageFile } from './io.js';
 import type { Signer } from '../signers/index.js';
 import { openSigner } from '../keys/index.js';
 import { pkcs11PinSource } from './pkcs11.js';
+import { SIGNHERE_FLAGS, signhereUsage } from './tables/signhere.js';
+import { EXIT } from './exit-codes.js';
 
 /**
  * Drop-in for Arkeo's Go `tools/signhere`: `-u NAME` (default alice), `-m MESSAGE` (default "message"),
  * keys from ~/.arkeo/keyring-test; prints lowercase hex r||s and a newline. Errors: a Go-log-style line on
- * stderr and exit 1; flag errors exit 2, as Go's flag package does.
+ * stderr and exit 1; flag errors exit 2, as Go's flag package does. Its flags are in tables/signhere.ts.
  */
-interface FlagDef {
-  name: string;
-  help: string;
-  def?: string;
-}
-
-const FLAGS: FlagDef[] = [
-  { name: 'u', help: 'user/key name', def: 'alice' },
-  { name: 'm', help: 'message to sign', def: 'message' },
-  { name: 'home', help: 'home directory holding keyring-<backend>/ (default ~/.arkeo)' },
-  { name: 'keyring-backend', help: 'test, file or memory (default test)' },
-  { name: 'keyring-dir', help: 'keyring root directory (overrides -home)' },
-  { name: 'passphrase-file', help: 'file holding the file backend passphrase (or ARKEO_KEYRING_PASSPHRASE)' },
-  { name: 'pin-file', help: 'file holding the PIN of a PKCS#11 key (or ARKEO_PKCS11_PIN, credential pkcs11-pin, prompt)' },
-  { name: 'message-file', help: 'sign the bytes of this file instead of -m ("-" for stdin)' },
-  { name: 'output', help: 'text (default) or json: signature, pubkey, address, sha256' },
-  { name: 'daemon', help: 'sign through the key daemon at this unix socket or https:// URL (or ARKEO_SIGNER_DAEMON)' },
-  { name: 'token-file', help: 'daemon bearer token file (or ARKEO_SIGNER_TOKEN)' },
-];
-
-function usage(): string {
-  return (
-    'Usage of signhere:\n' +
-    FLAGS.map((f) => `  -${f.name} string\n    \t${f.help}${f.def !== undefined ? ` (default "${f.def}")` : ''}\n`).join('')
-  );
-}
 
 /** Go `flag` parsing: -f v, -f=v, --f v, --f=v; stops at the first non-flag or `--`; -h/-help print usage. */
 export function parseGoFlags(argv: string[]): Map<string, string> | 'help' {
@@ -53,7 +29,7 @@ export function parseGoFlags(argv: string[]): Map<string, string> | 'help' {
     const eq = body.indexOf('=');
     const name = eq >= 0 ? body.slice(0, eq) : body;
     if (name === 'h' || name === 'help') return 'help';
-    if (!FLAGS.some((f) => f.name === name)) throw new UsageError(`flag provided but not defined: -${name}`);
+    if (!SIGNHERE_FLAGS.some((f) => f.name === name)) throw new UsageError(`flag provided but not defined: -${name}`);
     if (eq >= 0) values.set(name, body.slice(eq + 1));
     else {
       if (i + 1 >= argv.length) throw new UsageError(`flag needs an argument: -${name}`);
@@ -69,18 +45,17 @@ function goLogLine(message: string): string {
   return `${d.getFullYear()}/${p(d.getMonth() + 1)}/${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())} ${message}`;
 }
 
-
 async function main(argv: string[]): Promise<number | void> {
   let flags: Map<string, string> | 'help';
   try {
     flags = parseGoFlags(argv);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(e.message + '\n' + usage());
-    return 2;
+    process.stderr.write(e.message + '\n' + signhereUsage());
+    return EXIT.usage;
   }
   if (flags === 'help') {
-    process.stderr.write(usage());
+    process.stderr.write(signhereUsage());
     return;
   }
   const output = flags.get('output') ?? 'text';

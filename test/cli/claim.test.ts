@@ -34,7 +34,7 @@ test('claim sign: arkauth values the sentinel emulation accepts, nonces 1, 2, 3â
   assert.equal(second.signature, v.signatures.find((s) => s.key === 'dog' && s.message === '1:2:')!.signature);
   assert.equal(second.header, `arkauth: ${second.arkauth}`);
   assert.equal(second.pubkey, dog.bech32PubKey);
-  const delegate = sign('--delegate').stdout.trim();
+  const delegate = sign('--form', '4-part').stdout.trim();
   assert.match(delegate, new RegExp(`^1:${dog.bech32PubKey}:3:[0-9a-f]{128}$`));
   assert.ok(sentinelV1017(delegate, { client: parseHex(v.keys.cat!.pub, 'x') }).accepted);
   const chainId = sign('--profile', 'chain-id', '--chain-id', 'arkeo-main-v1', '-o', 'json');
@@ -72,7 +72,7 @@ test('spend ceiling: registered terms bound the nonce; arkcontract needs --allow
   assert.equal(allowed.stdout, v.headers.find((h) => h.kind === 'arkcontract')!.value + '\n');
   assert.match(run(BIN.arkeoSigner, ['claim', 'arkcontract', '--contract', '77', '--key', 'dog', '--home', home]).stderr, /rate is unknown/);
   const list = JSON.parse(run(BIN.arkeoSigner, ['claim', 'contract', 'list', '--home', home, '-o', 'json']).stdout);
-  assert.deepEqual(list, [{ id: '1', rate: '10', deposit: '1000', max_spend: '30', max_nonce: '3', source: 'manual' }]);
+  assert.deepEqual(list, [{ contract_id: '1', rate: '10', deposit: '1000', max_spend: '30', max_nonce: '3', source: 'manual' }]);
   const unknownRequired = run(BIN.arkeoSigner, ['claim', 'sign', '--contract', '9', '--key', 'dog', '--home', home, '--require-terms']);
   assert.equal(unknownRequired.status, 1);
   assert.match(unknownRequired.stderr, /no registered rate and deposit/);
@@ -127,7 +127,7 @@ test('nonce sync takes max(local, sentinel, chain); contract add --lcd; set neve
 
     const add = await runAsync(BIN.arkeoSigner, ['claim', 'contract', 'add', '--id', '1', '--lcd', fake.url, '--home', home, '-o', 'json']);
     // --lcd also records the contract's parties: here its client, dog, and no delegate.
-    assert.deepEqual(JSON.parse(add.stdout), { id: '1', rate: '7', deposit: '5000', max_spend: null, max_nonce: '714', source: fake.url, client: v.keys.dog!.bech32PubKey });
+    assert.deepEqual(JSON.parse(add.stdout), { contract_id: '1', rate: '7', deposit: '5000', max_spend: null, max_nonce: '714', source: fake.url, client: v.keys.dog!.bech32PubKey });
 
     const back = await runAsync(BIN.arkeoSigner, ['nonce', 'set', '--contract', '1', '--key', 'dog', '--nonce', '5', '--home', home]);
     assert.equal(back.status, 1);

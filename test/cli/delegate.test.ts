@@ -73,7 +73,7 @@ test('keys add --delegate-for: an address, an unknown name, or --dry-run is refu
   for (const [args, why] of [
     [['--delegate-for', address], /an address does not give the account's public key/],
     [['--delegate-for', 'nobody'], /not a key in .*arkeopub1/],
-    [['--delegate-for', 'cold', '--dry-run'], /cannot go with --dry-run/],
+    [['--delegate-for', 'cold', '--dry-run'], /--delegate-for does not go with --dry-run/],
   ] as const) {
     const r = cli('keys', 'add', 'hot', ...args, '--no-backup');
     assert.notEqual(r.status, 0);
@@ -102,7 +102,7 @@ test('claim sign with registered parties: the delegate signs 4-part; 3-part from
   for (const [args, why] of [
     [['--key', 'hot', '--form', '3-part'], /3-part header from the delegate would be accepted by the chain and rejected by the sentinel/],
     [['--key', 'cold'], /names the delegate .* settles only its claims, not the client's/],
-    [['--key', 'stranger', '--delegate'], /is not a party of the contract/],
+    [['--key', 'stranger', '--form', '4-part'], /is not a party of the contract/],
   ] as const) {
     const r = sign(...args);
     assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
@@ -118,8 +118,8 @@ test('claim sign with registered parties: the delegate signs 4-part; 3-part from
   assert.match(sign('--key', 'hot').stdout, /^7:arkeopub1\S+:2:/, 'and the next one is 2');
   // Rotation: which contracts still name this delegate.
   cli('claim', 'contract', 'add', '--id', '8', '--rate', '10', '--deposit', '1000', '--client', pubOf(KEYS.cold));
-  const named = JSON.parse(cli('claim', 'contract', 'list', '--delegate', hotBech, '-o', 'json').stdout) as { id: string; delegate: string }[];
-  assert.deepEqual(named.map((c) => [c.id, c.delegate]), [['7', hotBech]]);
+  const named = JSON.parse(cli('claim', 'contract', 'list', '--delegate', hotBech, '-o', 'json').stdout) as { contract_id: string; delegate: string }[];
+  assert.deepEqual(named.map((c) => [c.contract_id, c.delegate]), [['7', hotBech]]);
 });
 
 test('claim explain with the parties from --contract-json and --lcd: the unrelated 4-part key is a finding; the delegate\'s 3-part header too', { timeout: 180_000 }, async (t) => {

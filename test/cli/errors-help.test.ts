@@ -5,14 +5,8 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { BIN, run, runAsync, tempDir } from '../helpers.js';
-import { KEYS_HELP } from '../../src/cli/keys.js';
-import { CLAIM_HELP } from '../../src/cli/claim.js';
-import { NONCE_HELP } from '../../src/cli/nonce.js';
-import { AUDIT_HELP, DAEMON_HELP, TOKEN_HELP } from '../../src/cli/daemon.js';
-import { PROXY_USAGE } from '../../src/cli/proxy.js';
-import { CURL_USAGE } from '../../src/cli/curl.js';
-import { DOCTOR_USAGE } from '../../src/cli/doctor.js';
-import { CONSOLE_USAGE } from '../../src/cli/console.js';
+import { referenceSections } from '../../src/cli/reference.js';
+import { committedReference } from './reference-doc.js';
 import { PostgresNonceStore } from '../../src/nonces/index.js';
 import { rawRequest, startTestDaemon } from '../support/daemon.js';
 
@@ -51,28 +45,23 @@ function chattr(flag: string, file: string): boolean {
 
 // ------------------------------------------------------------------------------------------------ item 11: --help
 
-test('--help and -h print each command\'s usage on stdout and exit 0, for every command and subcommand', async () => {
+test('--help and -h print each command\'s usage on stdout and exit 0, for every command and subcommand; it is the reference\'s section', async () => {
   const top = run(BIN.arkeoSigner, ['--help']);
   assert.equal(top.status, 0);
   // The enumeration below must cover every command the top-level usage lists.
   const listed = new Set([...top.stdout.matchAll(/^ {2}arkeo-signer (\w+)/gm)].map((m) => m[1]));
   assert.deepEqual([...listed].sort(), ['audit', 'claim', 'console', 'curl', 'daemon', 'doctor', 'keys', 'nonce', 'proxy', 'verify', 'version']);
 
-  const cases: { args: string[]; expect?: string }[] = [{ args: [] }, { args: ['verify'] }, { args: ['version'] }, { args: ['proxy'], expect: PROXY_USAGE }, { args: ['curl'], expect: CURL_USAGE }, { args: ['doctor'], expect: DOCTOR_USAGE }, { args: ['console'], expect: CONSOLE_USAGE }];
-  for (const [group, help] of [['keys', KEYS_HELP], ['claim', CLAIM_HELP], ['nonce', NONCE_HELP], ['daemon', DAEMON_HELP], ['audit', AUDIT_HELP]] as const) {
-    cases.push({ args: [group] });
-    for (const [sub, text] of Object.entries(help)) cases.push({ args: [group, sub], expect: text });
-  }
-  cases.push({ args: ['daemon', 'token'] });
-  for (const [sub, text] of Object.entries(TOKEN_HELP)) cases.push({ args: ['daemon', 'token', sub], expect: text });
-  for (const sub of ['add', 'list']) cases.push({ args: ['claim', 'contract', sub], expect: CLAIM_HELP.contract });
-  // Every subcommand the group usages name has its own help entry (and so is in the list above).
-  assert.deepEqual(Object.keys(KEYS_HELP).sort(), ['add', 'delete', 'export', 'import', 'import-hex', 'list', 'migrate', 'rename', 'show']);
-  assert.deepEqual(Object.keys(CLAIM_HELP).sort(), ['arkcontract', 'contract', 'explain', 'sign']);
-  assert.deepEqual(Object.keys(NONCE_HELP).sort(), ['set', 'show', 'sync']);
-  assert.deepEqual(Object.keys(DAEMON_HELP).sort(), ['init', 'start']);
-  assert.deepEqual(Object.keys(TOKEN_HELP).sort(), ['create', 'list', 'revoke']);
-  assert.deepEqual(Object.keys(AUDIT_HELP).sort(), ['tail', 'verify']);
+  // Every command and group the tables hold, each expected to print its section of docs/reference/cli.md.
+  const reference = committedReference();
+  const cases = referenceSections()
+    .filter((s) => s.command.startsWith('arkeo-signer'))
+    .map((s) => ({ args: s.command.split(' ').slice(1), expect: reference.get(s.command) }));
+  assert.deepEqual(
+    cases.filter((c) => c.args.length === 2 && ['keys', 'claim', 'nonce', 'daemon', 'audit'].includes(c.args[0]!)).map((c) => c.args.join(' ')).sort(),
+    ['audit tail', 'audit verify', 'claim arkcontract', 'claim contract', 'claim explain', 'claim sign', 'daemon init', 'daemon start', 'daemon token', 'keys add', 'keys delete', 'keys export', 'keys import', 'keys import-hex', 'keys list', 'keys migrate', 'keys rename', 'keys show', 'nonce set', 'nonce show', 'nonce sync'],
+  );
+  assert.deepEqual(cases.filter((c) => c.args.length === 3).map((c) => c.args.join(' ')).sort(), ['claim contract add', 'claim contract list', 'daemon token create', 'daemon token list', 'daemon token revoke']);
 
   // A home that does not exist: help must not need (or create) anything.
   const home = path.join(tempDir(), 'nowhere');
@@ -86,16 +75,17 @@ test('--help and -h print each command\'s usage on stdout and exit 0, for every 
     assert.equal(r.status, 0, `${what}: ${r.stderr}`);
     assert.equal(r.stderr, '', what);
     assert.match(r.stdout, /Usage/, what);
-    if (expect) assert.equal(r.stdout, expect, what);
+    assert.equal(r.stdout, expect, what);
   }
   assert.equal(fs.existsSync(home), false, 'help created nothing');
 });
 
-test('signhere -h and -help print its usage and exit 0 (on stderr, as the Go tool does)', () => {
+test('signhere -h and -help print its usage and exit 0 (on stderr, as the Go tool does); it is the reference\'s section', () => {
   for (const flag of ['-h', '-help', '--help']) {
     const r = run(BIN.signhere, [flag]);
     assert.equal(r.status, 0, flag);
     assert.match(r.stderr, /^Usage of signhere:\n {2}-u string/, flag);
+    assert.equal(r.stderr, committedReference().get('signhere'), flag);
   }
 });
 
@@ -164,7 +154,8 @@ test('a missing --message-file, --token-file, --policy or --key-file is one line
     ['claim sign --token-file', BIN.arkeoSigner, ['claim', 'sign', '--contract', '1', '--key', 'alice', '--daemon', path.join(home, 'sock'), '--token-file', nope], 1, /--token-file \S+nope: cannot read \(ENOENT\)/],
     ['signhere -token-file', BIN.signhere, ['-daemon', path.join(home, 'sock'), '-token-file', nope], 1, /--token-file \S+nope: cannot read \(ENOENT\)/],
     ['token create --policy', BIN.arkeoSigner, ['daemon', 'token', 'create', '--config', config, '--name', 't', '--keys', 'alice', '--policy', nope], 1, /--policy \S+nope: cannot read \(ENOENT\)/],
-    ['audit verify --key-file', BIN.arkeoSigner, ['audit', 'verify', config, '--key-file', nope], 1, /--key-file \S+nope: cannot read \(ENOENT\)/],
+    // audit verify's 1 means a broken chain: a key file that cannot be read stops the check, exit 2.
+    ['audit verify --key-file', BIN.arkeoSigner, ['audit', 'verify', config, '--key-file', nope], 2, /--key-file \S+nope: cannot read \(ENOENT\)/],
   ];
   for (const [what, bin, args, status, message] of cases) {
     const r = run(bin, args);
@@ -188,7 +179,7 @@ test('a file-system error that escapes the typed paths names the path, the code 
     chattr('-i', dir);
   }
   const notAFile = run(BIN.arkeoSigner, ['audit', 'verify', home]);
-  assert.equal(notAFile.status, 1);
+  assert.equal(notAFile.status, 2, 'not a log: bad input, not a broken chain');
   assertOneLine(notAFile, 'audit verify DIR');
   assert.match(notAFile.stderr, /: not a regular file; give the audit log's path/);
 });
@@ -302,6 +293,36 @@ test('verify: bad input exits 2 (1 means invalid); it accepts the proto-JSON of 
   }
 });
 
+test('claim explain and audit verify: 1 is the verdict; input that is not a header, or not a log, exits 2', () => {
+  const home = homeWithKey();
+  const pub = run(BIN.arkeoSigner, ['keys', 'show', 'alice', '-p', '--home', home]).stdout.trim();
+  // A header some verifier rejects is a verdict: exit 1, with the verdicts on stdout.
+  const rejected = run(BIN.arkeoSigner, ['claim', 'explain', `1:1:${'00'.repeat(64)}`, '--pubkey', pub]);
+  assert.equal(rejected.status, 1, rejected.stderr);
+  assert.match(rejected.stdout, /^sentinel-v1\.0\.17: rejected/);
+  for (const garbage of ['garbage', 'x'.repeat(5000), '1:1: ab', '']) {
+    const r = run(BIN.arkeoSigner, ['claim', 'explain', garbage, '--pubkey', pub]);
+    assert.equal(r.status, 2, `${garbage.slice(0, 20)}: ${r.stderr}`);
+    assert.equal(r.stdout, '');
+    assertOneLine(r, garbage.slice(0, 20));
+    assert.match(r.stderr, /claim explain: VALUE is not an arkauth header/);
+  }
+  const unreadable = run(BIN.arkeoSigner, ['claim', 'explain', '1:1:00', '--contract-json', path.join(home, 'nope.json')]);
+  assert.equal(unreadable.status, 2, 'parties that cannot be had stop the check');
+  // A file that is not an audit log (the daemon's config here) is bad input; a log with a broken link is a verdict.
+  const config = daemonConfig(home);
+  const notALog = run(BIN.arkeoSigner, ['audit', 'verify', config]);
+  assert.equal(notALog.status, 2, notALog.stderr);
+  assertOneLine(notALog, 'not a log');
+  assert.match(notALog.stderr, /daemon\.toml: not an audit log/);
+  assert.equal(run(BIN.arkeoSigner, ['audit', 'verify', path.join(home, 'nope.log')]).status, 2);
+  const json = JSON.parse(run(BIN.arkeoSigner, ['verify', '--pubkey', pub, '--message', 'm', '--signature', '00'.repeat(64), '-o', 'json']).stdout);
+  assert.deepEqual(json, { valid: false });
+  const version = JSON.parse(run(BIN.arkeoSigner, ['version', '-o', 'json']).stdout);
+  assert.match(version.version, /^\d+\.\d+\.\d+/);
+  assert.equal(typeof version.engine, 'string');
+});
+
 test('a bad flag value exits 2, like an unknown flag', () => {
   const home = homeWithKey();
   const config = daemonConfig(home);
@@ -317,7 +338,7 @@ test('a bad flag value exits 2, like an unknown flag', () => {
     ['claim', 'explain', '1:1:00', '--pubkey', 'nothex'],
     ['claim', 'contract', 'add', '--id', '1', '--rate', 'x', '--deposit', '1', '--home', home],
     ['nonce', 'set', '--contract', '1', '--key', 'alice', '--nonce', 'x', '--home', home],
-    ['audit', 'tail', log, '-n', 'x'],
+    ['audit', 'tail', log, '--lines', 'x'],
     ['daemon', 'token', 'create', '--config', config, '--name', 't', '--keys', 'alice', '--rate', 'fast'],
   ]) {
     const r = run(BIN.arkeoSigner, args);

@@ -72,7 +72,7 @@ test('arkeo-signer console: bad flags are one line and exit 2', { timeout: 30_00
     [['--tls-cert', 'x.pem'], /--tls-cert and --tls-key go together/],
     [['--sample-interval', 'often'], /--sample-interval: expected seconds/],
     [['--allowed-host', 'http://console.lan'], /--allowed-host: expected a host name or address with an optional :PORT \(for example console\.lan or console\.lan:7446\), got "http:\/\/console\.lan"/],
-    [['--bogus'], /Unknown option '--bogus'/],
+    [['--bogus'], /console: unknown flag --bogus/],
   ];
   for (const [args, message] of cases) {
     const r = run(BIN.arkeoSigner, ['console', ...args]);

@@ -1,0 +1,17 @@
+import { type CommandGroup } from '../table.js';
+import { AUDIT, DAEMON } from './daemon.js';
+import { CLAIM } from './claim.js';
+import { CONSOLE } from './console.js';
+import { DOCTOR } from './doctor.js';
+import { KEYS } from './keys.js';
+import { NONCE } from './nonce.js';
+import { CURL, PROXY } from './pay.js';
+import { VERIFY } from './verify.js';
+import { VERSION } from './version.js';
+
+/** arkeo-signer's commands, in the order its help lists them. */
+export const ARKEO_SIGNER = {
+  command: '',
+  summary: 'keys and signed claims for Arkeo',
+  commands: [KEYS, VERIFY, CLAIM, NONCE, CURL, PROXY, DAEMON, AUDIT, DOCTOR, CONSOLE, VERSION],
+} as const satisfies CommandGroup;
