@@ -12,7 +12,7 @@ import { KEYS, KEYS_ADD, KEYS_DELETE, KEYS_EXPORT, KEYS_IMPORT, KEYS_IMPORT_HEX,
 import { openKeyring } from './open-keyring.js';
 import { confirm, readSecret, readSecretFile } from './io.js';
 import { recordAndCommand, resolveAccount } from './delegate.js';
-import { addCloudKey, addPkcs11Key, deleteKey, isCloudKind, type AddCloudKeyOptions } from '../keys/index.js';
+import { CLOUD_KIND_OF_FLAG, addCloudKey, addPkcs11Key, deleteKey, type AddCloudKeyOptions } from '../keys/index.js';
 import { pkcs11PinSource } from './pkcs11.js';
 import { goJsonObject, keyJson, keyListJson, keyOutput, keyText } from './output.js';
 
@@ -84,12 +84,11 @@ async function addPkcs11(name: string, values: AddValues): Promise<void> {
   if (info.exportable) err(`warning: ${name}: the key on the token is marked extractable or not sensitive; it can leave the token\n`);
 }
 
-const CLOUD_KIND_FLAGS = ['awskms', 'azurekv', 'gcpkms'] as const;
-const CLOUD_KIND_OF = { awskms: 'aws-kms', azurekv: 'azure-kv', gcpkms: 'gcp-kms' } as const;
+const CLOUD_KIND_FLAGS = Object.keys(CLOUD_KIND_OF_FLAG) as (keyof typeof CLOUD_KIND_OF_FLAG)[];
 
 /** `keys add NAME --awskms REF|--create …` and the Azure and GCP forms: an offline record and our location file. */
 async function addCloud(name: string, flag: (typeof CLOUD_KIND_FLAGS)[number], values: AddValues): Promise<void> {
-  const kind = CLOUD_KIND_OF[flag];
+  const kind = CLOUD_KIND_OF_FLAG[flag];
   // `--awskms` with no value is the empty string (optionalValue in the table): no reference.
   const ref = values[flag] === '' ? undefined : values[flag];
   if (values.create && ref !== undefined) throw new UsageError(`keys add: --${flag} REF names an existing key; --create makes a new one: give one of them`);
@@ -101,7 +100,7 @@ async function addCloud(name: string, flag: (typeof CLOUD_KIND_FLAGS)[number], v
     endpoint: values.endpoint,
     caFile: values['ca-file'],
     insecure: values['insecure-grpc'] === true,
-    region: values.region ?? (kind === 'aws-kms' && values.create ? (process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION) : undefined),
+    region: values.region,
     alias: values.alias,
     vault: values.vault,
     keyName: values['key-name'],
@@ -169,11 +168,9 @@ async function del({ values, positionals }: Parsed<typeof KEYS_DELETE>): Promise
       err('Aborted.\n');
       return;
     }
-    const { kind, destroyedObjects } = await deleteKey(keyring, name, { fromToken, pin: fromToken ? pkcs11PinSource(values['pin-file']) : undefined });
-    if (fromToken) err(`Key destroyed on the token (${destroyedObjects} object(s)) and deleted\n`);
-    else if (isCloudKind(kind)) err(`Key reference deleted; the ${kind} key in the cloud was not touched (delete or disable it there if it is no longer wanted)\n`);
-    else if (kind !== 'local' && kind !== 'offline' && kind !== 'ledger' && kind !== 'multi') err(`Key reference deleted; the ${kind} key itself was not touched (--delete-from-token destroys it)\n`);
-    else err('Key deleted forever (uh oh!)\n');
+    // What happened to the key material is the backend's to say (destroyed, kept on the token, kept in the cloud).
+    const { note } = await deleteKey(keyring, name, { fromToken, pin: fromToken ? pkcs11PinSource(values['pin-file']) : undefined });
+    err(`${note}\n`);
   }
 }
 

@@ -15,6 +15,9 @@ import type { CloudKeyOptions, ExternalBackend, ServeContext, Serving } from './
 const cloudSigners = () => import('../signers/cloud/index.js');
 
 
+/** The `keys add` flag that links or creates a key of each cloud kind (`--awskms` → aws-kms). */
+export const CLOUD_KIND_OF_FLAG = { awskms: 'aws-kms', azurekv: 'azure-kv', gcpkms: 'gcp-kms' } as const satisfies Record<string, CloudKind>;
+
 export const CLOUD_KINDS: readonly CloudKind[] = ['aws-kms', 'azure-kv', 'gcp-kms'];
 
 export function isCloudKind(kind: string): kind is CloudKind {
@@ -254,7 +257,9 @@ export async function addCloudKey(keyring: Keyring, name: string, o: AddCloudKey
         return v;
       };
       if (o.kind === 'aws-kms') {
-        const k = await createAwsKmsKey({ region: need(o.region, '--region'), endpoint: opts.aws?.endpoint, ...(o.alias ? { alias: o.alias } : {}), description: `arkeo-signer key ${name}` });
+        // The SDK's own default, as everywhere else it is used: AWS_REGION, then AWS_DEFAULT_REGION.
+        const region = o.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+        const k = await createAwsKmsKey({ region: need(region, '--region'), endpoint: opts.aws?.endpoint, ...(o.alias ? { alias: o.alias } : {}), description: `arkeo-signer key ${name}` });
         [reference, publicKey] = [k.reference, k.publicKey];
       } else if (o.kind === 'azure-kv') {
         const k = await createAzureKvKey({ vaultUrl: need(o.vault, '--vault'), name: need(o.keyName, '--key-name'), ...opts.azure });

@@ -14,7 +14,7 @@ export type { KeySigner, OpenSignerOptions, Pkcs11Options, CloudKeyOptions, Stor
 export { registerBackend, unregisterBackend, backendOf, keyBackends, servedBackends, describeServed } from './registry.js';
 export { openLocalSigner } from './local.js';
 export { PKCS11_MODULE_ENV, resolveModule, addPkcs11Key, type AddPkcs11Options, type AddedPkcs11Key } from './pkcs11.js';
-export { CLOUD_KINDS, isCloudKind, CloudKeySigner, addCloudKey, type CloudLocation, type AddCloudKeyOptions, type AddedCloudKey } from './cloud.js';
+export { CLOUD_KINDS, CLOUD_KIND_OF_FLAG, isCloudKind, CloudKeySigner, addCloudKey, type CloudLocation, type AddCloudKeyOptions, type AddedCloudKey } from './cloud.js';
 
 /** arkeod's record type that holds its private key: what `localKeyOrInfo` returns a private key for. */
 const RECORD_WITH_PRIVATE_KEY = 'local';
