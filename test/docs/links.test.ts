@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { REPO_ROOT, tempDir } from '../helpers.js';
+import { docFiles } from './doc-files.js';
 
 /**
  * The user docs stand alone: every relative link in README.md, docs/**, CONTRIBUTING.md, SECURITY.md, CHANGELOG.md
@@ -10,26 +11,11 @@ import { REPO_ROOT, tempDir } from '../helpers.js';
  * target (GitHub's slugs). Nothing may point outside the repository (a user of a clone or of the package cannot
  * follow it).
  *
- * docs/reference/cli.md is generated from the code by its own change; it is checked like any other target, so the
- * links to it fail here until that file exists.
+ * docs/reference/cli.md is generated from the CLI's tables (npm run cli-reference); it is checked like any other
+ * target.
  */
 
 const MAX_README_LINES = 250;
-
-function docFiles(root: string): string[] {
-  const out = ['README.md', 'CONTRIBUTING.md', 'SECURITY.md', 'CHANGELOG.md', path.join('bench', 'README.md')]
-    .map((f) => path.join(root, f))
-    .filter((f) => fs.existsSync(f));
-  const walk = (dir: string) => {
-    if (!fs.existsSync(dir)) return;
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      if (e.isDirectory()) walk(path.join(dir, e.name));
-      else if (e.name.endsWith('.md')) out.push(path.join(dir, e.name));
-    }
-  };
-  walk(path.join(root, 'docs'));
-  return out.sort();
-}
 
 /** The text's lines with fenced code blocks blanked (line numbers kept). */
 function outsideFences(text: string): string[] {

@@ -4,24 +4,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import ts from 'typescript';
 import { REPO_ROOT, tempDir } from '../helpers.js';
+import { docFiles } from './doc-files.js';
 
 /**
  * Every code block marked `ts` in the user docs compiles, strict, against the built package as a user imports it
  * (`from 'arkeo-signer'`, resolved to dist/src/index.d.ts): the examples cannot drift from the exports.
  */
-function docFiles(): string[] {
-  const out = [path.join(REPO_ROOT, 'README.md')];
-  const walk = (dir: string) => {
-    if (!fs.existsSync(dir)) return;
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      if (e.isDirectory()) walk(path.join(dir, e.name));
-      else if (e.name.endsWith('.md')) out.push(path.join(dir, e.name));
-    }
-  };
-  walk(path.join(REPO_ROOT, 'docs'));
-  return out;
-}
-
 function tsBlocks(file: string): { line: number; code: string }[] {
   const blocks: { line: number; code: string }[] = [];
   const lines = fs.readFileSync(file, 'utf8').split('\n');
@@ -39,7 +27,7 @@ test('docs: every ts block compiles against the built package', () => {
   const dir = tempDir();
   const files: string[] = [];
   const where = new Map<string, string>();
-  for (const doc of docFiles()) {
+  for (const doc of docFiles(REPO_ROOT)) {
     for (const b of tsBlocks(doc)) {
       const f = path.join(dir, `block${files.length}.mts`);
       fs.writeFileSync(f, `${b.code}\nexport {};\n`);
