@@ -10,3 +10,5 @@ export * from './nonces/index.js';
 export { DaemonClient, DaemonSigner, DaemonClaimSource, DaemonError, daemonToken, type DaemonClientOptions } from './daemon/client.js';
 // The paying engine of `arkeo-signer curl` and `proxy`, for programs that pay for their own requests.
 export * from './proxy/index.js';
+// Cosmos SDK transactions (Arkeo's messages and bank send), signed through any Signer.
+export * from './tx/index.js';
