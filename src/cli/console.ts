@@ -1,5 +1,6 @@
 import { loadConfig } from '../daemon/index.js';
-import { ConsoleServer, isLoopback, parseAllowedHost, parseListen } from '../console/index.js';
+import { ConsoleServer, parseAllowedHost, parseListen } from '../console/index.js';
+import { isLoopbackHost } from '../http.js';
 import { UsageError, flagValue, commandRunner } from './common.js';
 import { bind, runCommand, type Parsed } from './table.js';
 import { CONSOLE } from './tables/console.js';
@@ -9,7 +10,7 @@ async function consoleServer({ values }: Parsed<typeof CONSOLE>): Promise<void> 
   if (!/^\d{1,4}(\.\d+)?$/.test(interval) || Number(interval) < 0.1) throw new UsageError('console: --sample-interval: expected seconds, at least 0.1');
   const listen = values.listen;
   const { host } = flagValue(() => parseListen(listen));
-  if (!isLoopback(host) && !values['tls-cert']) throw new UsageError(`console: --listen ${host}: not a loopback address; listening beyond this host needs --tls-cert and --tls-key`);
+  if (!isLoopbackHost(host) && !values['tls-cert']) throw new UsageError(`console: --listen ${host}: not a loopback address; listening beyond this host needs --tls-cert and --tls-key`);
   const allowedHosts = values['allowed-host'] ?? [];
   for (const h of allowedHosts) flagValue(() => parseAllowedHost(h));
   const config = loadConfig(values.config);

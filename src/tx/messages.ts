@@ -65,9 +65,15 @@ export interface MessageCodec<T> {
 /** Reads fields in any order; unknown fields are refused, as the chain's strict decoder refuses them. */
 function decodeFields(bytes: Uint8Array, typeUrl: string, read: (field: number, r: BinaryReader) => boolean): void {
   const r = new BinaryReader(bytes);
-  while (r.pos < r.len) {
-    const tag = r.uint32();
-    if (!read(tag >>> 3, r)) throw new InputError('BAD_MESSAGE', `${typeUrl}: unknown field ${tag >>> 3}`);
+  try {
+    while (r.pos < r.len) {
+      const tag = r.uint32();
+      if (!read(tag >>> 3, r)) throw new InputError('BAD_MESSAGE', `${typeUrl}: unknown field ${tag >>> 3}`);
+    }
+  } catch (e) {
+    if (e instanceof InputError) throw e;
+    // The reader's own errors (a length past the end, a bad varint) name no message: say which one, in one line.
+    throw new InputError('BAD_MESSAGE', `${typeUrl}: truncated or malformed bytes; expected an encoded ${typeUrl.slice(typeUrl.lastIndexOf('.') + 1)}`);
   }
 }
 

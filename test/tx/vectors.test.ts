@@ -81,6 +81,10 @@ test('tx: the messages decode back to what was encoded; an unknown field is refu
   assert.deepEqual(MsgClaimContractIncomeCodec.decode(MsgClaimContractIncomeCodec.encode(claim)), claim);
   const withField3 = new Uint8Array([...MsgClaimContractIncomeCodec.encode(claim), 0x18, 0x01]);
   assert.throws(() => MsgClaimContractIncomeCodec.decode(withField3), /unknown field 3/);
+  const whole = MsgOpenContractCodec.encode(open);
+  for (const cut of [whole.subarray(0, whole.length - 3), whole.subarray(0, 1), Uint8Array.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f])]) {
+    assert.throws(() => MsgOpenContractCodec.decode(cut), /^InputError: \/arkeo\.arkeo\.MsgOpenContract: (truncated or malformed bytes|unknown field)/);
+  }
   // Account number 0 omits SignDoc field 4 (as the SDK encodes it; the chain's account 0 signs so): 2 bytes fewer than 1.
   const docFor = (accountNumber: bigint) => signDocOf({ messages: [], fee: { amount: [], gasLimit: 1n } }, { publicKey: cat.pub, accountNumber, sequence: 0n, chainId: 'x' }).signDoc;
   assert.equal(docFor(1n).length - docFor(0n).length, 2);
