@@ -25,6 +25,8 @@ export interface BoundedGet {
   timeoutMs: number;
   maxBytes: number;
   headers?: Record<string, string>;
+  /** POST this as a JSON body instead of a GET (a node's broadcast and simulate endpoints). */
+  postJson?: unknown;
 }
 
 export interface BoundedReply {
@@ -41,7 +43,7 @@ function causeOf(e: unknown): string {
 }
 
 /**
- * GET `url` and read its body up to `maxBytes`. Throws BoundedReadError (message: "<what> <url>: …") when the
+ * GET (or POST `postJson` to) `url` and read its body up to `maxBytes`. Throws BoundedReadError (message: "<what> <url>: …") when the
  * peer cannot be reached, does not finish within `timeoutMs`, sends more than `maxBytes` (with or without a
  * Content-Length) or answers a redirect. Any other status is returned for the caller to judge.
  */
@@ -51,7 +53,9 @@ export async function getBounded(url: string, options: BoundedGet): Promise<Boun
   const timedOut = () => new BoundedReadError('timeout', `${where}: no complete answer within ${options.timeoutMs} ms; check the URL and that the ${options.what} is up`);
   let res: Response;
   try {
-    res = await fetch(url, { signal, redirect: 'manual', headers: { accept: 'application/json', ...options.headers } });
+    const post = options.postJson === undefined ? {} : { method: 'POST', body: JSON.stringify(options.postJson) };
+    const headers = { accept: 'application/json', ...(options.postJson === undefined ? {} : { 'content-type': 'application/json' }), ...options.headers };
+    res = await fetch(url, { signal, redirect: 'manual', headers, ...post });
   } catch (e) {
     if (signal.aborted) throw timedOut();
     throw new BoundedReadError('unreachable', `${where}: ${causeOf(e)}; check the URL and that the ${options.what} is up`);

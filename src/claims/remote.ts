@@ -83,6 +83,17 @@ export interface ChainContract {
   type: string;
   client: Uint8Array;
   delegate?: Uint8Array;
+  /** The rest of the chain's record, where the reply has it (an LCD's always does). */
+  provider?: Uint8Array;
+  service?: number;
+  /** The block the contract was opened at. */
+  height?: bigint;
+  duration?: bigint;
+  settlementDuration?: bigint;
+  /** 0 until the contract's final settlement. */
+  settlementHeight?: bigint;
+  authorization?: string;
+  queriesPerMinute?: bigint;
 }
 
 /** The chain's view of a contract: GET {lcd}/arkeo/contract/{cid} → {"contract": {…}} (proto JSON, int64 as strings). */
@@ -116,7 +127,18 @@ export function parseChainContract(body: unknown, where: string, contractId?: bi
   };
   const client = pub('client');
   if (!client) throw new RemoteError('REMOTE_BAD_REPLY', `${where}: contract has no client`);
+  const optional = (field: string) => (o[field] === undefined ? {} : { [camel(field)]: decimalField(o, field, where) });
+  const service = o.service === undefined ? {} : { service: Number(decimalField(o, 'service', where)) };
+  const provider = pub('provider');
   return {
+    ...(provider ? { provider } : {}),
+    ...service,
+    ...optional('height'),
+    ...optional('duration'),
+    ...optional('settlement_duration'),
+    ...optional('settlement_height'),
+    ...optional('queries_per_minute'),
+    ...(typeof o.authorization === 'string' ? { authorization: o.authorization } : {}),
     contractId: id,
     nonce: decimalField(o, 'nonce', where),
     rate: decimalField(rate, 'amount', where),
@@ -128,3 +150,5 @@ export function parseChainContract(body: unknown, where: string, contractId?: bi
     delegate: pub('delegate'),
   };
 }
+
+const camel = (field: string) => field.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());

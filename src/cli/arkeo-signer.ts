@@ -19,6 +19,8 @@ const COMMANDS: Record<string, () => Promise<(args: string[]) => Promise<void>>>
   curl: async () => (await import('./curl.js')).run,
   doctor: async () => (await import('./doctor.js')).run,
   console: async () => (await import('./console.js')).run,
+  contract: async () => (await import('./contract.js')).run,
+  tx: async () => (await import('./tx.js')).run,
 };
 
 async function version({ values }: Parsed<typeof VERSION>): Promise<void> {

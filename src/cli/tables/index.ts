@@ -1,6 +1,7 @@
 import { type CommandGroup } from '../table.js';
 import { AUDIT, DAEMON } from './daemon.js';
 import { CLAIM } from './claim.js';
+import { CONTRACT, TX } from './chain.js';
 import { CONSOLE } from './console.js';
 import { DOCTOR } from './doctor.js';
 import { KEYS } from './keys.js';
@@ -13,5 +14,5 @@ import { VERSION } from './version.js';
 export const ARKEO_SIGNER = {
   command: '',
   summary: 'keys and signed claims for Arkeo',
-  commands: [KEYS, VERIFY, CLAIM, NONCE, CURL, PROXY, DAEMON, AUDIT, DOCTOR, CONSOLE, VERSION],
+  commands: [KEYS, VERIFY, CLAIM, NONCE, CURL, PROXY, CONTRACT, TX, DAEMON, AUDIT, DOCTOR, CONSOLE, VERSION],
 } as const satisfies CommandGroup;
