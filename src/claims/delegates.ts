@@ -58,55 +58,19 @@ export function recordDelegate(keyringDir: string, record: Omit<DelegateRecord, 
 }
 
 /**
- * The positional arguments of `arkeod tx arkeo open-contract` in arkeo v1.0.17 (x/arkeo/client/cli/
- * tx_open_contract.go, `Use:`); test/vectors-arkeod/ holds the recorded help text this list is checked against.
- */
-export const OPEN_CONTRACT_ARGS = [
-  'provider_pubkey',
-  'service',
-  'client_pubkey',
-  'c-type',
-  'deposit',
-  'duration',
-  'rate',
-  'queries-per-minute',
-  'settlement-duration',
-  'authorization-optional',
-  'delegation-optional',
-] as const;
-
-/** types.ContractType and types.ContractAuthorization (proto/arkeo/arkeo/keeper.proto). */
-const PAY_AS_YOU_GO = '1';
-const STRICT = '0';
-
-/**
- * The `open-contract` command that opens a pay-as-you-go contract for `client` naming `delegate`. The provider's
- * terms are left as shell variables to fill in. `--from` must be the client's own key: MsgOpenContract's
- * ValidateBasic requires the signer's address to be the client's.
+ * The `arkeo-signer contract open` command that opens a pay-as-you-go contract for `client` naming `delegate`,
+ * signed by the client's own key (`--key`: the chain requires the signer to be the client). The provider's terms
+ * are left as shell variables to fill in; the rate and settlement duration default to the provider's.
  */
 export function openContractCommand(client: Uint8Array, delegate: Uint8Array, from?: string, prefix: string = PREFIXES.accountPub): { argv: string[]; text: string } {
-  const values: Record<(typeof OPEN_CONTRACT_ARGS)[number], string> = {
-    provider_pubkey: '$PROVIDER_PUBKEY',
-    service: '$SERVICE',
-    client_pubkey: toBech32PubKey(client, prefix),
-    'c-type': PAY_AS_YOU_GO,
-    deposit: '$DEPOSIT',
-    duration: '$DURATION',
-    rate: '$RATE',
-    'queries-per-minute': '$QPM',
-    'settlement-duration': '$SETTLEMENT_DURATION',
-    'authorization-optional': STRICT,
-    'delegation-optional': toBech32PubKey(delegate, prefix),
-  };
-  const positional = OPEN_CONTRACT_ARGS.map((a) => values[a]);
-  const fromValue = from ?? toAddress(client, prefix === 'tarkeopub' ? 'tarkeo' : PREFIXES.account);
-  const argv = ['arkeod', 'tx', 'arkeo', 'open-contract', ...positional, '--from', fromValue];
+  const key = from ?? toAddress(client, prefix === 'tarkeopub' ? 'tarkeo' : PREFIXES.account);
+  const argv = ['arkeo-signer', 'contract', 'open', '--provider', '$PROVIDER_PUBKEY', '--service', '$SERVICE', '--deposit', '$DEPOSIT', '--duration', '$DURATION', '--delegate', toBech32PubKey(delegate, prefix), '--key', key, '--node', '$ARKEO_NODE'];
   const quote = (a: string) => (a.startsWith('$') ? `"${a}"` : /^[A-Za-z0-9._\/:@=+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
   const text = [
     '# Opens a pay-as-you-go contract paid by the account and naming the new key as its claim delegate. Run it where',
-    "# the account's key is, after setting the provider's terms (its /metadata.json and /provider/{service}):",
-    '#   PROVIDER_PUBKEY=arkeopub1…  SERVICE=…  DEPOSIT=<uarkeo>  DURATION=<blocks>  RATE=<amount>uarkeo  QPM=…  SETTLEMENT_DURATION=<blocks>',
-    '# and add your usual transaction flags (--chain-id, --node, --fees).',
+    "# the account's key is (any backend), after setting the provider's terms (its /metadata.json names them):",
+    '#   PROVIDER_PUBKEY=arkeopub1…  SERVICE=…  DEPOSIT=<uarkeo>  DURATION=<blocks>  ARKEO_NODE=http://<node>:1317',
+    '# The rate and settlement duration are the provider\'s, read from the chain.',
     argv.map(quote).join(' '),
   ].join('\n');
   return { argv, text };

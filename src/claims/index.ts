@@ -23,4 +23,4 @@ export { fetchSentinelNonce, fetchSentinelClaim, fetchChainContract, parseChainC
 export { UnprovenNonceError, claimSigner, proveStoredClaim, provenSentinelNonce, type ProvenNonce } from './proof.js';
 export { LocalClaimSource, type ClaimSource, type PaidClaim } from './source.js';
 export { type ContractParties, type HeaderForm, type Role, type Explanation, partiesOf, roleOf, predictClaim, decideForm, arkContractRefusal, explainArkAuth, explainArkContract } from './parties.js';
-export { type DelegateRecord, delegatesFile, readDelegates, recordDelegate, openContractCommand, OPEN_CONTRACT_ARGS } from './delegates.js';
+export { type DelegateRecord, delegatesFile, readDelegates, recordDelegate, openContractCommand } from './delegates.js';

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { OPEN_CONTRACT_ARGS } from '../../src/claims/index.js';
+import { parseCommand } from '../../src/cli/table.js';
+import { CONTRACT_OPEN } from '../../src/cli/tables/chain.js';
 import { publicKeyFromPrivate, sha256, signMessage, toAddress, toBech32PubKey, toHex, utf8 } from '../../src/crypto/index.js';
 import { BIN, REPO_ROOT, run, runAsync, tempDir } from '../helpers.js';
 import { startFakeArkeo, chainContractJson } from '../support/fake-arkeo.js';
@@ -16,7 +17,6 @@ const ONE_LINE = /^[^\n]+\n$/;
 const priv = (label: string) => toHex(sha256(utf8(`arkeo-signer cli delegate test ${label}`)));
 const KEYS = { cold: priv('cold'), stranger: priv('stranger') };
 const pubOf = (hex: string) => toBech32PubKey(publicKeyFromPrivate(Buffer.from(hex, 'hex')));
-const HELP = fs.readFileSync(path.join(REPO_ROOT, 'test', 'vectors-arkeod', 'open-contract-help.txt'), 'utf8');
 
 function home(): { home: string; cli: (...args: string[]) => ReturnType<typeof run> } {
   const dir = tempDir();
@@ -25,36 +25,25 @@ function home(): { home: string; cli: (...args: string[]) => ReturnType<typeof r
   return { home: dir, cli };
 }
 
-/** The positional argument names of the recorded Usage line: `open-contract [a] [b] … [flags]`. */
-function usageArgs(): string[] {
-  const line = HELP.split('\n').find((l) => l.includes('arkeod tx arkeo open-contract'));
-  assert.ok(line, 'the recorded help has the Usage line');
-  return [...line.matchAll(/\[([^\]]+)\]/g)].map((m) => m[1]!).filter((a) => a !== 'flags');
-}
-
-test('keys add NAME --delegate-for ACCOUNT: records the delegate and prints an open-contract command that matches the recorded v1.0.17 CLI', { timeout: 120_000 }, () => {
+test('keys add NAME --delegate-for ACCOUNT: records the delegate and prints the contract open command that names it, which our parser takes', { timeout: 120_000 }, () => {
   const { home: dir, cli } = home();
   const added = cli('keys', 'add', 'hot', '--delegate-for', 'cold', '--no-backup');
   assert.equal(added.status, 0, added.stderr);
   const hotPub = /pubkey: .*"key":"([^"]+)"/.exec(added.stdout)![1]!;
   const hotBech = toBech32PubKey(new Uint8Array(Buffer.from(hotPub, 'base64')));
-  const commandLine = added.stdout.split('\n').find((l) => l.startsWith('arkeod tx arkeo open-contract '));
+  const commandLine = added.stdout.split('\n').find((l) => l.startsWith('arkeo-signer contract open '));
   assert.ok(commandLine, added.stdout);
-  const words = commandLine.split(' ');
-  const from = words.indexOf('--from');
-  const positional = words.slice(4, from).map((w) => w.replace(/^"|"$/g, ''));
-  // Our list of argument names is the real CLI's, in its order; every position is filled.
-  const names = usageArgs();
-  assert.deepEqual([...OPEN_CONTRACT_ARGS], names);
-  assert.equal(positional.length, names.length, 'one value per positional argument, the delegate included');
-  const at = (name: string) => positional[names.indexOf(name)];
-  assert.equal(at('client_pubkey'), pubOf(KEYS.cold), 'the account is the client');
-  assert.equal(at('delegation-optional'), hotBech, 'the new key is the delegate, last');
-  assert.equal(at('c-type'), '1', 'PAY_AS_YOU_GO');
-  assert.equal(at('authorization-optional'), '0', 'STRICT (PAYG may not be OPEN)');
-  assert.equal(words[from + 1], 'cold', '--from is the account: MsgOpenContract requires the signer to be the client');
-  // Each flag the command uses is a flag of the real command.
-  for (const flag of words.filter((w) => w.startsWith('--'))) assert.match(HELP, new RegExp(`\\s${flag} `), `${flag} is a flag of the recorded command`);
+  assert.doesNotMatch(added.stdout, /arkeod tx/, 'no arkeod command to paste any more');
+  // The printed words, the shell's quotes taken off, are a valid `contract open` command line.
+  const words = commandLine.split(' ').slice(3).map((w) => w.replace(/^"|"$/g, ''));
+  const parsed = parseCommand(CONTRACT_OPEN, words);
+  assert.equal(parsed.values.delegate, hotBech, 'the new key is the delegate');
+  assert.equal(parsed.values.key, 'cold', '--key is the account: the chain requires the signer to be the client');
+  assert.equal(parsed.values.type, 'pay-as-you-go');
+  assert.equal(parsed.values.authorization, 'strict');
+  assert.equal(parsed.values.provider, '$PROVIDER_PUBKEY');
+  // Control: the parser does refuse a command line the table does not describe.
+  assert.throws(() => parseCommand(CONTRACT_OPEN, [...words, '--from', 'cold']), /unknown|--from/);
   const record = JSON.parse(fs.readFileSync(path.join(dir, 'arkeo-signer', 'delegates.json'), 'utf8'));
   assert.deepEqual(
     record.delegates.map((r: Record<string, string>) => [r.name, r.pubkey, r.account, r.account_name]),
@@ -63,7 +52,7 @@ test('keys add NAME --delegate-for ACCOUNT: records the delegate and prints an o
   assert.equal(fs.statSync(path.join(dir, 'arkeo-signer', 'delegates.json')).mode & 0o777, 0o600);
   // JSON output carries the same command.
   const json = JSON.parse(cli('keys', 'add', 'hot2', '--delegate-for', pubOf(KEYS.cold), '-o', 'json', '--no-backup').stdout);
-  assert.match(json.open_contract, /^arkeod tx arkeo open-contract \$PROVIDER_PUBKEY .* 1 .* 0 arkeopub1\S+ --from arkeo1/);
+  assert.match(json.open_contract, /^arkeo-signer contract open --provider \$PROVIDER_PUBKEY .*--delegate arkeopub1\S+ --key arkeo1\S+ --node \$ARKEO_NODE$/);
   assert.equal(json.delegate_for, pubOf(KEYS.cold));
 });
 
@@ -86,7 +75,7 @@ test('keys add --delegate-for: an address, an unknown name, or --dry-run is refu
 test('claim sign with registered parties: the delegate signs 4-part; 3-part from it, the client, a stranger and arkcontract by it are refused before any nonce; explain agrees; rotation list', { timeout: 180_000 }, () => {
   const { cli } = home();
   const hot = JSON.parse(cli('keys', 'add', 'hot', '--delegate-for', 'cold', '-o', 'json', '--no-backup').stdout);
-  const hotBech = hot.open_contract.split(' ').at(-3);
+  const hotBech = /--delegate (\S+)/.exec(hot.open_contract)![1]!;
   assert.equal(cli('keys', 'import-hex', 'stranger', KEYS.stranger).status, 0);
   const add = cli('claim', 'contract', 'add', '--id', '7', '--rate', '10', '--deposit', '1000', '--client', pubOf(KEYS.cold), '--delegate', hotBech);
   assert.equal(add.status, 0, add.stderr);

@@ -136,9 +136,10 @@ test('no file in src/cli declares a flag outside the command tables (tables/) or
 
 /**
  * `--pubkey` is arkeod's switch in keys show (-p: print the public key) and a public key P in verify and claim
- * explain, as arkeod's own `keys add --pubkey P`: docs/decisions/cli-tables.md.
+ * explain, as arkeod's own `keys add --pubkey P`: docs/decisions/cli-tables.md. `--to` is the backend `keys migrate`
+ * moves keys to and the recipient of `tx send`: both read as "to", and neither command takes the other's.
  */
-const TWO_TYPED = new Set(['pubkey']);
+const TWO_TYPED = new Set(['pubkey', 'to']);
 
 test('a letter names one flag, and a flag has one type, one letter and one set of values, in every command', () => {
   const byLetter = new Map<string, Set<string>>();
@@ -160,7 +161,7 @@ test('a letter names one flag, and a flag has one type, one letter and one set o
 test('-o json|text is taken by the commands that print a result, and by no other', () => {
   assert.deepEqual(
     TABLES.filter((t) => 'output' in t.flags).map((t) => t.command).sort(),
-    ['audit verify', 'claim arkcontract', 'claim contract add', 'claim contract list', 'claim explain', 'claim sign', 'daemon token list', 'doctor', 'keys add', 'keys list', 'keys show', 'nonce show', 'nonce sync', 'verify', 'version'],
+    ['audit verify', 'claim arkcontract', 'claim contract add', 'claim contract list', 'claim explain', 'claim sign', 'contract close', 'contract list', 'contract open', 'contract show', 'daemon token list', 'doctor', 'keys add', 'keys list', 'keys show', 'nonce show', 'nonce sync', 'tx send', 'tx show', 'verify', 'version'],
   );
 });
 
