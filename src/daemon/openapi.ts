@@ -5,6 +5,7 @@
 const ref = (kind: 'schemas' | 'responses' | 'headers', name: string) => ({ $ref: `#/components/${kind}/${name}` });
 const json = (schema: object) => ({ 'application/json': { schema } });
 const decimal = { type: 'string', pattern: '^(0|[1-9][0-9]*)$' };
+const base64 = { type: 'string', pattern: '^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$' };
 const hex = (bytes: number) => ({ type: 'string', pattern: `^[0-9a-f]{${bytes * 2}}$` });
 
 const schemas = {
@@ -71,7 +72,7 @@ export const OPENAPI = {
     title: 'arkeo-signer daemon',
     version: '1',
     description:
-      'Signs Arkeo claims with keys held in memory. Bearer-token auth; every request is audited. A path not listed here gets 404, and a listed path asked with another method gets 405 with Allow (x-undeclared-routes). Requests refused before a token is accepted (401, 404, 405) draw on a per-peer budget; over it they get 429 with Retry-After.',
+      'Signs Arkeo claims, and transactions under policy, with keys held in memory. Bearer-token auth; every request is audited. A path not listed here gets 404, and a listed path asked with another method gets 405 with Allow (x-undeclared-routes). Requests refused before a token is accepted (401, 404, 405) draw on a per-peer budget; over it they get 429 with Retry-After.',
   },
   components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } }, schemas, headers, responses },
   security: [{ bearer: [] }],
@@ -96,6 +97,21 @@ export const OPENAPI = {
         summary: 'Sign any message (Cosmos Sign: ECDSA over SHA-256). Needs the "raw" operation.',
         requestBody: { required: true, content: json({ type: 'object', required: ['key'], additionalProperties: false, properties: { key: { type: 'string' }, message: { type: 'string' }, message_hex: { type: 'string' } } }) },
         responses: { '200': signed({ signature: hex(64), pubkey: { type: 'string' } }), ...failures },
+      },
+    },
+    '/v1/tx/sign': {
+      post: {
+        summary: 'Sign a transaction (SIGN_MODE_DIRECT SignDoc) under the token\'s tx policy. Needs the "tx" operation.',
+        description:
+          'The daemon reads the SignDoc whole (bytes that do not read back unchanged are 400) and signs only when every message is of a type the policy lists and is signed by the key\'s address, the one signer\'s public key is the key\'s, the fee (uarkeo) is within max_fee, sends and deposits within max_amount, claims and closes name allowed contracts, and the body carries no extension options; otherwise 403 DENIED. The reply comes after the audit entry, which records the messages, fee, sequence, SignDoc SHA-256 and the transaction hash.',
+        requestBody: {
+          required: true,
+          content: json({ type: 'object', required: ['key', 'sign_doc'], additionalProperties: false, properties: { key: { type: 'string' }, sign_doc: { ...base64, description: 'the SignDoc bytes, standard base64 with padding, at most 32 KiB decoded' } } }),
+        },
+        responses: {
+          '200': signed({ signature: { type: 'string', pattern: '^[A-Za-z0-9+/]{86}==$', description: '64-byte r‖s, base64' }, tx_hash: { type: 'string', pattern: '^[0-9A-F]{64}$', description: 'SHA-256 of TxRaw{body, auth info, [signature]}, as the chain names it' } }),
+          ...failures,
+        },
       },
     },
     '/v1/keys': {

@@ -22,6 +22,7 @@ import { loadConfig, type DaemonConfig } from './config.js';
 import { RateLimiter, TokenStore, type Operation, type TokenRecord } from './tokens.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { OPENAPI } from './openapi.js';
+import { checkTx, readSignDoc, txFields, txHashWith } from './tx-policy.js';
 import { peerCredentials, peerCredentialsAvailable } from './peercred.js';
 import { FailureBudget, peerOf } from './peers.js';
 
@@ -75,7 +76,7 @@ export interface DaemonStartOptions {
 }
 
 const MAX_KEY_NAME = 200;
-const KNOWN_ROUTES = new Set(['GET /healthz', 'GET /metrics', 'GET /openapi.json', 'GET /v1/keys', 'POST /v1/claims', 'POST /v1/arkcontract', 'POST /v1/sign']);
+const KNOWN_ROUTES = new Set(['GET /healthz', 'GET /metrics', 'GET /openapi.json', 'GET /v1/keys', 'POST /v1/claims', 'POST /v1/arkcontract', 'POST /v1/sign', 'POST /v1/tx/sign']);
 /** Path → the one method it serves, for 405 and its Allow header. */
 const METHOD_OF = new Map([...KNOWN_ROUTES].map((r) => [r.slice(r.indexOf(' ') + 1), r.slice(0, r.indexOf(' '))]));
 const BEARER_CHALLENGE = 'Bearer realm="arkeo-signer"';
@@ -262,6 +263,8 @@ export class SignerDaemon {
           return await this.signing(req, res, ctx, 'arkcontract', (body, key) => this.arkcontract(body, key, ctx));
         case 'POST /v1/sign':
           return await this.signing(req, res, ctx, 'raw', (body, key) => this.raw(body, key, ctx));
+        case 'POST /v1/tx/sign':
+          return await this.signing(req, res, ctx, 'tx', (body, key) => this.tx(body, key, ctx));
         default: {
           // Only a known path is named in the reply (the method comes from Node's fixed list, the path from anyone).
           const path = route.slice(route.indexOf(' ') + 1);
@@ -444,6 +447,32 @@ export class SignerDaemon {
     const message = body.message !== undefined ? utf8(body.message as string) : parseHex(body.message_hex as string, 'message_hex');
     rawScope(message, ctx.token!.policy);
     return { what: { op: 'raw', msg_sha256: sha256Hex(message), key: key.address, backend: key.kind }, reply: key.signer.sign(message).then((signature) => ({ signature: toHex(signature), pubkey: key.bech32 })) };
+  }
+
+  /**
+   * A transaction's SignDoc, read whole and held against the token's tx policy before the key signs it. Unlike a
+   * claim, the entry is written after signing, so that it can name the transaction by the hash the chain will give
+   * it (SHA-256 of TxRaw, which needs the signature); the signature still leaves only once the entry is durable.
+   */
+  private async tx(body: Record<string, unknown>, key: LoadedKey, ctx: Ctx): Promise<Prepared> {
+    checkFields(body, ['key', 'sign_doc']);
+    const tx = readSignDoc(body.sign_doc);
+    const fields = txFields(tx);
+    const token = ctx.token!;
+    // parsePolicy gives every token granted "tx" its tx object; a record without one signs nothing.
+    if (!token.policy.tx) throw denied(`token ${token.name} has no tx policy`, { op: 'tx', ...fields });
+    checkTx(tx, token.policy.tx, key, token.name, { op: 'tx', ...fields });
+    let signature: Uint8Array;
+    try {
+      signature = await key.signer.sign(tx.signDoc);
+    } catch (e) {
+      throw withContext(e, { op: 'tx', ...fields });
+    }
+    const txHash = txHashWith(tx, signature);
+    return {
+      what: { op: 'tx', ...fields, tx_hash: txHash, key: key.address, backend: key.kind },
+      reply: Promise.resolve({ signature: Buffer.from(signature).toString('base64'), tx_hash: txHash }),
+    };
   }
 
   /** Each backend's gauges, read from its signers' own counters when scraped. */

@@ -4,6 +4,7 @@ import { InputError } from '../errors.js';
 import * as path from 'node:path';
 import { ensurePrivateDir, writeFileAtomic, readPrivateFile } from '../fsutil.js';
 import { parseContractId, parseDecimal } from '../claims/index.js';
+import { MESSAGE_CODECS, MsgClaimContractIncomeCodec, MsgCloseContractCodec, MsgOpenContractCodec, MsgSendCodec } from '../tx/index.js';
 import { takeToken, tokensAt, type Bucket } from './bucket.js';
 
 /**
@@ -11,13 +12,35 @@ import { takeToken, tokensAt, type Bucket } from './bucket.js';
  * fast hash is enough). Each token carries a policy: which keys, operations and contracts it may use, an optional
  * spend ceiling, and a rate limit.
  */
-export const OPERATIONS = ['claim', 'arkcontract', 'raw'] as const;
+export const OPERATIONS = ['claim', 'arkcontract', 'raw', 'tx'] as const;
 export type Operation = (typeof OPERATIONS)[number];
+
+/** The messages that move the signer's funds (a send's amount, an open's deposit): bounded by `max_amount`. */
+export const FUND_MOVING_MESSAGES: readonly string[] = [MsgSendCodec.typeUrl, MsgOpenContractCodec.typeUrl];
+/** The messages that name a contract: bounded by the tx policy's `contracts`. */
+export const CONTRACT_MESSAGES: readonly string[] = [MsgClaimContractIncomeCodec.typeUrl, MsgCloseContractCodec.typeUrl];
+/** The one denomination a tx policy's amounts are in (fees, sends, deposits). */
+export const TX_DENOM = 'uarkeo';
+
+/**
+ * What a token with the `tx` operation may sign. There is no "any message": every field that bounds something the
+ * token's messages can do is required (docs/decisions/daemon-tx-policy.md).
+ */
+export interface TxPolicy {
+  /** Type URLs, each one the daemon can read (src/tx MESSAGE_CODECS); never "*". */
+  messages: string[];
+  /** Largest fee, in uarkeo (decimal string). */
+  max_fee: string;
+  /** Largest sum of send amounts and open deposits in one transaction, in uarkeo; present exactly when a send or an open is allowed. */
+  max_amount?: string;
+  /** Contracts its claims and closes may name; present exactly when claims or closes are allowed (default: the token's contracts). */
+  contracts?: string[];
+}
 
 export interface Policy {
   /** Key names; ["*"] for all. */
   keys: string[];
-  /** Default ["claim"]; "raw" (any message) must be granted explicitly. */
+  /** Default ["claim"]; "raw" (any message) and "tx" (transactions, under `tx`) must be granted explicitly. */
   operations: Operation[];
   /** Contract ids (decimal strings); ["*"] for all. */
   contracts: string[];
@@ -29,6 +52,8 @@ export interface Policy {
   allow_management_spend?: boolean;
   /** Claims only on contracts whose registered delegate is the key used: a stolen token signs nothing else. */
   delegate_contracts_only?: boolean;
+  /** Present exactly when operations grants "tx". */
+  tx?: TxPolicy;
 }
 
 export interface TokenRecord {
@@ -52,7 +77,7 @@ function fail(where: string, why: string): never {
 export function parsePolicy(raw: unknown, where = 'policy'): Policy {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(where, 'expected a JSON object');
   const o = raw as Record<string, unknown>;
-  const allowed = ['keys', 'operations', 'contracts', 'max_spend', 'rate', 'allow_management_spend', 'delegate_contracts_only'];
+  const allowed = ['keys', 'operations', 'contracts', 'max_spend', 'rate', 'allow_management_spend', 'delegate_contracts_only', 'tx'];
   for (const k of Object.keys(o)) if (!allowed.includes(k)) fail(`${where}.${k}`, `unknown field (expected one of ${allowed.join(', ')})`);
   const list = (field: string, def: string[]): string[] => {
     const v = o[field] ?? def;
@@ -77,7 +102,9 @@ export function parsePolicy(raw: unknown, where = 'policy'): Policy {
   }
   if (o.allow_management_spend !== undefined && typeof o.allow_management_spend !== 'boolean') fail(`${where}.allow_management_spend`, 'expected true or false');
   if (o.delegate_contracts_only !== undefined && typeof o.delegate_contracts_only !== 'boolean') fail(`${where}.delegate_contracts_only`, 'expected true or false');
-  if (o.delegate_contracts_only === true && operations.some((op) => op !== 'claim')) fail(`${where}.operations`, 'a delegate_contracts_only token signs claims only; remove arkcontract and raw');
+  const others = operations.filter((op) => op !== 'claim');
+  if (o.delegate_contracts_only === true && others.length) fail(`${where}.operations`, `a delegate_contracts_only token signs claims only; remove ${others.join(' and ')}`);
+  const tx = operations.includes('tx') || o.tx !== undefined ? parseTxPolicy(o.tx, `${where}.tx`, operations.includes('tx'), contracts) : undefined;
   return {
     keys,
     operations: operations as Operation[],
@@ -86,7 +113,66 @@ export function parsePolicy(raw: unknown, where = 'policy'): Policy {
     rate: { per_second: ps, burst },
     allow_management_spend: o.allow_management_spend as boolean | undefined,
     ...(o.delegate_contracts_only === true ? { delegate_contracts_only: true } : {}),
+    ...(tx ? { tx } : {}),
   };
+}
+
+/** A coin amount as the chain holds it (sdk Int, 256 bits): a canonical decimal string. */
+const AMOUNT = /^(0|[1-9][0-9]{0,77})$/;
+const MAX_AMOUNT = (1n << 256n) - 1n;
+
+function amountOf(v: unknown, where: string): string {
+  if (typeof v !== 'string' || !AMOUNT.test(v) || BigInt(v) > MAX_AMOUNT) fail(where, `expected a decimal string of ${TX_DENOM} (digits only, no leading zeros)`);
+  return v;
+}
+
+/**
+ * The `tx` object. Granting the operation without it is refused (a policy never means "any message"), and so is
+ * the object without the operation, or a bound on something its messages cannot do: a typo must not sit there
+ * looking like a limit.
+ */
+function parseTxPolicy(raw: unknown, where: string, granted: boolean, tokenContracts: string[]): TxPolicy {
+  const example = '{"messages": ["/cosmos.bank.v1beta1.MsgSend"], "max_fee": "2000", "max_amount": "1000000"}';
+  if (!granted) fail(where, 'given, but operations does not grant "tx"; add tx to operations, or remove this field');
+  if (raw === undefined) fail(where, `operations grants "tx", so the policy must say which transactions: add a tx object to the policy JSON (daemon token create --policy), e.g. ${example}`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(where, `expected a JSON object, e.g. ${example}`);
+  const o = raw as Record<string, unknown>;
+  const known = ['messages', 'max_fee', 'max_amount', 'contracts'];
+  for (const k of Object.keys(o)) if (!known.includes(k)) fail(`${where}.${k}`, `unknown field (expected one of ${known.join(', ')})`);
+  const messages = o.messages;
+  const readable = [...MESSAGE_CODECS.keys()];
+  if (!Array.isArray(messages) || messages.length === 0 || !messages.every((m) => typeof m === 'string')) fail(`${where}.messages`, `expected a non-empty list of type URLs from: ${readable.join(', ')}`);
+  for (const m of messages as string[]) {
+    if (m === '*') fail(`${where}.messages`, `"*" is not accepted: name each message the token may sign (${readable.join(', ')})`);
+    if (!MESSAGE_CODECS.has(m)) fail(`${where}.messages`, `${/^\/[A-Za-z0-9._]{1,128}$/.test(m) ? `"${m}" is not a message the daemon can read` : 'an entry is not a type URL'}; expected some of: ${readable.join(', ')}`);
+  }
+  const list = [...new Set(messages as string[])];
+  if (o.max_fee === undefined) fail(`${where}.max_fee`, `required: the largest fee, in ${TX_DENOM}, the token may sign (every transaction pays one)`);
+  const maxFee = amountOf(o.max_fee, `${where}.max_fee`);
+  const movesFunds = list.some((m) => FUND_MOVING_MESSAGES.includes(m));
+  let maxAmount: string | undefined;
+  if (movesFunds) {
+    if (o.max_amount === undefined) fail(`${where}.max_amount`, `required with ${list.filter((m) => FUND_MOVING_MESSAGES.includes(m)).join(' and ')}: the largest sum of send amounts and open deposits in one transaction, in ${TX_DENOM}`);
+    maxAmount = amountOf(o.max_amount, `${where}.max_amount`);
+  } else if (o.max_amount !== undefined) fail(`${where}.max_amount`, `bounds sends and opens only, and messages lists neither; remove it, or add ${FUND_MOVING_MESSAGES.join(' or ')}`);
+  const namesContracts = list.some((m) => CONTRACT_MESSAGES.includes(m));
+  let contracts: string[] | undefined;
+  if (namesContracts) {
+    const v = o.contracts ?? tokenContracts;
+    if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'string')) fail(`${where}.contracts`, 'expected a non-empty list of contract ids, or ["*"]');
+    for (const c of v as string[]) if (c !== '*') contractIdOf(c, `${where}.contracts`);
+    contracts = v as string[];
+  } else if (o.contracts !== undefined) fail(`${where}.contracts`, `bounds claims and closes only, and messages lists neither; remove it, or add ${CONTRACT_MESSAGES.join(' or ')}`);
+  return { messages: list, max_fee: maxFee, ...(maxAmount !== undefined ? { max_amount: maxAmount } : {}), ...(contracts ? { contracts } : {}) };
+}
+
+function contractIdOf(text: string, where: string): bigint {
+  try {
+    return parseContractId(text);
+  } catch (e) {
+    if (e instanceof InputError) fail(where, `${e.message}`);
+    throw e;
+  }
 }
 
 export class TokenStore {
