@@ -29,6 +29,8 @@ export interface TxValues extends KeyringFlags {
   'account-number'?: string;
   sequence?: string;
   'pin-file'?: string;
+  daemon?: string;
+  'token-file'?: string;
   output: string;
 }
 
@@ -40,7 +42,26 @@ export function nodeOf(values: { node?: string }): ChainClient {
   return flagValue(() => new ChainClient(url));
 }
 
+const opened: { close(): void }[] = [];
+
+/** Close what openTxSigner opened (a daemon connection), so the command exits when it is done. */
+export async function closingSigners<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } finally {
+    for (const c of opened.splice(0)) c.close();
+  }
+}
+
+/** The key where it lives: the daemon's with --daemon (or $ARKEO_SIGNER_DAEMON), else the keyring's, any backend. */
 export async function openTxSigner(values: TxValues): Promise<Signer> {
+  const daemonTarget = values.daemon ?? process.env.ARKEO_SIGNER_DAEMON;
+  if (daemonTarget) {
+    const { DaemonClient, daemonToken, daemonTxSigner } = await import('../daemon/client.js');
+    const client = new DaemonClient(daemonTarget, { token: daemonToken(values['token-file']) });
+    opened.push(client);
+    return daemonTxSigner(client, values.key);
+  }
   return openSigner(openKeyring(values), values.key, { pkcs11: { pin: pkcs11PinSource(values['pin-file']) } });
 }
 

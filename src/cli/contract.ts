@@ -7,7 +7,7 @@ import type { ContractTerms } from '../nonces/store.js';
 import { UsageError, flagValue, commandRunner } from './common.js';
 import { bind, runGroup, type Parsed } from './table.js';
 import { CONTRACT, CONTRACT_CLOSE, CONTRACT_LIST, CONTRACT_OPEN, CONTRACT_SHOW } from './tables/chain.js';
-import { nodeOf, openTxSigner, printOutcome, runTx, senderOf } from './chain-tx.js';
+import { closingSigners, nodeOf, openTxSigner, printOutcome, runTx, senderOf } from './chain-tx.js';
 import { openKeyring } from './open-keyring.js';
 import { parsePublicKeyArg } from './public-key.js';
 import { withStore } from './nonce-store.js';
@@ -207,6 +207,6 @@ async function show({ values, positionals: [id] }: Parsed<typeof CONTRACT_SHOW>)
 }
 
 /** `arkeo-signer contract …`, run by the dispatcher (arkeo-signer.ts). */
-export const run = commandRunner((args) => runGroup(CONTRACT, args, [bind(CONTRACT_OPEN, open), bind(CONTRACT_CLOSE, close), bind(CONTRACT_LIST, list), bind(CONTRACT_SHOW, show)]));
+export const run = commandRunner((args) => closingSigners(() => runGroup(CONTRACT, args, [bind(CONTRACT_OPEN, open), bind(CONTRACT_CLOSE, close), bind(CONTRACT_LIST, list), bind(CONTRACT_SHOW, show)])));
 
 export type { OpenTerms };

@@ -4,7 +4,7 @@ import { InputError } from '../errors.js';
 import { flagValue, commandRunner } from './common.js';
 import { bind, runGroup, type Parsed } from './table.js';
 import { TX, TX_SEND, TX_SHOW } from './tables/chain.js';
-import { includedJson, nodeOf, openTxSigner, runTx } from './chain-tx.js';
+import { closingSigners, includedJson, nodeOf, openTxSigner, runTx } from './chain-tx.js';
 import { EXIT } from './exit-codes.js';
 
 async function send({ values }: Parsed<typeof TX_SEND>): Promise<number> {
@@ -34,4 +34,4 @@ async function show({ values, positionals: [hash] }: Parsed<typeof TX_SHOW>): Pr
 }
 
 /** `arkeo-signer tx …`, run by the dispatcher (arkeo-signer.ts). */
-export const run = commandRunner((args) => runGroup(TX, args, [bind(TX_SEND, send), bind(TX_SHOW, show)]));
+export const run = commandRunner((args) => closingSigners(() => runGroup(TX, args, [bind(TX_SEND, send), bind(TX_SHOW, show)])));

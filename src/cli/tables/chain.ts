@@ -1,5 +1,5 @@
 import { goWith, oneOf, notWith, type CommandGroup, type CommandTable } from '../table.js';
-import { CREATE_STORE_FLAG, KEYRING_FLAGS, OUTPUT_FLAG, PIN_FLAG, STORE_FLAGS } from './shared.js';
+import { CREATE_STORE_FLAG, DAEMON_CLIENT_FLAGS, KEYRING_FLAGS, OUTPUT_FLAG, PIN_FLAG, STORE_FLAGS } from './shared.js';
 
 /** On-chain commands: `contract …` and `tx …`. Every transaction is signed where its key lives (any backend). */
 
@@ -13,7 +13,7 @@ const CHAIN_ID_FLAG = {
 
 /** How a transaction is paid for, waited for and (offline) numbered; `arkeod`'s names where it has them. */
 const TX_FLAGS = {
-  key: { type: 'string', value: 'NAME', required: true, help: 'the key that signs and pays (keyring, PKCS#11 or KMS key)' },
+  key: { type: 'string', value: 'NAME', required: true, help: 'the key that signs and pays: any kind the keyring holds, or the daemon\'s with --daemon' },
   ...NODE_FLAG,
   ...CHAIN_ID_FLAG,
   fees: { type: 'string', value: 'COINS', help: 'the fee, e.g. 200uarkeo' },
@@ -28,12 +28,15 @@ const TX_FLAGS = {
   offline: { type: 'boolean', help: 'ask no node: sign with --chain-id, --account-number and --sequence and print the transaction' },
   'account-number': { type: 'string', value: 'N', help: 'with --offline: the account number' },
   sequence: { type: 'string', value: 'N', help: 'with --offline: the sequence' },
+  ...DAEMON_CLIENT_FLAGS,
   ...KEYRING_FLAGS,
   ...PIN_FLAG,
   ...OUTPUT_FLAG,
 } as const;
 
 const TX_RULES = [
+  notWith('daemon', ['keyring-backend', 'keyring-dir', 'passphrase-file', 'pin-file'], 'the daemon holds the key'),
+  goWith(['token-file'], ['daemon']),
   notWith('offline', ['node'], 'it asks no node'),
   oneOf('fees', 'gas-prices'),
   goWith(['account-number', 'sequence'], ['offline']),
@@ -45,7 +48,8 @@ the block and reports what the block says (height, gas used, the result). A code
 means the transaction may be included: Arkeo's messages run in the block. The account number and sequence come
 from the node; transactions of one account from one process are sent in order. What was sent is written down before
 it leaves (<home>/signer/tx/), so running a command again after a timeout or a crash looks the earlier transaction
-up instead of paying twice.`;
+up instead of paying twice. With --daemon the daemon signs, under its token's tx policy (messages, fee and amount
+limits, contracts), and audits every transaction.`;
 
 export const CONTRACT_OPEN = {
   command: 'contract open',
