@@ -9,7 +9,7 @@ import { AuditChainChecker, readHeadFile, sha256Hex } from '../audit/index.js';
  * nothing extra. About 40 bytes per entry: 40 MB for a million.
  */
 
-export const SIGNING_OPS = new Set(['claim', 'arkcontract', 'raw']);
+export const SIGNING_OPS = new Set(['claim', 'arkcontract', 'raw', 'tx']);
 const REFUSED = new Set(['denied', 'unauthenticated', 'error']);
 const CHUNK = 1 << 20;
 /** Entries a scan looks at between two looks at the clock (a few tens of microseconds). */

@@ -302,7 +302,8 @@ function checkTokens(config: DaemonConfig, now: Date, add: Add): void {
   if (problems === 0) add('tokens.use', 'ok', `${live.length} live token(s), each used within ${IDLE_DAYS} days`);
   problems = 0;
   for (const t of live) {
-    const wide = [t.policy.operations.includes('raw') ? 'the raw operation (signs any message, transactions included)' : '', t.policy.keys.includes('*') ? 'every key (*)' : '', t.policy.contracts.includes('*') ? 'every contract (*)' : ''].filter(Boolean);
+    const sends = t.policy.operations.includes('tx') && t.policy.tx?.messages.includes('/cosmos.bank.v1beta1.MsgSend');
+    const wide = [t.policy.operations.includes('raw') ? 'the raw operation (signs any message, transactions included)' : '', sends ? `bank sends to any address (up to ${t.policy.tx!.max_amount} uarkeo a transaction)` : '', t.policy.keys.includes('*') ? 'every key (*)' : '', t.policy.contracts.includes('*') ? 'every contract (*)' : ''].filter(Boolean);
     if (wide.length === 0) continue;
     problems++;
     add('tokens.grants', 'warn', `token ${t.name}: grants ${wide.join(', ')}`, `replace it with a narrower one: daemon token create --name ${t.name}-2 --keys NAME --contracts ID,… (claim only), then daemon token revoke ${t.name}`);

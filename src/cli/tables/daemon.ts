@@ -31,13 +31,13 @@ and limits. The audit log's tail is always checked against its head before servi
 export const TOKEN_CREATE = {
   command: 'daemon token create',
   summary: 'create a bearer token and print it once',
-  usage: ['--name NAME --keys K1,K2|* [--ops claim,arkcontract,raw] [--contracts 1,2|*] [--rate N [--burst N]] [--max-spend M] [--allow-management-spend] [--delegate-contracts-only] [--policy JSON|FILE] [--config PATH]'],
+  usage: ['--name NAME --keys K1,K2|* [--ops claim,arkcontract,raw,tx] [--contracts 1,2|*] [--rate N [--burst N]] [--max-spend M] [--allow-management-spend] [--delegate-contracts-only] [--policy JSON|FILE] [--config PATH]'],
   about: `Create a bearer token and print it once on stdout; only its SHA-256 is stored. --keys must name keys of the
 keyring the daemon config names (or "*"). The flags set the policy's fields over --policy's.`,
   flags: {
     name: { type: 'string', value: 'NAME', required: true, help: 'the token\'s name' },
     keys: { type: 'string', value: 'K1,K2|*', help: 'the keys it may use (required here or in --policy)' },
-    ops: { type: 'string', value: 'claim,arkcontract,raw', help: 'the operations it may ask for' },
+    ops: { type: 'string', value: 'claim,arkcontract,raw,tx', help: 'the operations it may ask for (tx needs a tx policy in --policy)' },
     contracts: { type: 'string', value: '1,2|*', help: 'the contracts it may sign for' },
     rate: { type: 'string', value: 'N', help: 'requests per second it may make' },
     burst: { type: 'string', value: 'N', computedDefault: '--rate', help: 'requests it may make at once' },
