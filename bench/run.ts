@@ -15,6 +15,7 @@ import { benchCloud } from './cloud.js';
 import { benchProxy } from './proxy.js';
 import { benchPkcs11 } from './pkcs11.js';
 import { benchConsole } from './console.js';
+import { benchTx } from './tx.js';
 import { benchColdStart } from './coldstart.js';
 import { median } from './stats.js';
 import { openLocalSigner } from '../src/keys/index.js';
@@ -108,6 +109,9 @@ if (process.env.BENCH_SKIP_PROXY !== '1') {
 
 // 7. The daemon with a PKCS#11 key (SoftHSM2) at 1 and 4 sessions, beside a local key under the same load.
 if (process.env.BENCH_SKIP_PKCS11 !== '1') rows.push(...(await benchPkcs11()));
+
+// 7. Transactions signed per second with each backend, and sent and included through the sender.
+if (process.env.BENCH_SKIP_TX !== '1') rows.push(...(await benchTx()));
 
 // 7. The operator console on a 1,000,000-entry audit log.
 if (process.env.BENCH_SKIP_CONSOLE !== '1') rows.push(...(await benchConsole()));
