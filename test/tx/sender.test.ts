@@ -132,3 +132,24 @@ test('a transaction the node accepts but never includes: a one-line timeout that
   const sender = new TxSender(new ChainClient(chain.url), signerOf('cat'), { pollMs: 50, waitMs: 1000 });
   await assert.rejects(sender.send(await sendRequest(await addressOf('fox'), 1)), (e: ChainError) => e.code === 'TX_NOT_INCLUDED' && /tx show [0-9A-F]{64}/.test(e.message) && !e.message.includes('\n'));
 });
+
+test('a poor account, too little gas, and a node that floods or answers garbage: one line each, nothing included', { timeout: 60_000 }, async (t) => {
+  const poor = privateKeyToSigner(new Uint8Array(32).fill(9));
+  const poorAddress = toAddress(await poor.publicKey());
+  const chain = await chainWith(t, { accounts: [{ address: await addressOf('cat'), balance: 10n ** 12n }, { address: poorAddress, balance: 50n }] });
+  const fox = await addressOf('fox');
+  const client = new ChainClient(chain.url);
+  const line = (re: RegExp) => (e: Error) => re.test(e.message) && !e.message.includes('\n');
+  const fromPoor = { messages: [{ typeUrl: MsgSendCodec.typeUrl, value: MsgSendCodec.encode({ fromAddress: poorAddress, toAddress: fox, amount: [{ denom: 'uarkeo', amount: '1' }] }) }], fee: parseFeeChoice({ gas: '200000' }) };
+  await assert.rejects(new TxSender(client, poor).send(fromPoor), line(/insufficient funds.*fund the account/));
+  await assert.rejects(new TxSender(client, signerOf('cat')).send(await sendRequest(fox, 1, { gas: '1000' })), line(/out of gas.*raise --gas/));
+  chain.faults.oversizedReply = '/cosmos/auth';
+  await assert.rejects(new TxSender(client, signerOf('cat')).send(await sendRequest(fox, 1)), line(/accounts\/arkeo1\S+: sent more than 1048576 bytes/));
+  chain.faults.oversizedReply = undefined;
+  chain.faults.malformedReply = '/cosmos/tx/v1beta1/simulate';
+  await assert.rejects(new TxSender(client, signerOf('cat')).send(await sendRequest(fox, 1)), line(/simulating the transaction: node \S+simulate: HTTP 200, reply is not JSON/));
+  chain.faults.malformedReply = undefined;
+  assert.equal(chain.included().length, 0, 'nothing was included');
+  // Control: the same send from cat, with the node behaving, goes through.
+  assert.equal((await new TxSender(client, signerOf('cat'), { pollMs: 50 }).send(await sendRequest(fox, 1))).included?.code, 0);
+});
