@@ -54,6 +54,16 @@ export async function closingSigners<T>(work: () => Promise<T>): Promise<T> {
 }
 
 /** The key where it lives: the daemon's with --daemon (or $ARKEO_SIGNER_DAEMON), else the keyring's, any backend. */
+/** The node, checked to serve --chain-id when it is given (a read from the wrong chain would mislead as surely as a write). */
+export async function readingNode(values: { node?: string; 'chain-id'?: string }): Promise<ChainClient> {
+  const chain = nodeOf(values);
+  if (values['chain-id'] !== undefined) {
+    const served = await chain.chainId();
+    if (served !== values['chain-id']) throw new ChainError('CHAIN_ID_MISMATCH', `node ${chain.lcd} serves chain "${served}", not "${values['chain-id']}"`);
+  }
+  return chain;
+}
+
 export async function openTxSigner(values: TxValues): Promise<Signer> {
   const daemonTarget = values.daemon ?? process.env.ARKEO_SIGNER_DAEMON;
   if (daemonTarget) {

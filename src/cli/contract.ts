@@ -7,7 +7,7 @@ import type { ContractTerms } from '../nonces/store.js';
 import { UsageError, flagValue, commandRunner } from './common.js';
 import { bind, runGroup, type Parsed } from './table.js';
 import { CONTRACT, CONTRACT_CLOSE, CONTRACT_LIST, CONTRACT_OPEN, CONTRACT_SHOW } from './tables/chain.js';
-import { closingSigners, nodeOf, openTxSigner, printOutcome, runTx, senderOf } from './chain-tx.js';
+import { closingSigners, nodeOf, readingNode, openTxSigner, printOutcome, runTx, senderOf } from './chain-tx.js';
 import { openKeyring } from './open-keyring.js';
 import { parsePublicKeyArg } from './public-key.js';
 import { withStore } from './nonce-store.js';
@@ -180,7 +180,7 @@ function printContracts(output: string, rows: ReturnType<typeof contractJson>[])
 }
 
 async function list({ values }: Parsed<typeof CONTRACT_LIST>): Promise<void> {
-  const chain = nodeOf(values);
+  const chain = await readingNode(values);
   const key = values.key !== undefined ? await publicKeyOf(values, values.key, '--key') : undefined;
   const provider = values.provider !== undefined ? flagValue(() => parsePublicKeyArg(values.provider!)) : undefined;
   const [height, contracts] = await Promise.all([chain.latestHeight(), chain.contracts(PREFIXES.accountPub)]);
@@ -193,7 +193,7 @@ async function list({ values }: Parsed<typeof CONTRACT_LIST>): Promise<void> {
 }
 
 async function show({ values, positionals: [id] }: Parsed<typeof CONTRACT_SHOW>): Promise<number> {
-  const chain = nodeOf(values);
+  const chain = await readingNode(values);
   const contractId = flagValue(() => parseContractId(id!));
   const [height, c] = await Promise.all([chain.latestHeight(), chain.contract(contractId)]);
   if (!c) {

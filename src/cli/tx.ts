@@ -4,7 +4,7 @@ import { InputError } from '../errors.js';
 import { flagValue, commandRunner } from './common.js';
 import { bind, runGroup, type Parsed } from './table.js';
 import { TX, TX_SEND, TX_SHOW } from './tables/chain.js';
-import { closingSigners, includedJson, nodeOf, openTxSigner, runTx } from './chain-tx.js';
+import { closingSigners, includedJson, readingNode, openTxSigner, runTx } from './chain-tx.js';
 import { EXIT } from './exit-codes.js';
 
 async function send({ values }: Parsed<typeof TX_SEND>): Promise<number> {
@@ -19,7 +19,7 @@ async function send({ values }: Parsed<typeof TX_SEND>): Promise<number> {
 async function show({ values, positionals: [hash] }: Parsed<typeof TX_SHOW>): Promise<number> {
   const h = hash!.replace(/^0x/i, '').toUpperCase();
   if (!/^[0-9A-F]{64}$/.test(h)) flagValue(() => { throw new InputError('BAD_TX_HASH', `HASH: expected 64 hex digits, got "${hash!.slice(0, 80)}"`); });
-  const included = await nodeOf(values).tx(h);
+  const included = await (await readingNode(values)).tx(h);
   if (!included) {
     process.stderr.write(`transaction ${h} is not in a block (yet); it may still be in a node's mempool\n`);
     return EXIT.refused;

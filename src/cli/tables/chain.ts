@@ -104,6 +104,7 @@ export const CONTRACT_LIST = {
     provider: { type: 'string', value: 'PUBKEY', help: 'only the contracts with this provider' },
     open: { type: 'boolean', help: 'only the contracts still open' },
     ...NODE_FLAG,
+    ...CHAIN_ID_FLAG,
     ...KEYRING_FLAGS,
     ...PIN_FLAG,
     ...OUTPUT_FLAG,
@@ -115,7 +116,7 @@ export const CONTRACT_SHOW = {
   summary: 'one contract on chain',
   positionals: [{ name: 'ID' }],
   about: 'One contract as the chain holds it, with its expiry and settlement heights and the blocks left.',
-  flags: { ...NODE_FLAG, ...OUTPUT_FLAG },
+  flags: { ...NODE_FLAG, ...CHAIN_ID_FLAG, ...OUTPUT_FLAG },
 } as const satisfies CommandTable;
 
 export const CONTRACT = {
@@ -142,7 +143,7 @@ export const TX_SHOW = {
   summary: 'a transaction as the block holds it',
   positionals: [{ name: 'HASH' }],
   about: 'A transaction as the block holds it: height, code, gas used and the events (exit 1 while it is not in a block).',
-  flags: { ...NODE_FLAG, ...OUTPUT_FLAG },
+  flags: { ...NODE_FLAG, ...CHAIN_ID_FLAG, ...OUTPUT_FLAG },
 } as const satisfies CommandTable;
 
 export const TX = {
