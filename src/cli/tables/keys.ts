@@ -1,11 +1,11 @@
-import { goWith, notWith, oneOf, together, type CommandGroup, type CommandTable, type FlagSpec, type Rule } from '../table.js';
+import { goWith, notWith, oneOf, together, type CommandTable, type FlagSpec, type Rule, commandTable, commandGroup } from '../table.js';
 import { addForms, keyBackends, type AddForm } from '../../keys/index.js';
-import { KEYRING_FLAGS, OUTPUT_FLAG, PIN_FLAG } from './shared.js';
+import { ARMOR_PASSPHRASE_FLAG, KEY_TYPE_FLAG, KEYRING_FLAGS, NAME_ARGUMENT, OUTPUT_FLAG, PIN_FLAG, YES_FLAG } from './shared.js';
 
 /** The flags of `keys add` whatever the backend: arkeod's own, where the keyring is, how to print. */
 const KEYS_ADD_COMMON = {
   'no-backup': { type: 'boolean', help: 'do not print the new mnemonic' },
-  'key-type': { type: 'string', choices: ['secp256k1'], default: 'secp256k1', help: 'the key algorithm' },
+  ...KEY_TYPE_FLAG,
   algo: { type: 'string', choices: ['secp256k1'], help: "the same as --key-type (arkeod's older name)" },
   ...KEYRING_FLAGS,
   ...OUTPUT_FLAG,
@@ -48,7 +48,7 @@ export function keysAddTable(forms: readonly AddForm[] = addForms()) {
   return {
     command: 'keys add',
     summary: 'create a key (or recover one), or record a key kept elsewhere (a PKCS#11 token, a cloud KMS)',
-    positionals: [{ name: 'NAME' }],
+    positionals: NAME_ARGUMENT,
     usage: forms.flatMap((f) => f.usage),
     about: forms.map((f) => f.about).join('\n\n'),
     // The backends' flags are known when the registry is (at run time); the command's own are typed here.
@@ -64,7 +64,7 @@ const kindsOf = (which: (b: ReturnType<typeof keyBackends>[number]) => boolean) 
 const EXTERNAL_KINDS = kindsOf((b) => !b.inProcess);
 const DESTROYABLE_KINDS = kindsOf((b) => b.destroy !== undefined);
 
-export const KEYS_LIST = {
+export const KEYS_LIST = commandTable({
   command: 'keys list',
   summary: `every key, sorted by name; external keys show their kind (${EXTERNAL_KINDS})`,
   about: 'Every key in the keyring, sorted by name.',
@@ -73,12 +73,12 @@ export const KEYS_LIST = {
     ...KEYRING_FLAGS,
     ...OUTPUT_FLAG,
   },
-} as const satisfies CommandTable;
+});
 
-export const KEYS_SHOW = {
+export const KEYS_SHOW = commandTable({
   command: 'keys show',
   summary: 'one key: name, type, address and pubkey (by name or address)',
-  positionals: [{ name: 'NAME' }],
+  positionals: NAME_ARGUMENT,
   about: `One key: name, type, address and pubkey; --address or --pubkey prints only that (the pubkey as proto-JSON,
 which verify --pubkey accepts). NAME may also be the key's account or validator address.`,
   flags: {
@@ -89,76 +89,76 @@ which verify --pubkey accepts). NAME may also be the key's account or validator 
     ...OUTPUT_FLAG,
   },
   rules: [oneOf('address', 'pubkey')],
-} as const satisfies CommandTable;
+});
 
-export const KEYS_DELETE = {
+export const KEYS_DELETE = commandTable({
   command: 'keys delete',
   summary: 'delete keys; for an external key only our records go, unless --delete-from-token',
   positionals: [{ name: 'NAME', repeat: true }],
   about: `Delete keys; asks for each unless -y. For an external key (${EXTERNAL_KINDS}) only our records go;
 the key itself stays where it is (--delete-from-token destroys a ${DESTROYABLE_KINDS} key; others are never deleted here).`,
   flags: {
-    yes: { type: 'boolean', short: 'y', help: 'do not ask' },
+    ...YES_FLAG,
     force: { type: 'boolean', help: 'does nothing, as in arkeod (where it is deprecated); kept for its scripts' },
     'delete-from-token': { type: 'boolean', help: `destroy a ${DESTROYABLE_KINDS} key on its token too (this cannot be undone)` },
     ...PIN_FLAG,
     ...KEYRING_FLAGS,
   },
   rules: [goWith(['pin-file'], ['delete-from-token'])],
-} as const satisfies CommandTable;
+});
 
-export const KEYS_RENAME = {
+export const KEYS_RENAME = commandTable({
   command: 'keys rename',
   summary: 'rename a key',
   positionals: [{ name: 'OLD' }, { name: 'NEW' }],
   about: 'Rename a key; the key is never absent from disk meanwhile.',
   flags: {
-    yes: { type: 'boolean', short: 'y', help: 'do not ask' },
+    ...YES_FLAG,
     ...KEYRING_FLAGS,
   },
-} as const satisfies CommandTable;
+});
 
-export const KEYS_EXPORT = {
+export const KEYS_EXPORT = commandTable({
   command: 'keys export',
   summary: 'print a key as armor (argon2id + ChaCha20-Poly1305, as arkeod v0.50), or as unarmored hex',
-  positionals: [{ name: 'NAME' }],
+  positionals: NAME_ARGUMENT,
   usage: ['NAME [--armor-passphrase-file F] [keyring flags]', 'NAME --unarmored-hex --unsafe [-y] [keyring flags]'],
   about: `Print the key as ASCII armor (argon2id + ChaCha20-Poly1305, as arkeod v0.50) encrypted under a passphrase from
 --armor-passphrase-file, ARKEO_ARMOR_PASSPHRASE or the terminal; or, with --unarmored-hex --unsafe, the raw
 private key in hex (asks unless -y). Either is printed as arkeod prints it: there is no -o json.`,
   flags: {
-    'armor-passphrase-file': { type: 'string', value: 'F', help: 'file holding the armor passphrase (or $ARKEO_ARMOR_PASSPHRASE, or a prompt)' },
+    ...ARMOR_PASSPHRASE_FLAG,
     'unarmored-hex': { type: 'boolean', help: 'print the raw private key in hex' },
     unsafe: { type: 'boolean', help: 'confirms --unarmored-hex' },
-    yes: { type: 'boolean', short: 'y', help: 'do not ask before printing the raw key' },
+    yes: { ...YES_FLAG.yes, help: 'do not ask before printing the raw key' },
     ...KEYRING_FLAGS,
   },
   rules: [together('unarmored-hex', 'unsafe'), notWith('unarmored-hex', ['armor-passphrase-file'])],
-} as const satisfies CommandTable;
+});
 
-export const KEYS_IMPORT = {
+export const KEYS_IMPORT = commandTable({
   command: 'keys import',
   summary: 'import an armored key (argon2 or legacy bcrypt armor)',
   positionals: [{ name: 'NAME' }, { name: 'FILE' }],
   about: 'Import an armored key (argon2 or legacy bcrypt armor) under NAME.',
   flags: {
-    'armor-passphrase-file': { type: 'string', value: 'F', help: 'file holding the armor passphrase (or $ARKEO_ARMOR_PASSPHRASE, or a prompt)' },
+    ...ARMOR_PASSPHRASE_FLAG,
     ...KEYRING_FLAGS,
   },
-} as const satisfies CommandTable;
+});
 
-export const KEYS_IMPORT_HEX = {
+export const KEYS_IMPORT_HEX = commandTable({
   command: 'keys import-hex',
   summary: 'import a raw 32-byte private key given in hex',
   positionals: [{ name: 'NAME' }, { name: 'HEX' }],
   about: 'Import a raw 32-byte secp256k1 private key given in hex (optional 0x).',
   flags: {
-    'key-type': { type: 'string', choices: ['secp256k1'], default: 'secp256k1', help: 'the key algorithm' },
+    ...KEY_TYPE_FLAG,
     ...KEYRING_FLAGS,
   },
-} as const satisfies CommandTable;
+});
 
-export const KEYS_MIGRATE = {
+export const KEYS_MIGRATE = commandTable({
   command: 'keys migrate',
   summary: 'copy every local key to the other backend (test and file)',
   about: `Copy every local key to the other backend; the source is left as it was. Every key is checked first: if one
@@ -169,12 +169,12 @@ each such key is named. Keys already there, and keys without a private key here,
     to: { type: 'string', choices: ['test', 'file'], required: true, help: 'the backend to copy to' },
     ...KEYRING_FLAGS,
   },
-} as const satisfies CommandTable;
+});
 
-export const KEYS = {
+export const KEYS = commandGroup({
   command: 'keys',
   summary: 'manage an arkeod-compatible keyring',
   about: `As arkeod keys, on the same files (test and file backends). An external key is kept as an offline record arkeod
 reads, beside where the key lives (${EXTERNAL_KINDS}).`,
   commands: [KEYS_ADD, KEYS_LIST, KEYS_SHOW, KEYS_DELETE, KEYS_RENAME, KEYS_EXPORT, KEYS_IMPORT, KEYS_IMPORT_HEX, KEYS_MIGRATE],
-} as const satisfies CommandGroup;
+});
