@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Keyring } from '../../src/keyring/index.js';
-import { deleteKey, openSigner, registerBackend, unregisterBackend } from '../../src/keys/index.js';
+import { addFormFor, deleteKey, openSigner, registerBackend, unregisterBackend, type ExternalBackend } from '../../src/keys/index.js';
 import { ClaimSigner, parseArkAuth } from '../../src/claims/index.js';
 import { SqliteNonceStore } from '../../src/nonces/index.js';
 import { PREFIXES, parseHex, publicKeyFromPrivate, toAddress, utf8, verifySignature } from '../../src/crypto/index.js';
@@ -72,6 +72,18 @@ test('toy backend: an in-process daemon serves its claims, its /healthz section 
   assert.match(metrics.body, /^# TYPE arkeo_signer_pkcs11_token_healthy gauge$/m, 'the built-in backends keep their metrics');
   const signed = auditEntries(d.config).filter((e) => e.result === 'ok' && (e.what.op === 'claim' || e.what.op === 'raw'));
   assert.deepEqual(signed.map((e) => e.what.backend), [KIND, KIND], 'the audit entries name the backend');
+});
+
+test('registerBackend: a keys add selector another backend has, or a second default form, is refused; a new selector chooses its form (control)', (t) => {
+  const like = (kind: string, selectors: string[]): ExternalBackend => ({ ...toyBackend, kinds: [kind], add: { ...toyBackend.add!, selectors } });
+  assert.throws(() => registerBackend(like('toy-clash', ['pkcs11'])), /^InputError: key backend toy: keys add --pkcs11 already chooses another backend$/);
+  assert.throws(() => registerBackend(like('toy-default', [])), /^InputError: key backend toy: its keys add form needs an option that chooses it/);
+  const other = like('toy-other', ['toy-other']);
+  registerBackend(other);
+  t.after(() => unregisterBackend(other));
+  assert.equal(addFormFor({ 'toy-other': 'x' }), other.add);
+  assert.equal(addFormFor({ 'toy-seed': 'x' }), toyBackend.add);
+  assert.deepEqual(addFormFor({ recover: true }).selectors, [], 'no selector given: the default form (a key made here)');
 });
 
 /** The CLI as compiled (not the bundles: the toy registers itself in dist/src's registry), with or without the toy. */
