@@ -75,15 +75,16 @@ contract naming it, to run where the account's key is. NAME can then sign claims
     const hdPath = await hdPathOf(values);
     const keyring = switchOption(values, 'dry-run') ? Keyring.open({ backend: 'memory' }) : writable();
     if (await keyring.has(name)) throw new KeyringError('KEY_EXISTS', `${name}: a key with this name already exists in ${keyring.location}`);
+    // The account is resolved before the key is made, so a bad --delegate-for leaves nothing behind.
     const delegateFor = textOption(values, 'delegate-for');
     const delegates = delegateFor !== undefined ? await import('./delegate.js') : undefined;
-    const account = delegateFor !== undefined ? await delegates!.resolveAccount(keyring, delegateFor) : undefined;
+    const account = delegates && (await delegates.resolveAccount(keyring, delegateFor!));
     const recovered = switchOption(values, 'recover');
     const { generateMnemonic } = await import('../crypto/hd.js');
     const mnemonic = recovered ? await ask('Enter your bip39 mnemonic\n', 'mnemonic') : generateMnemonic();
     const bip39Passphrase = switchOption(values, 'bip39-passphrase') ? await ask('Enter your bip39 passphrase. This is combined with the mnemonic to derive the seed\n', 'bip39 passphrase') : '';
     const info = await keyring.newAccount(name, mnemonic, { hdPath, bip39Passphrase });
-    const delegation = account ? delegates!.recordDelegation(home, name, info.publicKey!, account) : undefined;
+    const delegation = delegates && account && delegates.recordDelegation(home, name, info.publicKey!, account);
     return {
       info,
       ...(recovered ? {} : { mnemonic }),

@@ -1,5 +1,5 @@
 import { goWith, notWith, oneOf, together, type CommandTable, type FlagSpec, type Rule, commandTable, commandGroup } from '../table.js';
-import { addForms, keyBackends, type AddForm } from '../../keys/index.js';
+import { addForms, keyBackends, type AddForm, type KeyBackend } from '../../keys/index.js';
 import { ARMOR_PASSPHRASE_FLAG, KEY_TYPE_FLAG, KEYRING_FLAGS, NAME_ARGUMENT, OUTPUT_FLAG, PIN_FLAG, YES_FLAG } from './shared.js';
 
 /** The flags of `keys add` whatever the backend: arkeod's own, where the keyring is, how to print. */
@@ -16,8 +16,8 @@ function formFlags(forms: readonly AddForm[]): Record<string, FlagSpec> {
   const flags: Record<string, FlagSpec> = {};
   for (const form of forms) {
     for (const [name, option] of Object.entries(form.options)) {
-      const seen = flags[name];
-      if ((seen && JSON.stringify(seen) !== JSON.stringify(option)) || Object.hasOwn(KEYS_ADD_COMMON, name)) throw new Error(`keys add --${name}: declared twice, differently`);
+      if (Object.hasOwn(KEYS_ADD_COMMON, name)) throw new Error(`keys add --${name}: the command's own flag; a backend cannot declare it`);
+      if (flags[name] && JSON.stringify(flags[name]) !== JSON.stringify(option)) throw new Error(`keys add --${name}: declared twice, differently`);
       flags[name] = option;
     }
   }
@@ -26,20 +26,26 @@ function formFlags(forms: readonly AddForm[]): Record<string, FlagSpec> {
 
 /**
  * The rules the forms' selectors imply: one selector at most; with one, the default form's options are refused;
- * each form's other options go only with a selector of a form that takes them (grouped, so --create names every
- * form that creates). Then each form's own rules.
+ * each other option of a form goes only with a selector of a form that takes it (options taken by the same forms
+ * share one rule: --create names every form that creates). Then each form's own rules.
  */
 function formRules(forms: readonly AddForm[]): Rule[] {
   const defaults = forms.filter((f) => f.selectors.length === 0).flatMap((f) => Object.keys(f.options));
   const selectorsOf = new Map<string, string[]>();
-  for (const f of forms) for (const name of Object.keys(f.options)) if (!f.selectors.includes(name)) selectorsOf.set(name, [...(selectorsOf.get(name) ?? []), ...f.selectors]);
-  const byChoosers = new Map<string, string[]>();
-  for (const [name, selectors] of selectorsOf) if (selectors.length > 0) byChoosers.set(selectors.join(), [...(byChoosers.get(selectors.join()) ?? []), name]);
+  for (const f of forms) {
+    for (const name of Object.keys(f.options)) if (f.selectors.length > 0 && !f.selectors.includes(name)) selectorsOf.set(name, [...(selectorsOf.get(name) ?? []), ...f.selectors]);
+  }
+  const groups = new Map<string, { flags: string[]; selectors: string[] }>();
+  for (const [name, selectors] of selectorsOf) {
+    const group = groups.get(selectors.join(' ')) ?? { flags: [], selectors };
+    group.flags.push(name);
+    groups.set(selectors.join(' '), group);
+  }
   return [
     oneOf(...forms.flatMap((f) => f.selectors)),
     ...forms.flatMap((f) => f.selectors.map((s) => notWith(s, defaults, f.why))),
     ...forms.flatMap((f) => f.rules ?? []),
-    ...[...byChoosers].map(([selectors, names]) => goWith(names, selectors.split(','))),
+    ...[...groups.values()].map((g) => goWith(g.flags, g.selectors)),
   ];
 }
 
@@ -60,7 +66,7 @@ export function keysAddTable(forms: readonly AddForm[] = addForms()) {
 export const KEYS_ADD = keysAddTable();
 
 /** The kinds of the backends whose keys live elsewhere, and of those `--delete-from-token` destroys, for help. */
-const kindsOf = (which: (b: ReturnType<typeof keyBackends>[number]) => boolean) => keyBackends().filter(which).flatMap((b) => b.kinds).join(', ');
+const kindsOf = (which: (b: KeyBackend) => boolean) => keyBackends().filter(which).flatMap((b) => b.kinds).join(', ');
 const EXTERNAL_KINDS = kindsOf((b) => !b.inProcess);
 const DESTROYABLE_KINDS = kindsOf((b) => b.destroy !== undefined);
 
