@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import { ArkeoSignerError } from './errors.js';
+import { ArkeoSignerError, InputError } from './errors.js';
 
 /**
  * Reading what a remote party sends (a sentinel, a chain's LCD), bounded: a peer may lie, stall or flood, so
@@ -33,6 +33,24 @@ export interface BoundedReply {
   status: number;
   headers: Headers;
   body: Buffer;
+}
+
+/**
+ * The base of a remote party's URL, to append its routes to: http(s) only, no credentials (fetch refuses them, and
+ * they would end up in messages). `root`: the origin alone, for a peer whose routes hang off its root (a sentinel,
+ * reached from any URL of its); otherwise the URL as given without trailing slashes (an LCD may sit under a path).
+ * `what` names the peer in the InputError.
+ */
+export function remoteBase(url: string, what: string, options: { root?: boolean } = {}): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new InputError('BAD_URL', `${what}: not a URL: ${url.slice(0, 200)}`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InputError('BAD_URL', `${what}: expected http(s)://, got ${u.protocol}`);
+  if (u.username || u.password) throw new InputError('BAD_URL', `${what}: credentials in the URL are not supported`);
+  return options.root ? `${u.protocol}//${u.host}` : url.replace(/\/+$/, '');
 }
 
 /** fetch() says only "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND, a TLS error) is in its cause. */
@@ -89,7 +107,8 @@ export async function getBounded(url: string, options: BoundedGet): Promise<Boun
     } catch (e) {
       if (e instanceof BoundedReadError) throw e;
       if (signal.aborted) throw timedOut();
-      throw new BoundedReadError('unreachable', `${where}: the reply broke off (${causeOf(e)})`);
+      const of = Number.isFinite(declared) ? ` of ${declared}` : '';
+      throw new BoundedReadError('unreachable', `${where}: the reply broke off after ${size}${of} bytes (${causeOf(e)}); try again, and check the ${options.what} if it keeps happening`);
     }
   }
   return { status: res.status, headers: res.headers, body: Buffer.concat(chunks) };

@@ -1,6 +1,6 @@
 import { ArkeoSignerError } from '../errors.js';
 import { utf8 } from '../crypto/bytes.js';
-import { isLowS, sha256, verifyDigest } from '../crypto/secp256k1.js';
+import { sha256, verifySignature } from '../crypto/secp256k1.js';
 import { fetchSentinelClaim, type SentinelClaim } from './remote.js';
 import { claimPreimage } from './wire.js';
 
@@ -34,10 +34,10 @@ export class UnprovenNonceError extends ArkeoSignerError {
  * §3.2): ECDSA over SHA-256 of the preimage, or of its SHA-256; low-S only. Returns the key that signed, if any.
  */
 export function claimSigner(contractId: bigint, nonce: bigint, signature: Uint8Array, keys: readonly Uint8Array[]): Uint8Array | undefined {
-  if (signature.length !== 64 || !isLowS(signature)) return undefined;
-  const digest = sha256(utf8(claimPreimage(contractId, nonce)));
-  const digestOfDigest = sha256(digest);
-  return keys.find((key) => verifyDigest(key, digest, signature) || verifyDigest(key, digestOfDigest, signature));
+  const preimage = utf8(claimPreimage(contractId, nonce));
+  const digest = sha256(preimage);
+  // Cosmos VerifySignature (crypto's verifySignature, as the verifiers' emulations use it) of the preimage, then of its digest.
+  return keys.find((key) => verifySignature(key, preimage, signature) || verifySignature(key, digest, signature));
 }
 
 /**

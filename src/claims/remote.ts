@@ -1,7 +1,6 @@
-import { InputError } from '../errors.js';
 import { ArkeoSignerError } from '../errors.js';
 import { PREFIXES, parseBech32PubKey } from '../crypto/address.js';
-import { BoundedReadError, getBounded } from '../http.js';
+import { BoundedReadError, getBounded, remoteBase } from '../http.js';
 
 /** Talking to a provider's sentinel and to a chain LCD (REST) endpoint, with bounded time and size. */
 export class RemoteError extends ArkeoSignerError {}
@@ -9,7 +8,13 @@ export class RemoteError extends ArkeoSignerError {}
 export const REMOTE_TIMEOUT_MS = 5000;
 export const MAX_REMOTE_BODY = 1024 * 1024;
 
-async function getJson(url: string, what: string): Promise<unknown> {
+/**
+ * GET `url` as JSON, bounded in time and size. `what` names the peer in messages ("sentinel", "lcd"). A RemoteError
+ * otherwise: REMOTE_UNREACHABLE (no connection, no complete answer in time, the reply broke off), REMOTE_NOT_FOUND
+ * (404) or REMOTE_ERROR (another status outside 2xx), each with the start of the reply's text, REMOTE_BAD_REPLY (too
+ * large, a redirect, not JSON).
+ */
+export async function getRemoteJson(url: string, what: string): Promise<unknown> {
   let reply;
   try {
     reply = await getBounded(url, { what, timeoutMs: REMOTE_TIMEOUT_MS, maxBytes: MAX_REMOTE_BODY });
@@ -17,23 +22,15 @@ async function getJson(url: string, what: string): Promise<unknown> {
     if (e instanceof BoundedReadError) throw new RemoteError(e.reason === 'unreachable' || e.reason === 'timeout' ? 'REMOTE_UNREACHABLE' : 'REMOTE_BAD_REPLY', e.message);
     throw e;
   }
-  if (reply.status < 200 || reply.status > 299) throw new RemoteError('REMOTE_ERROR', `${what} ${url}: HTTP ${reply.status}`);
+  if (reply.status < 200 || reply.status > 299) {
+    const text = reply.body.toString('utf8').replace(/\s+/g, ' ').trim().slice(0, 200);
+    throw new RemoteError(reply.status === 404 ? 'REMOTE_NOT_FOUND' : 'REMOTE_ERROR', `${what} ${url}: HTTP ${reply.status}${text ? ` (${text})` : ''}`);
+  }
   try {
     return JSON.parse(reply.body.toString('utf8'));
   } catch {
     throw new RemoteError('REMOTE_BAD_REPLY', `${what} ${url}: reply is not JSON`);
   }
-}
-
-function base(url: string, what: string): string {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new InputError('BAD_URL', `${what}: not a URL: ${url}`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InputError('BAD_URL', `${what}: expected http(s)://, got ${u.protocol}`);
-  return url.replace(/\/+$/, '');
 }
 
 function decimalField(obj: Record<string, unknown>, field: string, where: string): bigint {
@@ -56,8 +53,8 @@ export interface SentinelClaim {
  * Only the shape is checked here; whether the signature proves the nonce is claims/proof.ts's question.
  */
 export async function fetchSentinelClaim(sentinelUrl: string, contractId: bigint): Promise<SentinelClaim> {
-  const url = `${base(sentinelUrl, 'sentinel')}/claim/${contractId}`;
-  const claim = await getJson(url, 'sentinel');
+  const url = `${remoteBase(sentinelUrl, 'sentinel')}/claim/${contractId}`;
+  const claim = await getRemoteJson(url, 'sentinel');
   if (typeof claim !== 'object' || claim === null || Array.isArray(claim)) throw new RemoteError('REMOTE_BAD_REPLY', `sentinel ${url}: reply is not a claim object`);
   const o = claim as Record<string, unknown>;
   const nonce = decimalField(o, 'nonce', `sentinel ${url}`);
@@ -98,8 +95,8 @@ export interface ChainContract {
 
 /** The chain's view of a contract: GET {lcd}/arkeo/contract/{cid} → {"contract": {…}} (proto JSON, int64 as strings). */
 export async function fetchChainContract(lcdUrl: string, contractId: bigint, pubPrefix: string = PREFIXES.accountPub): Promise<ChainContract> {
-  const url = `${base(lcdUrl, 'lcd')}/arkeo/contract/${contractId}`;
-  return parseChainContract(await getJson(url, 'lcd'), `lcd ${url}`, contractId, pubPrefix);
+  const url = `${remoteBase(lcdUrl, 'lcd')}/arkeo/contract/${contractId}`;
+  return parseChainContract(await getRemoteJson(url, 'lcd'), `lcd ${url}`, contractId, pubPrefix);
 }
 
 /**

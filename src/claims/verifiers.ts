@@ -2,7 +2,8 @@ import { keccak_256 } from '@noble/hashes/sha3.js';
 import { bech32 } from '@scure/base';
 import { PREFIXES } from '../crypto/address.js';
 import { concatBytes, toHex, utf8 } from '../crypto/bytes.js';
-import { highSTwin, isLowS, sha256, verifyDigest, isValidPublicKey } from '../crypto/secp256k1.js';
+// Cosmos `PubKey.VerifySignature(msg, sig)` (SHA-256 of msg, exactly 64 bytes, low-S only) is crypto's verifySignature.
+import { highSTwin, isLowS, sha256, verifySignature as cosmosVerify, isValidPublicKey } from '../crypto/secp256k1.js';
 
 /**
  * Emulations of what Arkeo v1.0.17 accepts (arkeo-claims.md §3, §4, §6.2, §6.3), reproduced from the Go code,
@@ -10,11 +11,6 @@ import { highSTwin, isLowS, sha256, verifyDigest, isValidPublicKey } from '../cr
  * deliberately NOT our strict parsers: the sentinel accepts `+1` and upper-case hex, and so do these.
  */
 export type Verdict = { accepted: true; branch: string } | { accepted: false; reason: string };
-
-/** Cosmos `PubKey.VerifySignature(msg, sig)`: SHA-256 of msg, exactly 64 bytes, low-S only. */
-function cosmosVerify(pub: Uint8Array, msg: Uint8Array, sig: Uint8Array): boolean {
-  return sig.length === 64 && isLowS(sig) && verifyDigest(pub, sha256(msg), sig);
-}
 
 const U64 = (1n << 64n) - 1n;
 const I64 = (1n << 63n) - 1n;

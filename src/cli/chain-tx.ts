@@ -2,12 +2,10 @@ import * as path from 'node:path';
 import { TxRaw } from 'cosmjs-types/cosmos/tx/v1beta1/tx';
 import { ChainClient, ChainError, TxJournal, TxSender, eventAttributes, formatCoins, parseFeeChoice, signDocOf, signOffline, type EncodedMessage, type IncludedTx, type SendRequest, type TxOutcome } from '../tx/index.js';
 import { parseDecimal, MAX_INT64 } from '../claims/index.js';
-import { openSigner } from '../keys/index.js';
 import type { Signer } from '../signers/index.js';
 import { UsageError, flagValue } from './common.js';
-import { openKeyring } from './open-keyring.js';
+import { daemonTarget, openKeyringKey } from './open-key.js';
 import { homeOf } from './nonce-store.js';
-import { pkcs11PinSource } from './pkcs11.js';
 import { EXIT } from './exit-codes.js';
 import type { KeyringFlags } from './common.js';
 
@@ -44,7 +42,7 @@ export function nodeOf(values: { node?: string }): ChainClient {
 
 const opened: { close(): void }[] = [];
 
-/** Close what openTxSigner opened (a daemon connection), so the command exits when it is done. */
+/** Close what openTxSigner opened (a key's sessions, a daemon connection) when the command is done. */
 export async function closingSigners<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
@@ -53,7 +51,6 @@ export async function closingSigners<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-/** The key where it lives: the daemon's with --daemon (or $ARKEO_SIGNER_DAEMON), else the keyring's, any backend. */
 /** The node, checked to serve --chain-id when it is given (a read from the wrong chain would mislead as surely as a write). */
 export async function readingNode(values: { node?: string; 'chain-id'?: string }): Promise<ChainClient> {
   const chain = nodeOf(values);
@@ -64,15 +61,21 @@ export async function readingNode(values: { node?: string; 'chain-id'?: string }
   return chain;
 }
 
+/**
+ * The key where it lives: the daemon's with --daemon (or $ARKEO_SIGNER_DAEMON), signing transactions under its
+ * token's tx policy, else the keyring's, any backend (open-key.ts makes the choice for every command).
+ */
 export async function openTxSigner(values: TxValues): Promise<Signer> {
-  const daemonTarget = values.daemon ?? process.env.ARKEO_SIGNER_DAEMON;
-  if (daemonTarget) {
+  const target = daemonTarget(values);
+  if (target) {
     const { DaemonClient, daemonToken, daemonTxSigner } = await import('../daemon/client.js');
-    const client = new DaemonClient(daemonTarget, { token: daemonToken(values['token-file']) });
+    const client = new DaemonClient(target, { token: daemonToken(values['token-file']) });
     opened.push(client);
     return daemonTxSigner(client, values.key);
   }
-  return openSigner(openKeyring(values), values.key, { pkcs11: { pin: pkcs11PinSource(values['pin-file']) } });
+  const signer = await openKeyringKey(values, values.key);
+  opened.push({ close: () => signer.destroy() });
+  return signer;
 }
 
 /** The journal of what this home's keys sent: <home>/signer/tx/. */

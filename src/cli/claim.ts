@@ -22,11 +22,9 @@ import {
 } from '../claims/index.js';
 import { maxNonceFor, type ContractTerms } from '../nonces/store.js';
 import { UsageError, checking, flagValue, commandRunner } from './common.js';
-import { openKeyring } from './open-keyring.js';
 import { withStore } from './nonce-store.js';
 import { parsePublicKeyArg } from './public-key.js';
-import { openSigner } from '../keys/index.js';
-import { pkcs11PinSource } from './pkcs11.js';
+import { openKey, openKeyringKey } from './open-key.js';
 import { bind, runGroup, type Parsed } from './table.js';
 import { CLAIM, CLAIM_ARKCONTRACT, CLAIM_CONTRACT_ADD, CLAIM_CONTRACT_LIST, CLAIM_EXPLAIN, CLAIM_SIGN } from './tables/claim.js';
 import { EXIT } from './exit-codes.js';
@@ -63,22 +61,16 @@ function blockSizeOf(text: string): number {
 async function sign({ values }: Parsed<typeof CLAIM_SIGN>): Promise<void> {
   const contractId = flagValue(() => parseContractId(values.contract));
   const delegate = requestedForm(values.form);
-  const daemonTarget = values.daemon ?? process.env.ARKEO_SIGNER_DAEMON;
-  if (daemonTarget) {
-    // The daemon holds the key, the nonce store and the policy; we only ask (the table refuses the flags for here).
-    const { DaemonClient, daemonToken } = await import('../daemon/client.js');
-    const client = new DaemonClient(daemonTarget, { token: daemonToken(values['token-file']) });
-    try {
-      const c = await client.claim(contractId, values.key, delegate);
-      out(values.output === 'json' ? JSON.stringify({ contract_id: c.contract, nonce: c.nonce, preimage: c.preimage, signature: c.signature, arkauth: c.arkauth, header: `arkauth: ${c.arkauth}` }) + '\n' : c.arkauth + '\n');
-    } finally {
-      client.close();
-    }
-    return;
-  }
   const { profile, chainId } = profileOf(values);
-  const signer = await openSigner(openKeyring(values), values.key, { pkcs11: { pin: pkcs11PinSource(values['pin-file']) } });
+  const key = await openKey(values, values.key);
   try {
+    if (key.daemon) {
+      // The daemon holds the key, the nonce store and the policy; we only ask (the table refuses the flags for here).
+      const c = await key.daemon.claim(contractId, values.key, delegate);
+      out(values.output === 'json' ? JSON.stringify({ contract_id: c.contract, nonce: c.nonce, preimage: c.preimage, signature: c.signature, arkauth: c.arkauth, header: `arkauth: ${c.arkauth}` }) + '\n' : c.arkauth + '\n');
+      return;
+    }
+    const signer = key.signer;
     await withStore(values, 'write', async (store) => {
       const terms = await store.getContract(contractId);
       if (!terms && !values['require-terms']) {
@@ -97,14 +89,14 @@ async function sign({ values }: Parsed<typeof CLAIM_SIGN>): Promise<void> {
       out(values.output === 'json' ? JSON.stringify(ClaimSigner.toJson(claim, toBech32PubKey(await signer.publicKey()))) + '\n' : claim.arkauth + '\n');
     });
   } finally {
-    signer.destroy();
+    key.close();
   }
 }
 
 async function arkcontract({ values }: Parsed<typeof CLAIM_ARKCONTRACT>): Promise<void> {
   const contractId = flagValue(() => parseContractId(values.contract));
   const timestamp = values.timestamp ? flagValue(() => parseDecimal(values.timestamp!, 'timestamp', 1n, MAX_INT64)) : BigInt(Math.floor(Date.now() / 1000));
-  const signer = await openSigner(openKeyring(values), values.key, { pkcs11: { pin: pkcs11PinSource(values['pin-file']) } });
+  const signer = await openKeyringKey(values, values.key);
   try {
     await withStore(values, 'read', async (store) => {
       const claims = await ClaimSigner.create(signer, store);

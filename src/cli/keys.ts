@@ -1,30 +1,24 @@
 import * as fs from 'node:fs';
 import { InputError, KeyringError } from '../errors.js';
-import { generateMnemonic, hdPathFor, validateHdPath } from '../crypto/hd.js';
 import { parseAddress, PREFIXES } from '../crypto/address.js';
 import { parseHex, toHex, wipe } from '../crypto/bytes.js';
-import { Keyring, showName, validateKeyName, type Backend, type KeyInfo } from '../keyring/keyring.js';
+import { type Keyring, showName, validateKeyName, type Backend, type KeyInfo } from '../keyring/keyring.js';
 import { checkPassphraseRules } from '../keyring/keyhash.js';
 import { decryptPrivateKeyArmor, encryptPrivateKeyArmor } from '../keyring/armor.js';
 import { UsageError, type KeyringFlags, commandRunner } from './common.js';
 import { bind, runGroup, type Parsed } from './table.js';
 import { KEYS, KEYS_ADD, KEYS_DELETE, KEYS_EXPORT, KEYS_IMPORT, KEYS_IMPORT_HEX, KEYS_LIST, KEYS_MIGRATE, KEYS_RENAME, KEYS_SHOW } from './tables/keys.js';
-import { openKeyring } from './open-keyring.js';
+import { keyringDir, openKeyring } from './open-keyring.js';
 import { confirm, readSecret, readSecretFile } from './io.js';
-import { recordAndCommand, resolveAccount } from './delegate.js';
-import { CLOUD_KIND_OF_FLAG, addCloudKey, addPkcs11Key, deleteKey, type AddCloudKeyOptions } from '../keys/index.js';
+import { addFormFor, deleteKey, type AddValues } from '../keys/index.js';
+import { keyOptions } from './open-key.js';
 import { pkcs11PinSource } from './pkcs11.js';
-import { goJsonObject, keyJson, keyListJson, keyOutput, keyText } from './output.js';
+import { keyJson, keyListJson, keyOutput, keyText } from './output.js';
 
 const out = (s: string) => process.stdout.write(s);
 const err = (s: string) => process.stderr.write(s);
 
 export const ARMOR_PASSPHRASE_ENV = 'ARKEO_ARMOR_PASSPHRASE';
-
-function printKey(info: KeyInfo, format: 'text' | 'json', bech?: string, mnemonic?: string): void {
-  const o = keyOutput(info, bech, mnemonic);
-  out(format === 'json' ? keyJson(o) : keyText([o]));
-}
 
 async function armorPassphrase(file: string | undefined, prompt: string): Promise<string> {
   if (file) return readSecretFile(file, 'armor passphrase');
@@ -33,85 +27,39 @@ async function armorPassphrase(file: string | undefined, prompt: string): Promis
   return readSecret(prompt, 'armor passphrase');
 }
 
-function intFlag(value: string, name: string): number {
-  if (!/^(0|[1-9]\d{0,9})$/.test(value) || Number(value) >= 2 ** 31) throw new UsageError(`--${name}: expected an integer from 0 to 2147483647`);
-  return Number(value);
-}
-
-type AddValues = Parsed<typeof KEYS_ADD>['values'];
-
-/** `keys add`: which kind of key the flags name (how they combine is the table's, tables/keys.ts). */
+/** `keys add`: the backend form the flags choose does the work (keys/registry.ts); how flags combine is the table's. */
 async function add({ values, positionals: [name] }: Parsed<typeof KEYS_ADD>): Promise<void> {
   validateKeyName(name!);
-  const cloud = CLOUD_KIND_FLAGS.find((f) => values[f] !== undefined);
-  if (cloud) return addCloud(name!, cloud, values);
-  if (values.pkcs11 !== undefined) return addPkcs11(name!, values);
-  const hdPath = values['hd-path'] ?? hdPathFor(intFlag(values.account, 'account'), intFlag(values.index, 'index'), intFlag(values['coin-type'], 'coin-type'));
-  validateHdPath(hdPath);
-  const keyring = values['dry-run'] ? Keyring.open({ backend: 'memory' }) : openKeyring(values, 'write');
-  if (await keyring.has(name!)) throw new KeyringError('KEY_EXISTS', `${name}: a key with this name already exists in ${keyring.location}`);
-  const account = values['delegate-for'] !== undefined ? await resolveAccount(keyring, values['delegate-for']) : undefined;
-  const mnemonic = values.recover ? await readSecret('Enter your bip39 mnemonic\n', 'mnemonic') : generateMnemonic();
-  const bip39Passphrase = values['bip39-passphrase'] ? await readSecret('Enter your bip39 passphrase. This is combined with the mnemonic to derive the seed\n', 'bip39 passphrase') : '';
-  const info = await keyring.newAccount(name!, mnemonic, { hdPath, bip39Passphrase });
-  const showMnemonic = !values.recover && !values['no-backup'];
-  const delegation = account ? recordAndCommand(values, name!, info.publicKey!, account) : undefined;
-  if (values.output === 'json') {
-    // arkeod's JSON shape: the mnemonic is a field of the printed object (and ours: the delegation, when asked).
-    const o: Record<string, string> = keyOutput(info, undefined, showMnemonic ? mnemonic : undefined);
-    if (delegation) Object.assign(o, { delegate_for: delegation.record.account, open_contract: delegation.command.argv.join(' ') });
-    out(goJsonObject(o) + '\n');
-    return;
+  const given: AddValues = values;
+  const form = addFormFor(given);
+  // What the table's rules cannot check is a usage error too (exit 2), found before anything is opened.
+  try {
+    form.check?.(given);
+  } catch (e) {
+    if (e instanceof InputError) throw new UsageError(`${KEYS_ADD.command}: ${e.message}`);
+    throw e;
   }
-  printKey(info, 'text');
-  if (delegation) out(`\n${delegation.command.text}\n`);
-  if (showMnemonic) {
-    err('\n**Important** write this mnemonic phrase in a safe place.\nIt is the only way to recover your account if you ever forget your password.\n\n');
-    err(mnemonic + '\n');
-  }
-}
-
-/** `keys add NAME --pkcs11 URI [--create]`: an external key; the keyring gets an offline record and our location file. */
-async function addPkcs11(name: string, values: AddValues): Promise<void> {
-  const keyring = openKeyring(values, 'write');
-  const info = await addPkcs11Key(keyring, name, {
-    uri: values.pkcs11!,
-    module: values['pkcs11-module'],
-    create: values.create === true,
-    pin: pkcs11PinSource(values['pin-file']),
+  const added = await form.add({
+    name: name!,
+    values: given,
+    keyring: () => openKeyring(values, 'write'),
+    home: keyringDir(values),
+    ask: readSecret,
+    options: keyOptions(values['pin-file']),
   });
-  printKey(info, values.output);
-  if (info.exportable) err(`warning: ${name}: the key on the token is marked extractable or not sensitive; it can leave the token\n`);
-}
-
-const CLOUD_KIND_FLAGS = Object.keys(CLOUD_KIND_OF_FLAG) as (keyof typeof CLOUD_KIND_OF_FLAG)[];
-
-/** `keys add NAME --awskms REF|--create …` and the Azure and GCP forms: an offline record and our location file. */
-async function addCloud(name: string, flag: (typeof CLOUD_KIND_FLAGS)[number], values: AddValues): Promise<void> {
-  const kind = CLOUD_KIND_OF_FLAG[flag];
-  // `--awskms` with no value is the empty string (optionalValue in the table): no reference.
-  const ref = values[flag] === '' ? undefined : values[flag];
-  if (values.create && ref !== undefined) throw new UsageError(`keys add: --${flag} REF names an existing key; --create makes a new one: give one of them`);
-  if (!values.create && ref === undefined) throw new UsageError(`keys add: --${flag} needs a key reference, or --create`);
-  const opts: AddCloudKeyOptions = {
-    kind,
-    ...(ref !== undefined ? { ref } : {}),
-    create: values.create === true,
-    endpoint: values.endpoint,
-    caFile: values['ca-file'],
-    insecure: values['insecure-grpc'] === true,
-    region: values.region,
-    alias: values.alias,
-    vault: values.vault,
-    keyName: values['key-name'],
-    keyRing: values['key-ring'],
-    keyId: values['key-id'],
-    createKeyRing: values['create-key-ring'] === true,
-  };
-  const keyring = openKeyring(values, 'write');
-  const info = await addCloudKey(keyring, name, opts);
-  if (values.output === 'json') out(JSON.stringify({ ...keyOutput(info), reference: info.reference }) + '\n');
-  else printKey(info, 'text');
+  const mnemonic = values['no-backup'] ? undefined : added.mnemonic;
+  if (values.output === 'json') {
+    // arkeod's JSON shape: the mnemonic is a field of the printed object; a backend's own fields follow the key's.
+    out(keyJson({ ...keyOutput(added.info, undefined, mnemonic), ...added.fields }));
+  } else {
+    out(keyText([keyOutput(added.info)]));
+    if (added.text) out(`\n${added.text}\n`);
+    if (mnemonic) {
+      err('\n**Important** write this mnemonic phrase in a safe place.\nIt is the only way to recover your account if you ever forget your password.\n\n');
+      err(mnemonic + '\n');
+    }
+  }
+  for (const w of added.warnings ?? []) err(`warning: ${w}\n`);
 }
 
 async function list({ values }: Parsed<typeof KEYS_LIST>): Promise<void> {

@@ -4,9 +4,14 @@ import { keyringPassphraseSource } from './passphrase.js';
 
 // Apart from common.ts, so that what every command shares (runCli, flag parsing) does not load the keyring.
 
-/** Open the keyring the flags name: `--keyring-dir`, else `--home`, else ~/.arkeo; backend default `test`. */
+/** The keyring's root directory the flags name: `--keyring-dir`, else `--home`, else ~/.arkeo. */
+export function keyringDir(flags: KeyringFlags): string {
+  return expandHome(flags['keyring-dir'] ?? flags.home ?? defaultHome());
+}
+
+/** Open the keyring the flags name (keyringDir); backend default `test`. */
 export function openKeyring(flags: KeyringFlags, mode: 'read' | 'write' = 'read'): Keyring {
-  const dir = expandHome(flags['keyring-dir'] ?? flags.home ?? defaultHome());
+  const dir = keyringDir(flags);
   const backend = (flags['keyring-backend'] ?? process.env.ARKEO_KEYRING_BACKEND ?? 'test') as Backend;
   // A bad --keyring-backend is a bad flag value: exit 2, like an unknown flag.
   if (!BACKENDS.includes(backend)) throw new UsageError(`--keyring-backend: expected one of ${BACKENDS.join(', ')}, got "${backend}" (os/kwallet/pass are not supported)`);

@@ -3,11 +3,8 @@ import { curveEngineNote, sha256 } from '../crypto/secp256k1.js';
 import { toHex, utf8 } from '../crypto/bytes.js';
 import { log } from '../log.js';
 import { UsageError, runCli } from './common.js';
-import { openKeyring } from './open-keyring.js';
 import { argBytes, readMessageFile } from './io.js';
-import type { Signer } from '../signers/index.js';
-import { openSigner } from '../keys/index.js';
-import { pkcs11PinSource } from './pkcs11.js';
+import { openKey } from './open-key.js';
 import { SIGNHERE_FLAGS, signhereUsage } from './tables/signhere.js';
 import { EXIT } from './exit-codes.js';
 
@@ -62,26 +59,20 @@ async function main(argv: string[]): Promise<number | void> {
   if (output !== 'text' && output !== 'json') throw new UsageError(`-output: expected text or json, got "${output}"`);
   if (flags.has('m') && flags.has('message-file')) throw new UsageError('-m and -message-file cannot be used together');
   const message = flags.has('message-file') ? readMessageFile(flags.get('message-file')!, '-message-file') : argBytes(flags.get('m') ?? 'message', '-m');
-  const daemonTarget = flags.get('daemon') ?? process.env.ARKEO_SIGNER_DAEMON;
-  let signer: Signer & { destroy?: () => void };
-  let client: { close(): void } | undefined;
-  if (daemonTarget) {
-    // Imported only when used (and the client alone, not the daemon): signhere's cold start is what a
-    // process-per-signature user pays every time.
-    const { DaemonClient, DaemonSigner, daemonToken } = await import('../daemon/client.js');
-    const c = new DaemonClient(daemonTarget, { token: daemonToken(flags.get('token-file')) });
-    client = c;
-    signer = new DaemonSigner(c, flags.get('u') ?? 'alice');
-  } else {
-    const keyring = openKeyring({
+  const key = await openKey(
+    {
+      daemon: flags.get('daemon'),
+      'token-file': flags.get('token-file'),
       home: flags.get('home'),
       'keyring-backend': flags.get('keyring-backend'),
       'keyring-dir': flags.get('keyring-dir'),
       'passphrase-file': flags.get('passphrase-file'),
-    });
-    log('debug', curveEngineNote());
-    signer = await openSigner(keyring, flags.get('u') ?? 'alice', { pkcs11: { pin: pkcs11PinSource(flags.get('pin-file')) } });
-  }
+      'pin-file': flags.get('pin-file'),
+    },
+    flags.get('u') ?? 'alice',
+  );
+  if (!key.daemon) log('debug', curveEngineNote());
+  const signer = key.signer;
   try {
     // Both signers verify before releasing, as the Go tool's "bad signature" check does.
     const signature = await signer.sign(message);
@@ -99,8 +90,7 @@ async function main(argv: string[]): Promise<number | void> {
       );
     } else process.stdout.write(toHex(signature) + '\n');
   } finally {
-    signer.destroy?.();
-    client?.close();
+    key.close();
   }
 }
 

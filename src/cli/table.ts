@@ -83,6 +83,16 @@ export interface CommandGroup {
 
 export const isGroup = (c: CommandTable | CommandGroup): c is CommandGroup => 'commands' in c;
 
+/** A command's table, checked as a CommandTable with its literal types kept: Parsed<typeof T> types its values. */
+export function commandTable<const T extends CommandTable>(table: T): T {
+  return table;
+}
+
+/** A group of commands, checked as a CommandGroup with its literal types kept. */
+export function commandGroup<const T extends CommandGroup>(group: T): T {
+  return group;
+}
+
 type ValueOf<F extends FlagSpec> = F extends { type: 'boolean' } ? boolean : F extends { type: 'repeatable' } ? string[] : F extends { choices: readonly (infer C)[] } ? C : string;
 
 /** A flag that is always in the parsed values: required, or with a default. */

@@ -69,6 +69,90 @@ export interface Serving<S extends KeySigner = KeySigner> {
   health?(): Promise<HealthSection | undefined>;
 }
 
+/**
+ * An option of `keys add` a backend takes. It has the shape of the CLI's flag specs (src/cli/table.ts, FlagSpec),
+ * which the CLI makes the flag, its help and its checks from: keys/ says what a backend needs to make or link a
+ * key, and never reads argv.
+ */
+export interface AddOption {
+  readonly type: 'boolean' | 'string';
+  /** The value's name in help (URI, REF, N). */
+  readonly value?: string;
+  readonly default?: string;
+  /** The default the backend works out when the option is absent (from the environment): for help. */
+  readonly computedDefault?: string;
+  /** The value may be left out (`--awskms --create`): then it is "". */
+  readonly optionalValue?: boolean;
+  readonly help: string;
+}
+
+/** How a backend's own options combine, in the CLI's rule shapes (src/cli/table.ts, Rule). */
+export type AddRule =
+  /** Each of `flags` needs one of `goWith`. */
+  | { readonly flags: readonly string[]; readonly goWith: readonly string[] }
+  /** None of `flags` goes with `notWith`. */
+  | { readonly flags: readonly string[]; readonly notWith: string; readonly why?: string };
+
+/** The options given to `keys add`, by name: a string, true for a switch, "" for an optional value left out. */
+export type AddValues = Readonly<Record<string, string | boolean | undefined>>;
+
+/** What `keys add` hands a backend's form: the name, the options, and what only the command can provide. */
+export interface AddRequest {
+  name: string;
+  values: AddValues;
+  /** The keyring the command names, opened for writing (a form that writes nothing there, a dry run, never opens it). */
+  keyring(): Keyring;
+  /** The keyring's root directory (--keyring-dir, else --home): where files kept beside the keyring go. */
+  home: string;
+  /** Ask for a secret that is never an option value (a mnemonic, a passphrase): at the terminal, or stdin's next line. */
+  ask(prompt: string, what: string): Promise<string>;
+  /** The options keys are opened with (a PKCS#11 PIN source). */
+  options: OpenSignerOptions;
+}
+
+/** A key `keys add` made or linked, and what to tell the user besides the key itself. */
+export interface AddedKey {
+  info: KeyInfo;
+  /** A mnemonic made for the key: its only backup (printed unless --no-backup). */
+  mnemonic?: string;
+  /** Fields after the key's own in `-o json`, in order. */
+  fields?: Readonly<Record<string, string>>;
+  /** Printed after the key in text output. */
+  text?: string;
+  /** Each printed on stderr as `warning: …`. */
+  warnings?: readonly string[];
+}
+
+/**
+ * A backend's part of `keys add`: the options that choose it and those it takes, how they combine, its help, and
+ * the step that creates or links a key. The CLI's `keys add` table is made from every backend's form
+ * (src/cli/tables/keys.ts), so a new backend brings its flags with it.
+ */
+export interface AddForm {
+  /**
+   * The options that choose this backend (`--pkcs11 URI`): none for the one default form (a key made here).
+   * Given one of them, the default form's options are refused, and this form's other options go only with them.
+   */
+  readonly selectors: readonly string[];
+  /** Its options, selectors included. An option two forms take (`--create`) must be the same in both. */
+  readonly options: Readonly<Record<string, AddOption>>;
+  /** Rules among its own options, beyond those the CLI derives from `selectors`. */
+  readonly rules?: readonly AddRule[];
+  /** Why the default form's options do not go with a selector: "its key is made on the token". */
+  readonly why?: string;
+  /** Its synopsis forms, after `keys add`. */
+  readonly usage: readonly string[];
+  /** Its paragraph(s) of `keys add --help`. */
+  readonly about: string;
+  /**
+   * Option values the rules cannot check (a number's range, a value required unless another option is given):
+   * an InputError here is a usage error of `keys add`, before anything is opened.
+   */
+  check?(values: AddValues): void;
+  /** Create or link the key, and record it in the keyring. */
+  add(request: AddRequest): Promise<AddedKey>;
+}
+
 interface BackendBase<S extends KeySigner> {
   /** The key-record kinds it opens (KeyInfo.kind; for an external key, the kind in its external-key file). */
   readonly kinds: readonly string[];
@@ -82,6 +166,8 @@ interface BackendBase<S extends KeySigner> {
   destroy?(info: KeyInfo, options: { pin?: PinSource }): Promise<number>;
   /** The daemon's hooks for this backend: one Serving per daemon, made at its start. */
   serve?(context: ServeContext): Promise<Serving<S>>;
+  /** Its part of `keys add`; a backend without one has its keys recorded some other way. */
+  readonly add?: AddForm;
 }
 
 /** A backend whose private key lives in this process: the daemon moves its keys into its signing thread. */

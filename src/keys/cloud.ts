@@ -9,7 +9,8 @@ import { InputError, KeyringError } from '../errors.js';
 import type { Keyring, KeyInfo } from '../keyring/keyring.js';
 import type { Signer, CloudKind, CloudSigner, CloudSignerForOptions, CloudHealth, CloudStats } from '../signers/index.js';
 import type { KmsError } from '../signers/cloud/retry.js';
-import type { CloudKeyOptions, ExternalBackend, ServeContext, Serving } from './backend.js';
+import type { AddForm, AddValues, CloudKeyOptions, ExternalBackend, ServeContext, Serving } from './backend.js';
+import { CREATE_OPTION, switchOption, textOption } from './add.js';
 
 // The cloud signers (and through them the SDKs' helpers) are imported when a cloud key is used.
 const cloudSigners = () => import('../signers/cloud/index.js');
@@ -325,6 +326,89 @@ async function serveCloud({ registry }: ServeContext): Promise<Serving<CloudKeyS
   };
 }
 
+/** Each cloud's own `keys add` options (--endpoint is every cloud's); one cloud's are refused with another's flag. */
+const OWN_OPTIONS: Record<CloudKind, readonly string[]> = {
+  'aws-kms': ['region', 'alias'],
+  'azure-kv': ['vault', 'key-name', 'ca-file'],
+  'gcp-kms': ['key-ring', 'key-id', 'create-key-ring', 'insecure-grpc'],
+};
+/** The options that only say how to create a key. */
+const CREATE_ONLY = ['region', 'alias', 'vault', 'key-name', 'key-ring', 'key-id', 'create-key-ring'];
+
+const FLAG_OF_KIND = Object.fromEntries(Object.entries(CLOUD_KIND_OF_FLAG).map(([flag, kind]) => [kind, flag])) as Record<CloudKind, keyof typeof CLOUD_KIND_OF_FLAG>;
+
+/** The cloud flag given (`--awskms` …), its kind, and the reference (undefined for `--awskms` with no value). */
+function cloudChosen(values: AddValues): { flag: keyof typeof CLOUD_KIND_OF_FLAG; kind: CloudKind; ref?: string } {
+  const [flag, kind] = Object.entries(CLOUD_KIND_OF_FLAG).find(([f]) => values[f] !== undefined) as [keyof typeof CLOUD_KIND_OF_FLAG, CloudKind];
+  const ref = textOption(values, flag);
+  return { flag, kind, ...(ref ? { ref } : {}) };
+}
+
+/** `keys add NAME --awskms REF|--create …` and the Azure and GCP forms: a key read, or created, in the cloud. */
+const cloudForm: AddForm = {
+  selectors: CLOUD_KINDS.map((kind) => FLAG_OF_KIND[kind]),
+  options: {
+    awskms: { type: 'string', value: 'REF', optionalValue: true, help: 'a key in AWS KMS: awskms:arn:aws:kms:…, or none with --create' },
+    azurekv: { type: 'string', value: 'REF', optionalValue: true, help: 'a key in Azure Key Vault: azurekv:https://VAULT.vault.azure.net/keys/NAME[/VERSION], or none with --create' },
+    gcpkms: { type: 'string', value: 'REF', optionalValue: true, help: 'a key in Google Cloud KMS: gcpkms:projects/…/cryptoKeyVersions/N, or none with --create' },
+    create: CREATE_OPTION,
+    endpoint: { type: 'string', value: 'URL|HOST:PORT', help: "send the cloud's requests here (a private endpoint, an emulator)" },
+    'ca-file': { type: 'string', value: 'PEM', help: 'Azure: trust this certificate for --endpoint' },
+    'insecure-grpc': { type: 'boolean', help: 'GCP: plain gRPC to a loopback --endpoint (test servers only)' },
+    region: { type: 'string', value: 'REGION', computedDefault: '$AWS_REGION or $AWS_DEFAULT_REGION', help: 'AWS: the region to create the key in' },
+    alias: { type: 'string', value: 'alias/NAME', help: 'AWS: an alias for the new key' },
+    vault: { type: 'string', value: 'URL', help: 'Azure: the vault to create the key in' },
+    'key-name': { type: 'string', value: 'NAME', help: "Azure: the new key's name" },
+    'key-ring': { type: 'string', value: 'RING', help: 'GCP: the key ring to create the key in (projects/P/locations/L/keyRings/R)' },
+    'key-id': { type: 'string', value: 'K', help: "GCP: the new key's id" },
+    'create-key-ring': { type: 'boolean', help: 'GCP: create --key-ring too' },
+  },
+  rules: [
+    ...CLOUD_KINDS.map((kind) => ({ flags: CLOUD_KINDS.filter((k) => k !== kind).flatMap((k) => OWN_OPTIONS[k]), notWith: FLAG_OF_KIND[kind] })),
+    { flags: CREATE_ONLY, goWith: ['create'] },
+  ],
+  why: 'its key is made and kept in the cloud',
+  usage: [
+    'NAME --awskms awskms:arn:aws:kms:REGION:ACCOUNT:key/ID [--endpoint URL]',
+    'NAME --awskms --create --region REGION [--alias alias/NAME] [--endpoint URL]',
+    'NAME --azurekv azurekv:https://VAULT.vault.azure.net/keys/NAME[/VERSION]',
+    'NAME --azurekv --create --vault https://VAULT.vault.azure.net --key-name NAME',
+    'NAME --gcpkms gcpkms:projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N',
+    'NAME --gcpkms --create --key-ring projects/P/locations/L/keyRings/R --key-id K [--create-key-ring]',
+  ],
+  about: `--awskms, --azurekv, --gcpkms: a secp256k1 key in AWS KMS, Azure Key Vault or Google Cloud KMS. The public key is
+read (or the key created: ECC_SECG_P256K1, EC P-256K, EC_SIGN_SECP256K1_SHA256) now; the keyring keeps an offline
+record and NAME.external.json with the kind and { ref, endpoint }, never a credential: each SDK's default chain
+provides those where the key is used. --endpoint sends requests elsewhere (a VPC/private endpoint, an emulator);
+for servers on this machine with their own certificate or none: --ca-file PEM (Azure) and --insecure-grpc (GCP,
+plain gRPC to a loopback address only; meant for test servers).`,
+  check(values) {
+    const { flag, ref } = cloudChosen(values);
+    const create = switchOption(values, 'create');
+    if (create && ref !== undefined) throw new InputError('BAD_FLAGS', `--${flag} REF names an existing key; --create makes a new one: give one of them`);
+    if (!create && ref === undefined) throw new InputError('BAD_FLAGS', `--${flag} needs a key reference, or --create`);
+  },
+  async add({ name, values, keyring }) {
+    const { kind, ref } = cloudChosen(values);
+    const info = await addCloudKey(keyring(), name, {
+      kind,
+      ...(ref !== undefined ? { ref } : {}),
+      create: switchOption(values, 'create'),
+      endpoint: textOption(values, 'endpoint'),
+      caFile: textOption(values, 'ca-file'),
+      insecure: switchOption(values, 'insecure-grpc'),
+      region: textOption(values, 'region'),
+      alias: textOption(values, 'alias'),
+      vault: textOption(values, 'vault'),
+      keyName: textOption(values, 'key-name'),
+      keyRing: textOption(values, 'key-ring'),
+      keyId: textOption(values, 'key-id'),
+      createKeyRing: switchOption(values, 'create-key-ring'),
+    });
+    return { info, fields: { reference: info.reference } };
+  },
+};
+
 export const cloudBackend: ExternalBackend<CloudKeySigner> = {
   kinds: CLOUD_KINDS,
   description: 'cloud KMS',
@@ -333,4 +417,5 @@ export const cloudBackend: ExternalBackend<CloudKeySigner> = {
   open: (key, options) => openCloudKey(key.info!, options.cloud ?? {}),
   deleted: (kind) => `Key reference deleted; the ${kind} key in the cloud was not touched (delete or disable it there if it is no longer wanted)`,
   serve: serveCloud,
+  add: cloudForm,
 };

@@ -10,8 +10,9 @@ import type { PinSource } from '../signers/index.js';
 import { article, type KeySigner, type OpenSignerOptions, type StoredKey } from './backend.js';
 import { backendOf } from './registry.js';
 
-export type { KeySigner, OpenSignerOptions, Pkcs11Options, CloudKeyOptions, StoredKey, KeyBackend, InProcessBackend, ExternalBackend, Serving, ServeContext, HealthSection } from './backend.js';
-export { registerBackend, unregisterBackend, backendOf, keyBackends, servedBackends, describeServed } from './registry.js';
+export type { KeySigner, OpenSignerOptions, Pkcs11Options, CloudKeyOptions, StoredKey, KeyBackend, InProcessBackend, ExternalBackend, Serving, ServeContext, HealthSection, AddForm, AddOption, AddRule, AddValues, AddRequest, AddedKey } from './backend.js';
+export { registerBackend, unregisterBackend, backendOf, keyBackends, servedBackends, describeServed, addForms, addFormFor } from './registry.js';
+export { CREATE_OPTION, switchOption, textOption } from './add.js';
 export { openLocalSigner } from './local.js';
 export { PKCS11_MODULE_ENV, resolveModule, addPkcs11Key, type AddPkcs11Options, type AddedPkcs11Key } from './pkcs11.js';
 export { CLOUD_KINDS, CLOUD_KIND_OF_FLAG, isCloudKind, CloudKeySigner, addCloudKey, type CloudLocation, type AddCloudKeyOptions, type AddedCloudKey } from './cloud.js';

@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import { InputError, KeyringError } from '../errors.js';
 import type { Keyring, KeyInfo } from '../keyring/keyring.js';
 import type { Pkcs11Signer, PinSource } from '../signers/index.js';
-import type { ExternalBackend, Pkcs11Options, ServeContext, Serving } from './backend.js';
+import type { AddForm, ExternalBackend, Pkcs11Options, ServeContext, Serving } from './backend.js';
+import { CREATE_OPTION, switchOption, textOption } from './add.js';
 
 // pkcs11js and the token code are imported when a PKCS#11 key is used: a local key's signature loads none of it.
 const pkcs11 = () => import('../signers/pkcs11.js');
@@ -69,6 +70,30 @@ async function servePkcs11({ registry }: ServeContext): Promise<Serving<Pkcs11Si
   };
 }
 
+/** `keys add NAME --pkcs11 URI [--create]`: a key found or generated on a token. */
+const pkcs11Form: AddForm = {
+  selectors: ['pkcs11'],
+  options: {
+    pkcs11: { type: 'string', value: 'URI', help: 'a key on a PKCS#11 token: pkcs11:token=LABEL;object=LABEL' },
+    create: CREATE_OPTION,
+    'pkcs11-module': { type: 'string', value: 'PATH', help: `the PKCS#11 library (or module-path= in the URI, or $${PKCS11_MODULE_ENV})` },
+    'pin-file': { type: 'string', value: 'F', help: "file holding a PKCS#11 key's PIN (or $ARKEO_PKCS11_PIN, the systemd credential pkcs11-pin, or a prompt; never a flag value)" },
+  },
+  why: 'its key is made on the token',
+  usage: ["NAME --pkcs11 'pkcs11:token=LABEL;object=LABEL' [--create] [--pkcs11-module PATH] [--pin-file F] [keyring flags]"],
+  about: `--pkcs11 URI: a key on a PKCS#11 token (HSM): --create generates a secp256k1 key there (sensitive, not
+extractable, sign only); without it, the URI names an existing one. The keyring keeps an offline record (what
+arkeod reads) and NAME.external.json (where the key lives; no secret). PIN from --pin-file F, ARKEO_PKCS11_PIN,
+the systemd credential pkcs11-pin, or a prompt; module from --pkcs11-module, module-path= in the URI, or
+${PKCS11_MODULE_ENV}.`,
+  async add({ name, values, keyring, options }) {
+    const pin = options.pkcs11?.pin;
+    if (!pin) throw new InputError('NO_PIN_SOURCE', `${name}: a PKCS#11 key needs a PIN source (--pin-file, ARKEO_PKCS11_PIN, a credential or a terminal)`);
+    const info = await addPkcs11Key(keyring(), name, { uri: textOption(values, 'pkcs11')!, module: textOption(values, 'pkcs11-module'), create: switchOption(values, 'create'), pin });
+    return { info, warnings: info.exportable ? [`${name}: the key on the token is marked extractable or not sensitive; it can leave the token`] : [] };
+  },
+};
+
 export const pkcs11Backend: ExternalBackend<Pkcs11Signer> = {
   kinds: ['pkcs11'],
   description: 'pkcs11',
@@ -85,6 +110,7 @@ export const pkcs11Backend: ExternalBackend<Pkcs11Signer> = {
     return destroyed;
   },
   serve: servePkcs11,
+  add: pkcs11Form,
 };
 
 export interface AddPkcs11Options {

@@ -2,7 +2,8 @@ import { ArkeoSignerError, InputError } from '../errors.js';
 import { PREFIXES, parseBech32PubKey, toBech32PubKey } from '../crypto/address.js';
 import { equalBytes } from '../crypto/bytes.js';
 import { parseChainContract, RemoteError, type ChainContract } from '../claims/index.js';
-import { BoundedReadError, getBounded } from '../http.js';
+import { getRemoteJson } from '../claims/remote.js';
+import { remoteBase } from '../http.js';
 
 /**
  * What a paying client reads from a provider's sentinel (arkeo-claims.md §7) and how it reads the sentinel's own
@@ -10,38 +11,17 @@ import { BoundedReadError, getBounded } from '../http.js';
  */
 export class SentinelError extends ArkeoSignerError {}
 
-export const SENTINEL_TIMEOUT_MS = 5000;
-const MAX_BODY = 1024 * 1024;
-
-/** `http://host:port` without a trailing slash; the sentinel's routes hang off its root. */
+/** `http://host:port` without a trailing slash, from any URL of the sentinel's: its routes hang off its root. */
 export function sentinelBase(url: string): string {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new InputError('BAD_URL', `sentinel: not a URL: ${url.slice(0, 200)}`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InputError('BAD_URL', `sentinel: expected http(s)://, got ${u.protocol}`);
-  if (u.username || u.password) throw new InputError('BAD_URL', 'sentinel: credentials in the URL are not supported');
-  return `${u.protocol}//${u.host}`;
+  return remoteBase(url, 'sentinel', { root: true });
 }
 
+/** claims/remote.ts's bounded JSON read, its errors as the proxy reports them (SentinelError). */
 async function getJson(url: string): Promise<unknown> {
-  let reply;
   try {
-    reply = await getBounded(url, { what: 'sentinel', timeoutMs: SENTINEL_TIMEOUT_MS, maxBytes: MAX_BODY });
+    return await getRemoteJson(url, 'sentinel');
   } catch (e) {
-    if (e instanceof BoundedReadError) throw new SentinelError(e.reason === 'unreachable' || e.reason === 'timeout' ? 'SENTINEL_UNREACHABLE' : 'SENTINEL_BAD_REPLY', e.message);
-    throw e;
-  }
-  if (reply.status < 200 || reply.status > 299) {
-    const text = reply.body.toString('utf8').replace(/\s+/g, ' ').trim().slice(0, 200);
-    throw new SentinelError(reply.status === 404 ? 'NOT_FOUND' : 'SENTINEL_ERROR', `sentinel ${url}: HTTP ${reply.status}${text ? ` (${text})` : ''}`);
-  }
-  try {
-    return JSON.parse(reply.body.toString('utf8'));
-  } catch {
-    throw new SentinelError('SENTINEL_BAD_REPLY', `sentinel ${url}: reply is not JSON`);
+    throw sentinelErrorOf(e);
   }
 }
 
@@ -126,7 +106,7 @@ export async function fetchActiveContract(base: string, service: string, spender
   };
 }
 
-const REMOTE_CODES: Record<string, string> = { REMOTE_UNREACHABLE: 'SENTINEL_UNREACHABLE', REMOTE_ERROR: 'SENTINEL_ERROR', REMOTE_BAD_REPLY: 'SENTINEL_BAD_REPLY' };
+const REMOTE_CODES: Record<string, string> = { REMOTE_UNREACHABLE: 'SENTINEL_UNREACHABLE', REMOTE_NOT_FOUND: 'NOT_FOUND', REMOTE_ERROR: 'SENTINEL_ERROR', REMOTE_BAD_REPLY: 'SENTINEL_BAD_REPLY' };
 
 /** claims' RemoteError as the proxy reports it (SentinelError, same message); anything else unchanged. */
 export function sentinelErrorOf(e: unknown): unknown {

@@ -40,6 +40,21 @@ function pctText(text: string, what: string): string {
   }
 }
 
+/** `name=value` attributes separated by `separator`, the name in lower case; empty ones skipped. */
+function attributes(text: string, separator: string): [name: string, raw: string][] {
+  return text
+    .split(separator)
+    .filter((a) => a !== '')
+    .map((attr) => {
+      const eq = attr.indexOf('=');
+      return eq >= 0 ? [attr.slice(0, eq).toLowerCase(), attr.slice(eq + 1)] : [attr.toLowerCase(), ''];
+    });
+}
+
+/** The path attributes that are labels, read as UTF-8 text. */
+const TEXT_ATTRS = ['token', 'object', 'serial'] as const;
+const isTextAttr = (name: string): name is (typeof TEXT_ATTRS)[number] => (TEXT_ATTRS as readonly string[]).includes(name);
+
 /** Parse `pkcs11:token=…;object=…[;id=%01…][?module-path=…]`. Errors name the attribute at fault. */
 export function parsePkcs11Uri(uri: string): Pkcs11Uri {
   if (typeof uri !== 'string' || !/^pkcs11:/i.test(uri)) throw new InputError('BAD_PKCS11_URI', `pkcs11 URI: expected "pkcs11:token=LABEL;object=LABEL", got "${String(uri).slice(0, 80)}"`);
@@ -50,38 +65,16 @@ export function parsePkcs11Uri(uri: string): Pkcs11Uri {
   const query = q >= 0 ? body.slice(q + 1) : '';
   const out: Partial<Pkcs11Uri> = {};
   const seen = new Set<string>();
-  for (const attr of pathPart.split(';').filter((a) => a !== '')) {
-    const eq = attr.indexOf('=');
-    const name = (eq >= 0 ? attr.slice(0, eq) : attr).toLowerCase();
-    const raw = eq >= 0 ? attr.slice(eq + 1) : '';
+  for (const [name, raw] of attributes(pathPart, ';')) {
     if (!PATH_ATTRS.has(name)) throw new InputError('BAD_PKCS11_URI', `pkcs11 URI: unknown attribute "${name.slice(0, 40)}" (use ${USED_PATH_ATTRS.join(', ')})`);
     if (seen.has(name)) throw new InputError('BAD_PKCS11_URI', `pkcs11 URI: attribute "${name}" given twice`);
     seen.add(name);
-    switch (name) {
-      case 'token':
-        out.token = pctText(raw, 'token');
-        break;
-      case 'object':
-        out.object = pctText(raw, 'object');
-        break;
-      case 'id':
-        out.id = pctBytes(raw, 'id');
-        break;
-      case 'serial':
-        out.serial = pctText(raw, 'serial');
-        break;
-      case 'type':
-        if (!['private', 'public'].includes(raw)) throw new InputError('BAD_PKCS11_URI', `pkcs11 URI: type: expected private (the signing key), got "${raw.slice(0, 20)}"`);
-        break;
-      default:
-        // Other RFC 7512 attributes narrow the search on some tokens; the token label (and serial) is what we match.
-        break;
-    }
+    if (isTextAttr(name)) out[name] = pctText(raw, name);
+    else if (name === 'id') out.id = pctBytes(raw, 'id');
+    else if (name === 'type' && !['private', 'public'].includes(raw)) throw new InputError('BAD_PKCS11_URI', `pkcs11 URI: type: expected private (the signing key), got "${raw.slice(0, 20)}"`);
+    // Other RFC 7512 attributes narrow the search on some tokens; the token label (and serial) is what we match.
   }
-  for (const attr of query.split('&').filter((a) => a !== '')) {
-    const eq = attr.indexOf('=');
-    const name = (eq >= 0 ? attr.slice(0, eq) : attr).toLowerCase();
-    const raw = eq >= 0 ? attr.slice(eq + 1) : '';
+  for (const [name, raw] of attributes(query, '&')) {
     if (name === 'pin-value' || name === 'pin-source') {
       throw new InputError('BAD_PKCS11_URI', `pkcs11 URI: ${name} is not accepted (a PIN must not be stored with the key); use --pin-file, ARKEO_PKCS11_PIN or the prompt`);
     }

@@ -19,15 +19,6 @@ const BACKEND_CLASSES = ['LocalSigner', 'Pkcs11Signer', 'CloudSigner', 'CloudKey
 const BACKEND_MODULES = /(^|\/)(signers\/(pkcs11|pkcs11-uri|signer|cloud)|keys\/(local|pkcs11|cloud))(\.js|\/|$)/;
 const ALLOWED = /^src\/(keys|signers)\//;
 
-/**
- * Known exceptions, each a test marked TODO (reported, not failing) until it is fixed:
- * - src/cli/tables/keys.ts: `keys add`'s per-kind flags and their rules are still written in its table; they are
- *   to come from the registry, each backend declaring the flags that link or create its keys.
- */
-const PENDING: Record<string, string> = {
-  'src/cli/tables/keys.ts': "keys add's per-kind flags (--pkcs11, --awskms, …) and their rules are to come from the keys/ registry",
-};
-
 export function backendMentions(file: string, text: string): string[] {
   const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
   const found: string[] = [];
@@ -77,15 +68,9 @@ test('backend kinds: no module outside src/keys/ and src/signers/ names a backen
   const files = scanned();
   assert.ok(files.length > 50, `scanned ${files.length} files under src/`);
   assert.ok(files.some((f) => f.file === 'src/daemon/server.ts'), 'the daemon is scanned');
-  const offending = files.filter((f) => f.found.length > 0 && !(f.file in PENDING)).flatMap((f) => f.found);
+  assert.ok(files.some((f) => f.file === 'src/cli/tables/keys.ts'), "keys add's table is scanned: its backends' flags come from the registry");
+  const offending = files.flatMap((f) => f.found);
   assert.deepEqual(offending, [], `a backend's kind or class outside src/keys/ and src/signers/: add it to the registry (src/keys/registry.ts) instead\n${offending.join('\n')}`);
-});
-
-// A known exception stays listed only while it is one: once its file names no kind, it must leave PENDING.
-test('backend kinds: each pending exception still names a kind (remove it from PENDING once fixed)', () => {
-  for (const [file, why] of Object.entries(PENDING)) {
-    assert.notDeepEqual(backendMentions(file, fs.readFileSync(path.join(REPO_ROOT, file), 'utf8')), [], `${file} names no kind any more (${why}): remove it from PENDING`);
-  }
 });
 
 test('backend kinds: the check finds a planted kind, class and import, and ignores comments, transports and record types (control)', () => {

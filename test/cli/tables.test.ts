@@ -8,7 +8,8 @@ import { cliReference, referenceSections } from '../../src/cli/reference.js';
 import { commandsOf, helpText, parseCommand, type CommandTable, type FlagSpec, type Rule } from '../../src/cli/table.js';
 import { ARKEO_SIGNER } from '../../src/cli/tables/index.js';
 import { CLAIM_SIGN } from '../../src/cli/tables/claim.js';
-import { KEYS_ADD } from '../../src/cli/tables/keys.js';
+import { KEYS_ADD, keysAddTable } from '../../src/cli/tables/keys.js';
+import { CREATE_OPTION, addForms, type AddForm } from '../../src/keys/index.js';
 import { CONSOLE } from '../../src/cli/tables/console.js';
 import { CURL, PROXY } from '../../src/cli/tables/pay.js';
 import { OUTPUT_FLAG } from '../../src/cli/tables/shared.js';
@@ -190,5 +191,22 @@ test('each table holds together: rules and usage name its own flags, defaults ar
   assert.equal(CONSOLE.flags.listen.default, DEFAULT_LISTEN);
   assert.equal(Number(PROXY.flags['headers-timeout'].default) * 1000, HEADERS_TIMEOUT_MS);
   assert.equal(Number(CURL.flags['headers-timeout'].default) * 1000, HEADERS_TIMEOUT_MS);
-  assert.equal(KEYS_ADD.flags['coin-type'].default, String(COSMOS_COIN_TYPE));
+  assert.equal(KEYS_ADD.flags['coin-type']?.default, String(COSMOS_COIN_TYPE));
+});
+
+test('keys add is made from the backends\' forms: an option two forms declare differently is refused; declared alike it is one flag, with every selector that takes it (control)', () => {
+  const form = (create: AddForm['options'][string]): AddForm => ({
+    selectors: ['x-made-up'],
+    options: { 'x-made-up': { type: 'string', value: 'X', help: 'a made-up backend' }, create },
+    usage: ['NAME --x-made-up X [--create]'],
+    about: '--x-made-up X: made up.',
+    add: () => Promise.reject(new Error('not run')),
+  });
+  assert.throws(() => keysAddTable([...addForms(), form({ type: 'boolean', help: 'something else' })]), /^Error: keys add --create: declared twice, differently$/);
+  const table = keysAddTable([...addForms(), form(CREATE_OPTION)]);
+  const create = table.rules.filter((r) => 'goWith' in r && r.flags.includes('create'));
+  assert.deepEqual(create, [{ flags: ['create'], goWith: [...KEYS_ADD.rules.flatMap((r) => ('oneOf' in r ? r.oneOf : [])), 'x-made-up'] }]);
+  assert.equal(table.flags['x-made-up']?.help, 'a made-up backend');
+  assert.ok(table.usage.includes('NAME --x-made-up X [--create]') && table.about.endsWith('--x-made-up X: made up.'));
+  assert.throws(() => parseCommand(table, ['k', '--x-made-up', 'v', '--recover']), /^UsageError: keys add: --recover does not go with --x-made-up$/);
 });

@@ -1,4 +1,4 @@
-import { goWith, oneOf, notWith, type CommandGroup, type CommandTable } from '../table.js';
+import { goWith, oneOf, notWith, commandTable, commandGroup } from '../table.js';
 import { CREATE_STORE_FLAG, DAEMON_CLIENT_FLAGS, KEYRING_FLAGS, OUTPUT_FLAG, PIN_FLAG, STORE_FLAGS } from './shared.js';
 
 /** On-chain commands: `contract …` and `tx …`. Every transaction is signed where its key lives (any backend). */
@@ -51,7 +51,7 @@ it leaves (<home>/signer/tx/), so running a command again after a timeout or a c
 up instead of paying twice. With --daemon the daemon signs, under its token's tx policy (messages, fee and amount
 limits, contracts), and audits every transaction.`;
 
-export const CONTRACT_OPEN = {
+export const CONTRACT_OPEN = commandTable({
   command: 'contract open',
   summary: 'open a contract with a provider (MsgOpenContract), and record its terms for claims',
   about: `Open a contract. The client is --key; --delegate names another key (or public key) that signs the claims.
@@ -79,9 +79,9 @@ ${TX_ABOUT}`,
     ...CREATE_STORE_FLAG,
   },
   rules: [...TX_RULES, oneOf('delegate', 'delegates'), goWith(['pool'], ['delegates']), goWith(['delegates'], ['pool']), notWith('offline', ['delegates'], 'a pool needs the node for its contract ids')],
-} as const satisfies CommandTable;
+});
 
-export const CONTRACT_CLOSE = {
+export const CONTRACT_CLOSE = commandTable({
   command: 'contract close',
   summary: 'close a contract (MsgCloseContract); only its client can',
   about: `Close a contract; --key must be its client. A pay-as-you-go contract still settles claims for its settlement
@@ -93,9 +93,9 @@ ${TX_ABOUT}`,
     ...TX_FLAGS,
   },
   rules: TX_RULES,
-} as const satisfies CommandTable;
+});
 
-export const CONTRACT_LIST = {
+export const CONTRACT_LIST = commandTable({
   command: 'contract list',
   summary: 'contracts on chain: id, provider, service, spender, rate, deposit, nonce, paid, expiry, blocks left',
   about: 'Contracts on chain. --key K: the contracts whose client or delegate is K. --open: only the open ones.',
@@ -109,23 +109,23 @@ export const CONTRACT_LIST = {
     ...PIN_FLAG,
     ...OUTPUT_FLAG,
   },
-} as const satisfies CommandTable;
+});
 
-export const CONTRACT_SHOW = {
+export const CONTRACT_SHOW = commandTable({
   command: 'contract show',
   summary: 'one contract on chain',
   positionals: [{ name: 'ID' }],
   about: 'One contract as the chain holds it, with its expiry and settlement heights and the blocks left.',
   flags: { ...NODE_FLAG, ...CHAIN_ID_FLAG, ...OUTPUT_FLAG },
-} as const satisfies CommandTable;
+});
 
-export const CONTRACT = {
+export const CONTRACT = commandGroup({
   command: 'contract',
   summary: 'open, close and inspect contracts on chain',
   commands: [CONTRACT_OPEN, CONTRACT_CLOSE, CONTRACT_LIST, CONTRACT_SHOW],
-} as const satisfies CommandGroup;
+});
 
-export const TX_SEND = {
+export const TX_SEND = commandTable({
   command: 'tx send',
   summary: 'send coins (bank MsgSend)',
   about: `Send coins from --key's account to --to.
@@ -136,18 +136,18 @@ ${TX_ABOUT}`,
     ...TX_FLAGS,
   },
   rules: TX_RULES,
-} as const satisfies CommandTable;
+});
 
-export const TX_SHOW = {
+export const TX_SHOW = commandTable({
   command: 'tx show',
   summary: 'a transaction as the block holds it',
   positionals: [{ name: 'HASH' }],
   about: 'A transaction as the block holds it: height, code, gas used and the events (exit 1 while it is not in a block).',
   flags: { ...NODE_FLAG, ...CHAIN_ID_FLAG, ...OUTPUT_FLAG },
-} as const satisfies CommandTable;
+});
 
-export const TX = {
+export const TX = commandGroup({
   command: 'tx',
   summary: 'send coins and look transactions up',
   commands: [TX_SEND, TX_SHOW],
-} as const satisfies CommandGroup;
+});

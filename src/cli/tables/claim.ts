@@ -1,11 +1,11 @@
-import { exactlyOneOf, goWith, notWith, together, type CommandGroup, type CommandTable } from '../table.js';
+import { exactlyOneOf, goWith, notWith, together, commandTable, commandGroup } from '../table.js';
 import { CREATE_STORE_FLAG, DAEMON_CLIENT_FLAGS, KEYRING_FLAGS, KEYRING_FLAG_NAMES, OUTPUT_FLAG, PIN_FLAG, STORE_FLAGS } from './shared.js';
 
 const CONTRACT_FLAG = { contract: { type: 'string', value: 'ID', required: true, help: 'the contract id' } } as const;
 const KEY_FLAG = { key: { type: 'string', value: 'NAME', required: true, help: 'the key that signs: any kind the keyring holds' } } as const;
 const PUBKEY_VALUE = 'P';
 
-export const CLAIM_SIGN = {
+export const CLAIM_SIGN = commandTable({
   command: 'claim sign',
   summary: 'reserve the next nonce durably, sign "<cid>:<nonce>:", print the arkauth value',
   usage: [
@@ -39,9 +39,9 @@ flags for signing here are refused.`,
     goWith(['token-file'], ['daemon']),
   ],
   retired: { '--delegate': 'use --form 4-part (--delegate P names a delegate\'s key, in claim explain and claim contract)' },
-} as const satisfies CommandTable;
+});
 
-export const CLAIM_ARKCONTRACT = {
+export const CLAIM_ARKCONTRACT = commandTable({
   command: 'claim arkcontract',
   summary: 'management auth "<cid>:<T>:<sig>" (refused when it could be settled as an over-limit claim)',
   about: `Management auth "<cid>:<T>:<sig>" (T defaults to now). Refused when it could be settled as an over-limit claim,
@@ -57,9 +57,9 @@ contract's client (the sentinel accepts only the client's; a delegate cannot man
     ...KEYRING_FLAGS,
     ...OUTPUT_FLAG,
   },
-} as const satisfies CommandTable;
+});
 
-export const CLAIM_EXPLAIN = {
+export const CLAIM_EXPLAIN = commandTable({
   command: 'claim explain',
   summary: 'what sentinel v1.0.17 and chain v1.0.17 would do with a header value, and why (exit 0 if both accept)',
   positionals: [{ name: 'VALUE' }],
@@ -82,13 +82,13 @@ the chain checks the delegate if there is one, else the client). P is hex, arkeo
     ...OUTPUT_FLAG,
   },
   rules: [exactlyOneOf('client', 'contract-json', 'lcd', 'pubkey'), goWith(['delegate'], ['client'])],
-} as const satisfies CommandTable;
+});
 
 const CONTRACT_ABOUT = `Record a contract's rate and deposit and its parties (typed in, or read from an LCD endpoint) and an optional
 spend ceiling; claim sign then refuses any nonce whose nonce × rate exceeds min(deposit, max spend), and with
 the parties known chooses the key's header form and refuses a key or form a verifier would reject.`;
 
-export const CLAIM_CONTRACT_ADD = {
+export const CLAIM_CONTRACT_ADD = commandTable({
   command: 'claim contract add',
   summary: 'record a contract\'s rate, deposit, parties and spend ceiling',
   usage: ['--id ID (--rate R --deposit D [--client P [--delegate P]] | --lcd URL) [--max-spend M] [--nonce-store PATH|postgres://…] [--home DIR] [-o json]'],
@@ -107,9 +107,9 @@ export const CLAIM_CONTRACT_ADD = {
     ...OUTPUT_FLAG,
   },
   rules: [exactlyOneOf('lcd', 'rate'), together('rate', 'deposit'), notWith('lcd', ['deposit', 'client', 'delegate'], 'it reads them from the chain'), goWith(['delegate'], ['client'])],
-} as const satisfies CommandTable;
+});
 
-export const CLAIM_CONTRACT_LIST = {
+export const CLAIM_CONTRACT_LIST = commandTable({
   command: 'claim contract list',
   summary: 'the recorded contracts; --delegate P: those naming P as delegate',
   about: `The recorded contracts. --delegate P: the contracts that name P as delegate (to rotate a delegate key: let these
@@ -120,17 +120,17 @@ run out).`,
     home: KEYRING_FLAGS.home,
     ...OUTPUT_FLAG,
   },
-} as const satisfies CommandTable;
+});
 
-export const CLAIM_CONTRACT = {
+export const CLAIM_CONTRACT = commandGroup({
   command: 'claim contract',
   summary: 'record a contract\'s terms and parties (add); list them',
   about: CONTRACT_ABOUT,
   commands: [CLAIM_CONTRACT_ADD, CLAIM_CONTRACT_LIST],
-} as const satisfies CommandGroup;
+});
 
-export const CLAIM = {
+export const CLAIM = commandGroup({
   command: 'claim',
   summary: 'sign claims with durable nonces, explain headers',
   commands: [CLAIM_SIGN, CLAIM_ARKCONTRACT, CLAIM_EXPLAIN, CLAIM_CONTRACT],
-} as const satisfies CommandGroup;
+});

@@ -1,7 +1,7 @@
-import { together, type CommandTable } from '../table.js';
+import { together, commandTable } from '../table.js';
 import { CONFIG_FLAG } from './shared.js';
 
-export const CONSOLE = {
+export const CONSOLE = commandTable({
   command: 'console',
   summary: 'read-only operator console in the browser (no key held)',
   about: `A read-only operator console in the browser: daemon health, claims/s and latency, keys, contracts (nonce and
@@ -28,4 +28,4 @@ gets 421 and nothing else.`,
     lcd: { type: 'string', value: 'URL', help: 'a chain LCD: the chain\'s nonce for each contract beside ours' },
   },
   rules: [together('tls-cert', 'tls-key')],
-} as const satisfies CommandTable;
+});

@@ -1,7 +1,7 @@
-import { goWith, type CommandGroup, type CommandTable } from '../table.js';
-import { CONFIG_FLAG, OUTPUT_FLAG, PIN_FLAG } from './shared.js';
+import { goWith, commandTable, commandGroup } from '../table.js';
+import { CONFIG_FLAG, NAME_ARGUMENT, OUTPUT_FLAG, PIN_FLAG } from './shared.js';
 
-export const DAEMON_INIT = {
+export const DAEMON_INIT = commandTable({
   command: 'daemon init',
   summary: 'write a commented example configuration',
   about: 'Write a commented example configuration (0600) to --config PATH.',
@@ -9,9 +9,9 @@ export const DAEMON_INIT = {
     config: { ...CONFIG_FLAG.config, computedDefault: '<home>/signer/daemon.toml', help: 'where to write it' },
     force: { type: 'boolean', help: 'overwrite an existing file' },
   },
-} as const satisfies CommandTable;
+});
 
-export const DAEMON_START = {
+export const DAEMON_START = commandTable({
   command: 'daemon start',
   summary: 'the key daemon: keys in memory, signing on a unix socket (and TLS), until SIGTERM',
   about: `Load the keys of the configured keyring into memory (a file keyring is unlocked now, from --passphrase-file,
@@ -26,9 +26,9 @@ and limits. The audit log's tail is always checked against its head before servi
     'verify-audit': { type: 'boolean', help: 'check the whole audit chain and every MAC before serving (reads the whole log)' },
     'accept-audit-log': { type: 'boolean', help: 'start even though the audit log does not match its head (truncated, rolled back or edited); the acceptance is recorded in the log' },
   },
-} as const satisfies CommandTable;
+});
 
-export const TOKEN_CREATE = {
+export const TOKEN_CREATE = commandTable({
   command: 'daemon token create',
   summary: 'create a bearer token and print it once',
   usage: ['--name NAME --keys K1,K2|* [--ops claim,arkcontract,raw,tx] [--contracts 1,2|*] [--rate N [--burst N]] [--max-spend M] [--allow-management-spend] [--delegate-contracts-only] [--policy JSON|FILE] [--config PATH]'],
@@ -48,36 +48,36 @@ keyring the daemon config names (or "*"). The flags set the policy's fields over
     ...CONFIG_FLAG,
   },
   rules: [goWith(['burst'], ['rate'])],
-} as const satisfies CommandTable;
+});
 
-export const TOKEN_LIST = {
+export const TOKEN_LIST = commandTable({
   command: 'daemon token list',
   summary: 'every token: name, live or revoked, policy',
   about: 'Every token: name, live or revoked, and its policy (never the token itself).',
   flags: { ...CONFIG_FLAG, ...OUTPUT_FLAG },
-} as const satisfies CommandTable;
+});
 
-export const TOKEN_REVOKE = {
+export const TOKEN_REVOKE = commandTable({
   command: 'daemon token revoke',
   summary: 'revoke a token (a running daemon applies it on SIGHUP)',
-  positionals: [{ name: 'NAME' }],
+  positionals: NAME_ARGUMENT,
   about: 'Revoke a token; a running daemon applies it on SIGHUP (systemctl reload).',
   flags: { ...CONFIG_FLAG },
-} as const satisfies CommandTable;
+});
 
-export const DAEMON_TOKEN = {
+export const DAEMON_TOKEN = commandGroup({
   command: 'daemon token',
   summary: 'the daemon\'s bearer tokens and their policies',
   commands: [TOKEN_CREATE, TOKEN_LIST, TOKEN_REVOKE],
-} as const satisfies CommandGroup;
+});
 
-export const DAEMON = {
+export const DAEMON = commandGroup({
   command: 'daemon',
   summary: 'the local key daemon: keys in memory, tokens, policy, audit',
   commands: [DAEMON_INIT, DAEMON_START, DAEMON_TOKEN],
-} as const satisfies CommandGroup;
+});
 
-export const AUDIT_VERIFY = {
+export const AUDIT_VERIFY = commandTable({
   command: 'audit verify',
   summary: 'check the audit log\'s hash chain and MACs (exit 1 at the first broken link)',
   positionals: [{ name: 'FILE' }],
@@ -87,9 +87,9 @@ Exit 0 intact, 1 with the first broken link named, 2 when FILE is not an audit l
     'key-file': { type: 'string', value: 'K', computedDefault: 'FILE.key when present', help: 'the log\'s MAC key' },
     ...OUTPUT_FLAG,
   },
-} as const satisfies CommandTable;
+});
 
-export const AUDIT_TAIL = {
+export const AUDIT_TAIL = commandTable({
   command: 'audit tail',
   summary: 'print the last entries; follow new ones',
   positionals: [{ name: 'FILE' }],
@@ -103,10 +103,10 @@ appended.`,
     '-n': 'use --lines N (-n is keys list\'s --list-names)',
     '-f': 'use --follow (-f is curl\'s --fail)',
   },
-} as const satisfies CommandTable;
+});
 
-export const AUDIT = {
+export const AUDIT = commandGroup({
   command: 'audit',
   summary: 'check the audit log\'s hash chain and MACs; follow it',
   commands: [AUDIT_VERIFY, AUDIT_TAIL],
-} as const satisfies CommandGroup;
+});

@@ -1,7 +1,7 @@
-import { type CommandTable } from '../table.js';
+import { commandTable } from '../table.js';
 import { CONFIG_FLAG, OUTPUT_FLAG } from './shared.js';
 
-export const DOCTOR = {
+export const DOCTOR = commandTable({
   command: 'doctor',
   summary: 'check the host and the daemon\'s set-up against key-security practices',
   about: `Check this host and the daemon's set-up against Arkeo's key-security practices: owners and modes of the home,
@@ -15,4 +15,4 @@ what to do. Read-only. Exit 0 when nothing fails, 1 otherwise.`,
     unit: { type: 'string', value: 'FILE', computedDefault: 'arkeo-signer.service where systemd looks for it', help: 'a systemd unit to check' },
     ...OUTPUT_FLAG,
   },
-} as const satisfies CommandTable;
+});

@@ -1,4 +1,4 @@
-import { type CommandGroup } from '../table.js';
+import { commandGroup } from '../table.js';
 import { AUDIT, DAEMON } from './daemon.js';
 import { CLAIM } from './claim.js';
 import { CONTRACT, TX } from './chain.js';
@@ -11,8 +11,8 @@ import { VERIFY } from './verify.js';
 import { VERSION } from './version.js';
 
 /** arkeo-signer's commands, in the order its help lists them. */
-export const ARKEO_SIGNER = {
+export const ARKEO_SIGNER = commandGroup({
   command: '',
   summary: 'keys and signed claims for Arkeo',
   commands: [KEYS, VERIFY, CLAIM, NONCE, CURL, PROXY, CONTRACT, TX, DAEMON, AUDIT, DOCTOR, CONSOLE, VERSION],
-} as const satisfies CommandGroup;
+});

@@ -1,7 +1,7 @@
-import { type CommandGroup, type CommandTable } from '../table.js';
+import { commandTable, commandGroup } from '../table.js';
 import { CREATE_STORE_FLAG, KEYRING_FLAGS, OUTPUT_FLAG, STORE_FLAGS } from './shared.js';
 
-export const NONCE_SHOW = {
+export const NONCE_SHOW = commandTable({
   command: 'nonce show',
   summary: 'the highest nonce ever reserved, per (contract, signer address)',
   about: 'The highest nonce ever reserved, per (contract, signer address).',
@@ -12,9 +12,9 @@ export const NONCE_SHOW = {
     ...KEYRING_FLAGS,
     ...OUTPUT_FLAG,
   },
-} as const satisfies CommandTable;
+});
 
-export const NONCE_SET = {
+export const NONCE_SET = commandTable({
   command: 'nonce set',
   summary: 'set the last used nonce (back only with --force)',
   about: 'Set the last used nonce (the next claim uses N+1). Moving it back needs --force: a reused nonce gets "400 bad nonce".',
@@ -27,9 +27,9 @@ export const NONCE_SET = {
     ...CREATE_STORE_FLAG,
     ...KEYRING_FLAGS,
   },
-} as const satisfies CommandTable;
+});
 
-export const NONCE_SYNC = {
+export const NONCE_SYNC = commandTable({
   command: 'nonce sync',
   summary: 'raise the local nonce to the sentinel\'s (when it shows our claim) and the chain\'s',
   about: `Raise the local nonce to max(local, the sentinel's GET /claim/{cid} .nonce, the chain's contract nonce). Run it after
@@ -46,12 +46,12 @@ otherwise nothing changes and the command fails: a provider's word alone does no
     ...KEYRING_FLAGS,
     ...OUTPUT_FLAG,
   },
-} as const satisfies CommandTable;
+});
 
-export const NONCE = {
+export const NONCE = commandGroup({
   command: 'nonce',
   summary: 'inspect and repair the nonce store',
   about: `--nonce-store PATH|postgres://… or ARKEO_NONCE_STORE names a store; --create-nonce-store starts a new one there
 (commands that write only).`,
   commands: [NONCE_SHOW, NONCE_SET, NONCE_SYNC],
-} as const satisfies CommandGroup;
+});

@@ -1,4 +1,4 @@
-import { goWith, notWith, oneOf, type CommandTable } from '../table.js';
+import { goWith, notWith, oneOf, commandTable } from '../table.js';
 import { CREATE_STORE_FLAG, DAEMON_CLIENT_FLAGS, KEYRING_FLAGS, STORE_FLAGS } from './shared.js';
 
 /** What the paying commands (proxy, curl) share: where the key and the nonces are, and how long to wait. */
@@ -16,7 +16,7 @@ const PAY_FLAGS = {
 /** With --daemon the keyring is the daemon's; --home still places the nonce store. */
 const PAY_RULES = [notWith('daemon', ['keyring-backend', 'keyring-dir', 'passphrase-file'], 'the daemon holds the key'), goWith(['token-file'], ['daemon'])];
 
-export const PROXY = {
+export const PROXY = commandTable({
   command: 'proxy',
   summary: 'local signing proxy: every request paid for',
   usage: [
@@ -41,9 +41,9 @@ Listens on loopback or a unix socket only. Log: one line per request on stderr (
     ...PAY_FLAGS,
   },
   rules: [notWith('config', ['listen', 'sentinel', 'service', 'contract', 'key'], 'they go in the config file\'s [[upstream]] tables'), ...PAY_RULES],
-} as const satisfies CommandTable;
+});
 
-export const CURL = {
+export const CURL = commandTable({
   command: 'curl',
   summary: 'one paid request to a sentinel (claim, arkauth, resync)',
   positionals: [{ name: 'URL' }],
@@ -77,4 +77,4 @@ HTTP reply, 22 with -f on a status >= 400, 7 sentinel unreachable, 28 timeout, 2
     '-o': 'the body goes to stdout: redirect it (> FILE)',
     '--output': 'the body goes to stdout: redirect it (> FILE)',
   },
-} as const satisfies CommandTable;
+});

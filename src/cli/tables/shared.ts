@@ -35,3 +35,21 @@ export const KEYRING_FLAG_NAMES = ['home', 'keyring-backend', 'keyring-dir', 'pa
 export const CONFIG_FLAG = {
   config: { type: 'string', short: 'c', value: 'PATH', computedDefault: '<home>/signer/daemon.toml when it exists', help: 'the daemon config' },
 } as const;
+
+/** For commands that ask before they change or print something. */
+export const YES_FLAG = {
+  yes: { type: 'boolean', short: 'y', help: 'do not ask' },
+} as const;
+
+/** arkeod's key algorithm flag: one algorithm. */
+export const KEY_TYPE_FLAG = {
+  'key-type': { type: 'string', choices: ['secp256k1'], default: 'secp256k1', help: 'the key algorithm' },
+} as const;
+
+/** For the commands that read or write a key's armor. */
+export const ARMOR_PASSPHRASE_FLAG = {
+  'armor-passphrase-file': { type: 'string', value: 'F', help: 'file holding the armor passphrase (or $ARKEO_ARMOR_PASSPHRASE, or a prompt)' },
+} as const;
+
+/** The one positional of the commands that take a key's (or a token's) name. */
+export const NAME_ARGUMENT = [{ name: 'NAME' }] as const;

@@ -1,7 +1,7 @@
-import { exactlyOneOf, goWith, type CommandTable } from '../table.js';
+import { exactlyOneOf, goWith, commandTable } from '../table.js';
 import { KEYRING_FLAGS, KEYRING_FLAG_NAMES, OUTPUT_FLAG } from './shared.js';
 
-export const VERIFY = {
+export const VERIFY = commandTable({
   command: 'verify',
   summary: 'check a Cosmos secp256k1 signature; exit 0 valid, 1 invalid, 2 bad input',
   usage: ['(--pubkey P | --key NAME [keyring flags]) (--message M | --message-file F) --signature HEX [-o json]'],
@@ -20,4 +20,4 @@ Prints valid and exits 0, or invalid and exits 1. Bad input exits 2 with one lin
     ...OUTPUT_FLAG,
   },
   rules: [exactlyOneOf('pubkey', 'key'), exactlyOneOf('message', 'message-file'), goWith(KEYRING_FLAG_NAMES, ['key'])],
-} as const satisfies CommandTable;
+});

@@ -105,6 +105,16 @@ function ErrorLine({ error }) {
   return error ? html`<p class="error" role="alert">Could not load: ${error}</p>` : null;
 }
 
+/**
+ * A view of one API endpoint, polled (usePoll): "Loading…" until its first answer, then `view(data)` under the
+ * last error (the fetch's, or the one the endpoint reports in its body).
+ */
+function Polled({ url, view }) {
+  const [data, error] = usePoll(url);
+  if (!data) return html`<${ErrorLine} error=${error} /><p>Loading…</p>`;
+  return html`<${ErrorLine} error=${error || data.error} />${view(data)}`;
+}
+
 function IntegrityBanner({ integrity, file }) {
   if (!integrity) return null;
   if (!integrity.ok) {
@@ -155,13 +165,14 @@ function Chart({ title, series, data, unit, theme }) {
 }
 
 function Overview({ theme }) {
-  const [data, error] = usePoll('/api/overview');
-  if (!data) return html`<${ErrorLine} error=${error} /><p>Loading…</p>`;
+  return html`<${Polled} url="/api/overview" view=${(data) => html`<${OverviewOf} data=${data} theme=${theme} />`} />`;
+}
+
+function OverviewOf({ data, theme }) {
   const { health, samples, refusals, alerts, integrity } = data;
   const t = samples.map((s) => s.t);
   const healthItems = health.body ? Object.entries(health.body).filter(([k]) => k !== 'ok') : [];
   return html`
-    <${ErrorLine} error=${error} />
     <section aria-labelledby="alerts-h">
       <h2 id="alerts-h">Alerts</h2>
       ${alerts.length === 0
@@ -203,10 +214,11 @@ function Overview({ theme }) {
 // ---------------------------------------------------------------------------------------------------- keys
 
 function Keys() {
-  const [data, error] = usePoll('/api/keys');
-  if (!data) return html`<${ErrorLine} error=${error} /><p>Loading…</p>`;
+  return html`<${Polled} url="/api/keys" view=${KeysOf} />`;
+}
+
+function KeysOf(data) {
   return html`
-    <${ErrorLine} error=${error} />
     ${data.notes.map((n) => html`<p class="note">${n}</p>`)}
     <table data-testid="keys">
       <thead><tr><th scope="col">Name</th><th scope="col">Kind</th><th scope="col">Address</th><th scope="col">Public key</th><th scope="col" class="n">Signatures today</th><th scope="col" class="n">Total</th><th scope="col">Last use</th><th scope="col">Tokens allowed</th></tr></thead>
@@ -227,10 +239,11 @@ function Keys() {
 // ---------------------------------------------------------------------------------------------------- contracts
 
 function Contracts() {
-  const [data, error] = usePoll('/api/contracts');
-  if (!data) return html`<${ErrorLine} error=${error} /><p>Loading…</p>`;
+  return html`<${Polled} url="/api/contracts" view=${ContractsOf} />`;
+}
+
+function ContractsOf(data) {
   return html`
-    <${ErrorLine} error=${error || data.error} />
     <table data-testid="contracts">
       <thead><tr>
         <th scope="col">Contract</th><th scope="col">Key</th><th scope="col" class="n">Last nonce signed</th><th scope="col" class="n">Reserved through</th>
@@ -357,10 +370,11 @@ function Entry({ e, names }) {
 // ---------------------------------------------------------------------------------------------------- tokens
 
 function Tokens() {
-  const [data, error] = usePoll('/api/tokens');
-  if (!data) return html`<${ErrorLine} error=${error} /><p>Loading…</p>`;
+  return html`<${Polled} url="/api/tokens" view=${TokensOf} />`;
+}
+
+function TokensOf(data) {
   return html`
-    <${ErrorLine} error=${error || data.error} />
     <table data-testid="tokens">
       <thead><tr><th scope="col">Name</th><th scope="col">Keys</th><th scope="col">Operations</th><th scope="col">Contracts</th><th scope="col">Rate</th><th scope="col" class="n">Max spend</th><th scope="col" class="n">Requests</th><th scope="col" class="n">Refusals</th><th scope="col">Last use</th><th scope="col">State</th></tr></thead>
       <tbody>

@@ -114,18 +114,15 @@ export function classifyAwsError(e: unknown, timedOut: boolean, what: string, en
 }
 
 /** A secp256k1 key in AWS KMS (KeySpec ECC_SECG_P256K1): one Sign call per signature, the public key read once. */
-export class AwsKmsSigner extends CloudSigner {
+export class AwsKmsSigner extends CloudSigner<AwsKmsReference> {
   readonly kind = 'aws-kms' as const;
-  readonly ref: AwsKmsReference;
-  private readonly endpointText: string;
   private client?: Promise<KMSClient>;
   /** The key ARN behind an alias, as GetPublicKey reported it; Sign must be answered by the same key. */
   private keyArn?: string;
 
   constructor(reference: string, private readonly options: AwsKmsOptions = {}) {
-    super(options);
-    this.ref = parseAwsKmsReference(reference);
-    this.endpointText = options.endpoint ?? `kms.${this.ref.region}`;
+    const ref = parseAwsKmsReference(reference);
+    super(options, { ref, endpoint: options.endpoint ?? `kms.${ref.region}`, classify: classifyAwsError });
   }
 
   get reference(): string {
@@ -138,10 +135,6 @@ export class AwsKmsSigner extends CloudSigner {
 
   override async close(): Promise<void> {
     if (this.client) (await this.client).destroy();
-  }
-
-  protected classify(e: unknown, timedOut: boolean): Classified {
-    return classifyAwsError(e, timedOut, this.describe(), this.endpointText);
   }
 
   protected async fetchPublicKey(signal: AbortSignal): Promise<Uint8Array> {

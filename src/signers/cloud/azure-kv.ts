@@ -143,18 +143,15 @@ export function classifyAzureError(e: unknown, timedOut: boolean, what: string, 
  * A P-256K key in Azure Key Vault (or Managed HSM): ES256K over our digest, raw r||s back. The version is pinned
  * when first resolved, so a rotation cannot silently change the address this signer signs for.
  */
-export class AzureKvSigner extends CloudSigner {
+export class AzureKvSigner extends CloudSigner<AzureKvReference> {
   readonly kind = 'azure-kv' as const;
-  readonly ref: AzureKvReference;
-  private readonly endpointText: string;
   private keyClient?: Promise<KeyClient>;
   private crypto?: CryptographyClient;
   private credential?: Promise<TokenCredential>;
 
   constructor(reference: string, private readonly options: AzureKvOptions = {}) {
-    super(options);
-    this.ref = parseAzureKvReference(reference, { allowAnyHost: options.endpoint !== undefined });
-    this.endpointText = options.endpoint ?? this.ref.vaultUrl;
+    const ref = parseAzureKvReference(reference, { allowAnyHost: options.endpoint !== undefined });
+    super(options, { ref, endpoint: options.endpoint ?? ref.vaultUrl, classify: classifyAzureError });
   }
 
   /** With the version once it is known. */
@@ -171,10 +168,6 @@ export class AzureKvSigner extends CloudSigner {
       const { KeyClient } = await loadSdk();
       return new KeyClient(this.options.endpoint ?? this.ref.vaultUrl, await this.cred(), clientOptions(this.options, this.describe()));
     })());
-  }
-
-  protected classify(e: unknown, timedOut: boolean): Classified {
-    return classifyAzureError(e, timedOut, this.describe(), this.endpointText);
   }
 
   private async getKey(signal: AbortSignal): Promise<{ key: KeyVaultKey; pub: Uint8Array }> {

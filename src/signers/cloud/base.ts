@@ -70,20 +70,38 @@ export function derToCompact(der: Uint8Array, what: string): Uint8Array {
   }
 }
 
+/** A cloud's SDK errors read as the retry/fatal decision and a one-line error naming the key (`what`) and `endpoint`. */
+export type ClassifyCloudError = (e: unknown, timedOut: boolean, what: string, endpoint: string) => Classified;
+
+/** What a cloud signer says of its key: the parsed reference, where its requests go (for messages), its errors. */
+export interface CloudTarget<R> {
+  ref: R;
+  endpoint: string;
+  classify: ClassifyCloudError;
+}
+
 /**
  * What the three cloud signers share: the public key read once and checked against the recorded one, per-call
- * timeout and bounded jittered retries (never for a signature that failed verification), counters, health, and
- * every signature through finalizeSignature. Subclasses supply the backend calls.
+ * timeout and bounded jittered retries (never for a signature that failed verification), counters, health, errors
+ * named by key and endpoint, and every signature through finalizeSignature. Subclasses supply the backend calls.
  */
-export abstract class CloudSigner implements Signer {
+export abstract class CloudSigner<R = unknown> implements Signer {
   abstract readonly kind: CloudKind;
+  /** The key's reference, parsed. */
+  readonly ref: R;
   readonly stats: CloudStats;
   protected readonly policy: RetryPolicy;
   protected readonly expected?: Uint8Array;
+  /** Where requests go, as messages name it. */
+  protected readonly endpointText: string;
+  private readonly classifyError: ClassifyCloudError;
   private pub?: Uint8Array;
   private pubPending?: Promise<Uint8Array>;
 
-  protected constructor(options: CloudSignerOptions) {
+  protected constructor(options: CloudSignerOptions, target: CloudTarget<R>) {
+    this.ref = target.ref;
+    this.endpointText = target.endpoint;
+    this.classifyError = target.classify;
     this.stats = options.stats ?? new CloudStats();
     this.policy = {
       timeoutMs: options.timeoutMs ?? DEFAULT_RETRY.timeoutMs,
@@ -102,7 +120,9 @@ export abstract class CloudSigner implements Signer {
   /** Sign a SHA-256 digest (one attempt); the raw 64-byte r||s, any S. */
   protected abstract signDigestRaw(digest32: Uint8Array, signal: AbortSignal): Promise<Uint8Array>;
   /** Map an SDK error to retry/fatal and a one-line KmsError naming the key. */
-  protected abstract classify(e: unknown, timedOut: boolean): Classified;
+  protected classify(e: unknown, timedOut: boolean): Classified {
+    return this.classifyError(e, timedOut, this.describe(), this.endpointText);
+  }
 
   protected call<T>(op: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
     return withRetry(op, this.policy, this.stats, (e, timedOut) => (e instanceof KmsError ? { kind: 'fatal', error: e } : this.classify(e, timedOut)), fn);

@@ -64,6 +64,11 @@ async function makeClient(endpoint: GcpKmsOptions['endpoint']): Promise<KeyManag
   return new Client(opts as ConstructorParameters<typeof Client>[0]);
 }
 
+/** Where requests go, as messages name it. */
+function endpointText(endpoint: GcpKmsOptions['endpoint']): string {
+  return endpoint ? `${endpoint.host}:${endpoint.port ?? 443}` : 'cloudkms.googleapis.com';
+}
+
 /** gRPC status codes (google.rpc.Code). */
 const CODE = { CANCELLED: 1, UNKNOWN: 2, INVALID_ARGUMENT: 3, DEADLINE_EXCEEDED: 4, NOT_FOUND: 5, PERMISSION_DENIED: 7, RESOURCE_EXHAUSTED: 8, FAILED_PRECONDITION: 9, ABORTED: 10, INTERNAL: 13, UNAVAILABLE: 14, UNAUTHENTICATED: 16 } as const;
 
@@ -109,16 +114,12 @@ function bytesOf(v: unknown): Uint8Array {
 }
 
 /** A secp256k1 key version in Cloud KMS (EC_SIGN_SECP256K1_SHA256): asymmetricSign with the digest and its CRC32C. */
-export class GcpKmsSigner extends CloudSigner {
+export class GcpKmsSigner extends CloudSigner<GcpKmsReference> {
   readonly kind = 'gcp-kms' as const;
-  readonly ref: GcpKmsReference;
-  private readonly endpointText: string;
   private client?: Promise<KeyManagementServiceClient>;
 
   constructor(reference: string, private readonly options: GcpKmsOptions = {}) {
-    super(options);
-    this.ref = parseGcpKmsReference(reference);
-    this.endpointText = options.endpoint ? `${options.endpoint.host}:${options.endpoint.port ?? 443}` : 'cloudkms.googleapis.com';
+    super(options, { ref: parseGcpKmsReference(reference), endpoint: endpointText(options.endpoint), classify: classifyGcpError });
   }
 
   get reference(): string {
@@ -129,9 +130,9 @@ export class GcpKmsSigner extends CloudSigner {
     return (this.client ??= makeClient(this.options.endpoint));
   }
 
-  protected classify(e: unknown, timedOut: boolean): Classified {
+  protected override classify(e: unknown, timedOut: boolean): Classified {
     if (e instanceof IntegrityError) return { kind: 'transient', error: new KmsError('INTEGRITY', `${this.describe()}: ${e.message}; the response was discarded (corrupted in transit?)`) };
-    return classifyGcpError(e, timedOut, this.describe(), this.endpointText);
+    return super.classify(e, timedOut);
   }
 
   /** gax's own retries are off (ours count and jitter); its deadline is our per-call timeout. */
@@ -201,7 +202,7 @@ export interface CreateGcpKmsKeyOptions {
 export async function createGcpKmsKey(options: CreateGcpKmsKeyOptions): Promise<{ reference: string; publicKey: Uint8Array }> {
   const client = await makeClient(options.endpoint);
   const what = `Cloud KMS key ring ${options.keyRing} key ${options.keyId}`;
-  const endpoint = options.endpoint ? `${options.endpoint.host}:${options.endpoint.port ?? 443}` : 'cloudkms.googleapis.com';
+  const endpoint = endpointText(options.endpoint);
   try {
     const ring = /^projects\/([^/]+)\/locations\/([^/]+)\/keyRings\/([^/]+)$/.exec(options.keyRing);
     if (!ring) throw new KmsError('BAD_REFERENCE', `${what}: the key ring must be projects/P/locations/L/keyRings/R`);

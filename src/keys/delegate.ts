@@ -1,17 +1,25 @@
+/**
+ * `keys add NAME --delegate-for ACCOUNT` (the local form, local.ts): NAME becomes a claim delegate of the account,
+ * recorded beside the keyring, with the open-contract command that names it. Loaded only when the option is given.
+ */
 import { KeyringError, InputError } from '../errors.js';
 import { PREFIXES, parseAddress, parseBech32PubKey, toBech32PubKey } from '../crypto/address.js';
 import { equalBytes, parseHex } from '../crypto/bytes.js';
-import { defaultHome, type Keyring } from '../keyring/keyring.js';
-import { openContractCommand, recordDelegate } from '../claims/index.js';
-import { expandHome, type KeyringFlags } from './common.js';
+import type { Keyring } from '../keyring/keyring.js';
+import { openContractCommand, recordDelegate, type DelegateRecord } from '../claims/delegates.js';
+
+export interface DelegateAccount {
+  pub: Uint8Array;
+  /** Its key name, when it was given as one. */
+  name?: string;
+}
 
 /**
- * `keys add NAME --delegate-for ACCOUNT`: the account whose contracts NAME will sign claims for. Resolved before
- * the key is made, so a bad ACCOUNT leaves nothing behind. ACCOUNT is a key name in this keyring (any kind: a
- * local, ledger or offline record all carry the public key), arkeopub1… or 66 hex digits. An address alone
- * does not give the public key that open-contract needs.
+ * The account whose contracts NAME will sign claims for. Resolved before the key is made, so a bad ACCOUNT leaves
+ * nothing behind. ACCOUNT is a key name in this keyring (any kind: a local, ledger or offline record all carry the
+ * public key), arkeopub1… or 66 hex digits. An address alone does not give the public key that open-contract needs.
  */
-export async function resolveAccount(keyring: Keyring, account: string): Promise<{ pub: Uint8Array; name?: string }> {
+export async function resolveAccount(keyring: Keyring, account: string): Promise<DelegateAccount> {
   if (/^t?arkeopub1/.test(account)) {
     try {
       return { pub: parseBech32PubKey(account, account.startsWith('t') ? 'tarkeopub' : PREFIXES.accountPub) };
@@ -42,12 +50,14 @@ export async function resolveAccount(keyring: Keyring, account: string): Promise
   );
 }
 
-/** Record NAME as a delegate of the account and return what to print: the record and the open-contract command. */
-export function recordAndCommand(flags: KeyringFlags, name: string, delegate: Uint8Array, account: { pub: Uint8Array; name?: string }) {
+/**
+ * Record NAME as a delegate of the account (in `<home>/arkeo-signer/delegates.json`) and return the record and
+ * the open-contract command to print.
+ */
+export function recordDelegation(home: string, name: string, delegate: Uint8Array, account: DelegateAccount): { record: DelegateRecord; command: { argv: string[]; text: string } } {
   if (equalBytes(delegate, account.pub)) {
     throw new InputError('BAD_ACCOUNT', `--delegate-for: ${name} is the account's own key; a delegate must be a different key (delete ${name} and add a new one)`);
   }
-  const keyringDir = expandHome(flags['keyring-dir'] ?? flags.home ?? defaultHome());
-  const record = recordDelegate(keyringDir, { name, pubkey: toBech32PubKey(delegate), account: toBech32PubKey(account.pub), ...(account.name ? { account_name: account.name } : {}) });
+  const record = recordDelegate(home, { name, pubkey: toBech32PubKey(delegate), account: toBech32PubKey(account.pub), ...(account.name ? { account_name: account.name } : {}) });
   return { record, command: openContractCommand(account.pub, delegate, account.name) };
 }
