@@ -12,6 +12,7 @@ import { openKeyring } from './open-keyring.js';
 import { parsePublicKeyArg } from './public-key.js';
 import { withStore } from './nonce-store.js';
 import { EXIT } from './exit-codes.js';
+import type { OpenTerms } from './pool.js';
 
 const out = (s: string) => process.stdout.write(s);
 const int64 = (v: string, what: string, min = 1n) => flagValue(() => parseDecimal(v, what, min, MAX_INT64));
@@ -31,17 +32,6 @@ async function publicKeyOf(values: Parameters<typeof openKeyring>[0], text: stri
   }
 }
 
-interface OpenTerms {
-  providerPub: string;
-  service: string;
-  type: number;
-  rate: { denom: string; amount: string };
-  deposit: string;
-  duration: bigint;
-  settlementDuration: bigint;
-  authorization: number;
-  qpm: bigint;
-}
 
 /** The contract's terms from the flags, with the provider's rate and settlement duration where the flags leave them out. */
 async function termsOf(values: Parsed<typeof CONTRACT_OPEN>['values'], chain: ChainClient | undefined): Promise<OpenTerms> {
@@ -209,4 +199,3 @@ async function show({ values, positionals: [id] }: Parsed<typeof CONTRACT_SHOW>)
 /** `arkeo-signer contract …`, run by the dispatcher (arkeo-signer.ts). */
 export const run = commandRunner((args) => closingSigners(() => runGroup(CONTRACT, args, [bind(CONTRACT_OPEN, open), bind(CONTRACT_CLOSE, close), bind(CONTRACT_LIST, list), bind(CONTRACT_SHOW, show)])));
 
-export type { OpenTerms };

@@ -9,10 +9,23 @@ import { homeOf } from './nonce-store.js';
 import { printOutcome, runTx, senderOf } from './chain-tx.js';
 import type { Parsed } from './table.js';
 import type { CONTRACT_OPEN } from './tables/chain.js';
-import type { OpenTerms } from './contract.js';
 import { EXIT } from './exit-codes.js';
 
 type Values = Parsed<typeof CONTRACT_OPEN>['values'];
+
+/** A contract's terms as `contract open` settles them, before the message is built. */
+export interface OpenTerms {
+  providerPub: string;
+  service: string;
+  type: number;
+  rate: { denom: string; amount: string };
+  deposit: string;
+  duration: bigint;
+  settlementDuration: bigint;
+  authorization: number;
+  qpm: bigint;
+}
+
 
 /**
  * `contract open --delegates N --pool NAME`: N new delegate keys (NAME-1 … NAME-N, local keys in the keyring the
