@@ -77,93 +77,97 @@ function decodeFields(bytes: Uint8Array, typeUrl: string, read: (field: number, 
   }
 }
 
-export const MsgOpenContractCodec: MessageCodec<MsgOpenContract> = {
-  typeUrl: '/arkeo.arkeo.MsgOpenContract',
-  encode(m) {
-    const w = BinaryWriter.create();
-    text(w, 1, m.creator);
-    text(w, 2, m.provider);
-    text(w, 3, m.service);
-    text(w, 4, m.client);
-    text(w, 5, m.delegate);
-    varint(w, 6, m.contractType);
-    varint(w, 7, m.duration);
-    w.uint32((8 << 3) | 2).bytes(encodeCoin(m.rate)); // non-nullable: always written
-    text(w, 9, m.deposit);
-    varint(w, 10, m.settlementDuration);
-    varint(w, 11, m.authorization);
-    varint(w, 12, m.queriesPerMinute);
-    return w.finish();
-  },
-  decode(bytes) {
-    const m: MsgOpenContract = { creator: '', provider: '', service: '', client: '', contractType: 0, duration: 0n, rate: { denom: '', amount: '' }, deposit: '', settlementDuration: 0n, authorization: 0, queriesPerMinute: 0n };
-    decodeFields(bytes, this.typeUrl, (field, r) => {
-      if (field === 1) m.creator = r.string();
-      else if (field === 2) m.provider = r.string();
-      else if (field === 3) m.service = r.string();
-      else if (field === 4) m.client = r.string();
-      else if (field === 5) m.delegate = r.string();
-      else if (field === 6) m.contractType = r.int32();
-      else if (field === 7) m.duration = r.int64();
-      else if (field === 8) m.rate = decodeCoin(r.bytes());
-      else if (field === 9) m.deposit = r.string();
-      else if (field === 10) m.settlementDuration = r.int64();
-      else if (field === 11) m.authorization = r.int32();
-      else if (field === 12) m.queriesPerMinute = r.int64();
-      else return false;
-      return true;
-    });
-    return m;
-  },
+/**
+ * How a field is written. Proto3 leaves a zero, an empty string and empty bytes out; `coin` (non-nullable) and
+ * `ascii` (MsgCloseContract.client) are always written; `asciiIfSet` (MsgCloseContract.delegate) is written when
+ * set at all, even empty, because the chain tells a present empty delegate from an absent one.
+ */
+type FieldKind = 'string' | 'int32' | 'int64' | 'uint64' | 'coin' | 'bytes' | 'ascii' | 'asciiIfSet';
+
+/** A message's field table: number, name, kind; `optional` fields are absent from a decoded message unless sent. */
+type FieldTable<T> = readonly { n: number; name: keyof T & string; kind: FieldKind; optional?: true }[];
+
+const ZERO: Record<FieldKind, () => unknown> = {
+  string: () => '',
+  int32: () => 0,
+  int64: () => 0n,
+  uint64: () => 0n,
+  coin: () => ({ denom: '', amount: '' }),
+  bytes: () => new Uint8Array(),
+  ascii: () => '',
+  asciiIfSet: () => undefined,
 };
 
-export const MsgCloseContractCodec: MessageCodec<MsgCloseContract> = {
-  typeUrl: '/arkeo.arkeo.MsgCloseContract',
-  encode(m) {
-    const w = BinaryWriter.create();
-    text(w, 1, m.creator);
-    varint(w, 2, m.contractId);
-    w.uint32((3 << 3) | 2).bytes(ascii(m.client));
-    if (m.delegate !== undefined) w.uint32((4 << 3) | 2).bytes(ascii(m.delegate));
-    return w.finish();
-  },
-  decode(bytes) {
-    const m: MsgCloseContract = { creator: '', contractId: 0n, client: '' };
-    decodeFields(bytes, this.typeUrl, (field, r) => {
-      if (field === 1) m.creator = r.string();
-      else if (field === 2) m.contractId = r.uint64();
-      else if (field === 3) m.client = new TextDecoder().decode(r.bytes());
-      else if (field === 4) m.delegate = new TextDecoder().decode(r.bytes());
-      else return false;
-      return true;
-    });
-    return m;
-  },
-};
+function writeField(w: BinaryWriter, n: number, kind: FieldKind, v: unknown): void {
+  if (kind === 'string') text(w, n, v as string | undefined);
+  else if (kind === 'int32' || kind === 'int64' || kind === 'uint64') varint(w, n, v as bigint | number);
+  else if (kind === 'coin') w.uint32((n << 3) | 2).bytes(encodeCoin(v as Coin));
+  else if (kind === 'bytes') (v as Uint8Array).length && w.uint32((n << 3) | 2).bytes(v as Uint8Array);
+  else if (kind === 'ascii' || v !== undefined) w.uint32((n << 3) | 2).bytes(ascii(v as string));
+}
 
-export const MsgClaimContractIncomeCodec: MessageCodec<MsgClaimContractIncome> = {
-  typeUrl: '/arkeo.arkeo.MsgClaimContractIncome',
-  encode(m) {
-    const w = BinaryWriter.create();
-    text(w, 1, m.creator);
-    varint(w, 2, m.contractId);
-    if (m.signature.length) w.uint32((4 << 3) | 2).bytes(m.signature);
-    varint(w, 5, m.nonce);
-    return w.finish();
-  },
-  decode(bytes) {
-    const m: MsgClaimContractIncome = { creator: '', contractId: 0n, signature: new Uint8Array(), nonce: 0n };
-    decodeFields(bytes, this.typeUrl, (field, r) => {
-      if (field === 1) m.creator = r.string();
-      else if (field === 2) m.contractId = r.uint64();
-      else if (field === 4) m.signature = r.bytes();
-      else if (field === 5) m.nonce = r.int64();
-      else return false;
-      return true;
-    });
-    return m;
-  },
-};
+function readField(r: BinaryReader, kind: FieldKind): unknown {
+  if (kind === 'string') return r.string();
+  if (kind === 'int32') return r.int32();
+  if (kind === 'int64') return r.int64();
+  if (kind === 'uint64') return r.uint64();
+  if (kind === 'coin') return decodeCoin(r.bytes());
+  if (kind === 'bytes') return r.bytes();
+  return new TextDecoder().decode(r.bytes());
+}
+
+/** A codec made from a field table: fields written in ascending order, any order and no unknown field read back. */
+function codecOf<T>(typeUrl: string, fields: FieldTable<T>): MessageCodec<T> {
+  return {
+    typeUrl,
+    encode(m) {
+      const w = BinaryWriter.create();
+      for (const f of fields) writeField(w, f.n, f.kind, m[f.name]);
+      return w.finish();
+    },
+    decode(bytes) {
+      const m: Record<string, unknown> = {};
+      for (const f of fields) if (!f.optional && f.kind !== 'asciiIfSet') m[f.name] = ZERO[f.kind]();
+      decodeFields(bytes, typeUrl, (n, r) => {
+        const f = fields.find((x) => x.n === n);
+        if (!f) return false;
+        m[f.name] = readField(r, f.kind);
+        return true;
+      });
+      return m as T;
+    },
+  };
+}
+
+export const MsgOpenContractCodec = codecOf<MsgOpenContract>('/arkeo.arkeo.MsgOpenContract', [
+  { n: 1, name: 'creator', kind: 'string' },
+  { n: 2, name: 'provider', kind: 'string' },
+  { n: 3, name: 'service', kind: 'string' },
+  { n: 4, name: 'client', kind: 'string' },
+  { n: 5, name: 'delegate', kind: 'string', optional: true },
+  { n: 6, name: 'contractType', kind: 'int32' },
+  { n: 7, name: 'duration', kind: 'int64' },
+  { n: 8, name: 'rate', kind: 'coin' },
+  { n: 9, name: 'deposit', kind: 'string' },
+  { n: 10, name: 'settlementDuration', kind: 'int64' },
+  { n: 11, name: 'authorization', kind: 'int32' },
+  { n: 12, name: 'queriesPerMinute', kind: 'int64' },
+]);
+
+export const MsgCloseContractCodec = codecOf<MsgCloseContract>('/arkeo.arkeo.MsgCloseContract', [
+  { n: 1, name: 'creator', kind: 'string' },
+  { n: 2, name: 'contractId', kind: 'uint64' },
+  { n: 3, name: 'client', kind: 'ascii' },
+  { n: 4, name: 'delegate', kind: 'asciiIfSet' },
+]);
+
+/** No field 3: the chain's message has none. */
+export const MsgClaimContractIncomeCodec = codecOf<MsgClaimContractIncome>('/arkeo.arkeo.MsgClaimContractIncome', [
+  { n: 1, name: 'creator', kind: 'string' },
+  { n: 2, name: 'contractId', kind: 'uint64' },
+  { n: 4, name: 'signature', kind: 'bytes' },
+  { n: 5, name: 'nonce', kind: 'int64' },
+]);
 
 export const MsgSendCodec: MessageCodec<MsgSend> = {
   typeUrl: '/cosmos.bank.v1beta1.MsgSend',
