@@ -248,6 +248,7 @@ export class SignerDaemon {
         case 'GET /healthz':
           return await this.health(res);
         case 'GET /metrics':
+          await this.healthState();
           this.tokenMetrics();
           res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
           res.end(await this.metrics.registry.metrics());
@@ -480,7 +481,11 @@ export class SignerDaemon {
     for (const serving of this.serving.values()) serving.scrape?.();
   }
 
-  private async health(res: http.ServerResponse): Promise<void> {
+  /**
+   * What /healthz reports, checked now (a durable nonce store write, the audit file). The health gauges are set
+   * here, so a scrape of /metrics reads them as fresh as /healthz does, whether or not anyone polls /healthz.
+   */
+  private async healthState() {
     let nonce = this.nonceProblem ? `error: ${this.nonceProblem}` : 'ok';
     if (!this.nonceProblem) {
       try {
@@ -496,9 +501,14 @@ export class SignerDaemon {
     // Each backend's own section (PKCS#11 keys: `tokens`; cloud keys: `cloud`, a fresh read of each key).
     const sections = (await Promise.all([...this.serving.values()].map((s) => s.health?.()))).filter((h) => h !== undefined);
     const ok = nonce === 'ok' && audit === 'ok' && keys === 'ok' && sections.every((h) => h.ok);
-    this.metrics.auditHealthy.set(this.audit.healthy ? 1 : 0);
+    this.metrics.auditHealthy.set(this.audit.healthy && !auditProblem ? 1 : 0);
     this.metrics.nonceHealthy.set(nonce === 'ok' ? 1 : 0);
-    sendJson(res, ok ? 200 : 503, { ok, keys, key_count: this.keys.size, nonce_store: nonce, audit, audit_entries: this.audit.lastSeq, ...Object.fromEntries(sections.map((h) => [h.section, h.entries])) });
+    return { ok, keys, key_count: this.keys.size, nonce_store: nonce, audit, audit_entries: this.audit.lastSeq, ...Object.fromEntries(sections.map((h) => [h.section, h.entries])) };
+  }
+
+  private async health(res: http.ServerResponse): Promise<void> {
+    const state = await this.healthState();
+    sendJson(res, state.ok ? 200 : 503, state);
   }
 
   /** Errors: a status, a one-line reason, an audit entry, and never a secret. */

@@ -66,7 +66,7 @@ test('the metrics the alert rules expect the code to add follow the conventions 
  * until the daemon sets them when scraped: today only GET /healthz sets them, so they read 0 before the first one
  * (docs/decisions/alert-rule-metrics.md).
  */
-test('a fresh daemon\'s audit and nonce store health gauges read 1 before any /healthz', { todo: 'the daemon sets arkeo_signer_audit_healthy and arkeo_signer_nonce_store_healthy only in GET /healthz', timeout: 60_000 }, async (t) => {
+test('a fresh daemon\'s audit and nonce store health gauges read 1 before any /healthz', { timeout: 60_000 }, async (t) => {
   const d = await startTestDaemon({ k: '11'.repeat(32) }, { app: { keys: ['k'], operations: ['claim'], contracts: ['*'] } });
   t.after(() => d.daemon.stop());
   const before = (await rawRequest(d.socket, 'GET', '/metrics')).body;
