@@ -13,6 +13,7 @@ export function createMetrics() {
     latency: new Histogram({ name: 'arkeo_signer_request_seconds', help: 'Request latency by operation', labelNames: ['operation'], buckets, registers: [registry] }),
     nonceLatency: new Histogram({ name: 'arkeo_signer_nonce_store_seconds', help: 'Durable nonce reservation latency', buckets, registers: [registry] }),
     auditLatency: new Histogram({ name: 'arkeo_signer_audit_flush_seconds', help: 'Audit log write+fdatasync latency per group commit', buckets, registers: [registry] }),
+    newPeers: new Counter({ name: 'arkeo_signer_token_new_peer_total', help: 'Requests with a valid token from a peer (uid, IPv4 address or IPv6 /64) that token was never used from', labelNames: ['token'], registers: [registry] }),
     authFailures: new Counter({ name: 'arkeo_signer_auth_failures_total', help: 'Requests refused for missing, unknown or revoked tokens', labelNames: ['reason'], registers: [registry] }),
     unaudited: new Counter({ name: 'arkeo_signer_failures_unaudited_total', help: 'Refusals of a peer over its failed-request budget that were not written to the audit log (one per peer per minute is)', registers: [registry] }),
     auditHealthy: new Gauge({ name: 'arkeo_signer_audit_healthy', help: '1 when the audit log accepts writes', registers: [registry] }),

@@ -25,6 +25,7 @@ import { OPENAPI } from './openapi.js';
 import { checkTx, readSignDoc, txFields, txHashWith } from './tx-policy.js';
 import { peerCredentials, peerCredentialsAvailable } from './peercred.js';
 import { FailureBudget, peerOf } from './peers.js';
+import { KnownPeers } from './known-peers.js';
 
 /**
  * The local key daemon: keys in memory, HTTP/1.1 + JSON over a 0600 unix socket (and optionally TLS/mTLS over
@@ -105,7 +106,10 @@ export class SignerDaemon {
     private readonly configFile?: string,
   ) {
     this.audit.onFlush = (s) => this.metrics.auditLatency.observe(s);
+    this.knownPeers = KnownPeers.load(KnownPeers.fileBeside(config.tokens.path));
   }
+
+  private readonly knownPeers: KnownPeers;
 
   static async start(config: DaemonConfig, options: DaemonStartOptions = {}): Promise<SignerDaemon> {
     // Everything that can fail without holding a resource comes first, so a failed start leaves nothing running.
@@ -298,6 +302,11 @@ export class SignerDaemon {
     }
     ctx.token = rec;
     ctx.who.token = rec.name; // `who` is this request's own object
+    const peer = peerOf(ctx.who.transport, ctx.who.uid, req.socket.remoteAddress);
+    if (this.knownPeers.first(rec.name, peer)) {
+      this.metrics.newPeers.inc({ token: rec.name });
+      log('warn', `token ${rec.name}: first use from ${peer}`);
+    }
     if (!this.limiter.take(rec.name, rec.policy.rate)) {
       const rate = rec.policy.rate;
       throw new HttpError(429, 'RATE_LIMITED', `token ${rec.name}: rate limit of ${rate.per_second}/s exceeded`, { 'retry-after': String(Math.max(1, Math.ceil(this.limiter.retryAfter(rec.name, rate)))) });
