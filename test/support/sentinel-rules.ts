@@ -87,6 +87,11 @@ export interface SentinelRules {
     claimRoute?: { kind: 'redirect'; to: string } | { kind: 'endless' } | { kind: 'oversized'; bytes: number } | { kind: 'hang' };
     /** Paid requests are accepted and then never answered (no response headers), as a hung sentinel does. */
     hangPaid?: boolean;
+    /**
+     * GET /active-contract/… drops the connection without a reply: sentinel v1.0.17 without an
+     * arkeo-mainnet-fullnode service proxies it to a nil target, panics, and Go's server closes the connection.
+     */
+    dropActiveContract?: boolean;
   };
   upstream: JsonRpcUpstream;
   /** Services this sentinel's registry knows; a request for another name gets "could not find service" after auth. */
@@ -327,6 +332,7 @@ export async function startSentinelRules(options: { provider?: Uint8Array; servi
       });
     }
     let m = /^\/active-contract\/([^/]+)\/([^/]+)$/.exec(url.pathname);
+    if (m && faults.dropActiveContract) return void req.socket.destroy();
     if (m) {
       let spender: Uint8Array;
       try {
