@@ -41,7 +41,7 @@ Listens on loopback or a unix socket only. Log: one line per request on stderr (
     listen: { type: 'string', value: 'HOST:PORT|unix:/path', help: 'where to listen (loopback or a unix socket)' },
     sentinel: { type: 'string', value: 'URL', help: 'the provider\'s sentinel' },
     service: { type: 'string', value: 'NAME', help: 'the service, as in the sentinel\'s /{service}/ paths' },
-    config: { type: 'string', short: 'c', value: 'FILE', help: 'the proxy\'s config: its [[upstream]] tables and nonce_store' },
+    config: { type: 'string', short: 'c', value: 'FILE', help: 'the proxy\'s config: its [[upstream]] tables, nonce_store and node' },
     ...PAY_FLAGS,
   },
   rules: [notWith('config', ['listen', 'sentinel', 'service', 'contract', 'key'], 'they go in the config file\'s [[upstream]] tables'), ...PAY_RULES],
