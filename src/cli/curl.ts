@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import { ArkeoSignerError } from '../errors.js';
 import { maxNonceFor, type NonceStore } from '../nonces/store.js';
 import { holdMember, readPool, type HeldMember, type Pool } from '../claims/pools.js';
-import { ContractPayer, PayerError, SentinelError, type PaidReply } from '../proxy/index.js';
+import { ContractPayer, PayerError, SentinelError, checkPoolSentinel, type PaidReply } from '../proxy/index.js';
 import { checkService } from '../proxy/config.js';
 import { UsageError, flagValue, commandRunner } from './common.js';
 import { homeOf, openStoreOf } from './nonce-store.js';
@@ -78,6 +78,7 @@ async function curl({ values, positionals: [target] }: Parsed<typeof CURL>): Pro
   let held: HeldMember | undefined;
   try {
     store = await openStoreOf(values);
+    if (pool) await checkPoolSentinel(pool, url.origin, service);
     // A pool: a member no other process here is using, in turn; one that turns out stopped is passed over.
     const tried = new Set<bigint>();
     let reply: PaidReply | undefined;

@@ -22,6 +22,26 @@ export interface PoolPayerOptions extends Omit<PayerOptions, 'claims' | 'contrac
   claimsOf(key: string): Promise<ClaimSource | Signer>;
 }
 
+/**
+ * A pool's contracts are with one provider for one service: a sentinel of another provider would serve nothing it
+ * can be paid for, and a claim for another service is refused (401 Service mismatch). Checked before anything is
+ * signed; reads the sentinel's /metadata.json.
+ */
+export async function checkPoolSentinel(pool: Pool, sentinel: string, service: string, pubPrefix: string = PREFIXES.accountPub): Promise<void> {
+  const base = sentinelBase(sentinel);
+  if (pool.service !== service) throw new InputError('POOL_SERVICE', `pool ${pool.name}: its contracts are for service "${pool.service}", not "${service}"; use a pool opened for "${service}"`);
+  const meta = await fetchMetadata(base, pubPrefix);
+  let provider: Uint8Array;
+  try {
+    provider = parseBech32PubKey(pool.provider, pubPrefix);
+  } catch (e) {
+    throw new InputError('BAD_POOL', `pool ${pool.name}: provider "${pool.provider.slice(0, 80)}" is not a public key (${(e as Error).message})`);
+  }
+  if (!equalBytes(provider, parseBech32PubKey(meta.providerPubkey, pubPrefix))) {
+    throw new PayerError('POOL_PROVIDER', `pool ${pool.name}: its contracts are with provider ${pool.provider}, and the sentinel ${base} is provider ${meta.providerPubkey}; point it at that provider's sentinel`);
+  }
+}
+
 export class PoolPayer implements Payer {
   /** Where the search for the next member starts: ties go round. */
   private cursor = 0;
@@ -38,27 +58,15 @@ export class PoolPayer implements Payer {
    * be opened (a missing key, an unreachable sentinel) fails the whole start, naming it.
    */
   static async open(options: PoolPayerOptions): Promise<PoolPayer> {
-    const { pool } = options;
-    const base = sentinelBase(options.sentinel);
-    const prefix = options.pubPrefix ?? PREFIXES.accountPub;
-    if (pool.service !== options.service) throw new InputError('POOL_SERVICE', `pool ${pool.name}: its contracts are for service "${pool.service}", not "${options.service}"; use a pool opened for "${options.service}"`);
-    // The pool's contracts are with one provider: a sentinel of another would serve nothing it can be paid for.
-    const meta = await fetchMetadata(base, prefix);
-    let provider: Uint8Array;
-    try {
-      provider = parseBech32PubKey(pool.provider, prefix);
-    } catch (e) {
-      throw new InputError('BAD_POOL', `pool ${pool.name}: provider "${pool.provider.slice(0, 80)}" is not a public key (${(e as Error).message})`);
-    }
-    if (!equalBytes(provider, parseBech32PubKey(meta.providerPubkey, prefix))) {
-      throw new PayerError('POOL_PROVIDER', `pool ${pool.name}: its contracts are with provider ${pool.provider}, and the sentinel ${base} is provider ${meta.providerPubkey}; point it at that provider's sentinel`);
-    }
+    const { pool, claimsOf, ...common } = options;
+    const base = sentinelBase(common.sentinel);
+    await checkPoolSentinel(pool, base, common.service, common.pubPrefix);
     // Keys one after another (a keyring passphrase is asked once), then every contract's start-up sync at once.
     const claims: (ClaimSource | Signer)[] = [];
-    for (const m of pool.members) claims.push(await options.claimsOf(m.key));
-    const name = options.name ?? options.service;
+    for (const m of pool.members) claims.push(await claimsOf(m.key));
+    const name = common.name ?? common.service;
     const opened = await Promise.allSettled(
-      pool.members.map((m, i) => ContractPayer.open({ ...options, name, claims: claims[i]!, contract: m.contractId, keyName: m.key, delegate: true })),
+      pool.members.map((m, i) => ContractPayer.open({ ...common, name, claims: claims[i]!, contract: m.contractId, keyName: m.key, delegate: true })),
     );
     const payers = opened.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const failed = opened.findIndex((r) => r.status === 'rejected');

@@ -11,7 +11,10 @@ import { privateKeyToSigner, type Signer } from '../../src/signers/index.js';
 import { openNonceStore, type NonceStore } from '../../src/nonces/index.js';
 import { writePool, type Pool } from '../../src/claims/pools.js';
 import { PoolPayer, SigningProxy, createProxyMetrics, loadProxyConfig, type ContractState, type ProxyMetrics } from '../../src/proxy/index.js';
+import type { ClaimSource } from '../../src/claims/index.js';
+import { DaemonClaimSource, DaemonClient } from '../../src/daemon/index.js';
 import { bech32Pub, claimSignedBy, startSentinelRules, type SentinelRules } from '../support/sentinel-rules.js';
+import { auditEntries, startTestDaemon } from '../support/daemon.js';
 import { SERVICE, payg } from './support.js';
 
 /**
@@ -75,13 +78,17 @@ interface PoolSetup {
  * A pool of `n` delegate contracts (100+i, client CLIENT, delegate member i), terms registered as `contract open
  * --pool` registers them, and a proxy in this process paying with it. `arrange` runs before the pool opens.
  */
-async function inProcessPool(n: number, arrange: (s: SentinelRules, store: NonceStore) => Promise<void> | void = () => {}): Promise<PoolSetup> {
+async function inProcessPool(
+  n: number,
+  arrange: (s: SentinelRules, store: NonceStore) => Promise<void> | void = () => {},
+  options: { claimsOf?: (key: string) => Promise<ClaimSource>; storePath?: string } = {},
+): Promise<PoolSetup> {
   const sentinel = await startSentinelRules({ services: [SERVICE] });
   sentinel.faults.jitterMs = 5; // requests from different connections are checked in any order, as Go's goroutines
   const upstream = await startSlowUpstream(20);
   sentinel.services.set(SERVICE, upstream.url);
   const client = await privateKeyToSigner(CLIENT_PRIV).publicKey();
-  const store = await openNonceStore(path.join(tempDir(), 'nonces.db'), tempDir(), { create: true });
+  const store = await openNonceStore(options.storePath ?? path.join(tempDir(), 'nonces.db'), tempDir(), { create: true });
   const signers = new Map<string, Signer>();
   const members: PoolSetup['members'] = [];
   for (let i = 1; i <= n; i++) {
@@ -103,7 +110,7 @@ async function inProcessPool(n: number, arrange: (s: SentinelRules, store: Nonce
   };
   let payer: PoolPayer | undefined;
   try {
-    payer = await PoolPayer.open({ pool, claimsOf: async (key) => signers.get(key)!, store, sentinel: sentinel.url, service: SERVICE, metrics, name: 'eth' });
+    payer = await PoolPayer.open({ pool, claimsOf: options.claimsOf ?? (async (key) => signers.get(key)!), store, sentinel: sentinel.url, service: SERVICE, metrics, name: 'eth' });
     const proxy = await SigningProxy.start({ routes: [{ listen: { host: '127.0.0.1', port: 0 }, payer }], store, metrics });
     return {
       sentinel, store, metrics, payer, proxy, url: proxy.addresses()[0]!, members, upstream,
@@ -202,6 +209,33 @@ test('pool: members that stop (expired at the sentinel, our spend ceiling, a pro
     assert.equal((await post(p.url)).status, 402);
     assert.equal((await fetch(p.url + '/healthz')).status, 503);
     assert.equal(acceptedNonces(p.sentinel, m4).length, 27, 'nothing more stored');
+  } finally {
+    await p.close();
+  }
+});
+
+test('pool through the key daemon: each member\'s claims come from the daemon\'s key of that name, behind a claim-only token', { timeout: 60_000 }, async (t) => {
+  const keys = { 'p-1': toHex(memberPriv(1)), 'p-2': toHex(memberPriv(2)), 'p-3': toHex(memberPriv(3)) };
+  const daemon = await startTestDaemon(keys, { proxy: { keys: Object.keys(keys), operations: ['claim'], contracts: ['*'], rate: { per_second: 100_000, burst: 100_000 } } });
+  t.after(() => daemon.daemon.stop());
+  const client = new DaemonClient(daemon.socket, { token: daemon.tokens.proxy! });
+  t.after(() => client.close());
+  // The proxy shares the daemon's nonce store, for the contracts' terms; the nonces are the daemon's to reserve.
+  const p = await inProcessPool(3, () => {}, { claimsOf: (key) => DaemonClaimSource.open(client, key), storePath: daemon.config.nonces.store });
+  try {
+    const replies = await Promise.all(Array.from({ length: 24 }, () => post(p.url)));
+    assert.deepEqual(replies.map((r) => r.status), Array(24).fill(200), replies.find((r) => r.status !== 200)?.text);
+    const served = p.members.map((m) => acceptedNonces(p.sentinel, m.contractId));
+    for (const nonces of served) assert.deepEqual(nonces, oneTo(nonces.length));
+    assert.ok(served.every((k) => k.length > 0), `every member served: ${served.map((k) => k.length)}`);
+    for (const m of p.members) {
+      assert.ok(p.sentinel.accepted.filter((c) => c.contractId === m.contractId).every((c) => Buffer.from(c.spender).equals(Buffer.from(m.pub))), `contract ${m.contractId}: signed by ${m.key}`);
+    }
+    const audited = auditEntries(daemon.config).filter((e) => e.what?.op === 'claim' && e.result === 'ok');
+    assert.equal(audited.length, 24, 'the daemon audited each claim');
+    for (const [i, m] of p.members.entries()) {
+      assert.equal(audited.filter((e) => e.what.contract === String(m.contractId) && e.what.key === toAddress(m.pub)).length, served[i]!.length, `${m.key}'s claims, under its own address`);
+    }
   } finally {
     await p.close();
   }
@@ -380,6 +414,10 @@ test('bad pool names and files: one-line errors, exit 2 for a bad flag value, 1 
   r = await proxy(['--listen', '127.0.0.1:1', '--sentinel', s.url, '--service', SERVICE, '--contract', 'pool:elsewhere']);
   assert.equal(r.status, 1);
   oneLine(r, /pool elsewhere: its contracts are with provider arkeopub1\S+, and the sentinel \S+ is provider arkeopub1/, 'another provider');
+  r = await curl('pool:elsewhere');
+  assert.equal(r.status, 1);
+  oneLine(r, /pool elsewhere: its contracts are with provider arkeopub1\S+, and the sentinel \S+ is provider arkeopub1/, 'curl: another provider');
+  assert.equal(s.accepted.length, 1, 'only the control request was paid');
 });
 
 test('config: contract = "pool:NAME" parses to the pool, without a key; "auto" and ids still need one', () => {
