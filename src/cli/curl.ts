@@ -85,7 +85,7 @@ async function curl({ values, positionals: [target] }: Parsed<typeof CURL>): Pro
     for (;;) {
       if (pool) {
         const next = holdMember(home, pool, tried);
-        if (!next) break; // every member stopped: the last one's 402 is the answer
+        if (!next) break; // none left untried (the last member's reply ends the loop before this)
         held = next;
         tried.add(held.member.contractId);
       }
