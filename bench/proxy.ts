@@ -3,6 +3,10 @@
  * nonce store, block size 1, the sentinel-rules test server and its JSON-RPC upstream behind it), against direct
  * requests to the same upstream, with 1 and 16 closed-loop clients on one contract. The added latency is the
  * difference of the two medians (and p99s) from the same run.
+ *
+ * The pool rows (benchProxyPool): requests/s through the proxy paying with a pool of 1, 4 and 16 contracts
+ * (`--contract pool:NAME`), 64 closed-loop clients, an upstream that takes 5 ms to answer, and how close N
+ * contracts come to N times one: rate(N) / (N × rate(1)), goal ≥ 0.8. Only these: `node dist/bench/proxy.js pool`.
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -10,10 +14,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as net from 'node:net';
 import { spawn, spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { sha256, utf8, toHex } from '../src/crypto/index.js';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { sha256, utf8, toHex, verifySignature } from '../src/crypto/index.js';
+import { generateMnemonic } from '../src/crypto/hd.js';
 import { privateKeyToSigner } from '../src/signers/index.js';
-import { startSentinelRules } from '../test/support/sentinel-rules.js';
+import { Keyring } from '../src/keyring/index.js';
+import { openNonceStore } from '../src/nonces/index.js';
+import { writePool } from '../src/claims/pools.js';
+import { bech32Pub, startSentinelRules } from '../test/support/sentinel-rules.js';
 import type { Row } from './claims.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -54,6 +62,105 @@ async function closedLoop(url: URL, clients: number, seconds: number): Promise<{
   return { rate: lat.length / seconds, p50: pct(lat, 0.5), p99: pct(lat, 0.99), errors };
 }
 
+async function freePort(): Promise<number> {
+  return new Promise<number>((r) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => r(p));
+    });
+  });
+}
+
+async function waitHealthy(port: number, child: ReturnType<typeof spawn>): Promise<void> {
+  for (let i = 0; ; i++) {
+    if (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)) return;
+    if (i > 200 || child.exitCode !== null) throw new Error('proxy did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A JSON-RPC node that takes `ms` to answer: the provider's node behind the sentinel, at a realistic distance. */
+async function startDelayedUpstream(ms: number): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () =>
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"jsonrpc":"2.0","id":1,"result":"0x1"}');
+      }, ms),
+    );
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, close: () => new Promise((r) => (server.close(() => r()), server.closeAllConnections())) };
+}
+
+export const POOL_SIZES = [1, 4, 16];
+const POOL_CLIENTS = 64;
+const UPSTREAM_MS = 5;
+/** The proxy's --block-size for the pool rows (its default, 1: a durable store write per claim). */
+const POOL_BLOCK_SIZE = process.env.BENCH_POOL_BLOCK_SIZE ?? '1';
+
+/**
+ * `--contract pool:NAME` with 1, 4 and 16 contracts: one proxy process per size, the same 64 clients, the same
+ * sentinel-rules server (in this process) with an upstream 5 ms away. Each size gets fresh contracts (nonces from 1).
+ */
+export async function benchProxyPool(): Promise<{ rows: Row[]; ratios: Record<string, number> }> {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'arkeo-bench-pool-'));
+  const rows: Row[] = [];
+  const ratios: Record<string, number> = {};
+  // The test sentinel checks claims with the fastest engine here, not @noble/curves (2 checks a claim at some 600/s
+  // a core): otherwise the rows would measure it, not the proxy.
+  const sentinel = await startSentinelRules({ services: [SERVICE], verify: verifySignature });
+  const upstream = await startDelayedUpstream(UPSTREAM_MS);
+  sentinel.services.set(SERVICE, upstream.url);
+  const client = await privateKeyToSigner(sha256(utf8('bench pool client'))).publicKey();
+  const keyring = Keyring.open({ backend: 'test', dir: home });
+  const members: { key: string; pub: Uint8Array }[] = [];
+  for (let i = 1; i <= Math.max(...POOL_SIZES); i++) members.push({ key: `bench-${i}`, pub: (await keyring.newAccount(`bench-${i}`, generateMnemonic())).publicKey! });
+  const rates = new Map<number, number>();
+  try {
+    for (const n of POOL_SIZES) {
+      const name = `pool-${n}`;
+      const pool = { name, provider: bech32Pub(sentinel.providerPubkey), service: SERVICE, members: members.slice(0, n).map((m, i) => ({ contractId: BigInt(n * 1000 + i + 1), key: m.key })) };
+      const store = await openNonceStore(undefined, home, { create: true });
+      try {
+        for (const [i, m] of pool.members.entries()) {
+          const delegate = members[i]!.pub;
+          sentinel.contracts.set(m.contractId, { id: m.contractId, service: SERVICE, client, delegate, type: 'PAY_AS_YOU_GO', rate: 1n, deposit: 10n ** 12n, queriesPerMinute: 1e9 });
+          await store.putContract({ contractId: m.contractId, rate: 1n, deposit: 10n ** 12n, client, delegate, source: 'bench' });
+        }
+      } finally {
+        await store.close();
+      }
+      writePool(home, pool);
+      const port = await freePort();
+      const child = spawn(process.execPath, [CLI, 'proxy', '--listen', `127.0.0.1:${port}`, '--sentinel', sentinel.url, '--service', SERVICE, '--contract', `pool:${name}`, '--block-size', POOL_BLOCK_SIZE, '--home', home], { env: { ...process.env, ARKEO_SIGNER_LOG: 'warn' }, stdio: 'ignore' });
+      try {
+        await waitHealthy(port, child);
+        const url = new URL(`http://127.0.0.1:${port}/`);
+        await closedLoop(url, POOL_CLIENTS, 1); // warm-up
+        const r = await closedLoop(url, POOL_CLIENTS, SECONDS);
+        rates.set(n, r.rate);
+        rows.push({ name: `proxy pool of ${n}, ${POOL_CLIENTS} clients, upstream ${UPSTREAM_MS} ms: requests/s`, value: Math.round(r.rate), unit: 'req/s', note: `${SECONDS} s closed loop, block size ${POOL_BLOCK_SIZE}; p50 ${r.p50.toFixed(1)} / p99 ${r.p99.toFixed(1)} ms${r.errors ? `; ${r.errors} errors` : ''}` });
+      } finally {
+        child.kill('SIGTERM');
+        await new Promise((r) => (child.exitCode !== null ? r(null) : child.on('exit', r)));
+      }
+    }
+    const one = rates.get(1)!;
+    for (const n of POOL_SIZES.filter((k) => k > 1)) {
+      const ratio = +(rates.get(n)! / (n * one)).toFixed(3);
+      ratios[`proxyPool${n}VsOne`] = ratio;
+      rows.push({ name: `proxy pool of ${n}: rate / (${n} × rate of 1)`, value: ratio, unit: '×', note: `goal ≥ 0.8: ${Math.round(rates.get(n)!)} / (${n} × ${Math.round(one)})` });
+    }
+  } finally {
+    await sentinel.close();
+    await upstream.close();
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+  return { rows, ratios };
+}
+
 export async function benchProxy(): Promise<{ rows: Row[]; ratios: Record<string, number> }> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'arkeo-bench-proxy-'));
   const priv = sha256(utf8('bench proxy key'));
@@ -63,12 +170,7 @@ export async function benchProxy(): Promise<{ rows: Row[]; ratios: Record<string
   const pub = await privateKeyToSigner(priv).publicKey();
   sentinel.contracts.set(7n, { id: 7n, service: SERVICE, client: pub, type: 'PAY_AS_YOU_GO', rate: 1n, deposit: 10n ** 12n, queriesPerMinute: 1e9 });
   spawnSync(process.execPath, [CLI, 'keys', 'import-hex', 'k', toHex(priv), '--home', home]);
-  const port = await new Promise<number>((r) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => r(p));
-    });
-  });
+  const port = await freePort();
   const child = spawn(process.execPath, [CLI, 'proxy', '--listen', `127.0.0.1:${port}`, '--sentinel', sentinel.url, '--service', SERVICE, '--key', 'k', '--home', home], { env: { ...process.env, ARKEO_SIGNER_LOG: 'warn' }, stdio: 'ignore' });
   try {
     for (let i = 0; ; i++) {
@@ -96,4 +198,12 @@ export async function benchProxy(): Promise<{ rows: Row[]; ratios: Record<string
     fs.rmSync(home, { recursive: true, force: true });
   }
   return { rows, ratios };
+}
+
+// `node dist/bench/proxy.js pool`: the pool rows only (the JSON on stdout, a table on stderr), without `npm run bench`.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href && process.argv[2] === 'pool') {
+  const { rows, ratios } = await benchProxyPool();
+  const width = Math.max(...rows.map((r) => r.name.length));
+  process.stderr.write(rows.map((r) => `${r.name.padEnd(width)}  ${String(r.value).padStart(8)} ${r.unit.padEnd(5)} ${r.note ?? ''}`).join('\n') + '\n');
+  process.stdout.write(JSON.stringify({ machine: { cpus: os.cpus().length, node: process.version }, results: rows, ratios }, null, 2) + '\n');
 }

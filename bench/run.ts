@@ -12,7 +12,7 @@ import { availableEngines, curveEngineNote, utf8 } from '../src/crypto/index.js'
 import { benchClaims, type Row } from './claims.js';
 import { benchDaemon } from './daemon.js';
 import { benchCloud } from './cloud.js';
-import { benchProxy } from './proxy.js';
+import { benchProxy, benchProxyPool } from './proxy.js';
 import { benchPkcs11 } from './pkcs11.js';
 import { benchConsole } from './console.js';
 import { benchTx } from './tx.js';
@@ -105,6 +105,12 @@ if (process.env.BENCH_SKIP_PROXY !== '1') {
   const p = await benchProxy();
   rows.push(...p.rows);
   proxyRatios = p.ratios;
+  // A pool of 1, 4 and 16 contracts, 64 clients, an upstream 5 ms away (alone: node dist/bench/proxy.js pool).
+  if (process.env.BENCH_SKIP_PROXY_POOL !== '1') {
+    const pool = await benchProxyPool();
+    rows.push(...pool.rows);
+    proxyRatios = { ...proxyRatios, ...pool.ratios };
+  }
 }
 
 // 7. The daemon with a PKCS#11 key (SoftHSM2) at 1 and 4 sessions, beside a local key under the same load.

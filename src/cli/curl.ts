@@ -1,11 +1,12 @@
 import * as fs from 'node:fs';
 import { ArkeoSignerError } from '../errors.js';
 import { maxNonceFor, type NonceStore } from '../nonces/store.js';
-import { ContractPayer, PayerError, SentinelError, type PaidReply } from '../proxy/index.js';
-import { checkService, parseContractSpec } from '../proxy/config.js';
+import { holdMember, readPool, type HeldMember, type Pool } from '../claims/pools.js';
+import { ContractPayer, PayerError, SentinelError, checkPoolSentinel, type PaidReply } from '../proxy/index.js';
+import { checkService } from '../proxy/config.js';
 import { UsageError, flagValue, commandRunner } from './common.js';
-import { openStoreOf } from './nonce-store.js';
-import { blockSizeFlag, headersTimeoutFlag, openPayClaims } from './proxy.js';
+import { homeOf, openStoreOf } from './nonce-store.js';
+import { blockSizeFlag, contractFlag, headersTimeoutFlag, nodeFlag, openPayKeys } from './proxy.js';
 import { bind, runCommand, type Parsed } from './table.js';
 import { CURL } from './tables/pay.js';
 import { EXIT } from './exit-codes.js';
@@ -58,34 +59,67 @@ async function curl({ values, positionals: [target] }: Parsed<typeof CURL>): Pro
     headers[k.toLowerCase()] = v;
   }
   if (body.length && !headers['content-type']) headers['content-type'] = 'application/x-www-form-urlencoded'; // as curl -d
-  const contract = flagValue(() => parseContractSpec(values.contract ?? 'auto'));
-  const key = values.key;
+  const { contract, key } = contractFlag(values, 'curl');
+  const chain = nodeFlag(values);
+  const blockSize = blockSizeFlag(values['block-size']);
+  const headersTimeoutMs = headersTimeoutFlag(values['headers-timeout']);
   const verbose = Boolean(values.verbose);
   const started = performance.now();
+  const home = homeOf(values);
+  let pool: Pool | undefined;
+  if (typeof contract === 'object') {
+    pool = readPool(home, contract.pool);
+    if (pool.service !== service) throw new UsageError(`--contract pool:${pool.name}: the pool's contracts are for service "${pool.service}", not "${service}" (the URL's)`);
+  }
 
-  const { claims, close } = await openPayClaims(values, key);
+  const keys = openPayKeys(values);
   let store: NonceStore | undefined;
   let payer: ContractPayer | undefined;
+  let held: HeldMember | undefined;
   try {
     store = await openStoreOf(values);
-    payer = await ContractPayer.open({ claims, store, sentinel: url.origin, service, contract, blockSize: blockSizeFlag(values['block-size']), headersTimeoutMs: headersTimeoutFlag(values['headers-timeout']) });
-    const terms = await store.getContract(payer.contractId);
-    if (verbose) err(`* contract ${payer.contractId} for ${service} at ${payer.base}; key ${payer.address}; ${terms ? `rate ${terms.rate}, ceiling nonce ${maxNonceFor(terms)}` : 'no registered terms (no local ceiling)'}\n`);
-    if (verbose) {
-      err(`> ${method} /${service}${below} HTTP/1.1\n`);
-      for (const [k, v] of Object.entries(headers)) err(`> ${k}: ${v}\n`);
-      err(`> arkauth: ${payer.contractId}:<next nonce>:<signature, not shown>\n`);
-    }
-    let reply: PaidReply;
-    try {
-      reply = await payer.send({ method, path: below, headers, body });
-    } catch (e) {
-      if (e instanceof PayerError && e.code === 'SENTINEL_UNREACHABLE') {
-        err(`arkeo-signer: ${e.message}\n`);
-        return /ETIMEDOUT/.test(e.message) ? EXIT.timeout : EXIT.unreachable;
+    if (pool) await checkPoolSentinel(pool, url.origin, service);
+    // A pool: a member no other process here is using, in turn; one that turns out stopped is passed over.
+    const tried = new Set<bigint>();
+    let reply: PaidReply | undefined;
+    for (;;) {
+      if (pool) {
+        const next = holdMember(home, pool, tried);
+        if (!next) break; // none left untried (the last member's reply ends the loop before this)
+        held = next;
+        tried.add(held.member.contractId);
       }
-      throw e;
+      const claims = await keys.claimsOf(held ? held.member.key : key!);
+      payer = await ContractPayer.open({ claims, store, sentinel: url.origin, service, contract: held ? held.member.contractId : (contract as bigint | 'auto'), ...(held ? { delegate: true } : {}), ...(chain ? { chain } : {}), blockSize, headersTimeoutMs });
+      const terms = await store.getContract(payer.contractId);
+      if (verbose) {
+        if (pool && held) err(`* pool ${pool.name}: member ${held.member.key}, contract ${held.member.contractId}${held.idle ? '' : ' (every member is in use by another process; sharing this one)'}\n`);
+        err(`* contract ${payer.contractId} for ${service} at ${payer.base}; key ${payer.address}; ${terms ? `rate ${terms.rate}, ceiling nonce ${maxNonceFor(terms)}` : 'no registered terms (no local ceiling)'}\n`);
+        err(`> ${method} /${service}${below} HTTP/1.1\n`);
+        for (const [k, v] of Object.entries(headers)) err(`> ${k}: ${v}\n`);
+        err(`> arkauth: ${payer.contractId}:<next nonce>:<signature, not shown>\n`);
+      }
+      try {
+        reply = await payer.send({ method, path: below, headers, body });
+      } catch (e) {
+        if (e instanceof PayerError && e.code === 'SENTINEL_UNREACHABLE') {
+          err(`arkeo-signer: ${e.message}\n`);
+          return /ETIMEDOUT/.test(e.message) ? EXIT.timeout : EXIT.unreachable;
+        }
+        throw e;
+      }
+      // A stopped member consumed nothing: the request goes to the next one.
+      if (pool && reply.status === 402 && reply.nonce === undefined && payer.isStopped && tried.size < pool.members.length) {
+        if (verbose) err(`* contract ${payer.contractId} has stopped (${payer.state.stopped}); trying the pool's next member\n`);
+        await payer.close();
+        payer = undefined;
+        held?.release();
+        continue;
+      }
+      break;
     }
+    if (!payer || !reply) throw new PayerError('POOL_STOPPED', `pool ${pool!.name}: every contract has stopped; nothing was sent`);
+    const terms = await store.getContract(payer.contractId);
     if (verbose) {
       err(`* claim: contract ${reply.contractId} nonce ${reply.nonce ?? '-'}${reply.reused ? ' (sent again: the sentinel had not consumed it)' : ''}${reply.resynced ? ' (after a 400 bad nonce and a resync)' : ''}\n`);
       err(`< HTTP/1.1 ${reply.status}\n`);
@@ -114,8 +148,9 @@ async function curl({ values, positionals: [target] }: Parsed<typeof CURL>): Pro
     throw e;
   } finally {
     await payer?.close();
+    held?.release();
     await store?.close();
-    close();
+    keys.close();
   }
 }
 

@@ -1,12 +1,14 @@
 import { setLogLevel, log } from '../log.js';
 import type { Signer } from '../signers/index.js';
 import type { ClaimSource } from '../claims/index.js';
+import { readPool } from '../claims/pools.js';
 import { type NonceStore } from '../nonces/store.js';
-import { ContractPayer, SigningProxy, createProxyMetrics, loadProxyConfig, parseListen, type ProxyRoute, type UpstreamConfig } from '../proxy/index.js';
-import { checkService, parseContractSpec } from '../proxy/config.js';
+import { ChainClient } from '../tx/chain.js';
+import { ContractPayer, PoolPayer, SigningProxy, createProxyMetrics, loadProxyConfig, parseListen, type Payer, type ProxyMetrics, type ProxyRoute, type UpstreamConfig } from '../proxy/index.js';
+import { checkService, parseContractSpec, type ContractSpec } from '../proxy/config.js';
 import { UsageError, flagValue, required, commandRunner } from './common.js';
 import { openKeyring } from './open-keyring.js';
-import { openStoreOf } from './nonce-store.js';
+import { homeOf, openStoreOf } from './nonce-store.js';
 import { openSigner } from '../keys/index.js';
 import { pkcs11PinSource } from './pkcs11.js';
 import { bind, runCommand, type Parsed } from './table.js';
@@ -21,26 +23,80 @@ export interface PayFlags {
   'token-file'?: string;
 }
 
+/** The keys a paying command signs with, opened once each by name; `close` closes them all. */
+export interface PayKeys {
+  claimsOf(key: string): Promise<Signer | ClaimSource>;
+  close(): void;
+}
+
 /**
- * Where a paying command's claims come from, for a key name: a Signer for a key in the local keyring (any kind it
+ * Where a paying command's claims come from, by key name: a Signer for a key in the local keyring (any kind it
  * holds; the claims use the command's nonce store), or the key daemon's claim operation (its nonce store, its
- * spend ceilings and audit log; the token needs "claim" only).
+ * spend ceilings and audit log; the token needs "claim" only). One keyring (a passphrase is asked once) or one
+ * daemon connection serves every key, a pool's members included.
  */
-export async function openPayClaims(values: PayFlags, key: string): Promise<{ claims: Signer | ClaimSource; close: () => void }> {
+export function openPayKeys(values: PayFlags): PayKeys {
   const target = values.daemon ?? process.env.ARKEO_SIGNER_DAEMON;
-  if (target) {
-    const { DaemonClient, DaemonClaimSource, daemonToken } = await import('../daemon/index.js');
-    const client = new DaemonClient(target, { token: daemonToken(values['token-file']) });
-    try {
-      return { claims: await DaemonClaimSource.open(client, key), close: () => client.close() }; // fails at start, not on the first request
-    } catch (e) {
-      client.close();
-      throw e;
+  const opened = new Map<string, Promise<{ claims: Signer | ClaimSource; close: () => void }>>();
+  let client: import('../daemon/index.js').DaemonClient | undefined;
+  let keyring: ReturnType<typeof openKeyring> | undefined;
+  const open = async (key: string): Promise<{ claims: Signer | ClaimSource; close: () => void }> => {
+    if (target) {
+      const { DaemonClient, DaemonClaimSource, daemonToken } = await import('../daemon/index.js');
+      client ??= new DaemonClient(target, { token: daemonToken(values['token-file']) });
+      return { claims: await DaemonClaimSource.open(client, key), close: () => {} }; // fails at start, not on the first request
     }
+    // Any kind the keyring holds: local, PKCS#11 (PIN from ARKEO_PKCS11_PIN, the credential or a prompt), cloud KMS.
+    keyring ??= openKeyring(values);
+    const signer = await openSigner(keyring, key, { pkcs11: { pin: pkcs11PinSource() } });
+    return { claims: signer, close: () => signer.destroy() };
+  };
+  return {
+    async claimsOf(key) {
+      if (!opened.has(key)) opened.set(key, open(key));
+      return (await opened.get(key)!).claims;
+    },
+    close() {
+      for (const p of opened.values()) p.then((k) => k.close(), () => {});
+      client?.close();
+    },
+  };
+}
+
+/** `--node URL` or $ARKEO_NODE: the chain node that finds a `--contract auto` contract, instead of the sentinel. */
+export function nodeFlag(values: { node?: string }, fallback?: string): ChainClient | undefined {
+  const url = values.node ?? fallback ?? process.env.ARKEO_NODE;
+  return url === undefined ? undefined : flagValue(() => new ChainClient(url));
+}
+
+/** `--contract ID|auto|pool:NAME`, and the key that goes with it: --key, except for a pool, whose members sign. */
+export function contractFlag(values: { contract?: string; key?: string }, command: string): { contract: ContractSpec; key?: string } {
+  let contract: ContractSpec;
+  try {
+    contract = flagValue(() => parseContractSpec(values.contract ?? 'auto'));
+  } catch (e) {
+    throw new UsageError(`--contract: ${(e as Error).message}`);
   }
-  // Any kind the keyring holds: local, PKCS#11 (PIN from ARKEO_PKCS11_PIN, the credential or a prompt), cloud KMS.
-  const signer = await openSigner(openKeyring(values), key, { pkcs11: { pin: pkcs11PinSource() } });
-  return { claims: signer, close: () => signer.destroy() };
+  if (typeof contract === 'object') {
+    if (values.key !== undefined) throw new UsageError(`--key does not go with --contract pool:${contract.pool}: each member signs with its own key (${contract.pool}-1, …); leave --key out`);
+    return { contract };
+  }
+  return { contract, key: required(values.key, 'key', command) };
+}
+
+/** Open what pays for one upstream: one contract, or a pool's contracts. */
+export async function openPayer(
+  u: { contract: ContractSpec; key?: string; sentinel: string; service: string; name?: string },
+  common: { values: { home?: string }; keys: PayKeys; store: NonceStore; chain?: ChainClient; blockSize: number; headersTimeoutMs: number; metrics?: ProxyMetrics },
+): Promise<Payer> {
+  const { keys, store, blockSize, headersTimeoutMs, metrics } = common;
+  const shared = { store, sentinel: u.sentinel, service: u.service, blockSize, headersTimeoutMs, ...(metrics ? { metrics } : {}), ...(u.name !== undefined ? { name: u.name } : {}) };
+  if (typeof u.contract === 'object') {
+    const pool = readPool(homeOf(common.values), u.contract.pool);
+    if (pool.service !== u.service) throw new UsageError(`--contract pool:${pool.name}: the pool's contracts are for service "${pool.service}", not "${u.service}"; use a pool opened for "${u.service}"`);
+    return PoolPayer.open({ ...shared, pool, claimsOf: (key) => keys.claimsOf(key) });
+  }
+  return ContractPayer.open({ ...shared, claims: await keys.claimsOf(u.key!), contract: u.contract, ...(common.chain ? { chain: common.chain } : {}) });
 }
 
 /** `--headers-timeout S`: how long the sentinel may take to send response headers (the table's default: 10 s). */
@@ -58,51 +114,50 @@ export function blockSizeFlag(text: string): number {
 async function proxy({ values }: Parsed<typeof PROXY>): Promise<void> {
   let upstreams: UpstreamConfig[];
   let storeSpec = values['nonce-store'];
+  let configNode: string | undefined;
   if (values.config) {
     // --listen, --sentinel, --service, --contract and --key go in the config's [[upstream]] tables: the table's rule.
     const config = flagValue(() => loadProxyConfig(values.config!));
     upstreams = config.upstreams;
     storeSpec ??= config.nonceStore;
+    configNode = config.node;
   } else {
     const service = flagValue(() => checkService(required(values.service, 'service', 'proxy'), '--service'));
-    upstreams = [
-      {
-        name: service,
-        listen: flagValue(() => parseListen(required(values.listen, 'listen', 'proxy'))),
-        sentinel: required(values.sentinel, 'sentinel', 'proxy'),
-        service,
-        contract: flagValue(() => parseContractSpec(values.contract ?? 'auto')),
-        key: required(values.key, 'key', 'proxy'),
-      },
-    ];
+    const listen = flagValue(() => parseListen(required(values.listen, 'listen', 'proxy')));
+    const sentinel = required(values.sentinel, 'sentinel', 'proxy');
+    upstreams = [{ name: service, listen, sentinel, service, ...contractFlag(values, 'proxy') }];
   }
   const blockSize = blockSizeFlag(values['block-size']);
   const headersTimeoutMs = headersTimeoutFlag(values['headers-timeout']);
+  const chain = nodeFlag(values, configNode);
   // A proxy's log is its request log: info unless the operator chose a level.
   if (!process.env.ARKEO_SIGNER_LOG) setLogLevel('info');
 
-  const keys = new Map<string, { claims: Signer | ClaimSource; close: () => void }>();
+  const keys = openPayKeys(values);
   let store: NonceStore | undefined;
   let proxy: SigningProxy | undefined;
-  const payers: ContractPayer[] = [];
+  const payers: Payer[] = [];
   try {
     store = await openStoreOf(values, storeSpec);
     const metrics = createProxyMetrics();
     const routes: ProxyRoute[] = [];
     for (const u of upstreams) {
-      if (!keys.has(u.key)) keys.set(u.key, await openPayClaims(values, u.key));
-      const payer = await ContractPayer.open({ claims: keys.get(u.key)!.claims, store, sentinel: u.sentinel, service: u.service, contract: u.contract, blockSize, metrics, name: u.name, headersTimeoutMs });
+      const payer = await openPayer(u, { values, keys, store, chain, blockSize, headersTimeoutMs, metrics });
       payers.push(payer);
       // Two payers for one contract would each keep one request in flight: arrivals could swap and cost a
-      // `bad nonce` and a skipped (billed) nonce. One contract, one upstream.
-      const twin = payers.find((o) => o !== payer && o.contractId === payer.contractId && o.address === payer.address);
-      if (twin) throw new UsageError(`proxy: upstreams ${twin.name ?? '?'} and ${u.name ?? '?'} both pay with contract ${payer.contractId} and key ${u.key}; give each contract one upstream`);
+      // `bad nonce` and a skipped (billed) nonce. One contract, one upstream (a pool's members included).
+      for (const p of payer.payers) {
+        const twin = payers.find((o) => o !== payer && o.payers.some((q) => q.contractId === p.contractId && q.address === p.address));
+        if (twin) throw new UsageError(`proxy: upstreams ${twin.name} and ${payer.name} both pay with contract ${p.contractId} and key ${p.address}; give each contract one upstream`);
+      }
       routes.push({ listen: u.listen, payer });
     }
     proxy = await SigningProxy.start({ routes, store, metrics });
     proxy.addresses().forEach((a, i) => {
       const p = payers[i]!;
-      log('info', `arkeo-signer proxy: listening on ${a} → ${p.base}/${upstreams[i]!.service}, contract ${p.contractId} (last nonce ${p.state.last_nonce}${p.state.max_nonce ? `, max ${p.state.max_nonce}` : ''}), key ${p.address}`);
+      const paid = p.payers.map((c) => `contract ${c.contractId} (last nonce ${c.state.last_nonce}${c.state.max_nonce ? `, max ${c.state.max_nonce}` : ''}${c.isStopped ? `, stopped: ${c.state.stopped}` : ''}), key ${c.state.key ?? c.address}`);
+      const pool = p instanceof PoolPayer ? `pool ${p.pool.name}: ` : '';
+      log('info', `arkeo-signer proxy: listening on ${a} → ${p.base}/${upstreams[i]!.service}, ${pool}${paid.join('; ')}`);
     });
     const running = proxy;
     await new Promise<void>((resolve) => {
@@ -115,12 +170,12 @@ async function proxy({ values }: Parsed<typeof PROXY>): Promise<void> {
     });
     await running.stop();
     proxy = undefined;
-    log('info', `arkeo-signer proxy: stopped; ${payers.map((p) => `contract ${p.contractId} last nonce ${p.state.last_nonce}`).join(', ')}`);
+    log('info', `arkeo-signer proxy: stopped; ${payers.flatMap((p) => p.payers.map((c) => `contract ${c.contractId} last nonce ${c.state.last_nonce}`)).join(', ')}`);
   } finally {
     if (proxy) await proxy.stop(0).catch(() => {});
     else if (payers.length && !proxy) await Promise.allSettled(payers.map((p) => p.close()));
     await store?.close();
-    for (const k of keys.values()) k.close();
+    keys.close();
   }
 }
 

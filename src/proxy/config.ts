@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import { InputError } from '../errors.js';
 import { parseContractId } from '../claims/index.js';
+import { checkPoolName } from '../claims/pools.js';
 import { parseListen, type Listen } from './server.js';
 import { sentinelBase } from './sentinel.js';
 
@@ -9,29 +10,35 @@ import { sentinelBase } from './sentinel.js';
  * `arkeo-signer proxy --config FILE`: several upstreams in one process, each on its own loopback port or socket.
  *
  *   nonce_store = "/home/me/.arkeo/signer/nonces.db"   # optional; as --nonce-store
+ *   node = "http://127.0.0.1:1317"     # optional; as --node
  *   [[upstream]]
  *   name = "eth"                       # optional; metrics and log label (default: the service)
  *   listen = "127.0.0.1:8545"
  *   sentinel = "http://provider.example:3636"
  *   service = "eth-mainnet-fullnode"
- *   contract = "auto"                  # or a contract id
- *   key = "alice"
+ *   contract = "auto"                  # or a contract id, or "pool:NAME"
+ *   key = "alice"                      # not with a pool: its members sign with their own keys
  */
+/** A contract id; 'auto' (the active one for the key); or a pool's contracts, each with its own key. */
+export type ContractSpec = bigint | 'auto' | { pool: string };
+
 export interface UpstreamConfig {
   name: string;
   listen: Listen;
   sentinel: string;
   service: string;
-  contract: bigint | 'auto';
-  key: string;
+  contract: ContractSpec;
+  /** The key that pays; undefined for a pool. */
+  key?: string;
 }
 
 export interface ProxyConfig {
   nonceStore?: string;
+  node?: string;
   upstreams: UpstreamConfig[];
 }
 
-const TOP = new Set(['nonce_store', 'upstream']);
+const TOP = new Set(['nonce_store', 'node', 'upstream']);
 const FIELDS = new Set(['name', 'listen', 'sentinel', 'service', 'contract', 'key']);
 
 function str(o: Record<string, unknown>, field: string, where: string, required = true): string | undefined {
@@ -41,8 +48,10 @@ function str(o: Record<string, unknown>, field: string, where: string, required 
   return v;
 }
 
-export function parseContractSpec(text: string): bigint | 'auto' {
-  return text === 'auto' ? 'auto' : parseContractId(text);
+export function parseContractSpec(text: string): ContractSpec {
+  if (text === 'auto') return 'auto';
+  if (text.startsWith('pool:')) return { pool: checkPoolName(text.slice(5)) };
+  return parseContractId(text);
 }
 
 export function checkService(service: string, where: string): string {
@@ -63,7 +72,7 @@ export function loadProxyConfig(file: string): ProxyConfig {
   } catch (e) {
     throw new InputError('BAD_CONFIG', `${file}: not valid TOML (${(e as Error).message.split('\n')[0]})`);
   }
-  for (const k of Object.keys(doc)) if (!TOP.has(k)) throw new InputError('BAD_CONFIG', `${file}: unknown setting "${k}" (expected nonce_store and [[upstream]] tables)`);
+  for (const k of Object.keys(doc)) if (!TOP.has(k)) throw new InputError('BAD_CONFIG', `${file}: unknown setting "${k}" (expected nonce_store, node and [[upstream]] tables)`);
   const list = doc.upstream;
   if (!Array.isArray(list) || list.length === 0) throw new InputError('BAD_CONFIG', `${file}: no [[upstream]] table`);
   const names = new Set<string>();
@@ -77,7 +86,7 @@ export function loadProxyConfig(file: string): ProxyConfig {
     if (names.has(name)) throw new InputError('BAD_CONFIG', `${where}: name "${name}" used twice (set name = "…" to tell them apart)`);
     names.add(name);
     const contractText = typeof o.contract === 'number' ? String(o.contract) : str(o, 'contract', where)!;
-    let contract: bigint | 'auto';
+    let contract: ContractSpec;
     let listen: Listen;
     try {
       contract = parseContractSpec(contractText);
@@ -86,7 +95,9 @@ export function loadProxyConfig(file: string): ProxyConfig {
     } catch (e) {
       throw new InputError('BAD_CONFIG', `${where}: ${(e as Error).message}`);
     }
-    return { name, listen, sentinel: o.sentinel as string, service, contract, key: str(o, 'key', where)! };
+    if (typeof contract === 'object' && o.key !== undefined) throw new InputError('BAD_CONFIG', `${where}: "key" does not go with contract = "pool:${contract.pool}": each member signs with its own key; leave key out`);
+    const key = typeof contract === 'object' ? undefined : str(o, 'key', where)!;
+    return { name, listen, sentinel: o.sentinel as string, service, contract, ...(key !== undefined ? { key } : {}) };
   });
-  return { nonceStore: str(doc, 'nonce_store', file, false), upstreams };
+  return { nonceStore: str(doc, 'nonce_store', file, false), node: str(doc, 'node', file, false), upstreams };
 }

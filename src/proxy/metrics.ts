@@ -24,6 +24,8 @@ export function createProxyMetrics() {
     lastNonce: new Gauge({ name: 'arkeo_proxy_last_nonce', help: 'Highest nonce consumed or reserved for the contract', labelNames, registers: [registry] }),
     spendUsed: new Gauge({ name: 'arkeo_proxy_spend_used', help: 'last nonce × rate, in the rate denom (uarkeo): what the provider can settle', labelNames, registers: [registry] }),
     spendCeiling: new Gauge({ name: 'arkeo_proxy_spend_ceiling', help: 'min(deposit, max spend) of the registered contract terms', labelNames, registers: [registry] }),
+    pending: new Gauge({ name: 'arkeo_proxy_contract_pending', help: 'Requests waiting for the contract\'s turn or sent and waiting for response headers (one at a time reaches the sentinel)', labelNames, registers: [registry] }),
+    poolMember: new Gauge({ name: 'arkeo_proxy_pool_member', help: 'Always 1: a contract of a pool (--contract pool:NAME) and the key that signs its claims', labelNames: ['upstream', 'pool', 'contract', 'key'], registers: [registry] }),
     stopped: new Gauge({ name: 'arkeo_proxy_contract_stopped', help: '1 when no more claims are signed for the contract (spent, expired, or its provider claimed an unproven nonce)', labelNames, registers: [registry] }),
     latency: new Histogram({
       name: 'arkeo_proxy_response_header_seconds',

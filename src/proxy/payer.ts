@@ -2,14 +2,15 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { Readable } from 'node:stream';
 import { ArkeoSignerError } from '../errors.js';
-import { PREFIXES } from '../crypto/address.js';
+import { PREFIXES, toBech32PubKey } from '../crypto/address.js';
 import { equalBytes } from '../crypto/bytes.js';
 import { LocalClaimSource, RemoteError, UnprovenNonceError, fetchSentinelClaim, proveStoredClaim, type ClaimSource, type PaidClaim } from '../claims/index.js';
 import { maxNonceFor, type ContractTerms, type NonceStore } from '../nonces/store.js';
 import type { Signer } from '../signers/index.js';
 import { peekStream } from '../http.js';
 import { log } from '../log.js';
-import { fetchActiveContract, fetchMetadata, sentinelBase, sentinelErrorOf, sentinelVerdict, SentinelError, type SentinelVerdict } from './sentinel.js';
+import type { ChainClient } from '../tx/chain.js';
+import { fetchActiveContract, fetchMetadata, sentinelBase, sentinelErrorOf, sentinelVerdict, SentinelError, type ActiveContract, type SentinelVerdict } from './sentinel.js';
 import type { ProxyMetrics } from './metrics.js';
 
 /**
@@ -47,8 +48,20 @@ export interface PayerOptions {
   /** The sentinel's URL; only its origin is used. */
   sentinel: string;
   service: string;
-  /** A contract id, or 'auto': find the active contract for this key and service at the sentinel. */
+  /** A contract id, or 'auto': find the active contract for this key and service (at the sentinel, or on `chain`). */
   contract: bigint | 'auto';
+  /**
+   * With 'auto': the chain node to ask for the active contract instead of the sentinel, whose route needs a hub it
+   * may not have (v1.0.17 drops the connection then).
+   */
+  chain?: ChainClient;
+  /**
+   * Sign in the delegate's 4-part form. Default: as the contract's registered parties say (with 'auto': as the
+   * contract found says).
+   */
+  delegate?: boolean;
+  /** The key's name, shown in /healthz beside the contract (a pool's members each have their own). */
+  keyName?: string;
   blockSize?: number;
   pubPrefix?: string;
   metrics?: ProxyMetrics;
@@ -91,6 +104,32 @@ export interface PaidReply {
 
 type Stop = { code: 'CONTRACT_SPENT' | 'CONTRACT_EXPIRED' | 'PROVIDER_UNPROVEN_NONCE'; message: string };
 
+/** One contract as /healthz shows it. */
+export interface ContractState {
+  contract: string;
+  /** Why no more claims are signed for it (null: it pays). */
+  stopped: Stop['code'] | null;
+  last_nonce: string;
+  max_nonce: string | null;
+  /** Requests waiting for this contract's turn or sent and waiting for response headers. */
+  pending: number;
+  key?: string;
+  pool?: string;
+}
+
+/** What the proxy and curl pay through: one contract (ContractPayer) or a pool of them (PoolPayer). */
+export interface Payer {
+  /** Label for metrics and logs. */
+  readonly name: string;
+  readonly base: string;
+  /** The contracts that pay: this one, or a pool's members. */
+  readonly payers: readonly ContractPayer[];
+  send(req: OutgoingRequest): Promise<PaidReply>;
+  sendUnpaid(req: OutgoingRequest): Promise<http.IncomingMessage>;
+  contracts(): ContractState[];
+  close(): Promise<void>;
+}
+
 export const HEADERS_TIMEOUT_MS = 10_000;
 
 /** Drops an `arkauth` query parameter a client may have added: the proxy pays, and the sentinel reads the header first anyway. */
@@ -104,11 +143,41 @@ export function stripArkAuthQuery(path: string): string {
   return path.slice(0, q) + (kept.length ? '?' + kept.join('&') : '');
 }
 
+/**
+ * The sentinel's GET /active-contract/{service}/{spender}. Sentinel v1.0.17 proxies it to the hub it is configured
+ * with (its arkeo-mainnet-fullnode service) and, without one, panics and drops the connection: say so, not "check
+ * that the sentinel is up" (it answered /metadata.json a moment ago).
+ */
+async function activeAtSentinel(base: string, service: string, pub: Uint8Array, prefix: string): Promise<ActiveContract> {
+  try {
+    return await fetchActiveContract(base, service, pub, prefix);
+  } catch (e) {
+    if (e instanceof SentinelError && e.code === 'SENTINEL_UNREACHABLE' && !/no complete answer within/.test(e.message)) {
+      throw new SentinelError(
+        'ACTIVE_CONTRACT_DROPPED',
+        `the sentinel ${base} closed the connection on /active-contract/${service}/${toBech32PubKey(pub, prefix)}: sentinel v1.0.17 does this when it has no arkeo-mainnet-fullnode service configured; pass --node URL to find the contract on the chain, or --contract ID`,
+      );
+    }
+    throw e;
+  }
+}
+
+/** The chain's active contract between the sentinel's provider and this key, for the service. */
+async function activeOnChain(chain: ChainClient, providerPub: string, service: string, pub: Uint8Array, prefix: string): Promise<ActiveContract> {
+  const spender = toBech32PubKey(pub, prefix);
+  // (ChainClient types its prefix parameter as the mainnet literal; any bech32 prefix works.)
+  const c = await chain.activeContract(providerPub, service, spender, prefix as typeof PREFIXES.accountPub);
+  if (!c) throw new PayerError('NO_CONTRACT', `no active contract on the chain (node ${chain.lcd}) between provider ${providerPub} and ${spender} for ${service}; open one (arkeo-signer contract open) or pass --contract ID`);
+  // Asked by spender, so the answer is ours; checked anyway, as a contract we would pay for.
+  if (!equalBytes(c.client, pub) && !(c.delegate && equalBytes(c.delegate, pub))) throw new PayerError('NO_CONTRACT', `node ${chain.lcd}: answered contract ${c.contractId}, which belongs to another client; not paying for it`);
+  return { id: c.contractId, type: c.type, rate: c.rate, deposit: c.deposit, nonce: c.nonce, queriesPerMinute: c.queriesPerMinute ?? 0n, client: c.client, delegate: c.delegate };
+}
+
 function isClaimSource(c: ClaimSource | Signer): c is ClaimSource {
   return typeof (c as ClaimSource).raise === 'function';
 }
 
-export class ContractPayer {
+export class ContractPayer implements Payer {
   readonly base: string;
   readonly name: string;
   private readonly agent: http.Agent;
@@ -117,6 +186,7 @@ export class ContractPayer {
   private lastNonce = 0n;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  private waiting = 0;
 
   private constructor(
     private readonly options: PayerOptions,
@@ -135,8 +205,22 @@ export class ContractPayer {
     return this.claims.address;
   }
 
+  get payers(): readonly ContractPayer[] {
+    return [this];
+  }
+
+  /** Requests waiting for this contract's turn, or sent and waiting for response headers. */
+  get pending(): number {
+    return this.waiting;
+  }
+
+  /** No more claims are signed for this contract (spent, expired, or its provider named an unproven nonce). */
+  get isStopped(): boolean {
+    return this.stopped !== undefined;
+  }
+
   /**
-   * Resolve the contract (with 'auto': from the sentinel, registering its rate and deposit as the spend ceiling),
+   * Resolve the contract (with 'auto': from the sentinel or the chain, registering its rate and deposit as the spend ceiling),
    * then move past the nonce the sentinel proves it holds (§12: on start). A sentinel that claims a nonce it
    * cannot prove leaves the payer open but stopped, so `/healthz` and the metrics say why.
    */
@@ -154,30 +238,33 @@ export class ContractPayer {
         if (meta.services.length && !meta.services.includes(options.service)) {
           throw new SentinelError('UNKNOWN_SERVICE', `sentinel ${base} does not serve "${options.service}" (it serves ${meta.services.slice(0, 10).join(', ')})`);
         }
-        const c = await fetchActiveContract(base, options.service, pub, prefix);
+        const c = options.chain ? await activeOnChain(options.chain, meta.providerPubkey, options.service, pub, prefix) : await activeAtSentinel(base, options.service, pub, prefix);
         if (c.type !== 'PAY_AS_YOU_GO') throw new SentinelError('NOT_PAYG', `contract ${c.id} is ${c.type}, not PAY_AS_YOU_GO: nothing to pay per request`);
         if (c.rate === 0n) throw new SentinelError('SENTINEL_BAD_REPLY', `contract ${c.id}: rate 0`);
         contractId = c.id;
         // The sentinel checks a 3-part claim against contract.client; a delegate must name itself (4-part form).
-        delegate = !equalBytes(c.client, pub);
+        delegate = options.delegate ?? !equalBytes(c.client, pub);
         qpm = c.queriesPerMinute;
         // The contract's nonce as the sentinel reports the chain's is not used: only a signed claim proves a nonce.
-        // The parties as the sentinel reports them are not registered either (they decide whose claims prove one).
+        // The parties as the sentinel reports them are not registered either (they decide whose claims prove one);
+        // as the chain reports them they are, as `claim contract add --lcd` does.
         const known = await options.store.getContract(c.id);
+        const parties = options.chain ? { client: c.client, ...(c.delegate ? { delegate: c.delegate } : {}) } : { ...(known?.client ? { client: known.client } : {}), ...(known?.delegate ? { delegate: known.delegate } : {}) };
         await options.store.putContract({
           contractId: c.id,
           rate: c.rate,
           deposit: c.deposit,
           ...(known?.maxSpend !== undefined ? { maxSpend: known.maxSpend } : {}),
-          ...(known?.client ? { client: known.client } : {}),
-          ...(known?.delegate ? { delegate: known.delegate } : {}),
-          source: `${base}/active-contract`,
+          ...parties,
+          source: options.chain ? `${options.chain.lcd}/arkeo/active-contract` : `${base}/active-contract`,
         });
       } else {
         contractId = options.contract;
       }
       const terms = await options.store.getContract(contractId);
       if (!terms) log('warn', `contract ${contractId} has no registered rate/deposit: no local spend ceiling (the sentinel still stops at the deposit); use --contract auto or claim contract add`);
+      // A contract id given as such: the registered parties say whether this key signs as the delegate.
+      if (options.contract !== 'auto') delegate = options.delegate ?? (terms?.delegate !== undefined && equalBytes(terms.delegate, pub));
       const payer = new ContractPayer(options, contractId, claims, terms, delegate, qpm);
       try {
         await payer.catchUp();
@@ -195,8 +282,19 @@ export class ContractPayer {
     }
   }
 
-  get state() {
-    return { contract: String(this.contractId), stopped: this.stopped?.code ?? null, last_nonce: String(this.lastNonce), max_nonce: this.terms ? String(maxNonceFor(this.terms)) : null };
+  get state(): ContractState {
+    return {
+      contract: String(this.contractId),
+      stopped: this.stopped?.code ?? null,
+      last_nonce: String(this.lastNonce),
+      max_nonce: this.terms ? String(maxNonceFor(this.terms)) : null,
+      pending: this.waiting,
+      ...(this.options.keyName !== undefined ? { key: this.options.keyName } : {}),
+    };
+  }
+
+  contracts(): ContractState[] {
+    return [this.state];
   }
 
   private get labels() {
@@ -249,6 +347,16 @@ export class ContractPayer {
     const wait = this.options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
     let abandoned = false;
     let started = false;
+    let counted = true;
+    this.waiting++;
+    this.options.metrics?.pending.set(this.labels, this.waiting);
+    // Counted until its headers are in (or it gives up): a pool sends the next request to the contract with fewest.
+    const done = () => {
+      if (!counted) return;
+      counted = false;
+      this.waiting--;
+      this.options.metrics?.pending.set(this.labels, this.waiting);
+    };
     const turn = this.queue.then(() => {
       if (abandoned) return undefined;
       started = true;
@@ -259,15 +367,18 @@ export class ContractPayer {
       const timer = setTimeout(() => {
         if (started) return;
         abandoned = true;
+        done();
         reject(new PayerError('SENTINEL_BUSY', `sentinel ${this.base}: the request ahead of this one on contract ${this.contractId} has had no answer for ${wait} ms; this one was not sent and nothing was signed for it`));
       }, wait);
       turn.then(
         (reply) => {
           clearTimeout(timer);
+          done();
           if (reply) resolve(reply);
         },
         (e: unknown) => {
           clearTimeout(timer);
+          done();
           if (!abandoned) reject(e);
         },
       );

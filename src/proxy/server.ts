@@ -6,7 +6,7 @@ import { InputError } from '../errors.js';
 import { NonceStoreError, type NonceStore } from '../nonces/store.js';
 import { isLoopbackHost, sendJson } from '../http.js';
 import { log } from '../log.js';
-import { ContractPayer, MAX_REQUEST_BODY, PayerError, type OutgoingRequest, type PaidReply } from './payer.js';
+import { MAX_REQUEST_BODY, PayerError, type OutgoingRequest, type PaidReply, type Payer } from './payer.js';
 import type { ProxyMetrics } from './metrics.js';
 
 /**
@@ -40,7 +40,8 @@ const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encod
 
 export interface ProxyRoute {
   listen: Listen;
-  payer: ContractPayer;
+  /** One contract (ContractPayer) or a pool of them (PoolPayer). */
+  payer: Payer;
 }
 
 export interface ProxyServerOptions {
@@ -120,7 +121,7 @@ export class SigningProxy {
     return server;
   }
 
-  private async handle(payer: ContractPayer, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  private async handle(payer: Payer, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const started = performance.now();
     const m = this.options.metrics;
     const path = req.url ?? '/';
@@ -195,7 +196,8 @@ export class SigningProxy {
   }
 
   private async health(res: http.ServerResponse): Promise<number> {
-    const contracts = this.options.routes.map((r) => ({ upstream: r.payer.name, ...r.payer.state }));
+    // Every contract, a pool's members one by one: which key pays, how busy it is, and whether it still can.
+    const contracts = this.options.routes.flatMap((r) => r.payer.contracts().map((c) => ({ upstream: r.payer.name, ...c })));
     try {
       await this.options.store.check();
     } catch (e) {

@@ -87,6 +87,11 @@ export interface SentinelRules {
     claimRoute?: { kind: 'redirect'; to: string } | { kind: 'endless' } | { kind: 'oversized'; bytes: number } | { kind: 'hang' };
     /** Paid requests are accepted and then never answered (no response headers), as a hung sentinel does. */
     hangPaid?: boolean;
+    /**
+     * GET /active-contract/… drops the connection without a reply: sentinel v1.0.17 without an
+     * arkeo-mainnet-fullnode service proxies it to a nil target, panics, and Go's server closes the connection.
+     */
+    dropActiveContract?: boolean;
   };
   upstream: JsonRpcUpstream;
   /** Services this sentinel's registry knows; a request for another name gets "could not find service" after auth. */
@@ -199,7 +204,19 @@ class Limiter {
   }
 }
 
-export async function startSentinelRules(options: { provider?: Uint8Array; services?: string[] } = {}): Promise<SentinelRules> {
+export async function startSentinelRules(
+  options: {
+    provider?: Uint8Array;
+    services?: string[];
+    /**
+     * How a claim's signature is checked: Cosmos VerifySignature (over SHA-256(msg)). Default cosmosVerify
+     * (@noble/curves, never the code under test); a benchmark that must not be bound by this server's CPU may
+     * pass a faster one.
+     */
+    verify?: (pub: Uint8Array, msg: Uint8Array, sig: Uint8Array) => boolean;
+  } = {},
+): Promise<SentinelRules> {
+  const verify = options.verify ?? cosmosVerify;
   const upstream = await startJsonRpcUpstream();
   const providerPubkey = options.provider ?? secp256k1.getPublicKey(sha256(new TextEncoder().encode('sentinel-rules provider')), true);
   const services = new Map<string, string>((options.services ?? ['eth-mainnet-fullnode']).map((s) => [s, upstream.url]));
@@ -295,7 +312,7 @@ export async function startSentinelRules(options: { provider?: Uint8Array; servi
     if (!limiter.allow(`${aa.contractId}-${remote}`, contract.queriesPerMinute)) return fail(429, 'paid client is rate limited (Too Many Requests)');
     const spender = aa.spender ?? contract.client;
     const pre = new TextEncoder().encode(`${aa.contractId}:${aa.nonce}:`);
-    if (!cosmosVerify(spender, sha256(pre), aa.signature) && !cosmosVerify(spender, pre, aa.signature)) return fail(401, 'invalid signature for client');
+    if (!verify(spender, sha256(pre), aa.signature) && !verify(spender, pre, aa.signature)) return fail(401, 'invalid signature for client');
     if (faults.inflateNonce !== undefined) {
       const was = claims.get(aa.contractId);
       claims.set(aa.contractId, { contractId: aa.contractId, nonce: (was?.nonce ?? aa.nonce) + faults.inflateNonce, signature: was?.signature ?? '', spender });
@@ -327,6 +344,7 @@ export async function startSentinelRules(options: { provider?: Uint8Array; servi
       });
     }
     let m = /^\/active-contract\/([^/]+)\/([^/]+)$/.exec(url.pathname);
+    if (m && faults.dropActiveContract) return void req.socket.destroy();
     if (m) {
       let spender: Uint8Array;
       try {

@@ -3,8 +3,9 @@ import { CREATE_STORE_FLAG, DAEMON_CLIENT_FLAGS, KEYRING_FLAGS, STORE_FLAGS } fr
 
 /** What the paying commands (proxy, curl) share: where the key and the nonces are, and how long to wait. */
 const PAY_FLAGS = {
-  key: { type: 'string', value: 'NAME', help: 'the key that pays: any kind the keyring holds, or the daemon\'s with --daemon' },
-  contract: { type: 'string', value: 'ID|auto', default: 'auto', help: 'the contract that pays; auto: the active one for the key and service, found at the sentinel' },
+  key: { type: 'string', value: 'NAME', help: 'the key that pays: any kind the keyring holds, or the daemon\'s with --daemon; not with a pool (its members sign with their own keys)' },
+  contract: { type: 'string', value: 'ID|auto|pool:NAME', default: 'auto', help: 'the contract that pays; auto: the active one for the key and service (at the sentinel, or on the chain with --node); pool:NAME: the contracts of a pool (contract open --delegates N --pool NAME), requests spread over them' },
+  node: { type: 'string', value: 'URL', env: 'ARKEO_NODE', help: 'the chain node\'s LCD (REST): --contract auto finds the contract there instead of at the sentinel' },
   'block-size': { type: 'string', value: 'N', default: '1', help: 'reserve N nonces per store write' },
   'headers-timeout': { type: 'string', value: 'S', default: '10', help: 'seconds the sentinel may take to send response headers, from 0.1 to 600' },
   ...STORE_FLAGS,
@@ -20,13 +21,16 @@ export const PROXY = commandTable({
   command: 'proxy',
   summary: 'local signing proxy: every request paid for',
   usage: [
-    '--listen 127.0.0.1:PORT|unix:/path --sentinel URL --service NAME --key NAME [--contract ID|auto] [--block-size N] [--headers-timeout S] [--nonce-store PATH|postgres://… [--create-nonce-store]] [--daemon SOCKET|https://… --token-file F] [keyring flags]',
-    '--config FILE [--nonce-store …] [--daemon … --token-file F] [keyring flags]',
+    '--listen 127.0.0.1:PORT|unix:/path --sentinel URL --service NAME (--key NAME [--contract ID|auto] [--node URL] | --contract pool:NAME) [--block-size N] [--headers-timeout S] [--nonce-store PATH|postgres://… [--create-nonce-store]] [--daemon SOCKET|https://… --token-file F] [keyring flags]',
+    '--config FILE [--node URL] [--nonce-store …] [--daemon … --token-file F] [keyring flags]',
   ],
   about: `A local signing proxy: every request to the listen address goes to the sentinel's /{service}/… with a fresh
 claim (durable nonce, spend ceiling) in the arkauth header, and the reply streams back. One request at a time
 per contract reaches the sentinel (several contracts run in parallel). --contract auto (the default) finds the
-active contract for the key and service at the sentinel and registers its rate and deposit as the ceiling.
+active contract for the key and service at the sentinel (with --node: on the chain) and registers its rate and
+deposit as the ceiling. --contract pool:NAME pays with a pool's contracts (contract open --delegates N --pool
+NAME), each signed by its member key: a request goes to the member with the fewest requests waiting, ties in
+turn; a stopped member (spent, expired, unproven nonce) is passed over while the others serve.
 A sentinel that sends no response headers within --headers-timeout (10 s) gets the request's 502, and requests
 queued behind it on the contract are answered 504 at once, unsigned. A nonce the sentinel says it holds is
 believed only when it shows our signed claim for it; otherwise the contract stops (402 PROVIDER_UNPROVEN_NONCE).
@@ -37,7 +41,7 @@ Listens on loopback or a unix socket only. Log: one line per request on stderr (
     listen: { type: 'string', value: 'HOST:PORT|unix:/path', help: 'where to listen (loopback or a unix socket)' },
     sentinel: { type: 'string', value: 'URL', help: 'the provider\'s sentinel' },
     service: { type: 'string', value: 'NAME', help: 'the service, as in the sentinel\'s /{service}/ paths' },
-    config: { type: 'string', short: 'c', value: 'FILE', help: 'the proxy\'s config: its [[upstream]] tables and nonce_store' },
+    config: { type: 'string', short: 'c', value: 'FILE', help: 'the proxy\'s config: its [[upstream]] tables, nonce_store and node' },
     ...PAY_FLAGS,
   },
   rules: [notWith('config', ['listen', 'sentinel', 'service', 'contract', 'key'], 'they go in the config file\'s [[upstream]] tables'), ...PAY_RULES],
@@ -48,13 +52,15 @@ export const CURL = commandTable({
   summary: 'one paid request to a sentinel (claim, arkauth, resync)',
   positionals: [{ name: 'URL' }],
   usage: [
-    "[-X METHOD] [-H 'K: V']... [-d DATA | --data-binary @FILE|DATA] [-i] [-v] [-f] URL --key NAME [--contract ID|auto] [--headers-timeout S] [--nonce-store PATH|postgres://…] [--daemon SOCKET|https://… --token-file F] [keyring flags]",
+    "[-X METHOD] [-H 'K: V']... [-d DATA | --data-binary @FILE|DATA] [-i] [-v] [-f] URL (--key NAME [--contract ID|auto] [--node URL] | --contract pool:NAME) [--headers-timeout S] [--nonce-store PATH|postgres://…] [--daemon SOCKET|https://… --token-file F] [keyring flags]",
   ],
   about: `One paid request: URL is the sentinel's http(s)://HOST:PORT/{service}/path. With --contract auto (the default)
-the provider and the active contract for the key and service are read from the sentinel, its rate and deposit
-become the spend ceiling; the next durable nonce is signed and sent in the arkauth header; "400 bad nonce" is
-answered by a resync and one retry when the sentinel shows our signed claim at its nonce (a nonce it cannot
-prove stops the contract: 402 PROVIDER_UNPROVEN_NONCE). With --daemon the token needs "claim" only. The body goes
+the provider is read from the sentinel and the active contract for the key and service from the sentinel (with
+--node: from the chain); its rate and deposit become the spend ceiling. With --contract pool:NAME a member of the
+pool that no other process on this home is using pays, the members taking turns (a stopped member is passed
+over). The next durable nonce is signed and sent in the arkauth header; "400 bad nonce" is answered by a resync
+and one retry when the sentinel shows our signed claim at its nonce (a nonce it cannot prove stops the
+contract: 402 PROVIDER_UNPROVEN_NONCE). With --daemon the token needs "claim" only. The body goes
 to stdout. -i prints the status line and headers first; -v prints the claim used (never the signature), the
 request and reply headers (tier among them) and a summary on stderr. Exit codes as curl's where they fit: 0 any
 HTTP reply, 22 with -f on a status >= 400, 7 sentinel unreachable, 28 timeout, 2 bad flags, 1 anything else
@@ -68,7 +74,6 @@ HTTP reply, 22 with -f on a status >= 400, 7 sentinel unreachable, 28 timeout, 2
     verbose: { type: 'boolean', short: 'v', help: 'print the claim, the headers and a summary on stderr' },
     fail: { type: 'boolean', short: 'f', help: 'exit 22 on an HTTP status of 400 or more' },
     ...PAY_FLAGS,
-    key: { ...PAY_FLAGS.key, required: true },
   },
   rules: [oneOf('data', 'data-binary'), ...PAY_RULES],
   retired: {
