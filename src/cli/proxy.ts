@@ -10,7 +10,7 @@ import { UsageError, flagValue, required, commandRunner } from './common.js';
 import { openKeyring } from './open-keyring.js';
 import { homeOf, openStoreOf } from './nonce-store.js';
 import { openSigner } from '../keys/index.js';
-import { pkcs11PinSource } from './pkcs11.js';
+import { daemonTarget, keyOptions } from './open-key.js';
 import { bind, runCommand, type Parsed } from './table.js';
 import { PROXY } from './tables/pay.js';
 
@@ -36,19 +36,19 @@ export interface PayKeys {
  * daemon connection serves every key, a pool's members included.
  */
 export function openPayKeys(values: PayFlags): PayKeys {
-  const target = values.daemon ?? process.env.ARKEO_SIGNER_DAEMON;
+  const target = daemonTarget(values);
   const opened = new Map<string, Promise<{ claims: Signer | ClaimSource; close: () => void }>>();
-  let client: import('../daemon/index.js').DaemonClient | undefined;
+  let client: import('../daemon/client.js').DaemonClient | undefined;
   let keyring: ReturnType<typeof openKeyring> | undefined;
   const open = async (key: string): Promise<{ claims: Signer | ClaimSource; close: () => void }> => {
     if (target) {
-      const { DaemonClient, DaemonClaimSource, daemonToken } = await import('../daemon/index.js');
+      const { DaemonClient, DaemonClaimSource, daemonToken } = await import('../daemon/client.js');
       client ??= new DaemonClient(target, { token: daemonToken(values['token-file']) });
       return { claims: await DaemonClaimSource.open(client, key), close: () => {} }; // fails at start, not on the first request
     }
     // Any kind the keyring holds: local, PKCS#11 (PIN from ARKEO_PKCS11_PIN, the credential or a prompt), cloud KMS.
     keyring ??= openKeyring(values);
-    const signer = await openSigner(keyring, key, { pkcs11: { pin: pkcs11PinSource() } });
+    const signer = await openSigner(keyring, key, keyOptions());
     return { claims: signer, close: () => signer.destroy() };
   };
   return {

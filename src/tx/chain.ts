@@ -239,7 +239,7 @@ export class ChainClient {
   }
 
   /** The contract, or undefined when the chain has none with this id. */
-  async contract(id: bigint, pubPrefix = PREFIXES.accountPub): Promise<ChainContract | undefined> {
+  async contract(id: bigint, pubPrefix: string = PREFIXES.accountPub): Promise<ChainContract | undefined> {
     const { status, body, where } = await this.call(`/arkeo/contract/${id}`);
     if (status === 404 || (status !== 200 && /not found/i.test(text(body.message)))) return undefined;
     if (status !== 200) throw this.failure(where, status, body);
@@ -247,7 +247,7 @@ export class ChainClient {
   }
 
   /** Every contract, page by page (at most `maxPages` of 200: the chain's list is public and may be long). */
-  async contracts(pubPrefix = PREFIXES.accountPub, maxPages = 50): Promise<ChainContract[]> {
+  async contracts(pubPrefix: string = PREFIXES.accountPub, maxPages = 50): Promise<ChainContract[]> {
     const all: ChainContract[] = [];
     let key = '';
     for (let page = 0; page < maxPages; page++) {
@@ -288,7 +288,7 @@ export class ChainClient {
   }
 
   /** The open contract of (provider, service, spender), or undefined; pubkeys in bech32, the service by name. */
-  async activeContract(providerPub: string, service: string, spenderPub: string, pubPrefix = PREFIXES.accountPub): Promise<ChainContract | undefined> {
+  async activeContract(providerPub: string, service: string, spenderPub: string, pubPrefix: string = PREFIXES.accountPub): Promise<ChainContract | undefined> {
     const path = `/arkeo/active-contract/${encodeURIComponent(providerPub)}/${encodeURIComponent(service)}/${encodeURIComponent(spenderPub)}`;
     const { status, body, where } = await this.call(path);
     if (status === 404 || (status !== 200 && /not found/i.test(text(body.message)))) return undefined;
