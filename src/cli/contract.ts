@@ -140,14 +140,14 @@ async function close({ values }: Parsed<typeof CONTRACT_CLOSE>): Promise<number>
   return (await runTx(values, signer, [message])).exit;
 }
 
-function contractJson(c: ChainContract, height: bigint) {
+function contractJson(c: ChainContract, height: bigint, services: Map<number, string>) {
   const expiry = (c.height ?? 0n) + (c.duration ?? 0n);
   const settlementEnd = expiry + (c.type === 'PAY_AS_YOU_GO' ? (c.settlementDuration ?? 0n) : 0n);
   const open = (c.height ?? 0n) !== 0n && expiry >= height && !((c.settlementHeight ?? 0n) > 0n && (c.settlementHeight ?? 0n) < height);
   return {
     contract_id: String(c.contractId),
     provider: c.provider ? toBech32PubKey(c.provider) : null,
-    service: c.service ?? null,
+    service: c.service === undefined ? null : (services.get(c.service) ?? String(c.service)),
     client: toBech32PubKey(c.client),
     spender: toBech32PubKey(c.delegate ?? c.client),
     type: c.type,
@@ -159,9 +159,14 @@ function contractJson(c: ChainContract, height: bigint) {
     expiry_height: String(expiry),
     settlement_end_height: String(settlementEnd),
     settlement_height: String(c.settlementHeight ?? 0n),
-    blocks_left: String(expiry > height ? expiry - height : 0n),
+    blocks_left: String(open && expiry > height ? expiry - height : 0n),
     open,
   };
+}
+
+/** Service names for display; a node without the registry route shows the number. */
+async function serviceNames(chain: ChainClient): Promise<Map<number, string>> {
+  return chain.services().catch(() => new Map<number, string>());
 }
 
 function printContracts(output: string, rows: ReturnType<typeof contractJson>[]): void {
@@ -173,11 +178,11 @@ async function list({ values }: Parsed<typeof CONTRACT_LIST>): Promise<void> {
   const chain = await readingNode(values);
   const key = values.key !== undefined ? await publicKeyOf(values, values.key, '--key') : undefined;
   const provider = values.provider !== undefined ? flagValue(() => parsePublicKeyArg(values.provider!)) : undefined;
-  const [height, contracts] = await Promise.all([chain.latestHeight(), chain.contracts(PREFIXES.accountPub)]);
+  const [height, contracts, services] = await Promise.all([chain.latestHeight(), chain.contracts(PREFIXES.accountPub), serviceNames(chain)]);
   const rows = contracts
     .filter((c) => !key || equalBytes(c.client, key) || (c.delegate !== undefined && equalBytes(c.delegate, key)))
     .filter((c) => !provider || (c.provider !== undefined && equalBytes(c.provider, provider)))
-    .map((c) => contractJson(c, height))
+    .map((c) => contractJson(c, height, services))
     .filter((r) => !values.open || r.open);
   printContracts(values.output, rows);
 }
@@ -185,12 +190,12 @@ async function list({ values }: Parsed<typeof CONTRACT_LIST>): Promise<void> {
 async function show({ values, positionals: [id] }: Parsed<typeof CONTRACT_SHOW>): Promise<number> {
   const chain = await readingNode(values);
   const contractId = flagValue(() => parseContractId(id!));
-  const [height, c] = await Promise.all([chain.latestHeight(), chain.contract(contractId)]);
+  const [height, c, services] = await Promise.all([chain.latestHeight(), chain.contract(contractId), serviceNames(chain)]);
   if (!c) {
     process.stderr.write(`contract ${contractId}: the chain has no such contract\n`);
     return EXIT.refused;
   }
-  const row = contractJson(c, height);
+  const row = contractJson(c, height, services);
   if (values.output === 'json') out(JSON.stringify(row) + '\n');
   else out(Object.entries(row).map(([k, v]) => `${k.replace(/_/g, ' ')}: ${v}\n`).join(''));
   return EXIT.ok;

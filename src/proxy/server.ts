@@ -6,6 +6,7 @@ import { InputError } from '../errors.js';
 import { NonceStoreError, type NonceStore } from '../nonces/store.js';
 import { isLoopbackHost, sendJson } from '../http.js';
 import { log } from '../log.js';
+import { ClaimPolicyError } from '../claims/service.js';
 import { MAX_REQUEST_BODY, PayerError, type OutgoingRequest, type PaidReply, type Payer } from './payer.js';
 import type { ProxyMetrics } from './metrics.js';
 
@@ -183,6 +184,8 @@ export class SigningProxy {
       else if (e instanceof PayerError && e.code === 'SENTINEL_BUSY') status = 504;
       else if (e instanceof PayerError && e.code === 'BODY_TOO_LARGE') status = 413;
       else if (e instanceof NonceStoreError) status = 503; // fail closed: no durable nonce, no signature
+      // Our own refusal to sign (the wrong key or header form for the contract): the app sees why, as the daemon says it.
+      else if (e instanceof ClaimPolicyError) status = 403;
       else status = 500;
       note = ` error=${code}`;
       if (!res.headersSent) sendJson(res, status, { error: status === 500 && !(e instanceof PayerError) ? `internal error (${(e as Error).name})` : message, code });

@@ -263,6 +263,20 @@ export class ChainClient {
     throw new ChainError('CHAIN_TOO_MANY', `node ${this.lcd}: more than ${maxPages * 200} contracts; not reading them all`);
   }
 
+  /** The chain's service names by id (the registry a contract's `service` number points into). */
+  async services(): Promise<Map<number, string>> {
+    const { status, body, where } = await this.call('/arkeo/services');
+    if (status !== 200) throw this.failure(where, status, body);
+    const list = Array.isArray(body.services) ? body.services.slice(0, 10_000) : [];
+    const names = new Map<number, string>();
+    for (const sv of list) {
+      const o = sv as Record<string, unknown>;
+      const id = Number(o?.service_id);
+      if (Number.isSafeInteger(id) && typeof o.name === 'string') names.set(id, o.name);
+    }
+    return names;
+  }
+
   /** A provider's registration for a service (rates, settlement duration, status), or undefined when it has none. */
   async provider(providerPub: string, service: string): Promise<ChainProvider | undefined> {
     const { status, body, where } = await this.call(`/arkeo/provider/${encodeURIComponent(providerPub)}/${encodeURIComponent(service)}`);

@@ -46,7 +46,7 @@ test('contract open → list → show → close, and tx send → show: what the 
   const showRun = await cli('contract', 'show', '1', '-o', 'json');
   assert.equal(showRun.status, 0, showRun.stderr);
   const shown = JSON.parse(showRun.stdout);
-  assert.deepEqual([shown.contract_id, shown.rate, shown.deposit, shown.client, shown.spender, shown.type, shown.open], ['1', '10uarkeo', '1000', cat, cat, 'PAY_AS_YOU_GO', true]);
+  assert.deepEqual([shown.contract_id, shown.service, shown.rate, shown.deposit, shown.client, shown.spender, shown.type, shown.open], ['1', 'mock', '10uarkeo', '1000', cat, cat, 'PAY_AS_YOU_GO', true]);
   // The claims side knows the terms: the 101st claim would exceed the deposit and is refused before any nonce.
   const terms = JSON.parse((await cli('claim', 'contract', 'list', '-o', 'json')).stdout);
   assert.deepEqual(terms.map((x: Record<string, string>) => [x.contract_id, x.rate, x.deposit, x.max_nonce]), [['1', '10', '1000', '100']]);

@@ -1070,6 +1070,8 @@ export async function startChainRules(options: ChainRulesOptions = {}): Promise<
       return c ? ok({ contract: contractJson(c) }) : gatewayError(404, 5, 'not found');
     }
     if (p === '/arkeo/contracts') return contractsPage(url);
+    // QueryAllServicesResponse: ServiceEnum {service_id (int32: a JSON number), name, description, service_type}.
+    if (p === '/arkeo/services') return ok({ services: genesis.services.map((sv) => ({ service_id: sv.id, name: sv.name, description: '', service_type: '' })) });
     if ((m = /^\/arkeo\/active-contract\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(p))) {
       const [provider, serviceText, spender] = [m[1]!, decodeURIComponent(m[2]!), m[3]!];
       const valid = (text: string) => {
