@@ -140,7 +140,7 @@ export class PassStore implements ItemStore {
     return { ...this.env, PASSWORD_STORE_DIR: this.root, ...(tty ? { GPG_TTY: tty } : {}) };
   }
 
-  private async pass(args: string[], doing: string, input?: Uint8Array): Promise<Buffer> {
+  private async pass(args: string[], doing: string, input?: Uint8Array, file?: string): Promise<Buffer> {
     let r: Run;
     try {
       r = await run('pass', args, this.passEnv(), input);
@@ -150,16 +150,34 @@ export class PassStore implements ItemStore {
     }
     if (r.code === 0) return r.stdout;
     r.stdout.fill(0);
-    throw this.failure(r.stderr, doing, r.code);
+    throw await this.failure(r.stderr, doing, r.code, file);
+  }
+
+  /**
+   * gpg says "No secret key" both when it has none and when gpg-agent could not ask for the key's passphrase (a
+   * pinentry without a terminal). Which one: does this GnuPG home hold a secret key the file is encrypted to?
+   */
+  private async secretKeyFor(file: string): Promise<boolean> {
+    const { gpg } = gpgCommand(this.env);
+    const to = await run(gpg, ['--batch', '--status-fd', '1', '--list-only', '-d', file], this.env).catch(() => undefined);
+    const ids = [...(to?.stdout.toString('utf8') ?? '').matchAll(/^\[GNUPG:\] ENC_TO ([0-9A-F]{16}) /gm)].map((m) => m[1]!);
+    for (const id of ids) {
+      const listed = await run(gpg, ['--batch', '--with-colons', '--list-secret-keys', id], this.env).catch(() => undefined);
+      const line = (listed?.stdout.toString('utf8') ?? '').split('\n').find((l) => /^(sec|ssb):/.test(l) && l.split(':')[4] === id);
+      // Field 15 is "+" when the secret part is here (not "#", a stub, nor on a card elsewhere).
+      if (line && line.split(':')[14] === '+') return true;
+    }
+    return false;
   }
 
   /** gpg's and pass's words, said in one line with what to do. */
-  private failure(stderr: string, doing: string, code: number | null): KeyringError {
+  private async failure(stderr: string, doing: string, code: number | null, file?: string): Promise<KeyringError> {
     if (/You must run:[\s\S]*init/.test(stderr)) return noGpgId(this.root);
-    if (/Inappropriate ioctl|No pinentry|pinentry|cannot open .*tty|Operation cancelled|Timeout|Bad passphrase/i.test(stderr)) {
+    const pinentry = /Inappropriate ioctl|No pinentry|pinentry|cannot open .*tty|Operation cancelled|Timeout|Bad passphrase/i.test(stderr);
+    if (pinentry || (/No secret key/i.test(stderr) && file && (await this.secretKeyFor(file)))) {
       return new KeyringError(
         'KEYRING_LOCKED',
-        `${this.location}: ${doing}: gpg-agent needs the passphrase of the store's GPG key and cannot ask for it here (${lastLine(stderr)}); enter it once in a terminal (pass show ${this.prefix}/<any item>) or preset it in gpg-agent, then run again`,
+        `${this.location}: ${doing}: gpg-agent needs the passphrase of the store's GPG key and cannot ask for it here (no terminal for its pinentry: ${lastLine(stderr)}); enter it once in a terminal (pass show ${this.prefix}/<any item>) or preset it in gpg-agent, then run again`,
       );
     }
     if (/No secret key/i.test(stderr)) {
@@ -192,7 +210,7 @@ export class PassStore implements ItemStore {
   async get(key: string): Promise<Item | undefined> {
     this.requireKeyring();
     if (!fs.existsSync(this.fileOf(key))) return undefined;
-    const plaintext = await this.pass(['show', path.posix.join(this.prefix, key)], `reading ${key}`);
+    const plaintext = await this.pass(['show', path.posix.join(this.prefix, key)], `reading ${key}`, undefined, this.fileOf(key));
     try {
       const item = decodeItem(plaintext, this.describe(key));
       if (item.key !== key) throw new KeyringError('CORRUPT_ITEM', `${this.describe(key)}: holds item "${item.key}", expected "${key}"`);
