@@ -223,7 +223,18 @@ export class Keyring {
 
   /** Every key, sorted by name as arkeod lists them. Undecodable items are reported and skipped, as arkeod does. */
   async list(): Promise<KeyInfo[]> {
-    const out: KeyInfo[] = [];
+    const { keys, problems } = await this.survey();
+    for (const p of problems) log('warn', `skipping ${p}`);
+    return keys;
+  }
+
+  /**
+   * Every key, and every item arkeod would list that is not a key record (each "<where>: <why>"). A keyring that
+   * cannot be unlocked or reached is not an empty one: that error is thrown, only a bad item is set aside.
+   */
+  async survey(): Promise<{ keys: KeyInfo[]; problems: string[] }> {
+    const keys: KeyInfo[] = [];
+    const problems: string[] = [];
     for (const key of await this.store.keys()) {
       // arkeod keeps keys ending in "info" (no dot in its check), so we do too.
       if (!key.endsWith('info')) continue;
@@ -231,17 +242,16 @@ export class Keyring {
         const item = await this.store.get(key);
         if (!item) continue;
         try {
-          out.push(await this.infoOf(decodeRecord(item.data, this.describe(key))));
+          keys.push(await this.infoOf(decodeRecord(item.data, this.describe(key))));
         } finally {
           item.data.fill(0);
         }
       } catch (e) {
-        // A keyring we cannot unlock or reach is not an empty one: only a bad item is skipped.
         if (keyringWide(e)) throw e;
-        log('warn', `skipping ${this.describe(key)}: ${(e as Error).message}`);
+        problems.push(`${this.describe(key)}: ${(e as Error).message}`);
       }
     }
-    return out;
+    return { keys, problems };
   }
 
   async get(name: string): Promise<KeyInfo> {
