@@ -183,5 +183,15 @@ for (const backend of ['os', 'pass'] as const) {
     const across = await cli(backend, home, service, ['keys', 'migrate', '--from', backend, '--to', other]);
     assert.equal(across.status, 0, across.stderr);
     assert.deepEqual(oracleJson<GoKey[]>(['list', home, other], { env: goEnv(service) }).map((k) => [k.name, k.address, k.pubkey_hex]), await ourList());
+    // And to the file backend and from it into a fresh store: Go lists the same keys in each.
+    const passFile = path.join(home, 'passphrase');
+    fs.writeFileSync(passFile, 'interop-file-pass\n', { mode: 0o600 });
+    const toFile = await cli(backend, home, service, ['keys', 'migrate', '--from', backend, '--to', 'file', '--passphrase-file', passFile]);
+    assert.equal(toFile.status, 0, toFile.stderr);
+    assert.deepEqual(oracleJson<GoKey[]>(['list', home, 'file'], { env: goEnv(service), passphrase: 'interop-file-pass' }).map((k) => [k.name, k.address, k.pubkey_hex]), await ourList());
+    const fresh = await freshService(backend);
+    const fromFile = await runAsync(BIN.arkeoSigner, ['keys', 'migrate', '--from', 'file', '--to', backend, '--home', home, '--passphrase-file', passFile], { env: ourEnv(fresh) });
+    assert.equal(fromFile.status, 0, fromFile.stderr);
+    assert.deepEqual(oracleJson<GoKey[]>(['list', home, backend], { env: goEnv(fresh) }).map((k) => [k.name, k.address, k.pubkey_hex]), await ourList());
   });
 }
