@@ -3,11 +3,11 @@ import * as path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
 import { InputError } from '../errors.js';
-import { defaultHome } from '../keyring/keyring.js';
+import { BACKENDS, defaultHome, type Backend } from '../keyring/keyring.js';
 
 /** Daemon configuration. Every field has a default; unknown fields are errors (a typo must not silently do nothing). */
 export interface DaemonConfig {
-  keyring: { backend: 'test' | 'file'; home: string; keys?: string[]; passphrase_file?: string; delegates_only?: boolean };
+  keyring: { backend: Backend; home: string; keys?: string[]; passphrase_file?: string; delegates_only?: boolean };
   listen: { socket: string; tcp?: string; tls_cert?: string; tls_key?: string; client_ca?: string };
   /** create: make the store if it does not exist (default: only at the default path). */
   nonces: { store: string; block_size: number; create?: boolean };
@@ -40,7 +40,7 @@ const EXAMPLE_TEMPLATE = `# arkeo-signer daemon configuration (TOML; a .yaml/.ym
 # Every field is optional; the values shown are the defaults unless marked "example".
 
 [keyring]
-backend = "test"                    # "test" or "file" (file: unlocked once at start)
+backend = "test"                    # test, file, os or pass (file, os, pass: unlocked once at start)
 home = "~/.arkeo"                   # as arkeod --home; keys are read from <home>/keyring-<backend>
 # keys = ["alice"]                  # example: load only these keys (default: every local key)
 # delegates_only = true             # example: serve only keys recorded as claim delegates (keys add NAME
@@ -146,7 +146,8 @@ export function parseConfig(text: string, file: string): DaemonConfig {
       (cfg[section as keyof DaemonConfig] as Record<string, unknown>)[field] = isPath ? expand(v as string, base) : v;
     }
   }
-  if (cfg.keyring.backend !== 'test' && cfg.keyring.backend !== 'file') bad(file, 'keyring.backend', `expected "test" or "file", got "${cfg.keyring.backend}"`);
+  // memory would start a daemon with no keys.
+  if (!BACKENDS.includes(cfg.keyring.backend) || cfg.keyring.backend === 'memory') bad(file, 'keyring.backend', `expected one of ${BACKENDS.filter((b) => b !== 'memory').join(', ')}, got "${cfg.keyring.backend}"`);
   if (cfg.nonces.block_size > 1_000_000) bad(file, 'nonces.block_size', 'at most 1000000');
   if (cfg.pkcs11.sessions > 64) bad(file, 'pkcs11.sessions', 'at most 64');
   if (cfg.pkcs11.retries > 10) bad(file, 'pkcs11.retries', 'at most 10');

@@ -8,6 +8,7 @@ import { openNonceStore } from '../nonces/open.js';
 import { maxNonceFor } from '../nonces/store.js';
 import { hardeningAvailable } from '../hardening.js';
 import { isLoginShell, readPasswd, socketProcess, type PasswdUser } from './host.js';
+import { Keyring, defaultKeyringService, storageBackend } from '../keyring/index.js';
 
 /**
  * `arkeo-signer doctor`: a host and its daemon set-up measured against Arkeo's key-security guide (the `test`
@@ -60,6 +61,7 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<Finding[]>
 
   checkPaths(config, options.configFile, owner, add);
   checkTestKeyring(config, owner, passwd, add);
+  await checkServiceKeyring(config, add);
   checkDaemon(config, passwd, add);
   checkAudit(config, add);
   checkTokens(config, options.now ?? new Date(), add);
@@ -168,6 +170,29 @@ function checkTestKeyring(config: DaemonConfig, owner: number, passwd: PasswdUse
     return add('keyring.test', 'warn', `${keys.length} key(s) in the test backend on a host where other users have login shells (${names}); the test backend is only acceptable on a dedicated host`, 'use a dedicated host for the keys, or the file backend: arkeo-signer keys migrate --from test --to file');
   }
   add('keyring.test', 'ok', `${keys.length} key(s) in the test backend, readable by their owner only, and no other user has a login shell`);
+}
+
+/**
+ * A keyring behind a service (os: the session bus, a Secret Service, an unlocked collection; pass: the pass program,
+ * a GPG key to encrypt to and its secret half, a gpg-agent that decrypts without a terminal), then its items: each
+ * one arkeod would list must be a key record. Findings under keyring.os or keyring.pass; skipped for other backends.
+ */
+async function checkServiceKeyring(config: DaemonConfig, add: Add): Promise<void> {
+  const name = config.keyring.backend;
+  const backend = storageBackend(name);
+  if (!backend?.check) return;
+  const check = `keyring.${name}`;
+  const options = { home: config.keyring.home, service: defaultKeyringService() };
+  const found = await backend.check(options);
+  for (const f of found) add(check, f.level, f.message, f.fix);
+  if (found.some((f) => f.level === 'fail' || f.level === 'warn')) return;
+  try {
+    const { keys, problems } = await Keyring.open({ backend: name, dir: config.keyring.home }).survey();
+    for (const p of problems) add(check, 'fail', `${p}: not a key record; the daemon skips it`, 'remove the item, or give it another name (arkeod lists every item whose name ends in "info")');
+    if (problems.length === 0) add(check, 'ok', `${keys.length} key(s), every item a key record`);
+  } catch (e) {
+    add(check, 'fail', (e as Error).message, 'fix what it names, then run doctor again');
+  }
 }
 
 /** The running daemon, found through its socket. */

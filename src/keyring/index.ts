@@ -10,6 +10,8 @@ export {
   MAX_PASSPHRASE_ATTEMPTS,
   TEST_BACKEND_PASSWORD,
   defaultHome,
+  defaultKeyringService,
+  DEFAULT_KEYRING_SERVICE,
   validateKeyName,
   checkStorableName,
   showName,
@@ -23,3 +25,5 @@ export { checkPassphraseRules, MIN_PASSPHRASE_LENGTH } from './keyhash.js';
 export { percentEncode, percentDecode } from './percent.js';
 export { type ExternalKeyRecord, EXTERNAL_SUFFIX } from './external.js';
 export { goJsonString } from './gojson.js';
+export { STORAGE_BACKENDS, storageBackend } from './backends/registry.js';
+export { type StorageBackend, type StorageCheck, type ItemStore } from './store.js';

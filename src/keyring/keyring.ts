@@ -1,51 +1,42 @@
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { InputError, KeyringError } from '../errors.js';
 import { toHex, wipe } from '../crypto/bytes.js';
 import type { DeriveOptions } from '../crypto/hd.js';
-import { ensurePrivateDir, readPrivateFile, writeFileAtomic } from '../fsutil.js';
 import { log } from '../log.js';
 import { decodeRecord, encodeRecord, newLocalRecord, newOfflineRecord, type AnyMessage, type KeyRecord, type RecordType } from './record.js';
-import { FileItemStore, MemoryItemStore, type ItemStore } from './store.js';
+import { KEYRING_WIDE_CODES, type ItemStore, type PassphraseSource, type Storage } from './store.js';
 import { percentEncode } from './percent.js';
-import { FileExternalStore, MemoryExternalStore, type ExternalKeyRecord, type ExternalStore } from './external.js';
+import type { ExternalKeyRecord, ExternalStore } from './external.js';
+import { BACKENDS, storageBackend, type Backend } from './backends/registry.js';
 
-export type Backend = 'test' | 'file' | 'memory';
-export const BACKENDS: readonly Backend[] = ['test', 'file', 'memory'];
+export { BACKENDS, type Backend } from './backends/registry.js';
+export type { PassphraseRequest, PassphraseSource } from './store.js';
+export { TEST_BACKEND_PASSWORD } from './backends/test.js';
+export { MAX_PASSPHRASE_ATTEMPTS } from './backends/file.js';
 
 /** arkeod's default home (`clienthelpers.GetNodeHomeDirectory(".arkeo")`), or $ARKEO_HOME when set. */
 export function defaultHome(): string {
   return process.env.ARKEO_HOME || path.join(os.homedir(), '.arkeo');
 }
 
-/** The fixed password of the `test` backend. */
-export const TEST_BACKEND_PASSWORD = 'test';
-export const MAX_PASSPHRASE_ATTEMPTS = 3;
-
-export interface PassphraseRequest {
-  /** 'unlock': check against an existing keyhash. 'create': no keyhash yet, a new passphrase is being set. */
-  purpose: 'unlock' | 'create';
-  attempt: number;
-  keyhashPath: string;
-}
-
 /**
- * Where the `file` backend's passphrase comes from. An interactive source (a TTY) is asked again after a
- * wrong answer and asked twice when creating; a non-interactive one (file, env, pipe) is asked once.
+ * arkeod's keyring service name, `sdk.KeyringServiceName()`: the `version.Name` its release builds are linked with
+ * ("Arkeo", Makefile and goreleaser), which names the os backend's Secret Service collection and the pass backend's
+ * folder keyring-Arkeo. $ARKEO_KEYRING_SERVICE for an arkeod built otherwise (a plain `go build` gives "cosmos").
  */
-export interface PassphraseSource {
-  interactive: boolean;
-  get(request: PassphraseRequest & { confirm?: boolean }): Promise<string>;
-  /** Told about a wrong attempt, to print "incorrect passphrase" as arkeod does. */
-  rejected?(reason: string): void;
+export const DEFAULT_KEYRING_SERVICE = 'Arkeo';
+export function defaultKeyringService(): string {
+  return process.env.ARKEO_KEYRING_SERVICE || DEFAULT_KEYRING_SERVICE;
 }
 
 export interface KeyringOptions {
   backend: Backend;
-  /** arkeod's `--keyring-dir`, else `--home`. The backend folder (keyring-test/, keyring-file/) is appended. */
+  /** arkeod's `--keyring-dir`, else `--home`. File backends append their folder (keyring-test/, keyring-file/). */
   dir?: string;
   passphrase?: PassphraseSource;
+  /** The keyring service name (os, pass); default defaultKeyringService(). */
+  service?: string;
 }
 
 export interface MigrationResult {
@@ -66,6 +57,11 @@ export interface KeyInfo {
   kind: string;
   /** For external keys: where the private half lives (no secret). */
   external?: ExternalKeyRecord;
+}
+
+/** An error that makes the whole keyring unusable (locked, unreachable), not just one item. */
+function keyringWide(e: unknown): boolean {
+  return e instanceof KeyringError && KEYRING_WIDE_CODES.includes(e.code);
 }
 
 /** NAME_MAX of the file systems a keyring lives on (ext4, xfs, btrfs, tmpfs, APFS): the longest file name. */
@@ -123,112 +119,44 @@ const infoKey = (name: string) => `${name}.info`;
 const addressKey = (address: Uint8Array) => `${toHex(address)}.address`;
 
 /**
- * An arkeod-compatible keyring: reads and writes the files `arkeod keys` uses (cosmos-sdk v0.50.11 with
- * 99designs/keyring v1.2.1), for the `test`, `file` and `memory` backends.
+ * An arkeod-compatible keyring: reads and writes what `arkeod keys` stores (cosmos-sdk v0.50.11 with 99designs/keyring
+ * v1.2.1), in any of its storage backends (backends/registry.ts): test, file, memory, os, pass.
  */
 export class Keyring {
   readonly backend: Backend;
-  /** The backend folder (…/keyring-test, …/keyring-file), or 'memory'. */
+  /** Where the keys are: the backend folder (…/keyring-test), a Secret Service collection, a pass folder, 'memory'. */
   readonly location: string;
+  private readonly storage: Storage;
   private readonly store: ItemStore;
   private readonly externals: ExternalStore;
-  private cachedPassword: string | undefined;
 
-  private constructor(backend: Backend, location: string, store: ItemStore | undefined, private readonly passphrase?: PassphraseSource) {
+  private constructor(backend: Backend, storage: Storage) {
     this.backend = backend;
-    this.location = location;
-    this.store = store ?? new FileItemStore(location, () => this.password());
-    this.externals = backend === 'memory' ? new MemoryExternalStore() : new FileExternalStore(location);
+    this.storage = storage;
+    this.location = storage.location;
+    this.store = storage.items;
+    this.externals = storage.externals;
   }
 
   static open(options: KeyringOptions): Keyring {
-    if (!BACKENDS.includes(options.backend)) {
-      throw new InputError('BAD_BACKEND', `keyring backend: expected one of ${BACKENDS.join(', ')}, got "${String(options.backend)}" (os/kwallet/pass are not supported)`);
+    const backend = storageBackend(options.backend);
+    if (!backend) {
+      throw new InputError('BAD_BACKEND', `keyring backend: expected one of ${BACKENDS.join(', ')}, got "${String(options.backend)}" (kwallet is not supported)`);
     }
-    if (options.backend === 'memory') return new Keyring('memory', 'memory', new MemoryItemStore());
-    const root = options.dir ?? defaultHome();
-    const location = path.join(root, options.backend === 'test' ? 'keyring-test' : 'keyring-file');
-    if (options.backend === 'file' && !options.passphrase) {
-      throw new InputError('NO_PASSPHRASE_SOURCE', 'keyring backend file: no passphrase source (use --passphrase-file, ARKEO_KEYRING_PASSPHRASE, or a terminal)');
-    }
-    return new Keyring(options.backend, location, undefined, options.passphrase);
+    const storage = backend.open({ home: options.dir ?? defaultHome(), passphrase: options.passphrase, service: options.service ?? defaultKeyringService() });
+    return new Keyring(options.backend, storage);
   }
 
-  /** The password protecting each file: "test" for the test backend, the checked passphrase for file. */
-  private async password(): Promise<string> {
-    if (this.backend === 'test') return TEST_BACKEND_PASSWORD;
-    this.cachedPassword ??= await this.unlockFileBackend().catch((e: unknown) => {
-      throw this.lockedError(e);
-    });
-    return this.cachedPassword;
-  }
-
-  /**
-   * The passphrase could not be had at all (no input, Ctrl-C at the prompt, an unreadable passphrase file, one
-   * that breaks the rules): the keyring is locked. Callers such as list() must not mistake that for "no keys".
-   * A wrong passphrase keeps its own error, which already says so.
-   */
-  private lockedError(e: unknown): unknown {
-    if (e instanceof KeyringError && e.code === 'WRONG_PASSPHRASE') return e;
-    if (!(e instanceof InputError)) return e;
-    // Setting up a new keyring (no keyhash yet): a rejected new passphrase is just that, not a lock.
-    if (/^PASSPHRASE_TOO_/.test(e.code) && !fs.existsSync(path.join(this.location, 'keyhash'))) return e;
-    return new KeyringError(
-      'KEYRING_LOCKED',
-      `${this.location}: the keyring is locked (${e.message}); give its passphrase with --passphrase-file F, ARKEO_KEYRING_PASSPHRASE or at a terminal prompt`,
-      { cause: e },
-    );
-  }
-
-  /** cosmos-sdk `newRealPrompt`: check against `keyhash`, or set a new passphrase and write `keyhash`. */
-  private async unlockFileBackend(): Promise<string> {
-    // bcryptjs is loaded by the file backend only: a test-backend signature (signhere's usual case) never needs it.
-    const { checkKeyhash, checkPassphraseRules, createKeyhash } = await import('./keyhash.js');
-    const source = this.passphrase!;
-    const keyhashPath = path.join(this.location, 'keyhash');
-    const raw = readPrivateFile(keyhashPath, 1024);
-    const keyhash = raw?.toString('utf8').trim();
-    const attempts = source.interactive ? MAX_PASSPHRASE_ATTEMPTS : 1;
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-      const request = { purpose: keyhash ? ('unlock' as const) : ('create' as const), attempt, keyhashPath };
-      const pass = await source.get(request);
-      try {
-        checkPassphraseRules(pass, 'keyring passphrase');
-      } catch (e) {
-        if (attempt < attempts) {
-          source.rejected?.((e as Error).message);
-          continue;
-        }
-        throw e;
-      }
-      if (keyhash) {
-        if (checkKeyhash(pass, keyhash)) return pass;
-        if (attempt < attempts) source.rejected?.('incorrect passphrase');
-        continue;
-      }
-      if (source.interactive) {
-        const again = await source.get({ ...request, confirm: true });
-        if (again !== pass) {
-          if (attempt < attempts) source.rejected?.('passphrase do not match');
-          continue;
-        }
-      }
-      ensurePrivateDir(this.location);
-      writeFileAtomic(keyhashPath, createKeyhash(pass));
-      return pass;
-    }
-    throw new KeyringError(
-      'WRONG_PASSPHRASE',
-      keyhash
-        ? `${keyhashPath}: incorrect keyring passphrase${attempts > 1 ? ' (too many failed passphrase attempts)' : ''}`
-        : `${this.location}: too many failed passphrase attempts`,
-    );
-  }
-
-  /** Check that the directory exists (for read commands that should fail on a wrong --home). */
+  /** Check that the keyring exists (for read commands that should fail on a wrong --home); a service-backed one checks at its first use. */
   assertExists(): void {
-    if (this.backend === 'memory') return;
-    if (!fs.existsSync(this.location)) throw new KeyringError('NO_KEYRING', `${this.location}: keyring directory does not exist`);
+    this.storage.requireExisting();
+  }
+
+  /** checkStorableName, and what this backend cannot store under the name (a pass path that would not round-trip). */
+  private checkName(name: string): void {
+    checkStorableName(name);
+    const problem = this.storage.keyProblem?.(infoKey(name));
+    if (problem) throw new InputError('BAD_KEY_NAME', `key name ${showName(name)}: ${problem}`);
   }
 
   private async readRecord(name: string): Promise<KeyRecord | undefined> {
@@ -242,7 +170,7 @@ export class Keyring {
   }
 
   private describe(key: string): string {
-    return this.backend === 'memory' ? `memory:${key}` : path.join(this.location, key);
+    return this.storage.describe(key);
   }
 
   private async infoOf(record: KeyRecord): Promise<KeyInfo> {
@@ -285,7 +213,7 @@ export class Keyring {
 
   /** For records whose public key we cannot hash (multisig, ed25519): find the `.address` item naming it. */
   private async addressFromIndex(name: string): Promise<Uint8Array | undefined> {
-    for (const key of this.store.keys()) {
+    for (const key of await this.store.keys()) {
       if (!/^[0-9a-f]{40}\.address$/.test(key)) continue;
       const item = await this.store.get(key);
       if (item && Buffer.from(item.data).toString('utf8') === infoKey(name)) return new Uint8Array(Buffer.from(key.slice(0, 40), 'hex'));
@@ -295,25 +223,35 @@ export class Keyring {
 
   /** Every key, sorted by name as arkeod lists them. Undecodable items are reported and skipped, as arkeod does. */
   async list(): Promise<KeyInfo[]> {
-    const out: KeyInfo[] = [];
-    for (const key of this.store.keys()) {
+    const { keys, problems } = await this.survey();
+    for (const p of problems) log('warn', `skipping ${p}`);
+    return keys;
+  }
+
+  /**
+   * Every key, and every item arkeod would list that is not a key record (each "<where>: <why>"). A keyring that
+   * cannot be unlocked or reached is not an empty one: that error is thrown, only a bad item is set aside.
+   */
+  async survey(): Promise<{ keys: KeyInfo[]; problems: string[] }> {
+    const keys: KeyInfo[] = [];
+    const problems: string[] = [];
+    for (const key of await this.store.keys()) {
       // arkeod keeps keys ending in "info" (no dot in its check), so we do too.
       if (!key.endsWith('info')) continue;
       try {
         const item = await this.store.get(key);
         if (!item) continue;
         try {
-          out.push(await this.infoOf(decodeRecord(item.data, this.describe(key))));
+          keys.push(await this.infoOf(decodeRecord(item.data, this.describe(key))));
         } finally {
           item.data.fill(0);
         }
       } catch (e) {
-        // A keyring we cannot unlock is not an empty one: only a bad item is skipped.
-        if (e instanceof KeyringError && (e.code === 'WRONG_PASSPHRASE' || e.code === 'KEYRING_LOCKED')) throw e;
-        log('warn', `skipping ${this.describe(key)}: ${(e as Error).message}`);
+        if (keyringWide(e)) throw e;
+        problems.push(`${this.describe(key)}: ${(e as Error).message}`);
       }
     }
-    return out;
+    return { keys, problems };
   }
 
   async get(name: string): Promise<KeyInfo> {
@@ -325,7 +263,7 @@ export class Keyring {
 
   async has(name: string): Promise<boolean> {
     checkStorableName(name);
-    return this.store.keys().includes(infoKey(name));
+    return (await this.store.keys()).includes(infoKey(name));
   }
 
   async getByAddress(address: Uint8Array): Promise<KeyInfo> {
@@ -363,7 +301,7 @@ export class Keyring {
 
   /** `keys add` / `keys add --recover`: derive from a mnemonic and store as a local key. */
   async newAccount(name: string, mnemonic: string, options: DeriveOptions = {}): Promise<KeyInfo> {
-    checkStorableName(name);
+    this.checkName(name);
     // BIP32/BIP39 (which import @noble/curves) only when a key is derived, not on every open of the keyring.
     const { deriveKey } = await import('../crypto/hd.js');
     const priv = deriveKey(mnemonic, options);
@@ -376,7 +314,7 @@ export class Keyring {
 
   /** Store a raw private key as a local key (import, import-hex). Refuses an existing name or address. */
   async importPrivateKey(name: string, privateKey: Uint8Array): Promise<KeyInfo> {
-    checkStorableName(name);
+    this.checkName(name);
     const record = newLocalRecord(name, privateKey);
     record.privateKey = Uint8Array.from(privateKey);
     await this.writeNewRecord(record);
@@ -389,10 +327,11 @@ export class Keyring {
    * most a file without its record (ignored), never a record that looks like a plain offline key by mistake.
    */
   async addExternalKey(name: string, publicKey: Uint8Array, kind: string, location: Record<string, string>): Promise<KeyInfo> {
-    checkStorableName(name);
+    this.checkName(name);
     const record = newOfflineRecord(name, publicKey);
     const address = (await recordAddress(record))!;
     await this.assertFree(name, address);
+    await this.storage.checkWritable?.();
     this.externals.set({ version: 1, kind, name, pubkey_hex: toHex(publicKey), address: (await addresses()).toAddress(address), location });
     try {
       await this.writeNewRecord(record);
@@ -407,6 +346,7 @@ export class Keyring {
   private async writeNewRecord(record: KeyRecord): Promise<void> {
     const address = (await recordAddress(record))!;
     await this.assertFree(record.name, address);
+    await this.storage.checkWritable?.();
     const data = encodeRecord(record);
     try {
       await this.store.set({ key: infoKey(record.name), data });
@@ -417,7 +357,7 @@ export class Keyring {
   }
 
   private async assertFree(name: string, address: Uint8Array): Promise<void> {
-    const keys = this.store.keys();
+    const keys = await this.store.keys();
     if (keys.includes(infoKey(name))) throw new KeyringError('KEY_EXISTS', `${showName(name)}: a key with this name already exists in ${this.location}`);
     const owner = await this.addressOwner(address);
     if (owner !== undefined) {
@@ -445,10 +385,11 @@ export class Keyring {
    * remove `<old>.info`. (arkeod exports, deletes and re-imports, which loses the key if it dies midway.)
    */
   async rename(oldName: string, newName: string): Promise<KeyInfo> {
-    checkStorableName(newName);
+    this.checkName(newName);
     const record = await this.readRecord(oldName);
     if (!record) throw new KeyringError('KEY_NOT_FOUND', `${oldName}: key not found in ${this.location}`);
-    if (this.store.keys().includes(infoKey(newName))) throw new KeyringError('KEY_EXISTS', `${newName}: a key with this name already exists`);
+    if ((await this.store.keys()).includes(infoKey(newName))) throw new KeyringError('KEY_EXISTS', `${newName}: a key with this name already exists`);
+    await this.storage.checkWritable?.();
     const external = this.externalOf(record);
     if (external) this.externals.set({ ...external, name: newName });
     record.name = newName;
@@ -476,8 +417,8 @@ export class Keyring {
     const toCopy: string[] = [];
     const skipped: { name: string; why: string }[] = [];
     const problems: string[] = [];
-    const targetKeys = new Set(target.store.keys());
-    for (const key of this.store.keys()) {
+    const targetKeys = new Set(await target.store.keys());
+    for (const key of await this.store.keys()) {
       if (!key.endsWith('info')) continue; // what arkeod lists
       let info: KeyInfo;
       try {
@@ -489,7 +430,7 @@ export class Keyring {
           item.data.fill(0);
         }
       } catch (e) {
-        if (e instanceof KeyringError && (e.code === 'WRONG_PASSPHRASE' || e.code === 'KEYRING_LOCKED')) throw e;
+        if (keyringWide(e)) throw e;
         problems.push(`${showName(key)} cannot be read (${(e as Error).message})`);
         continue;
       }
@@ -503,7 +444,7 @@ export class Keyring {
         continue;
       }
       try {
-        checkStorableName(name);
+        target.checkName(name);
       } catch (e) {
         problems.push((e as Error).message);
         continue;
@@ -524,6 +465,8 @@ export class Keyring {
     if (problems.length > 0) {
       throw new KeyringError('MIGRATE_REFUSED', `nothing was migrated: ${problems.length} key(s) cannot be: ${problems.join('; ')}`);
     }
+    // A target that cannot be written (no GPG key for pass, a locked collection) stops it here, with nothing copied.
+    if (toCopy.length > 0) await target.storage.checkWritable?.();
     const copied: string[] = [];
     for (const name of toCopy) {
       try {
@@ -544,7 +487,7 @@ export class Keyring {
 
   /** The name whose `.address` item names this address, when that key exists (a stale item is no owner). */
   private async addressOwner(address: Uint8Array): Promise<string | undefined> {
-    const keys = this.store.keys();
+    const keys = await this.store.keys();
     if (!keys.includes(addressKey(address))) return undefined;
     const owner = await this.store.get(addressKey(address));
     const ownerInfo = owner ? Buffer.from(owner.data).toString('utf8') : '';

@@ -1,100 +1,93 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { KeyringError } from '../errors.js';
-import { ensurePrivateDir, readPrivateFile, removeFileDurable, warnIfExposed, writeFileAtomic } from '../fsutil.js';
-import { decodeItem, encodeItem, type Item } from './item.js';
-import { decryptJwe, encryptJwe, MAX_TOKEN_BYTES } from './jwe.js';
-import { percentDecode, percentEncode } from './percent.js';
+import type { Item } from './item.js';
+import type { ExternalStore } from './external.js';
 
-/** Where keyring items live. The keyring above it knows Records; stores know only named byte blobs. */
+/**
+ * The keyring's one storage seam. A storage backend (test, file, memory, os, pass) is one file under backends/ and
+ * one entry in backends/registry.ts; the Keyring above it knows Records, a store knows only named byte blobs (the
+ * 99designs/keyring `Item`s arkeod writes). Types only, so the backends and the keyring share them without a circle.
+ */
+
+/** Where keyring items live: a folder of JWE files, a Secret Service collection, a `pass` folder, memory. */
 export interface ItemStore {
-  /** For messages: the directory, or "memory". */
+  /** For messages: the directory, the collection, or "memory". */
   readonly location: string;
   /** Every item key, sorted byte-wise as Go sorts strings. */
-  keys(): string[];
+  keys(): Promise<string[]>;
   get(key: string): Promise<Item | undefined>;
   set(item: Item): Promise<void>;
   remove(key: string): Promise<void>;
 }
 
-function byteOrder(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
-
-export class MemoryItemStore implements ItemStore {
-  readonly location = 'memory';
-  private readonly items = new Map<string, Uint8Array>();
-  keys(): string[] {
-    return [...this.items.keys()].sort(byteOrder);
-  }
-  async get(key: string): Promise<Item | undefined> {
-    const data = this.items.get(key);
-    return data ? { key, data: data.slice() } : undefined;
-  }
-  async set(item: Item): Promise<void> {
-    this.items.set(item.key, item.data.slice());
-  }
-  async remove(key: string): Promise<void> {
-    this.items.get(key)?.fill(0);
-    this.items.delete(key);
-  }
+export interface PassphraseRequest {
+  /** 'unlock': check against an existing keyhash. 'create': no keyhash yet, a new passphrase is being set. */
+  purpose: 'unlock' | 'create';
+  attempt: number;
+  keyhashPath: string;
 }
 
 /**
- * 99designs/keyring's file backend: one JWE file per item, named by the percent-escaped item key.
- * `password` is asked for lazily, the first time a read or write needs it, as 99designs does.
+ * Where the `file` backend's passphrase comes from. An interactive source (a TTY) is asked again after a
+ * wrong answer and asked twice when creating; a non-interactive one (file, env, pipe) is asked once.
  */
-export class FileItemStore implements ItemStore {
-  constructor(
-    readonly location: string,
-    private readonly password: () => Promise<string>,
-  ) {}
+export interface PassphraseSource {
+  interactive: boolean;
+  get(request: PassphraseRequest & { confirm?: boolean }): Promise<string>;
+  /** Told about a wrong attempt, to print "incorrect passphrase" as arkeod does. */
+  rejected?(reason: string): void;
+}
 
-  private pathOf(key: string): string {
-    return path.join(this.location, percentEncode(key));
-  }
+export interface StorageOptions {
+  /** arkeod's `--keyring-dir`, else `--home`: file backends keep their folder (keyring-<backend>/) here. */
+  home: string;
+  passphrase?: PassphraseSource;
+  /**
+   * arkeod's keyring service name (cosmos-sdk `sdk.KeyringServiceName()`, the binary's `version.Name`): the
+   * Secret Service collection and the `pass` folder `keyring-<service>` are named after it.
+   */
+  service: string;
+}
 
-  keys(): string[] {
-    let names: string[];
-    try {
-      names = fs.readdirSync(this.location);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw new KeyringError('READ_FAILED', `${this.location}: cannot list the keyring directory (${(e as NodeJS.ErrnoException).code})`);
-    }
-    warnIfExposed(this.location);
-    // Every entry, as 99designs Keys() does: a key named ".hidden" is ".hidden.info", and our temp files (".….tmp")
-    // end neither in "info" nor ".address", so nothing reading keys() mistakes them for items.
-    return names.map(percentDecode).sort(byteOrder);
-  }
+/** One opened keyring's storage: its items, and our external-key files beside them. */
+export interface Storage {
+  readonly items: ItemStore;
+  readonly externals: ExternalStore;
+  /** For messages: where the keys are (a folder, `Secret Service collection "Arkeo"`, a pass folder). */
+  readonly location: string;
+  /** How a message names one item: its file, or the item in its collection. */
+  describe(key: string): string;
+  /**
+   * For read commands: the keyring must already exist (a missing one is almost always a wrong --home or service
+   * name). File stores check at once; stores behind a service check at their first use.
+   */
+  requireExisting(): void;
+  /** Why this store cannot hold an item under this key (a name `pass` would store elsewhere), if it cannot. */
+  keyProblem?(key: string): string | undefined;
+  /** Checks, before anything is written, that a write can succeed (a GPG key to encrypt to, a collection). */
+  checkWritable?(): Promise<void>;
+}
 
-  async get(key: string): Promise<Item | undefined> {
-    // Every command that reads a key warns about an exposed keyring, not only those that list it.
-    warnIfExposed(this.location);
-    const file = this.pathOf(key);
-    const raw = readPrivateFile(file, MAX_TOKEN_BYTES);
-    if (raw === undefined) return undefined;
-    const plaintext = decryptJwe(raw.toString('latin1'), await this.password(), file);
-    try {
-      const item = decodeItem(plaintext, file);
-      if (item.key !== key) throw new KeyringError('CORRUPT_ITEM', `${file}: holds item "${item.key}", expected "${key}"`);
-      return item;
-    } finally {
-      plaintext.fill(0);
-    }
-  }
+/** One finding about a backend's dependencies on this host, for `doctor` (the daemon meets the same as errors). */
+export interface StorageCheck {
+  level: 'ok' | 'warn' | 'fail' | 'skip';
+  message: string;
+  fix?: string;
+}
 
-  async set(item: Item): Promise<void> {
-    ensurePrivateDir(this.location);
-    const plaintext = encodeItem(item);
-    try {
-      writeFileAtomic(this.pathOf(item.key), encryptJwe(plaintext, await this.password()));
-    } finally {
-      plaintext.fill(0);
-    }
-  }
+export interface StorageBackend {
+  readonly name: string;
+  /** For help and docs: where it keeps keys. */
+  readonly description: string;
+  open(options: StorageOptions): Storage;
+  /** What `doctor` checks for this backend: the bus and collection, the GPG key and agent. */
+  check?(options: StorageOptions): Promise<StorageCheck[]>;
+}
 
-  async remove(key: string): Promise<void> {
-    removeFileDurable(this.pathOf(key));
-  }
+/**
+ * Error codes meaning the whole keyring cannot be used (not one bad item): listing or migrating stops on them
+ * instead of skipping the item.
+ */
+export const KEYRING_WIDE_CODES: readonly string[] = ['WRONG_PASSPHRASE', 'KEYRING_LOCKED', 'KEYRING_UNAVAILABLE', 'NO_KEYRING'];
+
+export function byteOrder(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }

@@ -331,7 +331,7 @@ test('a bad flag value exits 2, like an unknown flag', () => {
   for (const args of [
     ['keys', 'list', '-o', 'yaml', '--home', home],
     ['keys', 'show', 'alice', '--bech', 'foo', '--home', home],
-    ['keys', 'list', '--keyring-backend', 'os', '--home', home],
+    ['keys', 'list', '--keyring-backend', 'kwallet', '--home', home],
     ['claim', 'sign', '--contract', 'abc', '--key', 'alice', '--home', home],
     ['claim', 'arkcontract', '--contract', '1', '--key', 'alice', '--timestamp', '1x', '--home', home],
     ['claim', 'arkcontract', '--contract', '1', '--key', 'alice', '--timestamp', '-1', '--home', home],

@@ -110,7 +110,7 @@ test('bad input through the CLI: one line, non-zero exit, no partial file left b
     ['short hex', k('import-hex', 'x', 'abcd', '--home', home)],
     ['key name too long for a file', k('add', 'x'.repeat(251), '--home', home)],
     ['control character in name', k('add', 'a\u0007b', '--home', home)],
-    ['unknown backend', k('list', '--home', home, '--keyring-backend', 'os')],
+    ['unknown backend', k('list', '--home', home, '--keyring-backend', 'kwallet')],
     ['missing key', k('show', 'ghost', '--home', home)],
     ['missing directory', k('show', 'dog', '--home', path.join(home, 'nope'))],
     ['missing armor file', k('import', 'x', path.join(home, 'nope.armor'), '--home', home), 'whatever-pass\n'],

@@ -26,7 +26,9 @@ test('config: the init example parses, YAML works too, and every error names the
   assert.equal(parseConfig('[nonces]\nstore = "postgres://u@h/db"\n', '/x.toml').nonces.store, 'postgres://u@h/db');
   badConfig('[keyrng]\nbackend="test"', 'd.toml', /^d\.toml: keyrng: unknown section/);
   badConfig('[keyring]\nbakend="test"', 'd.toml', /keyring\.bakend: unknown field/);
-  badConfig('[keyring]\nbackend="os"', 'd.toml', /keyring\.backend: expected "test" or "file"/);
+  badConfig('[keyring]\nbackend="kwallet"', 'd.toml', /keyring\.backend: expected one of test, file, os, pass, got "kwallet"/);
+  assert.equal(parseConfig('[keyring]\nbackend = "pass"\n', '/x.toml').keyring.backend, 'pass');
+  badConfig('[keyring]\nbackend="memory"', 'd.toml', /keyring\.backend: expected one of test, file, os, pass, got "memory"/);
   badConfig('[nonces]\nblock_size="1"', 'd.toml', /nonces\.block_size: expected a positive integer/);
   badConfig('[nonces]\nblock_size=0', 'd.toml', /nonces\.block_size/);
   badConfig('[keyring]\nkeys="alice"', 'd.toml', /keyring\.keys: expected a list of strings/);

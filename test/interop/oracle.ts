@@ -28,6 +28,8 @@ export function buildOracle(): string {
 export interface OracleOptions {
   input?: string;
   passphrase?: string;
+  /** More environment: the session bus of a Secret Service, a pass store and GnuPG home, ORACLE_APP_NAME. */
+  env?: Record<string, string>;
 }
 
 /** Run an oracle command; throws with its stderr when it fails. */
@@ -39,7 +41,7 @@ export function oracle(args: string[], options: OracleOptions = {}): string {
     // Synchronous, so a test timeout cannot interrupt it: a hung oracle is killed here instead.
     timeout: 10 * 60_000,
     killSignal: 'SIGKILL',
-    env: { ...process.env, ORACLE_PASSPHRASE: options.passphrase ?? '' },
+    env: { ...process.env, ...options.env, ORACLE_PASSPHRASE: options.passphrase ?? '' },
   });
   if (r.status !== 0) throw new Error(`oracle ${args[0]} failed (${r.status}): ${r.stderr}`);
   return r.stdout;

@@ -166,13 +166,13 @@ export const KEYS_IMPORT_HEX = commandTable({
 
 export const KEYS_MIGRATE = commandTable({
   command: 'keys migrate',
-  summary: 'copy every local key to the other backend (test and file)',
-  about: `Copy every local key to the other backend; the source is left as it was. Every key is checked first: if one
+  summary: 'copy every local key to another backend (test, file, os, pass)',
+  about: `Copy every local key to another backend; the source is left as it was. Every key is checked first: if one
 cannot be copied (unreadable, or its name or address taken by another key in the target), nothing is copied and
 each such key is named. Keys already there, and keys without a private key here, are skipped and listed.`,
   flags: {
-    from: { type: 'string', choices: ['test', 'file'], required: true, help: 'the backend to copy from' },
-    to: { type: 'string', choices: ['test', 'file'], required: true, help: 'the backend to copy to' },
+    from: { type: 'string', choices: ['test', 'file', 'os', 'pass'], required: true, help: 'the backend to copy from' },
+    to: { type: 'string', choices: ['test', 'file', 'os', 'pass'], required: true, help: 'the backend to copy to' },
     ...KEYRING_FLAGS,
   },
 });
@@ -180,7 +180,7 @@ each such key is named. Keys already there, and keys without a private key here,
 export const KEYS = commandGroup({
   command: 'keys',
   summary: 'manage an arkeod-compatible keyring',
-  about: `As arkeod keys, on the same files (test and file backends). An external key is kept as an offline record arkeod
-reads, beside where the key lives (${EXTERNAL_KINDS}).`,
+  about: `As arkeod keys, on the same stores (test, file, os and pass backends). An external key is kept as an offline
+record arkeod reads, beside where the key lives (${EXTERNAL_KINDS}).`,
   commands: [KEYS_ADD, KEYS_LIST, KEYS_SHOW, KEYS_DELETE, KEYS_RENAME, KEYS_EXPORT, KEYS_IMPORT, KEYS_IMPORT_HEX, KEYS_MIGRATE],
 });

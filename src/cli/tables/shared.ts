@@ -2,7 +2,7 @@
 
 export const KEYRING_FLAGS = {
   home: { type: 'string', value: 'DIR', computedDefault: '$ARKEO_HOME or ~/.arkeo', help: 'the home holding keyring-<backend>/' },
-  'keyring-backend': { type: 'string', value: 'test|file|memory', env: 'ARKEO_KEYRING_BACKEND', computedDefault: 'test', help: 'the keyring backend' },
+  'keyring-backend': { type: 'string', value: 'test|file|memory|os|pass', env: 'ARKEO_KEYRING_BACKEND', computedDefault: 'test', help: 'the keyring backend (os: the desktop Secret Service; pass: the pass store; both named after $ARKEO_KEYRING_SERVICE, default Arkeo)' },
   'keyring-dir': { type: 'string', value: 'DIR', help: 'the keyring root directory (overrides --home)' },
   'passphrase-file': { type: 'string', value: 'F', help: 'file holding the file backend\'s passphrase (or $ARKEO_KEYRING_PASSPHRASE, or a prompt)' },
 } as const;

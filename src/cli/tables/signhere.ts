@@ -12,7 +12,7 @@ export const SIGNHERE_FLAGS: readonly GoFlag[] = [
   { name: 'u', help: 'user/key name', default: 'alice' },
   { name: 'm', help: 'message to sign', default: 'message' },
   { name: 'home', help: 'home directory holding keyring-<backend>/ (default ~/.arkeo)' },
-  { name: 'keyring-backend', help: 'test, file or memory (default test)' },
+  { name: 'keyring-backend', help: 'test, file, memory, os or pass (default test)' },
   { name: 'keyring-dir', help: 'keyring root directory (overrides -home)' },
   { name: 'passphrase-file', help: 'file holding the file backend passphrase (or ARKEO_KEYRING_PASSPHRASE)' },
   { name: 'pin-file', help: 'file holding the PIN of a PKCS#11 key (or ARKEO_PKCS11_PIN, credential pkcs11-pin, prompt)' },

@@ -55,11 +55,17 @@ func newCodec() codec.Codec {
 }
 
 // openKeyring opens DIR with BACKEND as arkeod does. The file backend's passphrase comes from
-// $ORACLE_PASSPHRASE, fed to the SDK's own prompt (non-TTY input is read line by line).
+// $ORACLE_PASSPHRASE, fed to the SDK's own prompt (non-TTY input is read line by line). The app name is the
+// keyring service name arkeod's release builds link in (version.Name "Arkeo"), or $ORACLE_APP_NAME: it names the
+// os backend's Secret Service collection and the pass backend's keyring-<name> folder.
 func openKeyring(dir, backend string) keyring.Keyring {
 	pass := os.Getenv("ORACLE_PASSPHRASE")
 	input := strings.NewReader(strings.Repeat(pass+"\n", 16))
-	return must(keyring.New("arkeod", backend, dir, input, newCodec()))
+	name := os.Getenv("ORACLE_APP_NAME")
+	if name == "" {
+		name = "Arkeo"
+	}
+	return must(keyring.New(name, backend, dir, input, newCodec()))
 }
 
 func init() {
