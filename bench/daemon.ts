@@ -144,6 +144,28 @@ export async function benchDaemon(): Promise<Row[]> {
         await stop(daemon);
       }
     }
+    // The same fixed load with [audit.ship] on: every entry also sent over TCP to a receiver that reads and
+    // discards (and closes each connection in answer, as rsyslog does). Beside the block-64 row above: the cost of
+    // shipping on signing latency, which should be none (the shipper is never awaited by a request).
+    const receiver = spawn(process.execPath, ['-e', `const s = require('net').createServer((c) => { c.resume(); c.on('end', () => c.end()); c.on('error', () => {}); }).listen(0, '127.0.0.1', () => console.error('port ' + s.address().port))`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      let port = '';
+      receiver.stderr!.on('data', (d: Buffer) => (port ||= /port (\d+)/.exec(d.toString())?.[1] ?? ''));
+      await waitFor(receiver, /port \d+/);
+      fs.writeFileSync(path.join(signer, 'daemon.toml'), exampleConfig(home) + `\n[audit.ship]\ntarget = "tcp"\naddress = "127.0.0.1:${port}"\n`, { mode: 0o600 });
+      const daemon = spawn(process.execPath, [CLI, 'daemon', 'start'], { env: { ...process.env, ARKEO_HOME: home }, stdio: ['ignore', 'ignore', 'pipe'] });
+      try {
+        await waitFor(daemon, /listening on/);
+        const request = requestFile(home, token, contract++);
+        await load(loadgen, socket, request, 64, 1000, 3); // warm-up (JIT)
+        const fixed = await repeated(() => load(loadgen, socket, request, 64, 1000), 'p99_ms');
+        rows.push({ name: 'daemon claims at a fixed 1,000/s, block 64, audit shipped over TCP: p99', value: +fixed.mid.p99_ms.toFixed(2), unit: 'ms', note: `p50 ${fixed.mid.p50_ms.toFixed(2)} ms, p99.9 ${fixed.mid.p999_ms.toFixed(2)} ms${cpuNote(fixed.mid)}; compare the block-64 row without shipping; ${fixed.spread}` });
+      } finally {
+        await stop(daemon);
+      }
+    } finally {
+      await stop(receiver);
+    }
     // Today's pattern: one process per signature (the keyring is opened and a key decrypted each time).
     const times: number[] = [];
     for (let i = 0; i < 20; i++) {

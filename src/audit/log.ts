@@ -92,6 +92,13 @@ export class AuditLog {
   /** Seconds each flush took (for metrics). */
   onFlush?: (seconds: number, entries: number) => void;
   /**
+   * Each batch once it is durable (released), in order: its lines (without newlines), the file offset of its
+   * first line, and the chain head after it. The shipper sends them on; a throw here never reaches signing.
+   */
+  onCommit?: (lines: readonly string[], offset: number, seq: number, hash: string) => void;
+  /** The last released entry: its (seq, hash) and the file's size after it. */
+  private released: { seq: number; hash: string; size: number };
+  /**
    * The two system calls a flush makes. A fault-injection seam: tests replace them to emulate a full or failing
    * disk (ENOSPC, EIO), which cannot be produced on demand here.
    */
@@ -104,7 +111,7 @@ export class AuditLog {
    * the first is still running, so an entry appended just after a sync began waits for one sync, not two; a sync
    * that completes makes every earlier write durable too, so it releases every batch up to its own.
    */
-  private unsynced: { batch: Pending[]; seq: number; hash: string; sizeBefore: number }[] = [];
+  private unsynced: { batch: Pending[]; lines: string[]; seq: number; hash: string; sizeBefore: number }[] = [];
   /** The end of the last released batch: a failure never truncates below it. */
   private durableSize = 0;
   private closed = false;
@@ -122,6 +129,7 @@ export class AuditLog {
     this.lastHash = lastHash;
     this.size = size;
     this.durableSize = size;
+    this.released = { seq, hash: lastHash, size };
     this.ino = fs.fstatSync(fd).ino;
   }
 
@@ -231,6 +239,11 @@ export class AuditLog {
     return this.seq;
   }
 
+  /** The last entry released (durable), where the file ends after it: what a reader of the file may rely on. */
+  get durable(): { seq: number; hash: string; size: number } {
+    return { ...this.released };
+  }
+
   /** Resolves when the entry is on disk (fdatasync), rejects when it could not be written. */
   append(input: AuditInput): Promise<void> {
     if (this.closed) return Promise.reject(new AuditError('AUDIT_UNAVAILABLE', `audit log ${this.file}: closed; refusing to sign`));
@@ -283,7 +296,7 @@ export class AuditLog {
     // The chain advances now (later batches link to these lines); they are released only after a sync.
     this.seq = seq;
     this.lastHash = prev;
-    const mine = { batch, seq, hash: prev, sizeBefore };
+    const mine = { batch, lines, seq, hash: prev, sizeBefore };
     this.unsynced.push(mine);
     const settle = (err: NodeJS.ErrnoException | null) => {
       if (this.failure) return; // fail() rejected everything pending already
@@ -298,6 +311,16 @@ export class AuditLog {
       this.onFlush?.((performance.now() - started) / 1000, batch.length);
       for (const u of released) for (const p of u.batch) p.resolve();
       this.writeHead(mine.seq, mine.hash);
+      this.released = { seq: mine.seq, hash: mine.hash, size: sizeBefore + bytes };
+      if (this.onCommit) {
+        for (const u of released) {
+          try {
+            this.onCommit(u.lines, u.sizeBefore, u.seq, u.hash);
+          } catch (e) {
+            log('error', `audit log ${this.file}: the commit hook failed (${(e as Error).message}); signing goes on`);
+          }
+        }
+      }
       if (this.queue.length) this.flush();
     };
     try {

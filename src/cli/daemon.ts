@@ -1,16 +1,17 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { InputError, fsErrorAdvice } from '../errors.js';
 import { exampleConfig, SignerDaemon, TokenStore, loadConfig, parsePolicy, type Policy } from '../daemon/index.js';
 import { hardenProcess, notifySystemd } from '../hardening.js';
-import { verifyAuditLog, keyPathOf } from '../audit/index.js';
+import { verifyAuditLog, verifyAgainst, auditDrill, keyPathOf, type DrillReport } from '../audit/index.js';
 import { Keyring, defaultHome } from '../keyring/keyring.js';
 import { writeFileAtomic, ensurePrivateDir } from '../fsutil.js';
 import { log, setLogLevel } from '../log.js';
 import { UsageError, checking, flagValue, commandRunner } from './common.js';
 import { keyringPassphraseSource } from './passphrase.js';
 import { bind, runGroup, type Parsed } from './table.js';
-import { AUDIT, AUDIT_TAIL, AUDIT_VERIFY, DAEMON, DAEMON_INIT, DAEMON_START, TOKEN_CREATE, TOKEN_LIST, TOKEN_REVOKE } from './tables/daemon.js';
+import { AUDIT, AUDIT_DRILL, AUDIT_TAIL, AUDIT_VERIFY, DAEMON, DAEMON_INIT, DAEMON_START, TOKEN_CREATE, TOKEN_LIST, TOKEN_REVOKE } from './tables/daemon.js';
 import { EXIT } from './exit-codes.js';
 import { pkcs11PinSource } from './pkcs11.js';
 import type { PassphraseSource } from '../keyring/keyring.js';
@@ -191,16 +192,37 @@ function notAnAuditLog(file: string): boolean {
   });
 }
 
+/** A shipped copy to compare with: a readable regular file. */
+function copyFile(file: string): string {
+  if (!fs.existsSync(file)) throw new InputError('NO_SUCH_FILE', `--against ${file}: no such file; give the shipped copy (the file the syslog server writes the entries to)`);
+  if (!fs.statSync(file).isFile()) throw new InputError('NO_SUCH_FILE', `--against ${file}: not a regular file; give the shipped copy (the file the syslog server writes the entries to)`);
+  fs.accessSync(file, fs.constants.R_OK);
+  return file;
+}
+
 /** Exit 1 means a broken chain: whatever stops the check (no such file, not a log, a bad key file) exits 2. */
 async function auditVerify({ values, positionals: [logPath] }: Parsed<typeof AUDIT_VERIFY>): Promise<number> {
-  const { file, key } = await checking(async () => {
+  const { file, key, copy } = await checking(async () => {
     const file = auditFile(logPath!);
     const keyFile = values['key-file'] ?? (fs.existsSync(keyPathOf(file)) ? keyPathOf(file) : undefined);
     const key = keyFile ? new Uint8Array(Buffer.from(readKeyFile(keyFile).trim(), 'hex')) : undefined;
     if (key && key.length !== 32) throw new InputError('BAD_KEY_FILE', `${keyFile}: not a 32-byte hex audit key`);
     if (notAnAuditLog(file)) throw new InputError('NOT_AN_AUDIT_LOG', `${file}: not an audit log (no line is an audit entry); give the [audit] path of the daemon config`);
-    return { file, key };
+    const copy = values.against === undefined ? undefined : copyFile(values.against);
+    return { file, key, copy };
   });
+  if (copy !== undefined) {
+    const r = await checking(async () => verifyAgainst(file, copy, key));
+    if (values.output === 'json') out(JSON.stringify(r) + '\n');
+    else {
+      out(r.local.ok ? `ok: ${r.local.entries} entries, chain${key ? ' and MACs' : ''} intact\n` : `BROKEN: ${r.local.problem}\n`);
+      const s = r.shipped;
+      const range = s.first === undefined ? 'no entries' : `entries ${s.first}–${s.last}`;
+      out(r.partsAt === undefined ? `ok: agrees with the shipped copy (${range}${s.lastHead ? `, head records up to entry ${s.lastHead.seq}` : ''})\n` : `PARTS at entry ${r.partsAt}: ${r.problem}\n`);
+      for (const n of [...r.local.notes, ...r.notes]) process.stderr.write(`note: ${n}\n`);
+    }
+    return r.ok ? EXIT.ok : EXIT.refused;
+  }
   const r = await checking(async () => verifyAuditLog(file, key));
   if (values.output === 'json') out(JSON.stringify(r) + '\n');
   else {
@@ -208,6 +230,44 @@ async function auditVerify({ values, positionals: [logPath] }: Parsed<typeof AUD
     for (const n of r.notes) process.stderr.write(`note: ${n}\n`);
   }
   return r.ok ? EXIT.ok : EXIT.refused;
+}
+
+/** `audit drill`: in a scratch directory (kept with --keep), removed afterwards otherwise. */
+async function auditDrillCommand({ values }: Parsed<typeof AUDIT_DRILL>): Promise<number> {
+  const from = await checking(async () => {
+    if (values.log === undefined) return undefined;
+    const file = auditFile(values.log);
+    if (!fs.existsSync(keyPathOf(file))) throw new InputError('NO_SUCH_FILE', `--log ${file}: ${keyPathOf(file)} is missing; the drill needs the log's key beside it`);
+    return file;
+  });
+  let dir: string;
+  if (values.keep !== undefined) {
+    if (fs.existsSync(values.keep)) throw new UsageError(`--keep ${values.keep}: exists; name a directory to create`);
+    dir = path.resolve(values.keep);
+    ensurePrivateDir(dir);
+  } else dir = fs.mkdtempSync(path.join(os.tmpdir(), 'arkeo-signer-drill-'));
+  let report: DrillReport;
+  try {
+    report = await auditDrill(dir, from);
+  } finally {
+    if (values.keep === undefined) fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const caught = report.attacks.every((a) => a.local.caught || a.start.caught || a.remote.caught);
+  if (values.output === 'json') out(JSON.stringify({ ...report, dir: values.keep === undefined ? undefined : dir, all_caught: caught }) + '\n');
+  else out(drillText(report, values.keep === undefined ? undefined : dir, caught));
+  return caught ? EXIT.ok : EXIT.refused;
+}
+
+function drillText(report: DrillReport, kept: string | undefined, caught: boolean): string {
+  const cell = (label: string, c: { caught: boolean; detail: string }) => `  ${label.padEnd(24)}${c.caught ? 'caught' : 'missed'}  ${c.detail}\n`;
+  let text = `audit drill: ${report.entries} entries, shipped to a syslog receiver on loopback (${report.shipped} lines in its copy)${kept ? `; copies kept in ${kept}` : ''}\n`;
+  for (const a of report.attacks) {
+    text += `\n${a.name}: ${a.done}\n`;
+    text += cell('audit verify', a.local) + cell('daemon start', a.start) + cell('audit verify --against', a.remote);
+  }
+  const onlyRemote = report.attacks.filter((a) => a.remote.caught && !a.local.caught && !a.start.caught).map((a) => a.name);
+  text += `\n${caught ? 'every attack was caught by at least one check' : 'NOT every attack was caught'}${onlyRemote.length ? `; only the shipped copy catches: ${onlyRemote.join(', ')}` : ''}\n`;
+  return text;
 }
 
 async function auditTail({ values, positionals: [logPath] }: Parsed<typeof AUDIT_TAIL>): Promise<void> {
@@ -247,4 +307,4 @@ export const run = commandRunner((args) =>
 );
 
 /** `arkeo-signer audit …`. */
-export const runAudit = commandRunner((args) => runGroup(AUDIT, args, [bind(AUDIT_VERIFY, auditVerify), bind(AUDIT_TAIL, auditTail)]));
+export const runAudit = commandRunner((args) => runGroup(AUDIT, args, [bind(AUDIT_VERIFY, auditVerify), bind(AUDIT_TAIL, auditTail), bind(AUDIT_DRILL, auditDrillCommand)]));

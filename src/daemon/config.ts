@@ -4,6 +4,7 @@ import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
 import { InputError } from '../errors.js';
 import { BACKENDS, defaultHome, type Backend } from '../keyring/keyring.js';
+import { readShipConfig, type AuditShipConfig } from '../audit/ship/config.js';
 
 /** Daemon configuration. Every field has a default; unknown fields are errors (a typo must not silently do nothing). */
 export interface DaemonConfig {
@@ -11,7 +12,8 @@ export interface DaemonConfig {
   listen: { socket: string; tcp?: string; tls_cert?: string; tls_key?: string; client_ca?: string };
   /** create: make the store if it does not exist (default: only at the default path). */
   nonces: { store: string; block_size: number; create?: boolean };
-  audit: { path: string };
+  /** ship: also send each entry to syslog or the journal ([audit.ship]; absent: the local log only). */
+  audit: { path: string; ship?: AuditShipConfig };
   tokens: { path: string };
   limits: { max_body_bytes: number; header_timeout_ms: number; request_timeout_ms: number; keep_alive_timeout_ms: number };
   /** PKCS#11 keys (kind pkcs11 in the keyring): the PIN file, logged-in sessions per key, retries; module overrides the stored path. */
@@ -66,6 +68,18 @@ block_size = 64                     # nonces reserved per durable write, the nex
 [audit]
 path = "~/.arkeo/signer/audit.log"     # hash-chained JSON lines; the HMAC key is <path>.key (keep it 0600)
 
+# [audit.ship]                      # example: also send every entry, as written, off the host (see the audit log guide)
+# target = "tls"                    # "tcp" or "tls" (RFC 5424 syslog, octet-counted), or "journal"
+# address = "logs.example.net:6514" # host:port; for "journal", its stream socket (default /run/systemd/journal/stdout)
+# tls_ca = "/etc/arkeo-signer/syslog-ca.crt"   # the CA of the syslog server's certificate (needed for "tls")
+# tls_cert = "/etc/arkeo-signer/syslog-client.crt"   # example: a client certificate, with tls_key
+# tls_key = "/etc/arkeo-signer/syslog-client.key"
+# tls_server_name = "logs.example.net"   # example: the name in the server's certificate, if not the address's host
+# app_name = "arkeo-signer"         # RFC 5424 APP-NAME (the journal's SYSLOG_IDENTIFIER)
+# facility = "authpriv"             # auth, authpriv or local0 … local7
+# queue_size = 10000                # entries held in memory for sending; beyond, they are read back from the log
+# interval_ms = 10000               # the chain head is shipped this often, so a rewound host shows in the copy
+
 [tokens]
 path = "~/.arkeo/signer/tokens.json"   # managed by: arkeo-signer daemon token create|list|revoke
 
@@ -100,12 +114,17 @@ function expand(p: string, base: string): string {
   return path.isAbsolute(e) || /^postgres(ql)?:\/\//.test(e) ? e : path.resolve(base, e);
 }
 
-type Shape = Record<string, 'string' | 'number' | 'boolean' | 'string[]'>;
+type Shape = Record<string, 'string' | 'number' | 'boolean' | 'string[]' | 'table'>;
+/** Tables inside a section, by their dotted name: each read and checked by its owner. */
+const SUBSECTIONS: Record<string, (file: string, raw: unknown, base: string) => unknown> = {
+  'audit.ship': (file, raw, base) => readShipConfig(raw, (field, why) => bad(file, `audit.ship${field ? `.${field}` : ''}`, why), (p) => expand(p, base)),
+};
+
 const SECTIONS: Record<keyof DaemonConfig, Shape> = {
   keyring: { backend: 'string', home: 'string', keys: 'string[]', passphrase_file: 'string', delegates_only: 'boolean' },
   listen: { socket: 'string', tcp: 'string', tls_cert: 'string', tls_key: 'string', client_ca: 'string' },
   nonces: { store: 'string', block_size: 'number', create: 'boolean' },
-  audit: { path: 'string' },
+  audit: { path: 'string', ship: 'table' },
   tokens: { path: 'string' },
   limits: { max_body_bytes: 'number', header_timeout_ms: 'number', request_timeout_ms: 'number', keep_alive_timeout_ms: 'number' },
   pkcs11: { module: 'string', pin_file: 'string', sessions: 'number', retries: 'number' },
@@ -138,6 +157,10 @@ export function parseConfig(text: string, file: string): DaemonConfig {
       const want = shape[field];
       const name = `${section}.${field}`;
       if (!want) bad(file, name, `unknown field (expected one of ${Object.keys(shape).join(', ')})`);
+      if (want === 'table') {
+        (cfg[section as keyof DaemonConfig] as Record<string, unknown>)[field] = SUBSECTIONS[name]!(file, v, base);
+        continue;
+      }
       if (want === 'string' && typeof v !== 'string') bad(file, name, 'expected a string');
       if (want === 'boolean' && typeof v !== 'boolean') bad(file, name, 'expected true or false');
       if (want === 'number' && (typeof v !== 'number' || !Number.isInteger(v) || v < 1)) bad(file, name, 'expected a positive integer');

@@ -14,7 +14,8 @@ import { backendOf, describeServed, servedBackends, type KeyBackend, type KeySig
 import { ClaimSigner, ClaimPolicyError, claimSigner, parseContractId, parseDecimal, readDelegates, MAX_INT64 } from '../claims/index.js';
 import { defaultNonceStorePath, openNonceStore } from '../nonces/open.js';
 import { NonceStoreError, type NonceStore } from '../nonces/store.js';
-import { AuditLog, type AuditInput, type AuditWhat, type AuditWho } from '../audit/index.js';
+import { AuditLog, AuditShipper, type AuditInput, type AuditWhat, type AuditWho } from '../audit/index.js';
+import { registerAuditMetrics } from '../audit/ship/metrics.js';
 import { ensurePrivateDir } from '../fsutil.js';
 import { HttpError, readJsonBody, sendJson } from '../http.js';
 import { log } from '../log.js';
@@ -97,6 +98,8 @@ export class SignerDaemon {
   private stopping: Promise<void> | undefined;
   /** The socket this process bound (its inode): only that is removed on shutdown, never another daemon's. */
   private socketIno: number | undefined;
+  /** [audit.ship]: each durable entry also goes off the host; never awaited by a request. */
+  private shipper: AuditShipper | undefined;
 
   private constructor(
     private config: DaemonConfig,
@@ -117,11 +120,19 @@ export class SignerDaemon {
     const audit = await AuditLog.open(config.audit.path, { verifyChain: options.verifyAudit, acceptMismatch: options.acceptAuditLog });
     let store: NonceStore | undefined;
     let daemon: SignerDaemon | undefined;
+    let shipper: AuditShipper | undefined;
     try {
+      // Opening reads the certificate files (a bad one stops the start); an unreachable receiver does not.
+      if (config.audit.ship) {
+        shipper = AuditShipper.open(config.audit.ship, { file: audit.file, durable: audit.durable });
+        audit.onCommit = (lines, offset, seq, hash) => shipper!.committed(lines, offset, seq, hash);
+      }
       // A long-lived server: SQLite commits (and their fsync) run in a writer thread, off the event loop.
       const create = config.nonces.create ?? config.nonces.store === defaultNonceStorePath(config.keyring.home);
       store = await openNonceStore(config.nonces.store, config.keyring.home, { writerThread: true, create });
       daemon = new SignerDaemon(config, tokens, store, audit, options.configFile);
+      daemon.shipper = shipper;
+      registerAuditMetrics(daemon.metrics.registry, audit, shipper);
       await daemon.loadKeys(options.passphrase, options.pkcs11Pin);
       await daemon.listen();
       await audit.append({ who: { transport: 'local' }, what: { op: 'start' }, result: 'started', reason: `${daemon.keys.size} key(s); ${curveEngineNote()}` });
@@ -133,6 +144,7 @@ export class SignerDaemon {
       else {
         await store?.close();
         await audit.close();
+        await shipper?.close(0);
       }
       throw e;
     }
@@ -512,7 +524,9 @@ export class SignerDaemon {
     const ok = nonce === 'ok' && audit === 'ok' && keys === 'ok' && sections.every((h) => h.ok);
     this.metrics.auditHealthy.set(this.audit.healthy && !auditProblem ? 1 : 0);
     this.metrics.nonceHealthy.set(nonce === 'ok' ? 1 : 0);
-    return { ok, keys, key_count: this.keys.size, nonce_store: nonce, audit, audit_entries: this.audit.lastSeq, ...Object.fromEntries(sections.map((h) => [h.section, h.entries])) };
+    // Shipping has its own field and is not part of `ok`: a syslog outage must not take the signer out of service.
+    const shipping = this.shipper ? { audit_ship: this.shipper.health(), audit_ship_acked: this.shipper.status().acked } : {};
+    return { ok, keys, key_count: this.keys.size, nonce_store: nonce, audit, audit_entries: this.audit.lastSeq, ...shipping, ...Object.fromEntries(sections.map((h) => [h.section, h.entries])) };
   }
 
   private async health(res: http.ServerResponse): Promise<void> {
@@ -603,6 +617,8 @@ export class SignerDaemon {
     await this.signingThread.close();
     await this.store.close().catch(() => {});
     await this.audit.close();
+    // After the log's last entry (the stop) is durable: it and a last head record get a moment to leave.
+    await this.shipper?.close();
     try {
       const sock = this.config.listen.socket;
       if (this.socketIno !== undefined && fs.lstatSync(sock).ino === this.socketIno) fs.rmSync(sock);

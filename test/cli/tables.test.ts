@@ -162,7 +162,7 @@ test('a letter names one flag, and a flag has one type, one letter and one set o
 test('-o json|text is taken by the commands that print a result, and by no other', () => {
   assert.deepEqual(
     TABLES.filter((t) => 'output' in t.flags).map((t) => t.command).sort(),
-    ['audit verify', 'claim arkcontract', 'claim contract add', 'claim contract list', 'claim explain', 'claim sign', 'contract close', 'contract list', 'contract open', 'contract show', 'daemon token list', 'doctor', 'keys add', 'keys list', 'keys show', 'nonce show', 'nonce sync', 'tx send', 'tx show', 'verify', 'version'],
+    ['audit drill', 'audit verify', 'claim arkcontract', 'claim contract add', 'claim contract list', 'claim explain', 'claim sign', 'contract close', 'contract list', 'contract open', 'contract show', 'daemon token list', 'doctor', 'keys add', 'keys list', 'keys show', 'nonce show', 'nonce sync', 'tx send', 'tx show', 'verify', 'version'],
   );
 });
 

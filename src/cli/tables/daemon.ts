@@ -79,12 +79,31 @@ export const DAEMON = commandGroup({
 
 export const AUDIT_VERIFY = commandTable({
   command: 'audit verify',
-  summary: 'check the audit log\'s hash chain and MACs (exit 1 at the first broken link)',
+  summary: 'check the audit log\'s hash chain and MACs, and against a shipped copy (exit 1 at the first broken link)',
   positionals: [{ name: 'FILE' }],
   about: `Check the audit log's hash chain and, with the key (default FILE.key when present), every entry's MAC.
+With --against COPY, also hold it against a copy shipped off the host ([audit.ship]: the file the syslog server
+writes, or journalctl -o cat output) and name the first sequence number where they part: an entry that differs, a
+shipped entry or head record past the local log's end (a rewind), two different shipped entries with one number.
 Exit 0 intact, 1 with the first broken link named, 2 when FILE is not an audit log or cannot be checked.`,
   flags: {
     'key-file': { type: 'string', value: 'K', computedDefault: 'FILE.key when present', help: 'the log\'s MAC key' },
+    against: { type: 'string', value: 'COPY', help: 'a shipped copy of the log to compare it with' },
+    ...OUTPUT_FLAG,
+  },
+});
+
+export const AUDIT_DRILL = commandTable({
+  command: 'audit drill',
+  summary: 'tamper with scratch copies of a log and show which check catches each attack',
+  about: `On scratch copies (of --log FILE with its key and head, or of a new log of drill entries), ship the log to a
+syslog receiver on loopback, then perform the attacks the audit log guide names: edit an entry, delete one,
+truncate, truncate the log and its head, rewind both, delete both, rewind and keep signing. For each, show whether
+audit verify, the daemon's start-up check and audit verify --against the shipped copy catch it. --log FILE is
+only read. Exit 0 when every attack is caught by at least one check, 1 otherwise.`,
+  flags: {
+    log: { type: 'string', value: 'FILE', help: 'start from a copy of this audit log (with FILE.key and FILE.head) instead of a new one' },
+    keep: { type: 'string', value: 'DIR', help: 'do the drill in DIR (created; must not exist) and keep it, to inspect the copies' },
     ...OUTPUT_FLAG,
   },
 });
@@ -107,6 +126,6 @@ appended.`,
 
 export const AUDIT = commandGroup({
   command: 'audit',
-  summary: 'check the audit log\'s hash chain and MACs; follow it',
-  commands: [AUDIT_VERIFY, AUDIT_TAIL],
+  summary: 'check the audit log\'s hash chain and MACs, against a shipped copy too; follow it; drill',
+  commands: [AUDIT_VERIFY, AUDIT_TAIL, AUDIT_DRILL],
 });
