@@ -59,7 +59,7 @@ test('--help and -h print each command\'s usage on stdout and exit 0, for every 
     .map((s) => ({ args: s.command.split(' ').slice(1), expect: reference.get(s.command) }));
   assert.deepEqual(
     cases.filter((c) => c.args.length === 2 && ['keys', 'claim', 'nonce', 'daemon', 'audit'].includes(c.args[0]!)).map((c) => c.args.join(' ')).sort(),
-    ['audit tail', 'audit verify', 'claim arkcontract', 'claim contract', 'claim explain', 'claim sign', 'daemon init', 'daemon start', 'daemon token', 'keys add', 'keys delete', 'keys export', 'keys import', 'keys import-hex', 'keys list', 'keys migrate', 'keys rename', 'keys show', 'nonce set', 'nonce show', 'nonce sync'],
+    ['audit drill', 'audit tail', 'audit verify', 'claim arkcontract', 'claim contract', 'claim explain', 'claim sign', 'daemon init', 'daemon start', 'daemon token', 'keys add', 'keys delete', 'keys export', 'keys import', 'keys import-hex', 'keys list', 'keys migrate', 'keys rename', 'keys show', 'nonce set', 'nonce show', 'nonce sync'],
   );
   assert.deepEqual(cases.filter((c) => c.args.length === 3).map((c) => c.args.join(' ')).sort(), ['claim contract add', 'claim contract list', 'daemon token create', 'daemon token list', 'daemon token revoke']);
 
