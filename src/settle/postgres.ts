@@ -240,6 +240,8 @@ export class PostgresSettleStore implements SettleStore {
 
   async acquireLeadership(scope: string): Promise<boolean> {
     if (this.leader && !this.leaderLost) return this.holdsLeadership();
+    await this.leader?.end().catch(() => {});
+    this.leader = undefined;
     const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 5000, query_timeout: 10_000, keepAlive: true });
     client.on('error', () => (this.leaderLost = true));
     client.on('end', () => (this.leaderLost = true));
@@ -272,7 +274,11 @@ export class PostgresSettleStore implements SettleStore {
     }
   }
 
+  private closed = false;
+
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     await this.leader?.end().catch(() => {});
     this.leader = undefined;
     await this.pool.end();

@@ -188,6 +188,8 @@ export class Settler {
       const leading = this.leading ? await this.o.store.holdsLeadership() : await this.o.store.acquireLeadership(this.o.provider.bech32, leaseMs);
       if (leading && !this.leading) this.log('info', `settle: leading for provider ${this.o.provider.bech32} (store ${this.o.store.description}); fee payer ${this.address}`);
       if (!leading && (this.leading || this.health.state === 'starting')) this.log('warn', `settle: standing by: another settler leads for provider ${this.o.provider.bech32} on store ${this.o.store.description}; trying again every ${this.o.intervalMs / 1000} s`);
+      // A new leader says so at once; its state is 'starting' until its first cycle has run.
+      if (leading && !this.leading) this.health = { ...this.health, state: 'starting', leading: true };
       this.leading = leading;
       this.o.metrics?.leader.set(leading ? 1 : 0);
       if (!leading) this.health = { ...this.health, state: 'standby', leading: false };

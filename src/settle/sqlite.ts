@@ -324,6 +324,7 @@ export class SqliteSettleStore implements SettleStore {
   }
 
   async close(): Promise<void> {
+    if (!this.db.open) return;
     if (this.leading) {
       // Leave the lease free for the next settler at once.
       try {
