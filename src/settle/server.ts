@@ -1,5 +1,6 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { InputError } from '../errors.js';
 import { isLoopbackHost, sendJson } from '../http.js';
 import { SettleError } from './errors.js';
 import type { SettleMetrics } from './metrics.js';
@@ -17,9 +18,9 @@ export interface SettleServer {
 
 export function parseListen(text: string): { host: string; port: number } {
   const m = /^(\[[0-9a-fA-F:]+\]|[^:]+):([0-9]{1,5})$/.exec(text);
-  if (!m || Number(m[2]) > 65535) throw new SettleError('BAD_LISTEN', `--listen: expected HOST:PORT, e.g. 127.0.0.1:9464; got "${text.slice(0, 60)}"`);
+  if (!m || Number(m[2]) > 65535) throw new InputError('BAD_LISTEN', `--listen: expected HOST:PORT, e.g. 127.0.0.1:9464; got "${text.slice(0, 60)}"`);
   const host = m[1]!.replace(/^\[|\]$/g, '');
-  if (!isLoopbackHost(host)) throw new SettleError('BAD_LISTEN', `--listen ${text}: not a loopback address; the settler's metrics and health are served on this machine only (127.0.0.1, ::1 or localhost)`);
+  if (!isLoopbackHost(host)) throw new InputError('BAD_LISTEN', `--listen ${text}: not a loopback address; the settler's metrics and health are served on this machine only (127.0.0.1, ::1 or localhost)`);
   return { host, port: Number(m[2]) };
 }
 
