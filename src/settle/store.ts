@@ -1,6 +1,5 @@
 import { hostname } from 'node:os';
 import { sha256 } from '../crypto/secp256k1.js';
-import { openNonceStore, SqliteNonceStore, type OpenNonceStoreOptions } from '../nonces/index.js';
 import type { Journal, JournalEntry } from '../tx/index.js';
 import { SettleError } from './errors.js';
 
@@ -115,24 +114,6 @@ export const CLAIM_STATES: readonly ClaimState[] = ['new', 'waiting', 'sent', 's
 
 export function emptyCounts(): Record<ClaimState, number> {
   return Object.fromEntries(CLAIM_STATES.map((s) => [s, 0])) as Record<ClaimState, number>;
-}
-
-/**
- * The settler's store in the database the nonce store spec names, with the same rules as every command: a named
- * store must exist unless `create` (--create-nonce-store) says to make it; the default file is made on first use.
- */
-export async function openSettleStore(spec: string | undefined, home: string, options: Pick<OpenNonceStoreOptions, 'create'> = {}): Promise<SettleStore> {
-  const nonces = await openNonceStore(spec, home, { create: options.create });
-  try {
-    if (nonces instanceof SqliteNonceStore) {
-      const { SqliteSettleStore } = await import('./sqlite.js');
-      return SqliteSettleStore.open(nonces.file);
-    }
-    const { PostgresSettleStore } = await import('./postgres.js');
-    return await PostgresSettleStore.open(spec!, nonces.description);
-  } finally {
-    await nonces.close();
-  }
 }
 
 export function storeFailure(description: string, e: unknown): SettleError {
