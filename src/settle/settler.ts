@@ -208,6 +208,9 @@ export class Settler {
     }
   }
 
+  /** Set when a transaction failed in its block for a reason of its own: no new fee is spent on the same mistake for a while. */
+  private paused?: { until: number; why: string };
+
   /** One pass: poll, resolve earlier transactions, judge, send, confirm. Problems are logged (one line each) and reported. */
   async cycle(): Promise<CycleReport> {
     const report: CycleReport = { seen: 0, refused: 0, transactions: 0, failedTransactions: 0, settled: 0, problems: [] };
@@ -226,11 +229,16 @@ export class Settler {
       problem(`${(e as Error).message}; settling the claims already kept`);
     }
     try {
-      const unresolved = await this.reconcile(report);
+      const unresolved = await this.reconcile(report, problem);
       if (unresolved > 0) {
         problem(`${unresolved} earlier transaction(s) not in a block yet; sending nothing new until they are`);
         return report;
       }
+      if (this.paused && Date.now() < this.paused.until) {
+        problem(`${this.paused.why}; sending paused until ${new Date(this.paused.until).toISOString()} (or a restart)`);
+        return report;
+      }
+      this.paused = undefined;
       for (let round = 0; round < MAX_ROUNDS; round++) {
         const plan = await this.plan(report);
         if (!plan.length) break;
@@ -251,13 +259,14 @@ export class Settler {
    * sequence taken by another transaction and still not found → dead, its claims sent again; its sequence still
    * free → the same bytes are broadcast again and waited for. Returns how many are still pending.
    */
-  private async reconcile(report: CycleReport): Promise<number> {
+  private async reconcile(report: CycleReport, problem: (line: string) => void): Promise<number> {
     const store = this.o.store;
     let pending = 0;
+    const alive: StoredTx[] = [];
     for (const tx of await store.unfinishedTxs()) {
       const found = await this.o.chain.tx(tx.hash);
       if (found) {
-        await this.confirm(tx, found, report);
+        await this.confirm(tx, found, report, problem);
         continue;
       }
       const account = await this.o.chain.account(tx.address);
@@ -266,7 +275,7 @@ export class Settler {
         // Its sequence is used: by it (then the index shows it in a moment) or by another transaction.
         await sleep(this.o.pollMs ?? 1000);
         const late = await this.o.chain.tx(tx.hash);
-        if (late) await this.confirm(tx, late, report);
+        if (late) await this.confirm(tx, late, report, problem);
         else await this.bury(tx, 'its sequence went to another transaction');
         continue;
       }
@@ -275,19 +284,22 @@ export class Settler {
         await this.bury(tx, `the node refuses it now (code ${r.code}: ${r.rawLog.slice(0, 200) || 'no reason given'})`);
         continue;
       }
-      try {
-        await this.confirm(tx, await this.sender.waitFor(tx.hash), report);
-      } catch (e) {
-        if (!(e instanceof ChainError)) throw e;
-        pending++;
-      }
+      alive.push(tx);
+    }
+    // The ones sent again are waited for together, then read in the order they were sent.
+    const blocks = await Promise.all(alive.map((tx) => this.sender.waitFor(tx.hash).catch((e: unknown) => e as Error)));
+    for (const [i, tx] of alive.entries()) {
+      const found = blocks[i]!;
+      if (found instanceof ChainError) pending++;
+      else if (found instanceof Error) throw found;
+      else await this.confirm(tx, found, report, problem);
     }
     // Claims marked sent with a transaction that is no longer pending (a crash between two writes): settle them from its block.
     for (const claim of await store.claimsIn(['sent'])) {
       const tx = claim.txHash ? await store.tx(claim.txHash) : undefined;
       if (tx?.state === 'sent') continue;
       const found = tx && tx.state === 'included' ? await this.o.chain.tx(tx.hash) : undefined;
-      if (tx && found) await this.confirm(tx, found, report);
+      if (tx && found) await this.confirm(tx, found, report, problem);
       else await store.updateClaims([{ key: keyOf(claim), change: { state: 'new', clearTx: true } }]);
     }
     return pending;
@@ -468,7 +480,7 @@ export class Settler {
         problem(`${s.result.message.split(';')[0]}; looked up again next cycle, nothing is sent twice`);
         continue;
       }
-      if (await this.confirm(tx, s.result, report)) again = true;
+      if (await this.confirm(tx, s.result, report, problem)) again = true;
     }
     return again;
   }
@@ -485,7 +497,7 @@ export class Settler {
    * or contract.paid grew), unpaid (code 0, nothing paid), or (a failed transaction) refused when the chain named it
    * and sent again otherwise. One log line per transaction. Returns whether claims go out again.
    */
-  private async confirm(tx: StoredTx, included: IncludedTx, report: CycleReport): Promise<boolean> {
+  private async confirm(tx: StoredTx, included: IncludedTx, report: CycleReport, problem: (line: string) => void): Promise<boolean> {
     const store = this.o.store;
     const fee = feeOfTx(tx.tx);
     const messages = claimsInTx(tx.tx);
@@ -532,6 +544,19 @@ export class Settler {
       report.settled += settled.length;
       const contracts = listed(settled.map((c) => c.contractId));
       line = `tx ${tx.hash} height ${included.height}: ${settled.length} claim(s) settled${contracts ? ` (contracts ${contracts})` : ''}, the provider received ${paidTotal}${denom}, fee ${formatCoins(fee)}${unpaid ? `; ${unpaid} claim(s) paid nothing (unpaid)` : ''}`;
+    } else if (included.codespace !== 'arkeo') {
+      // Not a claim's doing (out of gas, a fee or balance rule in the block): every claim goes back as it was.
+      report.failedTransactions++;
+      for (const m of messages) {
+        const row = rowOf(m);
+        if (row) changes.push({ key: keyOf(row), change: { state: 'new', clearTx: true } });
+      }
+      line = `tx ${tx.hash} height ${included.height} FAILED (code ${included.code}${included.codespace ? `, ${included.codespace}` : ''}): ${included.rawLog.slice(0, 300)}; fee ${formatCoins(fee)} charged; its ${changes.length} claim(s) are kept`;
+      const advice = included.code === 11 && included.codespace === 'sdk' ? 'raise --gas or --gas-adjustment' : 'check the fee flags and the fee payer';
+      const why = `a settlement transaction failed in its block for a reason of its own (code ${included.code}${included.codespace ? `, ${included.codespace}` : ''}): ${advice}; its claims are kept`;
+      // The same settings would fail the same way: not a fee per cycle for it.
+      this.paused = { until: Date.now() + 10 * this.o.intervalMs, why };
+      problem(why);
     } else {
       report.failedTransactions++;
       const named = refusalOfLog(included.rawLog);
@@ -547,18 +572,19 @@ export class Settler {
           report.refused++;
           refusedText = `; contract ${row.contractId} nonce ${row.nonce} refused (${named.reason})`;
         } else if (!culpritRow && (row.alone || messages.length === 1)) {
-          // Alone in its transaction and still refused: it is the one.
+          // Alone in its transaction and still refused by the keeper: it is the one.
           changes.push({ key: keyOf(row), change: { state: 'refused', reason: named.reason, detail: included.rawLog, clearTx: true } });
           this.o.metrics?.claimsRefused.inc({ reason: named.reason });
           report.refused++;
           refusedText += `; contract ${row.contractId} nonce ${row.nonce} refused (${named.reason})`;
         } else {
+          // The keeper did not say which one: each goes again in a transaction of its own.
           changes.push({ key: keyOf(row), change: { state: 'new', clearTx: true, ...(culpritRow ? {} : { alone: true }) } });
           again = true;
         }
       }
       const retry = changes.filter((c) => c.change.state === 'new').length;
-      line = `tx ${tx.hash} height ${included.height} FAILED (code ${included.code}${included.codespace ? `, ${included.codespace}` : ''}): ${included.rawLog.slice(0, 300)}; fee ${formatCoins(fee)} charged${refusedText}${retry ? `; ${retry} claim(s) sent again${culpritRow ? '' : ', each alone'}` : ''}`;
+      line = `tx ${tx.hash} height ${included.height} FAILED (code ${included.code}, ${included.codespace}): ${included.rawLog.slice(0, 300)}; fee ${formatCoins(fee)} charged${refusedText}${retry ? `; ${retry} claim(s) sent again${culpritRow ? '' : ', each alone'}` : ''}`;
     }
     await store.updateClaims(changes);
     await store.update(tx.address, tx, 'included', { height: included.height, code: included.code });

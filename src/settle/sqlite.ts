@@ -293,10 +293,26 @@ export class SqliteSettleStore implements SettleStore {
 
   private leaseKey = '';
 
+  private renewal?: NodeJS.Timeout;
+
   acquireLeadership(scope: string, leaseMs: number): Promise<boolean> {
     this.leaseKey = `leader ${scope}`;
     this.leaseMs = leaseMs;
-    return this.io(() => (this.leading = this.takeLease(false)));
+    return this.io(() => {
+      this.leading = this.takeLease(false);
+      // Renewed on a timer, not only between cycles: a cycle waiting for blocks must not let its lease go stale.
+      if (this.leading && !this.renewal) {
+        this.renewal = setInterval(() => {
+          try {
+            if (this.leading) this.leading = this.takeLease(true);
+          } catch {
+            this.leading = false;
+          }
+        }, Math.max(1000, Math.floor(leaseMs / 3)));
+        this.renewal.unref();
+      }
+      return this.leading;
+    });
   }
 
   holdsLeadership(): Promise<boolean> {
@@ -325,6 +341,7 @@ export class SqliteSettleStore implements SettleStore {
 
   async close(): Promise<void> {
     if (!this.db.open) return;
+    clearInterval(this.renewal);
     if (this.leading) {
       // Leave the lease free for the next settler at once.
       try {

@@ -131,3 +131,25 @@ test('a transaction the node takes and never includes: claims stay sent, nothing
   assert.equal(hashes.length, 2, 'a once, b once');
   assert.equal(new Set(hashes).size, 2);
 });
+
+test('a transaction failing in its block for a reason of its own (out of gas): one line, the claims kept, sending paused (no fee per cycle); enough gas settles them once', { timeout: 90_000 }, async (t) => {
+  const w = await world(t);
+  const [a, b] = [await w.open(), await w.open()];
+  w.claim(a, 500n);
+  w.claim(b, 500n);
+  // Enough gas for the ante (so the node takes it), not for the claims: code 11 in the block, the fee charged.
+  const tight = await settlerFor(w, t, { fees: { gas: '80000', fees: '200uarkeo' }, intervalMs: 1000 });
+  const before = w.chain.balance(dog.address);
+  const first = await tight.settler.cycle();
+  assert.match(first.problems.join('\n'), /^a settlement transaction failed in its block for a reason of its own \(code 11, sdk\): raise --gas or --gas-adjustment; its claims are kept$/m);
+  assert.match(tight.lines.join('\n'), /FAILED \(code 11, sdk\): out of gas.*fee 200uarkeo charged; its 2 claim\(s\) are kept/);
+  assert.equal(before - w.chain.balance(dog.address), 200n, 'one fee');
+  assert.deepEqual((await tight.store.claimsIn(['new'])).map((c) => c.contractId).sort(), [a, b].sort(), 'both kept, neither refused');
+  const second = await tight.settler.cycle();
+  assert.match(second.problems.at(-1)!, /; sending paused until \S+ \(or a restart\)$/);
+  assert.equal(ourTxs(w), 1, 'no second failing transaction');
+  const right = await settlerFor(w, t, { store: tight.store });
+  assert.deepEqual((await right.settler.cycle()).problems, []);
+  for (const id of [a, b]) assert.equal(w.chain.contract(id)!.nonce, 500n);
+  assert.equal(ourTxs(w), 2);
+});
