@@ -588,7 +588,7 @@ export class Settler {
     }
     await store.updateClaims(changes);
     await store.update(tx.address, tx, 'included', { height: included.height, code: included.code });
-    this.log('info', `settle: ${line}`);
+    this.log('info', `settle: ${line}${tx.run !== store.run ? ' (sent by an earlier run, found by its hash)' : ''}`);
     // Cosmetic: the sentinel's claimed flag, for its own display. The chain is the record.
     await mapLimit(settled, 4, (c) => this.o.sentinel.markClaimed(c.contractId, c.nonce));
     return again;

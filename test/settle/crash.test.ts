@@ -60,6 +60,9 @@ test('1,000 claims over 50 contracts, the settler killed -9 five times: each cla
     assert.deepEqual(behind, [], `round ${round}: every contract settled at nonce ${nonce}; settler log:\n${log.slice(-3000)}`);
   }
   t.diagnostic(`killed with SIGKILL at: ${kills.join(', ')}`);
+  const found = log.match(/\(sent by an earlier run, found by its hash\)/g)?.length ?? 0;
+  const buried = log.match(/never reached a block/g)?.length ?? 0;
+  t.diagnostic(`after the restarts: ${found} transaction(s) of a killed run found by hash and read from their block, ${buried} found dead (claims sent again)`);
   const last = child!;
   last.kill('SIGTERM');
   const code = await new Promise<number | null>((r) => (last.exitCode !== null ? r(last.exitCode) : last.once('exit', (c) => r(c))));
