@@ -330,8 +330,8 @@ export class Settler {
     const store = this.o.store;
     const open = await store.claimsIn(OPEN_STATES);
     if (!open.length) {
-      this.o.metrics?.deadlineBlocks.reset();
-      this.o.metrics?.deadlineSeconds.reset();
+      this.o.metrics?.deadlineBlocks.set(Infinity);
+      this.o.metrics?.deadlineSeconds.set(Infinity);
       return [];
     }
     const height = await this.o.chain.latestHeight();
@@ -393,8 +393,8 @@ export class Settler {
     }
     await store.updateClaims(changes);
     if (earliest === undefined) {
-      this.o.metrics?.deadlineBlocks.reset();
-      this.o.metrics?.deadlineSeconds.reset();
+      this.o.metrics?.deadlineBlocks.set(Infinity);
+      this.o.metrics?.deadlineSeconds.set(Infinity);
     } else {
       this.o.metrics?.deadlineBlocks.set(Number(earliest - height));
       this.o.metrics?.deadlineSeconds.set(Number(earliest - height) * this.secondsPerBlock());
