@@ -1,4 +1,4 @@
-export { Settler, parseProvider, type SettlerOptions, type CycleReport, type SettlerHealth, ANTE_GAS, CLAIM_GAS } from './settler.js';
+export { Settler, type SettlerOptions, type CycleReport, type SettlerHealth, ANTE_GAS, CLAIM_GAS } from './settler.js';
 export { SentinelClient, MAX_CLAIMS_REPLY } from './sentinel.js';
 export { judge, reserveOf, roundHalfEven, settlementEnd, deadlines, REFUSALS, type Refusal, type Judgement, type JudgeContext, type Worth } from './judge.js';
 export { openSettleStore } from './open.js';

@@ -1,4 +1,3 @@
-import { parseBech32PubKey } from '../crypto/address.js';
 import type { ChainContract } from '../claims/index.js';
 import { log as defaultLog, type LogLevel } from '../log.js';
 import { describeSigner, type Signer } from '../signers/index.js';
@@ -459,16 +458,17 @@ export class Settler {
         const outcome = await this.sender.send({ messages, fee: this.o.fee, timeoutHeight });
         sent.push({ hash: outcome.txHash, batch });
       } catch (e) {
-        if (!(e instanceof ChainError)) throw e;
-        const named = refusalOfLog(e.message);
-        if (e.message.startsWith('simulating the transaction') && named.index !== undefined && batch[named.index]) {
+        const named = refusalOfLog((e as Error).message ?? '');
+        if (e instanceof ChainError && e.message.startsWith('simulating the transaction') && named.index !== undefined && batch[named.index]) {
           // The node ran the messages in its simulation and named the one that fails: nothing was signed or paid.
           const bad = batch[named.index]!.claim;
           await this.refuse(bad, named.reason, e.message, report);
           again = true;
           continue;
         }
-        problem(e.code === 'CHAIN_REFUSED_5' ? `fee payer ${this.address} cannot pay the fee (${e.message}); nothing more sent this cycle: fund it` : e.message);
+        // The node, or the key (a daemon's policy, an HSM), refused: nothing more this cycle; what was sent is still confirmed.
+        const message = e instanceof Error ? e.message : String(e);
+        problem(e instanceof ChainError && e.code === 'CHAIN_REFUSED_5' ? `fee payer ${this.address} cannot pay the fee (${message}); nothing more sent this cycle: fund it` : message);
         break;
       }
     }
@@ -602,9 +602,4 @@ export class Settler {
     this.denoms.set(contractId, denom);
     return denom;
   }
-}
-
-/** A provider given as a flag: a bech32 account pubkey. */
-export function parseProvider(text: string): { bech32: string; key: Uint8Array } {
-  return { bech32: text, key: parseBech32PubKey(text) };
 }
