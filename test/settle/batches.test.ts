@@ -23,7 +23,8 @@ async function settlerTxs(w: World): Promise<{ hash: string; code: number; contr
 }
 
 test('a contract 10 blocks from expiry, its claim below --min-value, is settled first, in the first transaction; a far one below --min-value waits', { timeout: 90_000 }, async (t) => {
-  const w = await world(t);
+  // Blocks every 300 ms: the urgent contract's 16 blocks leave the test seconds to set the settler up.
+  const w = await world(t, { blockIntervalMs: 300 });
   const [far1, far2, farSmall] = [await w.open(), await w.open(), await w.open()];
   w.claim(far1, 1000n); // 9000 to the provider: above --min-value
   w.claim(far2, 1000n);
@@ -45,15 +46,25 @@ test('a contract 10 blocks from expiry, its claim below --min-value, is settled 
   assert.deepEqual(waiting.map((c) => [c.contractId, c.reason]), [[farSmall, 'below_min']]);
 });
 
-/** A node client that starts the miner once the settler has broadcast: the competitor's transaction goes first in the block. */
-class MineAfterBroadcast extends ChainClient {
-  constructor(url: string, private readonly onBroadcast: () => void) {
+/**
+ * A node client with hooks: the miner starts once the settler has broadcast (the competitor's transaction goes
+ * first in the block), and `beforeSimulate` runs before the settler's first simulation (a block lands between the
+ * settler's reading of the contract and its simulation).
+ */
+class Hooked extends ChainClient {
+  constructor(url: string, private readonly onBroadcast: () => void, private beforeSimulate?: () => Promise<void>) {
     super(url);
   }
   override async broadcast(txBytes: Uint8Array) {
     const r = await super.broadcast(txBytes);
     this.onBroadcast();
     return r;
+  }
+  override async simulate(txBytes: Uint8Array) {
+    const hook = this.beforeSimulate;
+    this.beforeSimulate = undefined;
+    await hook?.();
+    return super.simulate(txBytes);
   }
 }
 
@@ -79,8 +90,9 @@ async function staleInBatch(t: Parameters<typeof world>[0], gas: 'fixed' | 'auto
   const msg = MsgClaimContractIncomeCodec.encode({ creator: cat.address, contractId: stale, signature: new Uint8Array(Buffer.from(signed.signature, 'hex')), nonce: 1000n });
   await competitor.send({ messages: [{ typeUrl: MsgClaimContractIncomeCodec.typeUrl, value: msg }], fee: parseFeeChoice({ gas: '200000' }) });
   const dogBefore = w.chain.balance(dog.address);
-  const s = await settlerFor(w, t, { chain: new MineAfterBroadcast(w.chain.url, () => mining(true)), ...(gas === 'fixed' ? { fees: { gas: '1000000', fees: '1000uarkeo' } } : {}) });
-  mining(gas === 'auto'); // with --gas auto the settler simulates first: blocks may come
+  // --gas auto: the competitor's block lands after the settler judged the contract, before it simulates.
+  const chain = new Hooked(w.chain.url, () => mining(true), gas === 'auto' ? () => w.chain.mine() : undefined);
+  const s = await settlerFor(w, t, { chain, ...(gas === 'fixed' ? { fees: { gas: '1000000', fees: '1000uarkeo' } } : {}) });
   const report = await s.settler.cycle();
   assert.deepEqual(report.problems, [], s.lines.join('\n'));
   for (const id of ids) assert.equal(w.chain.contract(id)!.nonce, 1000n, `contract ${id} settled (contract ${stale} by the competitor)`);
