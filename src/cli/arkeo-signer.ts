@@ -21,6 +21,7 @@ const COMMANDS: Record<string, () => Promise<(args: string[]) => Promise<void>>>
   console: async () => (await import('./console.js')).run,
   contract: async () => (await import('./contract.js')).run,
   tx: async () => (await import('./tx.js')).run,
+  settle: async () => (await import('./settle.js')).run,
 };
 
 async function version({ values }: Parsed<typeof VERSION>): Promise<void> {

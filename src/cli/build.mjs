@@ -29,7 +29,7 @@ for (const d of INLINE) if (!pkg.dependencies[d]) throw new Error(`src/cli/build
 const external = Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies }).filter((d) => !INLINE.includes(d));
 
 // The commands arkeo-signer.ts imports (`import('./<name>.js')`); each is its own program.
-const COMMANDS = ['keys', 'verify', 'claim', 'nonce', 'daemon', 'proxy', 'curl', 'doctor', 'console', 'contract', 'tx'];
+const COMMANDS = ['keys', 'verify', 'claim', 'nonce', 'daemon', 'proxy', 'curl', 'doctor', 'console', 'contract', 'tx', 'settle'];
 const dispatcherImports = new Set([...fs.readFileSync(src('cli', 'arkeo-signer.ts'), 'utf8').matchAll(/import\('\.\/([\w-]+)\.js'\)/g)].map((m) => m[1]));
 if ([...dispatcherImports].sort().join() !== [...COMMANDS].sort().join()) {
   throw new Error(`src/cli/build.mjs: COMMANDS (${COMMANDS}) must be what arkeo-signer.ts imports (${[...dispatcherImports]})`);

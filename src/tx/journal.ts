@@ -41,7 +41,21 @@ export function intentDigest(intent: Pick<TxIntent, 'messages' | 'memo'>): strin
   return toHex(sha256(Buffer.concat(parts)));
 }
 
-export class TxJournal {
+/**
+ * Where a TxSender writes down what it sends, before it sends it: the file journal below (one per home), or a
+ * database (the settler keeps its transactions beside its claims, in the nonce store). `record` is durable when it
+ * returns, since the sender broadcasts only after it has; `unfinished` gives the entries whose last state is
+ * `sent`, oldest first, so that the next run looks each one up by its hash before it signs anything.
+ */
+export interface Journal {
+  /** This process's run id: a sender never waits on its own run's unfinished entries. */
+  readonly run: string;
+  unfinished(address: string): JournalEntry[] | Promise<JournalEntry[]>;
+  record(address: string, entry: Omit<JournalEntry, 'run' | 'at'>): void | Promise<void>;
+  update(address: string, entry: JournalEntry, state: JournalState, result?: { height?: bigint; code?: number }): void | Promise<void>;
+}
+
+export class TxJournal implements Journal {
   /** This process's run id. */
   readonly run = toHex(randomBytes(8));
 

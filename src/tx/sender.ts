@@ -3,7 +3,7 @@ import { TxRaw } from 'cosmjs-types/cosmos/tx/v1beta1/tx';
 import { describeSigner, type Signer } from '../signers/index.js';
 import { ChainError, adviceFor, type ChainClient, type IncludedTx } from './chain.js';
 import { adjustedGas, feeFor, type FeeChoice } from './fees.js';
-import { intentDigest, type JournalEntry, type TxJournal } from './journal.js';
+import { intentDigest, type Journal, type JournalEntry } from './journal.js';
 import { signDocOf, signTx, type EncodedMessage, type TxIntent } from './sign.js';
 
 /**
@@ -35,8 +35,8 @@ export interface TxOutcome {
 export interface TxSenderOptions {
   /** The chain the transaction is for; the node must serve it. Default: the node's. */
   chainId?: string;
-  /** Pending transactions written down before they are sent (survives a crash). */
-  journal?: TxJournal;
+  /** Pending transactions written down before they are sent (survives a crash): a TxJournal, or any Journal. */
+  journal?: Journal;
   /** Wait for inclusion (default true). */
   wait?: boolean;
   /** How long to wait for inclusion, and for a node that stopped answering after a send. Default 60 s. */
@@ -85,7 +85,7 @@ export class TxSender {
     const submitted = await turn;
     if (submitted.included || this.options.wait === false) return { ...submitted.outcome, ...(submitted.included ? { included: submitted.included } : {}) };
     const included = await this.waitFor(submitted.outcome.txHash);
-    if (this.options.journal && submitted.entry.state) this.options.journal.update(this.identity!.address, submitted.entry as JournalEntry, 'included', { height: included.height, code: included.code });
+    if (this.options.journal && submitted.entry.state) await this.options.journal.update(this.identity!.address, submitted.entry as JournalEntry, 'included', { height: included.height, code: included.code });
     return { ...submitted.outcome, included };
   }
 
@@ -128,14 +128,14 @@ export class TxSender {
       const txIntent: TxIntent = { messages: request.messages, memo: request.memo, timeoutHeight: request.timeoutHeight, fee: { amount: feeFor(request.fee, gasLimit), gasLimit } };
       const signed = await signTx(this.signer, txIntent, account);
       const entry: JournalEntry = { hash: signed.txHash, chainId: id.chainId, accountNumber: String(id.accountNumber), sequence: String(sequence), intent, tx: Buffer.from(signed.txBytes).toString('base64'), state: 'sent', run: '', at: '' };
-      this.options.journal?.record(id.address, entry);
+      await this.options.journal?.record(id.address, entry);
       const outcome: TxOutcome = { txHash: signed.txHash, accountNumber: id.accountNumber, sequence, gasLimit, fee: txIntent.fee.amount };
       const verdict = await this.deliver(entry, signed.txBytes);
       if (verdict.kind === 'accepted' || verdict.kind === 'included') {
         this.nextSequence = sequence + 1n;
         return { entry, outcome, ...(verdict.kind === 'included' ? { included: verdict.included } : {}) };
       }
-      this.options.journal?.update(id.address, entry, 'dead');
+      await this.options.journal?.update(id.address, entry, 'dead');
       if (verdict.kind === 'sequence' && !resynced) {
         // The sequence went to another transaction (another process, or one sent before this run): ours can no
         // longer be included, so signing again at the sequence the node names cannot pay twice.
@@ -237,12 +237,12 @@ export class TxSender {
     if (!journal) return undefined;
     const id = this.identity!;
     let match: Submitted | undefined;
-    for (const e of journal.unfinished(id.address)) {
+    for (const e of await journal.unfinished(id.address)) {
       if (e.run === journal.run || e.chainId !== id.chainId) continue;
       const outcome: TxOutcome = { txHash: e.hash, accountNumber: BigInt(e.accountNumber), sequence: BigInt(e.sequence), gasLimit: 0n, fee: [], earlier: true };
       const included = await this.chain.tx(e.hash);
       if (included) {
-        journal.update(id.address, e, 'included', { height: included.height, code: included.code });
+        await journal.update(id.address, e, 'included', { height: included.height, code: included.code });
         if (e.intent === intent) match = { entry: e, outcome, included };
         continue;
       }
@@ -255,13 +255,13 @@ export class TxSender {
         // Its sequence is used: by it (then the index shows it in a moment) or by another transaction.
         const late = await this.lookUp(e.hash, 2);
         if (late) {
-          journal.update(id.address, e, 'included', { height: late.height, code: late.code });
+          await journal.update(id.address, e, 'included', { height: late.height, code: late.code });
           if (e.intent === intent) match = { entry: e, outcome, included: late };
           continue;
         }
       }
       if (!alive) {
-        journal.update(id.address, e, 'dead');
+        await journal.update(id.address, e, 'dead');
         continue;
       }
       const after = BigInt(e.sequence) + 1n;

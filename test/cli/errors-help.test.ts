@@ -50,7 +50,7 @@ test('--help and -h print each command\'s usage on stdout and exit 0, for every 
   assert.equal(top.status, 0);
   // The enumeration below must cover every command the top-level usage lists.
   const listed = new Set([...top.stdout.matchAll(/^ {2}arkeo-signer (\w+)/gm)].map((m) => m[1]));
-  assert.deepEqual([...listed].sort(), ['audit', 'claim', 'console', 'contract', 'curl', 'daemon', 'doctor', 'keys', 'nonce', 'proxy', 'tx', 'verify', 'version']);
+  assert.deepEqual([...listed].sort(), ['audit', 'claim', 'console', 'contract', 'curl', 'daemon', 'doctor', 'keys', 'nonce', 'proxy', 'settle', 'tx', 'verify', 'version']);
 
   // Every command and group the tables hold, each expected to print its section of docs/reference/cli.md.
   const reference = committedReference();

@@ -28,7 +28,7 @@ test('npm pack from a checkout without dist/ ships the built CLI, the LICENSE an
 
   const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string>; main: string; types: string; license: string };
   for (const f of [...Object.values(pkg.bin), pkg.main, pkg.types].map((p) => path.normalize(p))) assert.ok(files.includes(f), `${f} is shipped`);
-  for (const f of ['LICENSE', 'README.md', 'native/build.mjs', 'native/node-headers.mjs', 'native/libsecp256k1/binding.c', 'native/peercred/peercred.c', 'native/hardening/hardening.c', 'contrib/systemd/arkeo-signer.service', 'contrib/prometheus/arkeo-signer.rules.yml', 'contrib/prometheus/arkeo-signer.rules.test.yml']) {
+  for (const f of ['LICENSE', 'README.md', 'native/build.mjs', 'native/node-headers.mjs', 'native/libsecp256k1/binding.c', 'native/peercred/peercred.c', 'native/hardening/hardening.c', 'contrib/systemd/arkeo-signer.service', 'contrib/systemd/arkeo-signer-settle.service', 'contrib/prometheus/arkeo-signer.rules.yml', 'contrib/prometheus/arkeo-signer.rules.test.yml']) {
     assert.ok(files.includes(f), `${f} is shipped`);
   }
   assert.deepEqual(files.filter((f) => f.endsWith('.map')), [], 'no source maps');

@@ -96,6 +96,8 @@ export interface SentinelRules {
   upstream: JsonRpcUpstream;
   /** Services this sentinel's registry knows; a request for another name gets "could not find service" after auth. */
   services: Map<string, string>;
+  /** The provider's settlement routes: /claims, /open-claims, /mark-claimed (settlementApi below). */
+  settlement: SettlementApi;
   close(): Promise<void>;
 }
 
@@ -331,8 +333,10 @@ export async function startSentinelRules(
     proxyUpstream(req, res, service, 'paid');
   }
 
+  const settlement = settlementApi(claims, providerPubkey, (id) => contracts.get(id)?.expired === true);
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://sentinel');
+    if (settlement.handle(req, res, url)) return;
     if (req.method === 'OPTIONS') {
       res.writeHead(200, cors);
       return res.end();
@@ -395,6 +399,7 @@ export async function startSentinelRules(
     faults,
     upstream,
     services,
+    settlement,
     close: async () => {
       for (const res of hung) res.destroy();
       server.closeAllConnections();
@@ -402,6 +407,111 @@ export async function startSentinelRules(
       await upstream.close();
     },
   };
+}
+
+/**
+ * The sentinel's settlement routes (arkeo-transactions.md §6.1, arkeo-claims.md §7), over the same one-record-per-
+ * contract claim store the paid branch writes:
+ *  - GET /claims[?contract_id=&client=] → `{"claims":[Claim…]|null,"highestNonce":N}` and a newline; deletes nothing;
+ *  - GET /open-claims → the unclaimed claims of contracts not expired, and DELETES the claims of expired ones (the
+ *    destructive side effect a settler must never trigger);
+ *  - POST /mark-claimed (also /mark-claimed/, /{service}/mark-claimed[/]) `{"contract_id":N,"nonce":N}` →
+ *    `{"ok":true,"updated":1}` on an exact id+nonce match, else `updated:0`; bad JSON → 400 `{"error":"bad request"}`.
+ *    Unauthenticated, as the real one: anyone may flip the flag.
+ * Claim JSON: `{"provider","contract_id":<number>,"spender","nonce":<number>,"signature","claimed":<bool>}`.
+ * `claimed` is true when /mark-claimed was told this exact nonce (a new claim for the contract resets it).
+ * `faults.claims` makes GET /claims misbehave: a reply over 1 MiB, a body that is not JSON, no answer, or a 500.
+ */
+export interface SettlementApi {
+  /** Every request to these routes, in order: a settler must never GET /open-claims. */
+  requests: { method: string; path: string }[];
+  /** contract id → the nonce /mark-claimed was told. */
+  marked: Map<bigint, bigint>;
+  faults: { claims?: 'oversized' | 'garbage' | 'hang' | 'error' };
+  handle(req: http.IncomingMessage, res: http.ServerResponse, url: URL): boolean;
+}
+
+export function settlementApi(claims: Map<bigint, StoredClaim>, providerPubkey: Uint8Array, isExpired: (contractId: bigint) => boolean): SettlementApi {
+  const requests: SettlementApi['requests'] = [];
+  const marked = new Map<bigint, bigint>();
+  const faults: SettlementApi['faults'] = {};
+  const claimJson = (c: StoredClaim) => ({
+    provider: bech32Pub(providerPubkey),
+    contract_id: Number(c.contractId),
+    spender: bech32Pub(c.spender),
+    nonce: Number(c.nonce),
+    signature: c.signature,
+    claimed: marked.get(c.contractId) === c.nonce,
+  });
+  const listJson = (res: http.ServerResponse, list: unknown[] | null, highest: bigint) => {
+    // Go's json.Encoder: the body ends with a newline.
+    const body = JSON.stringify({ claims: list, highestNonce: Number(highest) }) + '\n';
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
+  function handle(req: http.IncomingMessage, res: http.ServerResponse, url: URL): boolean {
+    const path = url.pathname;
+    const markRoute = /^(\/[^/]+)?\/mark-claimed\/?$/.test(path);
+    if (path !== '/claims' && path !== '/open-claims' && !markRoute) return false;
+    requests.push({ method: req.method ?? '', path: path + url.search });
+    if (path === '/claims' && req.method === 'GET') {
+      if (faults.claims === 'hang') return true;
+      if (faults.claims === 'error') return void respondJson(res, 500, { error: 'internal server error' }), true;
+      if (faults.claims === 'garbage') {
+        res.writeHead(200, { 'content-type': 'text/html' });
+        return void res.end('<html>502 Bad Gateway</html>'), true;
+      }
+      if (faults.claims === 'oversized') {
+        // Valid JSON, and more of it than any sentinel should send: 1.5 MiB of claims, chunked.
+        res.writeHead(200, { 'content-type': 'application/json' });
+        const one = JSON.stringify({ provider: bech32Pub(providerPubkey), contract_id: 1, spender: '', nonce: 1, signature: '00'.repeat(64), claimed: false });
+        res.write('{"claims":[' + one);
+        for (let n = one.length; n < 1.5 * 1024 * 1024; n += one.length + 1) res.write(',' + one);
+        return void res.end('],"highestNonce":1}\n'), true;
+      }
+      const cid = url.searchParams.get('contract_id');
+      const client = url.searchParams.get('client');
+      const list = [...claims.values()].filter((c) => (cid === null || String(c.contractId) === cid) && (client === null || bech32Pub(c.spender) === client));
+      const highest = list.reduce((m, c) => (c.nonce > m ? c.nonce : m), 0n);
+      listJson(res, list.length ? list.map(claimJson) : null, highest);
+      return true;
+    }
+    if (path === '/open-claims' && req.method === 'GET') {
+      const out = [];
+      for (const [id, c] of claims) {
+        if (isExpired(id)) {
+          claims.delete(id);
+          continue;
+        }
+        if (marked.get(id) !== c.nonce) out.push(claimJson(c));
+      }
+      respondJson(res, 200, out);
+      return true;
+    }
+    if (markRoute && req.method === 'POST') {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        let body: { contract_id?: unknown; nonce?: unknown };
+        try {
+          body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          if (typeof body !== 'object' || body === null) throw new Error('not an object');
+        } catch {
+          return respondJson(res, 400, { error: 'bad request' });
+        }
+        const id = typeof body.contract_id === 'number' ? BigInt(body.contract_id) : -1n;
+        const nonce = typeof body.nonce === 'number' ? BigInt(body.nonce) : -1n;
+        const c = claims.get(id);
+        const hit = c !== undefined && c.nonce === nonce;
+        if (hit) marked.set(id, nonce);
+        respondJson(res, 200, { ok: true, updated: hit ? 1 : 0 });
+      });
+      return true;
+    }
+    respondJson(res, 405, { error: 'method not allowed' });
+    return true;
+  }
+  return { requests, marked, faults, handle };
 }
 
 export interface JsonRpcUpstream {

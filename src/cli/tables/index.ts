@@ -6,6 +6,7 @@ import { CONSOLE } from './console.js';
 import { DOCTOR } from './doctor.js';
 import { KEYS } from './keys.js';
 import { NONCE } from './nonce.js';
+import { SETTLE } from './settle.js';
 import { CURL, PROXY } from './pay.js';
 import { VERIFY } from './verify.js';
 import { VERSION } from './version.js';
@@ -14,5 +15,5 @@ import { VERSION } from './version.js';
 export const ARKEO_SIGNER = commandGroup({
   command: '',
   summary: 'keys and signed claims for Arkeo',
-  commands: [KEYS, VERIFY, CLAIM, NONCE, CURL, PROXY, CONTRACT, TX, DAEMON, AUDIT, DOCTOR, CONSOLE, VERSION],
+  commands: [KEYS, VERIFY, CLAIM, NONCE, CURL, PROXY, CONTRACT, TX, SETTLE, DAEMON, AUDIT, DOCTOR, CONSOLE, VERSION],
 });

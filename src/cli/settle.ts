@@ -1,0 +1,134 @@
+import { toBech32PubKey } from '../crypto/address.js';
+import { log, setLogLevel } from '../log.js';
+import { ChainClient, parseFeeChoice } from '../tx/index.js';
+import { createSettleMetrics, loadSettleConfig, openSettleStore, parseListen, SentinelClient, Settler, startSettleServer, SettleError, type SettleConfig, type SettleServer, type SettleStore } from '../settle/index.js';
+import { UsageError, commandRunner, flagValue } from './common.js';
+import { closingSigners, openTxSigner, type TxValues } from './chain-tx.js';
+import { homeOf } from './nonce-store.js';
+import { parsePublicKeyArg } from './public-key.js';
+import { EXIT } from './exit-codes.js';
+import { bind, runCommand, type Parsed } from './table.js';
+import { SETTLE } from './tables/settle.js';
+
+type Values = Parsed<typeof SETTLE>['values'];
+
+/** A flag's value: the command line's, else the config file's, else the table's default. */
+function settingOf(values: Values, given: ReadonlySet<string>, config: SettleConfig, flag: keyof Values & string): string | undefined {
+  if (given.has(flag)) return values[flag] as string | undefined;
+  const fromFile = config[flag.replace(/-/g, '_') as keyof SettleConfig];
+  return fromFile ?? (values[flag] as string | undefined);
+}
+
+function seconds(text: string, flag: string, min: number, max: number): number {
+  const v = /^[0-9]{1,6}(\.[0-9]{1,3})?$/.test(text) ? Number(text) : NaN;
+  if (!(v >= min && v <= max)) throw new UsageError(`--${flag}: expected seconds from ${min} to ${max}, got "${text.slice(0, 20)}"`);
+  return Math.round(v * 1000);
+}
+
+function whole(text: string, flag: string, min: bigint, max: bigint): bigint {
+  if (!/^[0-9]{1,20}$/.test(text) || BigInt(text) < min || BigInt(text) > max) throw new UsageError(`--${flag}: expected a whole number from ${min} to ${max}, got "${text.slice(0, 30)}"`);
+  return BigInt(text);
+}
+
+/** The provider: --provider, else the sentinel's /metadata.json; pinned in the store, so a sentinel that changes its mind is refused. */
+async function providerOf(flag: string | undefined, sentinel: SentinelClient, store: SettleStore): Promise<{ bech32: string; key: Uint8Array }> {
+  const pinned = await store.getMeta('provider');
+  if (flag !== undefined) {
+    const key = flagValue(() => parsePublicKeyArg(flag));
+    const bech32 = toBech32PubKey(key);
+    if (pinned !== undefined && pinned !== bech32) log('warn', `settle: --provider ${bech32} replaces the provider pinned in the store (${pinned})`);
+    if (pinned !== bech32) await store.setMeta('provider', bech32);
+    return { bech32, key };
+  }
+  const said = await sentinel.providerPubkey();
+  const bech32 = toBech32PubKey(said.key);
+  if (pinned !== undefined && pinned !== bech32) {
+    throw new SettleError('PROVIDER_CHANGED', `sentinel ${sentinel.base}/metadata.json names provider ${bech32}, but this store settles for ${pinned}; give --provider to choose (a sentinel is not trusted to change it)`);
+  }
+  if (pinned === undefined) {
+    await store.setMeta('provider', bech32);
+    log('info', `settle: provider ${bech32} taken from the sentinel's /metadata.json and pinned in the store; give --provider to set it yourself`);
+  }
+  return { bech32, key: said.key };
+}
+
+async function settle({ values, given }: Parsed<typeof SETTLE>): Promise<number> {
+  const config = values.config ? flagValue(() => loadSettleConfig(values.config!)) : {};
+  const setting = (flag: keyof Values & string) => settingOf(values, given, config, flag);
+  const need = (flag: keyof Values & string, env?: string) => {
+    const v = setting(flag) ?? (env ? process.env[env] : undefined);
+    if (v === undefined || v === '') throw new UsageError(`settle: --${flag} is required${values.config ? ` (or "${flag.replace(/-/g, '_')}" in ${values.config})` : ''}`);
+    return v;
+  };
+  const sentinelUrl = need('sentinel');
+  const nodeUrl = need('node', 'ARKEO_NODE');
+  const key = need('key');
+  // --fees and --gas-prices choose one way to pay: one given on the command line sets aside the file's other.
+  const feeFlags = given.has('fees') || given.has('gas-prices') ? { fees: values.fees, 'gas-prices': values['gas-prices'] } : { fees: config.fees, 'gas-prices': config.gas_prices };
+  if (feeFlags.fees !== undefined && feeFlags['gas-prices'] !== undefined) throw new UsageError(`settle: give fees or gas_prices in ${values.config}, not both`);
+  const fee = flagValue(() => parseFeeChoice({ ...feeFlags, gas: setting('gas'), 'gas-adjustment': setting('gas-adjustment') }));
+  const intervalMs = seconds(setting('interval')!, 'interval', 0.1, 86_400);
+  const waitMs = seconds(setting('wait-timeout')!, 'wait-timeout', 1, 3600);
+  const batch = Number(whole(setting('batch')!, 'batch', 1n, 100n));
+  const minValue = whole(setting('min-value')!, 'min-value', 0n, (1n << 64n) - 1n);
+  const margin = whole(setting('margin')!, 'margin', 0n, 100_000n);
+  const deadlineBlocks = whole(setting('deadline-blocks')!, 'deadline-blocks', 0n, 10_000_000n);
+  const listenText = setting('listen');
+  const listen = listenText === undefined ? undefined : flagValue(() => parseListen(listenText));
+  const chain = flagValue(() => new ChainClient(nodeUrl));
+  const sentinel = flagValue(() => new SentinelClient(sentinelUrl));
+  const chainId = setting('chain-id');
+  // A settler's log is its record of transactions: info unless the operator chose a level.
+  if (!process.env.ARKEO_SIGNER_LOG) setLogLevel('info');
+
+  return closingSigners(async () => {
+    let store: SettleStore | undefined;
+    let server: SettleServer | undefined;
+    try {
+      store = await openSettleStore(setting('nonce-store') ?? process.env.ARKEO_NONCE_STORE, homeOf(values), { create: values['create-nonce-store'] });
+      const provider = await providerOf(setting('provider'), sentinel, store);
+      const signer = await openTxSigner({ ...values, key, output: 'text' } as TxValues);
+      const metrics = createSettleMetrics();
+      const settler = await Settler.open({
+        chain,
+        sentinel,
+        signer,
+        store,
+        fee,
+        provider,
+        ...(chainId ? { chainId } : {}),
+        batch,
+        minValue,
+        margin,
+        deadlineBlocks,
+        intervalMs,
+        waitMs,
+        pollMs: Math.min(1000, Math.max(100, intervalMs)),
+        metrics,
+      });
+      if (listen) {
+        server = await startSettleServer(listen, metrics, () => settler.status);
+        log('info', `settle: GET /metrics and /healthz on ${server.address}`);
+      }
+      const stop = new AbortController();
+      const onSignal = (sig: NodeJS.Signals) => {
+        log('info', `settle: ${sig}: finishing this cycle, then exiting`);
+        stop.abort();
+      };
+      process.once('SIGTERM', onSignal).once('SIGINT', onSignal);
+      try {
+        const leading = await settler.run(stop.signal, { once: Boolean(values.once) });
+        if (values.once && !leading) throw new SettleError('NOT_LEADER', `another settler leads for provider ${provider.bech32} on store ${store.description}; nothing sent`);
+      } finally {
+        process.off('SIGTERM', onSignal).off('SIGINT', onSignal);
+      }
+      return values.once && settler.status.state !== 'ok' ? EXIT.refused : EXIT.ok;
+    } finally {
+      await server?.close();
+      await store?.close();
+    }
+  });
+}
+
+/** `arkeo-signer settle …`, run by the dispatcher (arkeo-signer.ts). */
+export const run = commandRunner((args) => runCommand(bind(SETTLE, settle), args));
