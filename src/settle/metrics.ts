@@ -21,10 +21,11 @@ export function createSettleMetrics() {
     feesPaid: new Counter({ name: 'arkeo_settle_fees_paid_total', help: 'Fees of the settler\'s transactions included in a block (failed ones too), by denom', labelNames: ['denom'], registers: [registry] }),
     transactions: new Counter({ name: 'arkeo_settle_transactions_total', help: 'Settlement transactions included in a block, by result: ok or failed (the fee is charged either way)', labelNames: ['result'], registers: [registry] }),
     lastSuccess: new Gauge({ name: 'arkeo_settle_last_success_timestamp_seconds', help: 'When a settlement cycle last completed without an error (unix seconds)', registers: [registry] }),
-    deadlineSeconds: new Gauge({ name: 'arkeo_settle_earliest_deadline_seconds', help: 'Seconds (estimated from the block rate) until the earliest deadline of an unsettled sound claim; +Inf when none', registers: [registry] }),
-    deadlineBlocks: new Gauge({ name: 'arkeo_settle_earliest_deadline_blocks', help: 'Blocks until the earliest deadline of an unsettled sound claim; +Inf when none', registers: [registry] }),
+    deadlineSeconds: new Gauge({ name: 'arkeo_settle_next_deadline_seconds', help: 'Seconds (estimated from the block rate) until the earliest deadline of an unsettled sound claim; +Inf when none', registers: [registry] }),
+    deadlineBlocks: new Gauge({ name: 'arkeo_settle_next_deadline_blocks', help: 'Blocks until the earliest deadline of an unsettled sound claim; +Inf when none', registers: [registry] }),
     leader: new Gauge({ name: 'arkeo_settle_leader', help: '1 while this settler leads (sends); 0 while it stands by', registers: [registry] }),
-    feePayerBalance: new Gauge({ name: 'arkeo_settle_fee_payer_balance', help: 'The fee payer\'s balance in the fee denom, as last read', labelNames: ['denom'], registers: [registry] }),
+    feePayerBalance: new Gauge({ name: 'arkeo_settle_fee_payer_balance_uarkeo', help: 'The fee payer\'s uarkeo balance, as last read (fees are paid in uarkeo)', registers: [registry] }),
+    unsettledValue: new Gauge({ name: 'arkeo_settle_unsettled_value_uarkeo', help: 'What the provider would receive (paid less the reserve) for the sound claims not settled yet, as of the last cycle', registers: [registry] }),
   };
 }
 export type SettleMetrics = ReturnType<typeof createSettleMetrics>;

@@ -131,6 +131,8 @@ interface Planned {
 }
 
 export class Settler {
+  /** uarkeo the sound claims found in the last plan would pay the provider, less what has been paid since. */
+  private unsettledValue = 0n;
   private readonly sender: TxSender;
   private readonly log: (level: LogLevel, line: string) => void;
   private leading = false;
@@ -348,6 +350,8 @@ export class Settler {
     const changes: { key: ClaimKey; change: ClaimChange }[] = [];
     const plan: Planned[] = [];
     let earliest: bigint | undefined;
+    // What the provider would receive for the sound claims not settled yet (one per contract: billing is cumulative).
+    let unsettled = 0n;
     for (const [id, claims] of byContract) {
       const contract = contracts.get(id);
       claims.sort((a, b) => (a.nonce > b.nonce ? -1 : a.nonce < b.nonce ? 1 : 0));
@@ -377,6 +381,7 @@ export class Settler {
           continue;
         }
         chosen = true;
+        if (j.denom === 'uarkeo') unsettled += j.net;
         if (j.verdict === 'send') {
           plan.push({ claim, contract: contract!, worth: j, lastBlock: deadlines(contract!, height).lastBlock });
           continue;
@@ -391,6 +396,8 @@ export class Settler {
       }
     }
     await store.updateClaims(changes);
+    this.unsettledValue = unsettled;
+    this.o.metrics?.unsettledValue.set(Number(unsettled));
     if (earliest === undefined) {
       this.o.metrics?.deadlineBlocks.set(Infinity);
       this.o.metrics?.deadlineSeconds.set(Infinity);
@@ -429,7 +436,7 @@ export class Settler {
     const batches = this.batches(plan);
     const one = this.feeEstimate(this.o.batch);
     const balance = await this.o.chain.balance(this.address, one.denom);
-    this.o.metrics?.feePayerBalance.set({ denom: one.denom }, Number(balance));
+    if (one.denom === 'uarkeo') this.o.metrics?.feePayerBalance.set(Number(balance));
     let affordable = 0;
     let spend = 0n;
     for (const b of batches) {
@@ -536,6 +543,10 @@ export class Settler {
           settled.push(row);
           this.o.metrics?.claimsSettled.inc();
           this.o.metrics?.valueSettled.inc({ denom: contract }, Number(paid - reserve));
+          if (contract === 'uarkeo') {
+            this.unsettledValue = this.unsettledValue > paid - reserve ? this.unsettledValue - (paid - reserve) : 0n;
+            this.o.metrics?.unsettledValue.set(Number(this.unsettledValue));
+          }
         } else {
           unpaid++;
           changes.push({ key: keyOf(row), change: { state: 'unpaid', height: included.height, detail: event ? 'code 0 and EventSettleContract paid "0"' : 'code 0, no EventSettleContract, contract.paid unchanged' } });
