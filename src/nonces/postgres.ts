@@ -110,6 +110,8 @@ const VELOCITY_LOCK = `SELECT pg_advisory_xact_lock(1634889061, hashtext($1::tex
 
 const CONTRACT_SELECT = 'contract_id::text, rate::text, deposit::text, max_spend::text, source, client, delegate, max_spend_per_hour::text, max_spend_per_day::text';
 
+const ignoreError = () => {};
+
 /** Query parameters of a libpq/pg URL that carry a secret, redacted like the password in `user:pass@`. */
 const SECRET_PARAMS = ['password', 'sslpassword'];
 
@@ -184,6 +186,8 @@ export class PostgresNonceStore implements NonceStore {
   readonly description: string;
   private readOnly = false;
   private tables = { arkeo_nonces: 'arkeo_nonces', arkeo_contracts: 'arkeo_contracts' };
+  /** Each connection's first query (its durability settings), in flight or done. */
+  private readonly setups = new WeakMap<pg.ClientBase, Promise<void>>();
   private constructor(private readonly pool: pg.Pool, private readonly url: string) {
     this.description = redact(url);
   }
@@ -203,19 +207,26 @@ export class PostgresNonceStore implements NonceStore {
     // reservation must be on disk before its nonce is signed. Queued first on each new client, so it runs first.
     const readOnly = Boolean(options.readOnly);
     // A reading open's connections cannot write at all, whatever a bug might ask of them.
-    pool.on('connect', (client) => void client.query(readOnly ? 'SET synchronous_commit = on; SET default_transaction_read_only = on' : 'SET synchronous_commit = on').catch(() => {}));
     const store = new PostgresNonceStore(pool, url);
+    pool.on('connect', (client) => {
+      const setup = client.query(readOnly ? 'SET synchronous_commit = on; SET default_transaction_read_only = on' : 'SET synchronous_commit = on').then(
+        () => {},
+        () => {},
+      );
+      // A transaction on a checked-out client (reserveWithin) waits for it rather than queueing behind it.
+      store.setups.set(client, setup);
+    });
     store.readOnly = readOnly;
     let exists = true;
     try {
       // The DDL (and its locks: ALTER TABLE takes an exclusive one even when the column exists) runs only when
       // something is missing, so an ordinary open neither waits behind long transactions nor needs DDL rights.
       // A reading open never runs it: an older schema is read as it is (docs/decisions/read-only-store-opens.md).
-      const r = (await pool.query<{ exists: boolean; columns: string[] }>(SCHEMA_STATE)).rows[0]!;
+      const r = (await store.query<{ exists: boolean; columns: string[] }>(SCHEMA_STATE, [])).rows[0]!;
       const columns = new Set(r.columns);
       const complete = SCHEMA_MARKERS.every((m) => columns.has(m));
       exists = r.exists || (options.create !== false && !readOnly);
-      if (exists && !complete && !readOnly) await pool.query(SCHEMA);
+      if (exists && !complete && !readOnly) await store.query(SCHEMA, []);
       store.tables = tableSources(columns, !readOnly);
     } catch (e) {
       await pool.end().catch(() => {});
@@ -239,9 +250,43 @@ export class PostgresNonceStore implements NonceStore {
     return store;
   }
 
+  /**
+   * pool.query, on a connection whose first query (its settings, sent on connect) has finished: a query queued
+   * behind one in flight is what pg deprecates, and it warns on stderr about it.
+   */
+  private async query<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+    const client = await this.checkOut();
+    let failed: Error | undefined;
+    try {
+      await this.setups.get(client);
+      return await client.query<R>(text, values);
+    } catch (e) {
+      failed = e instanceof Error ? e : new Error(String(e));
+      throw e;
+    } finally {
+      this.checkIn(client, failed);
+    }
+  }
+
+  /**
+   * A connection of the pool, for one query or one transaction. A lost server makes a checked-out client emit
+   * 'error', which would be an uncaught exception without a listener; the query in flight fails with it anyway.
+   */
+  private async checkOut(): Promise<pg.PoolClient> {
+    const client = await this.pool.connect();
+    client.on('error', ignoreError);
+    return client;
+  }
+
+  /** Back to the pool; a client whose query failed may be broken, so the pool drops it (as pool.query does). */
+  private checkIn(client: pg.PoolClient, failed: Error | undefined): void {
+    client.off('error', ignoreError);
+    client.release(failed);
+  }
+
   private async q<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
     try {
-      return await this.pool.query<R>(text, values);
+      return await this.query<R>(text, values);
     } catch (e) {
       throw unavailable(this.description, scrubbed(e, this.url, this.description));
     }
@@ -267,12 +312,13 @@ export class PostgresNonceStore implements NonceStore {
     const scopes = scopesOf(budget);
     let client: pg.PoolClient;
     try {
-      client = await this.pool.connect();
+      client = await this.checkOut();
     } catch (e) {
       throw unavailable(this.description, scrubbed(e, this.url, this.description));
     }
     let failed: unknown;
     try {
+      await this.setups.get(client);
       await client.query('BEGIN');
       const at = Number((await client.query<{ now: string }>(VELOCITY_LOCK, [cid])).rows[0]!.now);
       const row = (await client.query<{ reserved: string }>('SELECT reserved::text FROM arkeo_nonces WHERE contract_id = $1 AND signer = $2 FOR UPDATE', [cid, signer])).rows[0];
@@ -313,7 +359,7 @@ export class PostgresNonceStore implements NonceStore {
       await client.query('ROLLBACK').catch(() => {});
       throw unavailable(this.description, scrubbed(e, this.url, this.description));
     } finally {
-      client.release(failed instanceof Error ? failed : undefined);
+      this.checkIn(client, failed instanceof Error ? failed : failed === undefined ? undefined : new Error(String(failed)));
     }
   }
 
