@@ -90,8 +90,12 @@ async function proxy({ values }: Parsed<typeof PROXY>): Promise<void> {
     const metrics = createProxyMetrics();
     const routes: ProxyRoute[] = [];
     for (const u of upstreams) {
+      const velocity = u.maxSpendPerHour !== undefined || u.maxSpendPerDay !== undefined ? { perHour: u.maxSpendPerHour, perDay: u.maxSpendPerDay } : undefined;
+      if (velocity && (values.daemon ?? process.env.ARKEO_SIGNER_DAEMON)) {
+        throw new UsageError(`proxy: upstream ${u.name}: max_spend_per_hour / max_spend_per_day bound claims signed here; with --daemon the daemon signs, so set them on its token (daemon token create --max-spend-per-hour N) or on the contract (claim contract add … --max-spend-per-hour N)`);
+      }
       if (!keys.has(u.key)) keys.set(u.key, await openPayClaims(values, u.key));
-      const payer = await ContractPayer.open({ claims: keys.get(u.key)!.claims, store, sentinel: u.sentinel, service: u.service, contract: u.contract, blockSize, metrics, name: u.name, headersTimeoutMs });
+      const payer = await ContractPayer.open({ claims: keys.get(u.key)!.claims, store, sentinel: u.sentinel, service: u.service, contract: u.contract, blockSize, metrics, name: u.name, headersTimeoutMs, ...(velocity ? { contractVelocity: velocity } : {}) });
       payers.push(payer);
       // Two payers for one contract would each keep one request in flight: arrivals could swap and cost a
       // `bad nonce` and a skipped (billed) nonce. One contract, one upstream.

@@ -121,3 +121,43 @@ for (const engine of ['SQLite', 'PostgreSQL'] as const) {
     assert.equal(JSON.parse(signed.stdout).nonce, '4');
   });
 }
+
+test('proxy: over the contract\'s max spend per hour it answers 429 with Retry-After and keeps the contract open; the config keys parse', { timeout: 60_000 }, async () => {
+  const { inProcessProxy, post, payg } = await import('../proxy/support.js');
+  const { toAddress } = await import('../../src/crypto/index.js');
+  const CALL = { jsonrpc: '2.0', id: 1, method: 'eth_blockNumber' };
+  // --contract auto registers the sentinel's rate and deposit again: the operator's velocity limit must survive it.
+  const p = await inProcessProxy('auto', (s, pub) => s.contracts.set(7n, payg(7n, pub)), { prepare: (store) => store.putContract({ contractId: 7n, rate: 10n, deposit: 1_000_000n, maxSpendPerHour: 50n, source: 'manual' }) });
+  try {
+    const replies = [];
+    for (let i = 0; i < 7; i++) replies.push(await post(p.url, CALL));
+    assert.deepEqual(replies.map((r) => r.status), [200, 200, 200, 200, 200, 429, 429]);
+    const over = replies[5]!;
+    assert.equal(JSON.parse(over.text).code, 'SPEND_VELOCITY');
+    assert.match(JSON.parse(over.text).error, /^contract 7: the contract's limit \(max_spend_per_hour\) is 50 uarkeo per hour.*possible at \S+Z \(in \d+ s\); nothing was signed$/);
+    assert.ok(Number(over.headers.get('retry-after')) > 3_500, `Retry-After ${over.headers.get('retry-after')}`);
+    assert.equal(p.sentinel.claims.get(7n)!.nonce, 5n, 'the sentinel saw five claims');
+    assert.equal(await p.store.current(7n, toAddress(p.pub)), 5n, 'no nonce reserved by the refusals');
+    assert.equal((await fetch(p.url + '/healthz')).status, 200, 'the contract is not stopped: the limit frees with time');
+    // Control: a larger limit, and the next request is paid and served.
+    await p.store.putContract({ ...(await p.store.getContract(7n))!, maxSpendPerHour: 1_000n });
+    assert.equal((await post(p.url, CALL)).status, 200);
+  } finally {
+    await p.close();
+  }
+
+  // The proxy config's keys: per upstream, an integer or a decimal string of uarkeo, at least 1.
+  const { loadProxyConfig } = await import('../../src/proxy/index.js');
+  const { writeFileSync } = await import('node:fs');
+  const file = path.join(tempDir(), 'proxy.toml');
+  const upstream = (extra: string) => `[[upstream]]\nlisten = "127.0.0.1:8545"\nsentinel = "http://127.0.0.1:1"\nservice = "eth-mainnet-fullnode"\ncontract = "7"\nkey = "k"\n${extra}\n`;
+  writeFileSync(file, upstream('max_spend_per_hour = 1000\nmax_spend_per_day = "5000"'));
+  const u = loadProxyConfig(file).upstreams[0]!;
+  assert.deepEqual([u.maxSpendPerHour, u.maxSpendPerDay], [1000n, 5000n]);
+  writeFileSync(file, upstream(''));
+  assert.deepEqual([loadProxyConfig(file).upstreams[0]!.maxSpendPerHour, loadProxyConfig(file).upstreams[0]!.maxSpendPerDay], [undefined, undefined]);
+  writeFileSync(file, upstream('max_spend_per_hour = 0'));
+  assert.throws(() => loadProxyConfig(file), (e: unknown) => /upstream 1: max_spend_per_hour: 0 is out of range/.test((e as Error).message));
+  writeFileSync(file, upstream('max_spend_per_day = 1.5'));
+  assert.throws(() => loadProxyConfig(file), (e: unknown) => /upstream 1: "max_spend_per_day" must be an amount of uarkeo/.test((e as Error).message));
+});
