@@ -116,6 +116,19 @@ test('SQLite daemon: a contract\'s own max_spend_per_hour binds every token, cou
   assert.match(metrics, /^arkeo_signer_velocity_refusals_total\{scope="token"\} 0$/m);
 });
 
+test('a token with a velocity limit signs no claim raw (it would escape the window); one without signs it', { timeout: 60_000 }, async (t) => {
+  const raw = { keys: ['k'], operations: ['claim', 'raw'], contracts: ['*'], rate: { per_second: 1000, burst: 1000 } };
+  const d = await startTestDaemon({ k: KEY }, { limited: { ...raw, max_spend_per_day: '1000' }, open: raw });
+  t.after(() => d.daemon.stop());
+  const sign = (token: string) => rawRequest(d.socket, 'POST', '/v1/sign', { token, body: JSON.stringify({ key: 'k', message: '7:5:' }) });
+  const refused = await sign(d.tokens.limited!);
+  assert.equal(refused.status, 403, refused.body);
+  assert.match(String(refused.json!.error), /claim or arkcontract preimage for contract 7.*limited \(by its spend ceiling/);
+  assert.doesNotMatch(refused.body, SIG);
+  const control = await sign(d.tokens.open!);
+  assert.equal(control.status, 200, control.body);
+});
+
 test('daemon token create --max-spend-per-hour / --max-spend-per-day, and the same keys in --policy JSON', { timeout: 60_000 }, () => {
   const env = { ARKEO_HOME: tempDir() };
   assert.equal(run(BIN.arkeoSigner, ['keys', 'import-hex', 'k', KEY], { env }).status, 0);
