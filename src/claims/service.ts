@@ -4,6 +4,7 @@ import { ArkeoSignerError } from '../errors.js';
 import type { Signer } from '../signers/index.js';
 import { NonceAllocator } from '../nonces/allocator.js';
 import { NonceStoreError, maxNonceFor, type ContractTerms, type NonceStore } from '../nonces/store.js';
+import { spendBudget, tighter, type VelocityLimits } from '../nonces/velocity.js';
 import { arkcontractPreimage, claimPreimage, formatArkAuth, formatArkContract, type ClaimProfile } from './wire.js';
 import { arkContractRefusal, decideForm, partiesOf, type HeaderForm, type Role } from './parties.js';
 
@@ -17,6 +18,11 @@ export interface ClaimSignerOptions {
   requireTerms?: boolean;
   /** Bech32 prefix for the delegate form (tarkeopub on testnet binaries). */
   pubPrefix?: string;
+  /**
+   * Spend velocity limits that tighten every contract's own (the proxy's per-upstream keys): counted in the
+   * contract's window, with every claim made under a limit of that contract.
+   */
+  contractVelocity?: VelocityLimits;
 }
 
 /** A nonce durably reserved for a claim, and the claim's preimage, not yet signed. */
@@ -30,6 +36,8 @@ export interface ReservedClaim {
   role?: Role;
   /** Said before signing: the header will be accepted by one verifier and rejected by the other. */
   warnings: string[];
+  /** What the claim adds to the contract's spend (its rate, in uarkeo); undefined when the terms are unknown. */
+  cost?: bigint;
 }
 
 export interface ClaimRequest {
@@ -42,6 +50,8 @@ export interface ClaimRequest {
   maxSpend?: bigint;
   /** Sign only on contracts whose registered delegate is this key (a delegate-only daemon key or token). */
   delegateOnly?: boolean;
+  /** A daemon token's spend velocity limits: its own window on each contract, beside the contract's. */
+  tokenVelocity?: { name: string } & VelocityLimits;
 }
 
 export interface SignedClaim extends ReservedClaim {
@@ -145,9 +155,16 @@ export class ClaimSigner {
       if (!terms) throw new ClaimPolicyError('CONTRACT_UNKNOWN', `contract ${contractId}: a spend ceiling applies but the contract's rate is unknown (register it); nothing was signed`);
       if (terms.maxSpend === undefined || options.maxSpend < terms.maxSpend) terms = { ...terms, maxSpend: options.maxSpend };
     }
+    // Spend velocity: checked and recorded by the store in the transaction that reserves the nonce.
+    const contractLimits: VelocityLimits = { perHour: tighter(terms?.maxSpendPerHour, this.options.contractVelocity?.perHour), perDay: tighter(terms?.maxSpendPerDay, this.options.contractVelocity?.perDay) };
+    const token = options.tokenVelocity;
+    if (!terms && [contractLimits.perHour, contractLimits.perDay, token?.perHour, token?.perDay].some((l) => l !== undefined)) {
+      throw new ClaimPolicyError('CONTRACT_UNKNOWN', `contract ${contractId}: a spend velocity limit applies but the contract's rate is unknown (register it: claim contract add --id ${contractId} …); nothing was signed`);
+    }
+    const budget = terms && spendBudget(terms.rate, contractLimits, token);
     let nonce: bigint;
     try {
-      nonce = await this.allocator.next(contractId, this.address, terms ? maxNonceFor(terms) : undefined);
+      nonce = await this.allocator.next(contractId, this.address, terms ? maxNonceFor(terms) : undefined, budget);
     } catch (e) {
       if (e instanceof NonceStoreError && e.code === 'SPEND_LIMIT' && terms) {
         const next = (await this.store.current(contractId, this.address)) + 1n;
@@ -158,7 +175,7 @@ export class ClaimSigner {
       }
       throw e;
     }
-    return { contractId, nonce, preimage: claimPreimage(contractId, nonce, profile, this.options.chainId), form, ...(role ? { role } : {}), warnings };
+    return { contractId, nonce, preimage: claimPreimage(contractId, nonce, profile, this.options.chainId), form, ...(role ? { role } : {}), warnings, ...(terms ? { cost: terms.rate } : {}) };
   }
 
   /** The second half of signClaim, in the form reserveClaim decided. If signing fails the nonce stays used (skipped), never reused. */

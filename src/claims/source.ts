@@ -1,4 +1,5 @@
 import type { NonceStore } from '../nonces/store.js';
+import type { VelocityLimits } from '../nonces/velocity.js';
 import type { Signer } from '../signers/index.js';
 import { ClaimSigner } from './service.js';
 import type { ProvenNonce, UnprovenNonceError } from './proof.js';
@@ -43,7 +44,7 @@ export class LocalClaimSource implements ClaimSource {
     return this.claims.address;
   }
 
-  static async create(signer: Signer, store: NonceStore, options: { blockSize?: number; pubPrefix?: string } = {}): Promise<LocalClaimSource> {
+  static async create(signer: Signer, store: NonceStore, options: { blockSize?: number; pubPrefix?: string; contractVelocity?: VelocityLimits } = {}): Promise<LocalClaimSource> {
     return new LocalClaimSource(await ClaimSigner.create(signer, store, options), store, await signer.publicKey());
   }
 

@@ -207,6 +207,9 @@ function termsJson(t: ContractTerms) {
     max_spend: t.maxSpend === undefined ? null : String(t.maxSpend),
     max_nonce: String(maxNonceFor(t)),
     source: t.source,
+    // Only when set, so the shape of a contract without them is what it was before they existed.
+    ...(t.maxSpendPerHour !== undefined ? { max_spend_per_hour: String(t.maxSpendPerHour) } : {}),
+    ...(t.maxSpendPerDay !== undefined ? { max_spend_per_day: String(t.maxSpendPerDay) } : {}),
     // Only when known, so the shape of a contract without parties is what it was before they were kept.
     ...(t.client ? { client: toBech32PubKey(t.client) } : {}),
     ...(t.delegate ? { delegate: toBech32PubKey(t.delegate) } : {}),
@@ -215,6 +218,11 @@ function termsJson(t: ContractTerms) {
 
 function partiesText(t: ContractTerms): string {
   return t.client ? `; client ${toBech32PubKey(t.client)}${t.delegate ? `, delegate ${toBech32PubKey(t.delegate)}` : ', no delegate'}` : '';
+}
+
+function velocityText(t: ContractTerms): string {
+  const parts = [t.maxSpendPerHour !== undefined ? `${t.maxSpendPerHour} per hour` : '', t.maxSpendPerDay !== undefined ? `${t.maxSpendPerDay} per day` : ''].filter(Boolean);
+  return parts.length ? `, at most ${parts.join(' and ')}` : '';
 }
 
 const amount = (v: string, what: string) => flagValue(() => parseDecimal(v, what, 0n, (1n << 128n) - 1n));
@@ -236,8 +244,16 @@ async function contractAdd({ values }: Parsed<typeof CLAIM_CONTRACT_ADD>): Promi
     }
     if (terms.rate === 0n) throw new UsageError('--rate: must be greater than zero');
     if (values['max-spend']) terms.maxSpend = amount(values['max-spend'], 'max spend');
+    for (const [flag, field] of [['max-spend-per-hour', 'maxSpendPerHour'], ['max-spend-per-day', 'maxSpendPerDay']] as const) {
+      const text = values[flag];
+      if (text === undefined) continue;
+      const limit = flagValue(() => parseDecimal(text, `--${flag}`, 1n, (1n << 128n) - 1n));
+      // A limit below one claim's cost would refuse every claim, with no time at which one fits.
+      if (limit < terms.rate) throw new UsageError(`--${flag}: ${limit} is below the cost of one claim (the rate, ${terms.rate}), so no claim would ever fit`);
+      terms[field] = limit;
+    }
     await store.putContract(terms);
-    out(values.output === 'json' ? JSON.stringify(termsJson(terms)) + '\n' : `contract ${contractId}: rate ${terms.rate}, deposit ${terms.deposit}${terms.maxSpend !== undefined ? `, max spend ${terms.maxSpend}` : ''}; highest nonce that will be signed: ${maxNonceFor(terms)}${partiesText(terms)}\n`);
+    out(values.output === 'json' ? JSON.stringify(termsJson(terms)) + '\n' : `contract ${contractId}: rate ${terms.rate}, deposit ${terms.deposit}${terms.maxSpend !== undefined ? `, max spend ${terms.maxSpend}` : ''}${velocityText(terms)}; highest nonce that will be signed: ${maxNonceFor(terms)}${partiesText(terms)}\n`);
   });
 }
 

@@ -144,6 +144,8 @@ async function tokenCreate({ values }: Parsed<typeof TOKEN_CREATE>): Promise<voi
     operations: csv(values.ops),
     contracts: csv(values.contracts),
     max_spend: values['max-spend'],
+    max_spend_per_hour: values['max-spend-per-hour'],
+    max_spend_per_day: values['max-spend-per-day'],
     allow_management_spend: values['allow-management-spend'],
     delegate_contracts_only: values['delegate-contracts-only'],
     rate: values.rate ? { per_second: Number(values.rate), burst: values.burst ? Number(values.burst) : Number(values.rate) } : undefined,

@@ -3,6 +3,7 @@ import type { Signer } from '../signers/index.js';
 import type { ClaimSource } from '../claims/index.js';
 import { readPool } from '../claims/pools.js';
 import { type NonceStore } from '../nonces/store.js';
+import type { VelocityLimits } from '../nonces/velocity.js';
 import { ChainClient } from '../tx/chain.js';
 import { ContractPayer, PoolPayer, SigningProxy, createProxyMetrics, loadProxyConfig, parseListen, type Payer, type ProxyMetrics, type ProxyRoute, type UpstreamConfig } from '../proxy/index.js';
 import { checkService, parseContractSpec, type ContractSpec } from '../proxy/config.js';
@@ -87,10 +88,10 @@ export function contractFlag(values: { contract?: string; key?: string }, comman
 /** Open what pays for one upstream: one contract, or a pool's contracts. */
 export async function openPayer(
   u: { contract: ContractSpec; key?: string; sentinel: string; service: string; name?: string },
-  common: { values: { home?: string }; keys: PayKeys; store: NonceStore; chain?: ChainClient; blockSize: number; headersTimeoutMs: number; metrics?: ProxyMetrics },
+  common: { values: { home?: string }; keys: PayKeys; store: NonceStore; chain?: ChainClient; blockSize: number; headersTimeoutMs: number; metrics?: ProxyMetrics; contractVelocity?: VelocityLimits },
 ): Promise<Payer> {
-  const { keys, store, blockSize, headersTimeoutMs, metrics } = common;
-  const shared = { store, sentinel: u.sentinel, service: u.service, blockSize, headersTimeoutMs, ...(metrics ? { metrics } : {}), ...(u.name !== undefined ? { name: u.name } : {}) };
+  const { keys, store, blockSize, headersTimeoutMs, metrics, contractVelocity } = common;
+  const shared = { store, sentinel: u.sentinel, service: u.service, blockSize, headersTimeoutMs, ...(metrics ? { metrics } : {}), ...(u.name !== undefined ? { name: u.name } : {}), ...(contractVelocity ? { contractVelocity } : {}) };
   if (typeof u.contract === 'object') {
     const pool = readPool(homeOf(common.values), u.contract.pool);
     if (pool.service !== u.service) throw new UsageError(`--contract pool:${pool.name}: the pool's contracts are for service "${pool.service}", not "${u.service}"; use a pool opened for "${u.service}"`);
@@ -142,7 +143,11 @@ async function proxy({ values }: Parsed<typeof PROXY>): Promise<void> {
     const metrics = createProxyMetrics();
     const routes: ProxyRoute[] = [];
     for (const u of upstreams) {
-      const payer = await openPayer(u, { values, keys, store, chain, blockSize, headersTimeoutMs, metrics });
+      const velocity = u.maxSpendPerHour !== undefined || u.maxSpendPerDay !== undefined ? { perHour: u.maxSpendPerHour, perDay: u.maxSpendPerDay } : undefined;
+      if (velocity && daemonTarget(values)) {
+        throw new UsageError(`proxy: upstream ${u.name}: max_spend_per_hour / max_spend_per_day bound claims signed here; with --daemon the daemon signs, so set them on its token (daemon token create --max-spend-per-hour N) or on the contract (claim contract add … --max-spend-per-hour N)`);
+      }
+      const payer = await openPayer(u, { values, keys, store, chain, blockSize, headersTimeoutMs, metrics, ...(velocity ? { contractVelocity: velocity } : {}) });
       payers.push(payer);
       // Two payers for one contract would each keep one request in flight: arrivals could swap and cost a
       // `bad nonce` and a skipped (billed) nonce. One contract, one upstream (a pool's members included).

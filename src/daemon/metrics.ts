@@ -6,6 +6,8 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
  */
 export function createMetrics() {
   const registry = new Registry();
+  const velocityRefusals = new Counter({ name: 'arkeo_signer_velocity_refusals_total', help: 'Claims refused by a spend velocity limit (max_spend_per_hour / max_spend_per_day), by the limit\'s scope, token and contract', labelNames: ['scope', 'token', 'contract'], registers: [registry] });
+  // A labelled series appears with its first refusal; the alert rule matches a first appearance as well as an increase.
   const buckets = [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1];
   return {
     registry,
@@ -19,6 +21,8 @@ export function createMetrics() {
     auditHealthy: new Gauge({ name: 'arkeo_signer_audit_healthy', help: '1 when the audit log accepts writes', registers: [registry] }),
     nonceHealthy: new Gauge({ name: 'arkeo_signer_nonce_store_healthy', help: '1 when the last nonce store write succeeded', registers: [registry] }),
     keysLoaded: new Gauge({ name: 'arkeo_signer_keys_loaded', help: 'Keys held in memory', registers: [registry] }),
+    spend: new Counter({ name: 'arkeo_signer_spend_total', help: 'What the claims this daemon reserved cost when settled (nonces × rate), in uarkeo, by contract', labelNames: ['contract'], registers: [registry] }),
+    velocityRefusals,
   };
 }
 export type Metrics = ReturnType<typeof createMetrics>;

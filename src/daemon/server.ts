@@ -13,7 +13,7 @@ import { SigningThread, KmsError, type PinSource } from '../signers/index.js';
 import { backendOf, describeServed, servedBackends, type KeyBackend, type KeySigner, type OpenSignerOptions, type Serving } from '../keys/index.js';
 import { ClaimSigner, ClaimPolicyError, claimSigner, parseContractId, parseDecimal, readDelegates, MAX_INT64 } from '../claims/index.js';
 import { defaultNonceStorePath, openNonceStore } from '../nonces/open.js';
-import { NonceStoreError, type NonceStore } from '../nonces/store.js';
+import { NonceStoreError, SpendVelocityError, type NonceStore } from '../nonces/store.js';
 import { AuditLog, AuditShipper, type AuditInput, type AuditWhat, type AuditWho } from '../audit/index.js';
 import { registerAuditMetrics } from '../audit/ship/metrics.js';
 import { ensurePrivateDir } from '../fsutil.js';
@@ -407,18 +407,32 @@ export class SignerDaemon {
         maxSpend: policy.max_spend !== undefined ? BigInt(policy.max_spend) : undefined,
         delegate: body.delegate as boolean | undefined,
         delegateOnly: key.delegateOnly || policy.delegate_contracts_only === true,
+        ...tokenVelocity(ctx.token!),
       });
       this.nonceProblem = undefined;
     } catch (e) {
       if (e instanceof NonceStoreError && e.code === 'NONCE_STORE_UNAVAILABLE') this.nonceProblem = e.message;
+      if (e instanceof SpendVelocityError) throw this.velocityRefusal(e, ctx.token!.name, String(contract));
       throw e;
     } finally {
       this.metrics.nonceLatency.observe((performance.now() - t0) / 1000);
     }
+    // A reserved nonce counts as spent (it may be signed), as in the velocity windows.
+    if (r.cost !== undefined) this.metrics.spend.inc({ contract: String(contract) }, Number(r.cost));
     return {
       what: { op: 'claim', contract: String(contract), nonce: String(r.nonce), ...(resync !== undefined ? { resync_to: String(resync) } : {}), msg_sha256: sha256Hex(r.preimage), key: key.address, backend: key.kind },
       reply: key.claims.signReserved(r).then((c) => ({ contract: String(c.contractId), nonce: String(c.nonce), preimage: c.preimage, signature: toHex(c.signature), arkauth: c.arkauth })),
     };
+  }
+
+  /**
+   * A claim over a spend velocity limit: 429 with Retry-After (when a wait helps; a limit below one claim's cost is
+   * a 403), counted by scope, and audited like any refusal, with the contract, key and limit it was about.
+   */
+  private velocityRefusal(e: SpendVelocityError, token: string, contract: string): HttpError {
+    this.metrics.velocityRefusals.inc({ scope: e.context.velocity_scope ?? 'contract', token, contract });
+    const wait = e.retryAfterSeconds;
+    return new HttpError(wait === undefined ? 403 : 429, e.code, e.message, wait === undefined ? undefined : { 'retry-after': String(wait) }).about(e.context);
   }
 
   /**
@@ -655,17 +669,25 @@ const ignore = () => {};
  * through /v1/claims, where the nonce store and the ceiling apply.
  */
 function rawScope(message: Uint8Array, policy: TokenRecord['policy']): void {
-  const bounded = !policy.contracts.includes('*') || policy.delegate_contracts_only === true || policy.max_spend !== undefined;
+  const spendBound = policy.max_spend !== undefined || policy.max_spend_per_hour !== undefined || policy.max_spend_per_day !== undefined;
+  const bounded = !policy.contracts.includes('*') || policy.delegate_contracts_only === true || spendBound;
   if (!bounded) return;
   const claim = /^\+?([0-9]{1,20}):[+-]?[0-9]{1,20}(?::|$)/.exec(Buffer.from(message.subarray(0, 48)).toString('latin1'));
   if (claim) {
     const id = String(BigInt(claim[1]!));
-    if (allowed(policy.contracts, id) && policy.max_spend === undefined && policy.delegate_contracts_only !== true) return;
+    if (allowed(policy.contracts, id) && !spendBound && policy.delegate_contracts_only !== true) return;
     throw denied(`raw: this message is a claim or arkcontract preimage for contract ${id}, and this token is limited${allowed(policy.contracts, id) ? ' (by its spend ceiling or to delegate contracts)' : ` to contracts ${policy.contracts.join(', ')}`}; sign claims with POST /v1/claims`, { op: 'raw', contract: id });
   }
   if (message.length === 32) {
     throw denied('raw: a 32-byte message may be the SHA-256 of a claim, which the sentinel and the chain accept as one, and this token is limited to some contracts or a spend ceiling; sign claims with POST /v1/claims', { op: 'raw' });
   }
+}
+
+/** A token's spend velocity limits, as the claim signer takes them (none: nothing). */
+function tokenVelocity(token: TokenRecord): { tokenVelocity?: { name: string; perHour?: bigint; perDay?: bigint } } {
+  const { max_spend_per_hour: hour, max_spend_per_day: day } = token.policy;
+  if (hour === undefined && day === undefined) return {};
+  return { tokenVelocity: { name: token.name, ...(hour !== undefined ? { perHour: BigInt(hour) } : {}), ...(day !== undefined ? { perDay: BigInt(day) } : {}) } };
 }
 
 function denied(message: string, what: AuditWhat): HttpError {

@@ -46,6 +46,12 @@ export interface Policy {
   contracts: string[];
   /** Per-contract ceiling on nonce × rate for this token (decimal string), below the contract's own limit. */
   max_spend?: string;
+  /**
+   * Spend velocity per contract (decimal strings, uarkeo): this token's claims on a contract may reserve at most
+   * this much in any hour / any day, beside the contract's own limits. Counted in the nonce store.
+   */
+  max_spend_per_hour?: string;
+  max_spend_per_day?: string;
   /** Token bucket: sustained requests per second and burst size. */
   rate: { per_second: number; burst: number };
   /** Allow arkcontract signatures that could be settled as an over-limit claim (docs/guides/daemon.md). */
@@ -77,7 +83,7 @@ function fail(where: string, why: string): never {
 export function parsePolicy(raw: unknown, where = 'policy'): Policy {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(where, 'expected a JSON object');
   const o = raw as Record<string, unknown>;
-  const allowed = ['keys', 'operations', 'contracts', 'max_spend', 'rate', 'allow_management_spend', 'delegate_contracts_only', 'tx'];
+  const allowed = ['keys', 'operations', 'contracts', 'max_spend', 'max_spend_per_hour', 'max_spend_per_day', 'rate', 'allow_management_spend', 'delegate_contracts_only', 'tx'];
   for (const k of Object.keys(o)) if (!allowed.includes(k)) fail(`${where}.${k}`, `unknown field (expected one of ${allowed.join(', ')})`);
   const list = (field: string, def: string[]): string[] => {
     const v = o[field] ?? def;
@@ -100,6 +106,13 @@ export function parsePolicy(raw: unknown, where = 'policy'): Policy {
     if (typeof o.max_spend !== 'string') fail(`${where}.max_spend`, 'expected a decimal string');
     maxSpend = String(parseDecimal(o.max_spend, `${where}.max_spend`, 0n, (1n << 128n) - 1n));
   }
+  const velocity: Pick<Policy, 'max_spend_per_hour' | 'max_spend_per_day'> = {};
+  for (const field of ['max_spend_per_hour', 'max_spend_per_day'] as const) {
+    const v = o[field];
+    if (v === undefined) continue;
+    if (typeof v !== 'string') fail(`${where}.${field}`, 'expected a decimal string of uarkeo, e.g. "1000000"');
+    velocity[field] = String(parseDecimal(v, `${where}.${field}`, 1n, (1n << 128n) - 1n));
+  }
   if (o.allow_management_spend !== undefined && typeof o.allow_management_spend !== 'boolean') fail(`${where}.allow_management_spend`, 'expected true or false');
   if (o.delegate_contracts_only !== undefined && typeof o.delegate_contracts_only !== 'boolean') fail(`${where}.delegate_contracts_only`, 'expected true or false');
   const others = operations.filter((op) => op !== 'claim');
@@ -110,6 +123,7 @@ export function parsePolicy(raw: unknown, where = 'policy'): Policy {
     operations: operations as Operation[],
     contracts,
     max_spend: maxSpend,
+    ...velocity,
     rate: { per_second: ps, burst },
     allow_management_spend: o.allow_management_spend as boolean | undefined,
     ...(o.delegate_contracts_only === true ? { delegate_contracts_only: true } : {}),

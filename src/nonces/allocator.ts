@@ -1,4 +1,5 @@
 import { NonceStoreError, type NonceStore } from './store.js';
+import type { SpendBudget } from './velocity.js';
 
 interface Range {
   next: bigint;
@@ -13,6 +14,10 @@ interface Range {
  * reused. The trade-off: each skipped nonce is billed if a later one is settled (rate × highest settled nonce),
  * so a block of N can cost up to 2N−1 requests per crash. Reuse, in contrast, gets "400 bad nonce" and breaks
  * service; this allocator never reuses.
+ *
+ * A claim under a spend budget (velocity.ts) reserves its one nonce alone, in the transaction that checks and
+ * records its cost: a block would count as spent when reserved, unused tail and all, and a held block serves every
+ * caller of the key, whoever's budget paid for it (docs/decisions/spend-velocity.md).
  */
 export class NonceAllocator {
   /** Per (contract, signer): durable, not yet used ranges, in order. */
@@ -31,11 +36,12 @@ export class NonceAllocator {
     }
   }
 
-  /** The next nonce for (contract, signer), durable before it is returned. */
-  async next(contractId: bigint, signer: string, ceiling?: bigint): Promise<bigint> {
+  /** The next nonce for (contract, signer), durable before it is returned; with a budget, its cost recorded too. */
+  async next(contractId: bigint, signer: string, ceiling?: bigint, budget?: SpendBudget): Promise<bigint> {
     if (this.closed) throw new NonceStoreError('ALLOCATOR_CLOSED', 'nonce allocator closed (shutting down); nothing was signed');
-    if (this.blockSize === 1) return (await this.store.reserve(contractId, signer, 1, ceiling)).first;
+    if (this.blockSize === 1) return (await this.store.reserve(contractId, signer, 1, ceiling, budget)).first;
     const key = `${contractId}/${signer}`;
+    if (budget) return this.alone(key, contractId, signer, ceiling, budget);
     // The store is the truth and a held block only a cache of it: nonces an operator has since declared used
     // (`nonce set`, `nonce sync`, from any process or host) are dropped from the block, never handed out. The
     // floor is read from the moment of the call (so a set that returned before it counts); callers are then
@@ -66,6 +72,40 @@ export class NonceAllocator {
       done();
       if (this.turns.get(key) === mine) this.turns.delete(key);
     }
+  }
+
+  /**
+   * One nonce reserved on its own under a budget. Nonces of a held block are below it, so a block held for this
+   * (contract, signer) is given back first (or, if another writer reserved past it, dropped: skipped, never
+   * handed out after a higher nonce). With no block held or coming, no turn is needed: the store serves
+   * reservations in call order.
+   */
+  private async alone(key: string, contractId: bigint, signer: string, ceiling: bigint | undefined, budget: SpendBudget): Promise<bigint> {
+    if (!this.ranges.get(key)?.length && !this.refills.has(key) && !this.turns.has(key)) return (await this.store.reserve(contractId, signer, 1, ceiling, budget)).first;
+    const earlier = this.turns.get(key);
+    let done!: () => void;
+    const mine = new Promise<void>((resolve) => (done = resolve));
+    this.turns.set(key, mine);
+    try {
+      if (earlier) await earlier;
+      await this.refills.get(key)?.catch(() => {});
+      if (this.closed) throw new NonceStoreError('ALLOCATOR_CLOSED', 'nonce allocator closed (shutting down); nothing was signed');
+      await this.giveBackHeld(key);
+      return (await this.store.reserve(contractId, signer, 1, ceiling, budget)).first;
+    } finally {
+      done();
+      if (this.turns.get(key) === mine) this.turns.delete(key);
+    }
+  }
+
+  /** Give back the unused tail of the block held for `key` (compare-and-set, never below the floor) and forget the block. */
+  private async giveBackHeld(key: string): Promise<void> {
+    const list = this.ranges.get(key);
+    this.ranges.delete(key);
+    const tail = list?.[list.length - 1];
+    if (!tail || tail.next > tail.last) return;
+    const slash = key.indexOf('/');
+    await this.store.giveBack(BigInt(key.slice(0, slash)), key.slice(slash + 1), tail.last, tail.next - 1n).catch(() => false);
   }
 
   private take(key: string, ceiling?: bigint): bigint | undefined {
@@ -116,12 +156,6 @@ export class NonceAllocator {
     this.closed = true;
     // Calls already past their entry check finish (or fail) before the tails are computed.
     await Promise.allSettled([...this.turns.values(), ...this.refills.values()]);
-    for (const [key, list] of this.ranges) {
-      const tail = list[list.length - 1];
-      if (!tail || tail.next > tail.last) continue;
-      const slash = key.indexOf('/');
-      await this.store.giveBack(BigInt(key.slice(0, slash)), key.slice(slash + 1), tail.last, tail.next - 1n).catch(() => false);
-    }
-    this.ranges.clear();
+    for (const key of [...this.ranges.keys()]) await this.giveBackHeld(key);
   }
 }

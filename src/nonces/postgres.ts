@@ -1,6 +1,7 @@
 import pg from 'pg';
-import { backwardError, missingStoreError, readOnlyError, spendLimitError, unavailable, NonceStoreError, type ContractTerms, type NonceRow, type NonceStore } from './store.js';
-import { partyText, termsFromRow, type ContractRowText } from './sqlite.js';
+import { backwardError, missingStoreError, readOnlyError, spendLimitError, unavailable, NonceStoreError, SpendVelocityError, type ContractTerms, type NonceRow, type NonceStore } from './store.js';
+import { amountText, partyText, termsFromRow, type ContractRowText } from './sqlite.js';
+import { admit, bucketOf, keepFrom, scopesOf, type SpendBudget, type SpendBuckets } from './velocity.js';
 
 // One multi-statement query runs as one transaction. The advisory lock (key: "arkeo" in ASCII) serialises first
 // opens: CREATE TABLE IF NOT EXISTS is not safe against itself in PostgreSQL, and two signer processes starting
@@ -29,19 +30,39 @@ ALTER TABLE arkeo_nonces ADD COLUMN IF NOT EXISTS floor BIGINT NOT NULL DEFAULT 
 -- the contract's parties, hex of the 33-byte keys; NULL when unknown (added after 0.1.0)
 ALTER TABLE arkeo_contracts ADD COLUMN IF NOT EXISTS client TEXT;
 ALTER TABLE arkeo_contracts ADD COLUMN IF NOT EXISTS delegate TEXT;
+-- spend velocity: the contract's limits (uarkeo; NULL when none), and what each scope reserved per minute
+ALTER TABLE arkeo_contracts ADD COLUMN IF NOT EXISTS max_spend_per_hour NUMERIC;
+ALTER TABLE arkeo_contracts ADD COLUMN IF NOT EXISTS max_spend_per_day NUMERIC;
+CREATE TABLE IF NOT EXISTS arkeo_spend (
+  contract_id NUMERIC(20) NOT NULL,
+  scope       TEXT NOT NULL,      -- 'contract', or 'token:<name>' for one daemon token's claims
+  bucket      BIGINT NOT NULL,    -- unix minute of the reservations (the server's clock)
+  amount      NUMERIC NOT NULL,   -- uarkeo reserved in that minute
+  PRIMARY KEY (contract_id, scope, bucket)
+);
 `;
 
 /** Whether our tables exist, and which columns they have (the newest schema adds SCHEMA_MARKERS). */
-const SCHEMA_MARKERS = ['arkeo_nonces.floor', 'arkeo_contracts.client', 'arkeo_contracts.delegate', 'arkeo_meta.v'];
+const SCHEMA_MARKERS = ['arkeo_nonces.floor', 'arkeo_contracts.client', 'arkeo_contracts.delegate', 'arkeo_meta.v', 'arkeo_contracts.max_spend_per_hour', 'arkeo_contracts.max_spend_per_day', 'arkeo_spend.amount'];
 const SCHEMA_STATE = `
 SELECT to_regclass('arkeo_nonces') IS NOT NULL AS exists,
        ARRAY(SELECT table_name || '.' || column_name FROM information_schema.columns
-              WHERE table_schema = current_schema() AND table_name IN ('arkeo_nonces', 'arkeo_contracts', 'arkeo_meta')) AS columns`;
+              WHERE table_schema = current_schema() AND table_name IN ('arkeo_nonces', 'arkeo_contracts', 'arkeo_meta', 'arkeo_spend')) AS columns`;
 
 /** Every column the read statements use, with what a database made before the column existed means by its absence. */
 const READ_COLUMNS: Record<'arkeo_nonces' | 'arkeo_contracts', [string, string][]> = {
   arkeo_nonces: [['contract_id', 'NULL::numeric'], ['signer', 'NULL::text'], ['reserved', '0::bigint'], ['updated_at', 'now()'], ['floor', '0::bigint']],
-  arkeo_contracts: [['contract_id', 'NULL::numeric'], ['rate', 'NULL::numeric'], ['deposit', 'NULL::numeric'], ['max_spend', 'NULL::numeric'], ['source', 'NULL::text'], ['client', 'NULL::text'], ['delegate', 'NULL::text']],
+  arkeo_contracts: [
+    ['contract_id', 'NULL::numeric'],
+    ['rate', 'NULL::numeric'],
+    ['deposit', 'NULL::numeric'],
+    ['max_spend', 'NULL::numeric'],
+    ['source', 'NULL::text'],
+    ['client', 'NULL::text'],
+    ['delegate', 'NULL::text'],
+    ['max_spend_per_hour', 'NULL::numeric'],
+    ['max_spend_per_day', 'NULL::numeric'],
+  ],
 };
 
 /**
@@ -78,6 +99,18 @@ ON CONFLICT (contract_id, signer) DO UPDATE
       updated_at = now()
   WHERE n.reserved < COALESCE($4::bigint, n.reserved + 1)
 RETURNING previous::text, reserved::text`;
+
+/**
+ * Reservations under a spend budget serialise per contract on this transaction-scoped advisory lock (class
+ * "arke", key the contract id hashed): the spend read, the nonce taken and the spend recorded are one transaction,
+ * and no other budgeted reservation for the contract, from any process or host, runs between them. Plain
+ * reservations do not take it (they lock only their nonce row, which a budgeted one locks after this).
+ */
+const VELOCITY_LOCK = `SELECT pg_advisory_xact_lock(1634889061, hashtext($1::text)), (extract(epoch FROM clock_timestamp()) * 1000)::bigint::text AS now`;
+
+const CONTRACT_SELECT = 'contract_id::text, rate::text, deposit::text, max_spend::text, source, client, delegate, max_spend_per_hour::text, max_spend_per_day::text';
+
+const ignoreError = () => {};
 
 /** Query parameters of a libpq/pg URL that carry a secret, redacted like the password in `user:pass@`. */
 const SECRET_PARAMS = ['password', 'sslpassword'];
@@ -153,6 +186,8 @@ export class PostgresNonceStore implements NonceStore {
   readonly description: string;
   private readOnly = false;
   private tables = { arkeo_nonces: 'arkeo_nonces', arkeo_contracts: 'arkeo_contracts' };
+  /** Each connection's first query (its durability settings), in flight or done. */
+  private readonly setups = new WeakMap<pg.ClientBase, Promise<void>>();
   private constructor(private readonly pool: pg.Pool, private readonly url: string) {
     this.description = redact(url);
   }
@@ -172,19 +207,26 @@ export class PostgresNonceStore implements NonceStore {
     // reservation must be on disk before its nonce is signed. Queued first on each new client, so it runs first.
     const readOnly = Boolean(options.readOnly);
     // A reading open's connections cannot write at all, whatever a bug might ask of them.
-    pool.on('connect', (client) => void client.query(readOnly ? 'SET synchronous_commit = on; SET default_transaction_read_only = on' : 'SET synchronous_commit = on').catch(() => {}));
     const store = new PostgresNonceStore(pool, url);
+    pool.on('connect', (client) => {
+      const setup = client.query(readOnly ? 'SET synchronous_commit = on; SET default_transaction_read_only = on' : 'SET synchronous_commit = on').then(
+        () => {},
+        () => {},
+      );
+      // A transaction on a checked-out client (reserveWithin) waits for it rather than queueing behind it.
+      store.setups.set(client, setup);
+    });
     store.readOnly = readOnly;
     let exists = true;
     try {
       // The DDL (and its locks: ALTER TABLE takes an exclusive one even when the column exists) runs only when
       // something is missing, so an ordinary open neither waits behind long transactions nor needs DDL rights.
       // A reading open never runs it: an older schema is read as it is (docs/decisions/read-only-store-opens.md).
-      const r = (await pool.query<{ exists: boolean; columns: string[] }>(SCHEMA_STATE)).rows[0]!;
+      const r = (await store.query<{ exists: boolean; columns: string[] }>(SCHEMA_STATE, [])).rows[0]!;
       const columns = new Set(r.columns);
       const complete = SCHEMA_MARKERS.every((m) => columns.has(m));
       exists = r.exists || (options.create !== false && !readOnly);
-      if (exists && !complete && !readOnly) await pool.query(SCHEMA);
+      if (exists && !complete && !readOnly) await store.query(SCHEMA, []);
       store.tables = tableSources(columns, !readOnly);
     } catch (e) {
       await pool.end().catch(() => {});
@@ -208,21 +250,117 @@ export class PostgresNonceStore implements NonceStore {
     return store;
   }
 
+  /**
+   * pool.query, on a connection whose first query (its settings, sent on connect) has finished: a query queued
+   * behind one in flight is what pg deprecates, and it warns on stderr about it.
+   */
+  private async query<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+    const client = await this.checkOut();
+    let failed: Error | undefined;
+    try {
+      await this.setups.get(client);
+      return await client.query<R>(text, values);
+    } catch (e) {
+      failed = e instanceof Error ? e : new Error(String(e));
+      throw e;
+    } finally {
+      this.checkIn(client, failed);
+    }
+  }
+
+  /**
+   * A connection of the pool, for one query or one transaction. A lost server makes a checked-out client emit
+   * 'error', which would be an uncaught exception without a listener; the query in flight fails with it anyway.
+   */
+  private async checkOut(): Promise<pg.PoolClient> {
+    const client = await this.pool.connect();
+    client.on('error', ignoreError);
+    return client;
+  }
+
+  /** Back to the pool; a client whose query failed may be broken, so the pool drops it (as pool.query does). */
+  private checkIn(client: pg.PoolClient, failed: Error | undefined): void {
+    client.off('error', ignoreError);
+    client.release(failed);
+  }
+
   private async q<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
     try {
-      return await this.pool.query<R>(text, values);
+      return await this.query<R>(text, values);
     } catch (e) {
       throw unavailable(this.description, scrubbed(e, this.url, this.description));
     }
   }
 
-  async reserve(contractId: bigint, signer: string, count: number, ceiling?: bigint): Promise<{ first: bigint; last: bigint }> {
+  async reserve(contractId: bigint, signer: string, count: number, ceiling?: bigint, budget?: SpendBudget): Promise<{ first: bigint; last: bigint }> {
     this.writable();
     if (!Number.isInteger(count) || count < 1) throw new NonceStoreError('BAD_COUNT', `reserve: count must be a positive integer, got ${count}`);
+    if (budget) return this.reserveWithin(contractId, signer, count, ceiling, budget);
     const r = await this.q<{ previous: string; reserved: string }>(RESERVE, [String(contractId), signer, count, ceiling === undefined ? null : String(ceiling)]);
     const row = r.rows[0];
     if (!row) throw spendLimitError(contractId, (await this.current(contractId, signer)) + 1n, ceiling ?? 0n);
     return { first: BigInt(row.previous) + 1n, last: BigInt(row.reserved) };
+  }
+
+  /**
+   * A reservation under a spend budget: one transaction that takes the contract's velocity lock, reads the time
+   * (the server's clock: every host's claims are bucketed by one clock), the nonce row and the scopes' spend in the
+   * last day, cuts the block to what the ceiling and the budget admit, and writes the mark and the spend.
+   */
+  private async reserveWithin(contractId: bigint, signer: string, count: number, ceiling: bigint | undefined, budget: SpendBudget): Promise<{ first: bigint; last: bigint }> {
+    const cid = String(contractId);
+    const scopes = scopesOf(budget);
+    let client: pg.PoolClient;
+    try {
+      client = await this.checkOut();
+    } catch (e) {
+      throw unavailable(this.description, scrubbed(e, this.url, this.description));
+    }
+    let failed: unknown;
+    try {
+      await this.setups.get(client);
+      await client.query('BEGIN');
+      const at = Number((await client.query<{ now: string }>(VELOCITY_LOCK, [cid])).rows[0]!.now);
+      const row = (await client.query<{ reserved: string }>('SELECT reserved::text FROM arkeo_nonces WHERE contract_id = $1 AND signer = $2 FOR UPDATE', [cid, signer])).rows[0];
+      const current = row ? BigInt(row.reserved) : 0n;
+      let last = current + BigInt(count);
+      if (ceiling !== undefined && last > ceiling) last = ceiling;
+      if (last <= current) {
+        await client.query('ROLLBACK');
+        throw spendLimitError(contractId, current + 1n, ceiling ?? 0n);
+      }
+      const ledgers = new Map<string, SpendBuckets>(scopes.map((s) => [s, new Map()]));
+      const rows = await client.query<{ scope: string; bucket: string; amount: string }>('SELECT scope, bucket::text, amount::text FROM arkeo_spend WHERE contract_id = $1 AND scope = ANY($2::text[]) AND bucket >= $3', [cid, scopes, keepFrom(at)]);
+      for (const r of rows.rows) ledgers.get(r.scope)!.set(Number(r.bucket), BigInt(r.amount));
+      const fit = admit(budget, (scope) => ledgers.get(scope)!, last - current, at);
+      if ('refusal' in fit) {
+        await client.query('ROLLBACK');
+        throw new SpendVelocityError(contractId, fit.refusal);
+      }
+      last = current + fit.count;
+      await client.query(
+        `INSERT INTO arkeo_nonces AS n (contract_id, signer, reserved, previous, updated_at) VALUES ($1::numeric, $2, $3::bigint, $4::bigint, now())
+         ON CONFLICT (contract_id, signer) DO UPDATE SET previous = n.reserved, reserved = $3::bigint, updated_at = now()`,
+        [cid, signer, String(last), String(current)],
+      );
+      await client.query(
+        `INSERT INTO arkeo_spend AS s (contract_id, scope, bucket, amount) SELECT $1::numeric, scope, $3::bigint, $4::numeric FROM unnest($2::text[]) AS scope
+         ON CONFLICT (contract_id, scope, bucket) DO UPDATE SET amount = s.amount + EXCLUDED.amount`,
+        [cid, scopes, bucketOf(at), String(fit.count * budget.rate)],
+      );
+      // Buckets older than a day count in no window.
+      await client.query('DELETE FROM arkeo_spend WHERE contract_id = $1 AND scope = ANY($2::text[]) AND bucket < $3', [cid, scopes, keepFrom(at)]);
+      await client.query('COMMIT');
+      return { first: current + 1n, last };
+    } catch (e) {
+      if (e instanceof NonceStoreError) throw e;
+      failed = e;
+      // A commit that may or may not have happened only skips nonces; the rollback of one that failed is best effort.
+      await client.query('ROLLBACK').catch(() => {});
+      throw unavailable(this.description, scrubbed(e, this.url, this.description));
+    } finally {
+      this.checkIn(client, failed instanceof Error ? failed : failed === undefined ? undefined : new Error(String(failed)));
+    }
   }
 
   async current(contractId: bigint, signer: string): Promise<bigint> {
@@ -279,15 +417,15 @@ export class PostgresNonceStore implements NonceStore {
   async putContract(t: ContractTerms): Promise<void> {
     this.writable();
     await this.q(
-      `INSERT INTO arkeo_contracts (contract_id, rate, deposit, max_spend, source, client, delegate) VALUES ($1, $2, $3, $4, $5, $6, $7)
-       ON CONFLICT (contract_id) DO UPDATE SET rate = $2, deposit = $3, max_spend = $4, source = $5, client = $6, delegate = $7, updated_at = now()`,
-      [String(t.contractId), String(t.rate), String(t.deposit), t.maxSpend === undefined ? null : String(t.maxSpend), t.source, partyText(t.client), partyText(t.delegate)],
+      `INSERT INTO arkeo_contracts (contract_id, rate, deposit, max_spend, source, client, delegate, max_spend_per_hour, max_spend_per_day) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       ON CONFLICT (contract_id) DO UPDATE SET rate = $2, deposit = $3, max_spend = $4, source = $5, client = $6, delegate = $7, max_spend_per_hour = $8, max_spend_per_day = $9, updated_at = now()`,
+      [String(t.contractId), String(t.rate), String(t.deposit), amountText(t.maxSpend), t.source, partyText(t.client), partyText(t.delegate), amountText(t.maxSpendPerHour), amountText(t.maxSpendPerDay)],
     );
   }
 
   async getContract(contractId: bigint): Promise<ContractTerms | undefined> {
     const r = await this.q<ContractRowText>(
-      `SELECT contract_id::text, rate::text, deposit::text, max_spend::text, source, client, delegate FROM ${this.tables.arkeo_contracts} WHERE contract_id = $1`,
+      `SELECT ${CONTRACT_SELECT} FROM ${this.tables.arkeo_contracts} WHERE contract_id = $1`,
       [String(contractId)],
     );
     return r.rows[0] ? termsFromRow(r.rows[0]) : undefined;
@@ -295,7 +433,7 @@ export class PostgresNonceStore implements NonceStore {
 
   async listContracts(): Promise<ContractTerms[]> {
     // The table-qualified name orders by the NUMERIC column: a bare contract_id would be the ::text output column, "11" < "9".
-    const r = await this.q<ContractRowText>(`SELECT contract_id::text, rate::text, deposit::text, max_spend::text, source, client, delegate FROM ${this.tables.arkeo_contracts} ORDER BY arkeo_contracts.contract_id`, []);
+    const r = await this.q<ContractRowText>(`SELECT ${CONTRACT_SELECT} FROM ${this.tables.arkeo_contracts} ORDER BY arkeo_contracts.contract_id`, []);
     return r.rows.map(termsFromRow);
   }
 

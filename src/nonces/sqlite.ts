@@ -4,7 +4,8 @@ import { createRequire } from 'node:module';
 import type { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { ensurePrivateDir, FILE_MODE } from '../fsutil.js';
-import { backwardError, readOnlyError, spendLimitError, unavailable, NonceStoreError, type ContractTerms, type NonceRow, type NonceStore } from './store.js';
+import { backwardError, readOnlyError, spendLimitError, unavailable, NonceStoreError, SpendVelocityError, type ContractTerms, type NonceRow, type NonceStore } from './store.js';
+import { admit, bucketOf, keepFrom, scopesOf, type SpendBudget, type SpendBuckets, type VelocityRefusal } from './velocity.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS nonces (
@@ -23,9 +24,18 @@ CREATE TABLE IF NOT EXISTS contracts (
   source      TEXT NOT NULL,
   updated_at  INTEGER NOT NULL,
   client      TEXT,                 -- hex of the 33-byte client key, when known
-  delegate    TEXT                  -- hex of the 33-byte delegate key, when the contract names one
+  delegate    TEXT,                 -- hex of the 33-byte delegate key, when the contract names one
+  max_spend_per_hour TEXT,          -- spend velocity limits (uarkeo), NULL when none
+  max_spend_per_day  TEXT
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS spend (
+  contract_id TEXT NOT NULL,
+  scope       TEXT NOT NULL,        -- 'contract', or 'token:<name>' for one daemon token's claims
+  bucket      INTEGER NOT NULL,     -- unix minute of the reservations
+  amount      TEXT NOT NULL,        -- uarkeo reserved in that minute (decimal)
+  PRIMARY KEY (contract_id, scope, bucket)
+) WITHOUT ROWID;
 `;
 
 /** What the read statements select from: the tables themselves, or (read-only, older file) a view of them. */
@@ -38,7 +48,7 @@ const CURRENT_TABLES: TableSources = { nonces: 'nonces', contracts: 'contracts' 
 /** Every column the read statements use, with what a file made before the column existed means by its absence. */
 const READ_COLUMNS: Record<keyof TableSources, [string, string][]> = {
   nonces: [['contract_id', 'NULL'], ['signer', 'NULL'], ['reserved', '0'], ['updated_at', '0'], ['floor', '0']],
-  contracts: [['contract_id', 'NULL'], ['rate', 'NULL'], ['deposit', 'NULL'], ['max_spend', 'NULL'], ['source', 'NULL'], ['client', 'NULL'], ['delegate', 'NULL']],
+  contracts: [['contract_id', 'NULL'], ['rate', 'NULL'], ['deposit', 'NULL'], ['max_spend', 'NULL'], ['source', 'NULL'], ['client', 'NULL'], ['delegate', 'NULL'], ['max_spend_per_hour', 'NULL'], ['max_spend_per_day', 'NULL']],
 };
 
 /**
@@ -62,6 +72,7 @@ interface Pending {
   signer: string;
   count: number;
   ceiling?: bigint;
+  budget?: SpendBudget;
   resolve: (r: { first: bigint; last: bigint }) => void;
   reject: (e: unknown) => void;
 }
@@ -126,7 +137,8 @@ export class SqliteNonceStore implements NonceStore {
         // Stores made before the floor existed: add it (0: nothing declared yet).
         if (!(this.db.prepare("SELECT 1 FROM pragma_table_info('nonces') WHERE name = 'floor'").get())) this.db.exec('ALTER TABLE nonces ADD COLUMN floor INTEGER NOT NULL DEFAULT 0');
         // Stores made before contract parties were kept: add them (NULL: parties unknown, signed as before).
-        for (const column of ['client', 'delegate']) {
+        // … and before spend velocity limits (NULL: none).
+        for (const column of ['client', 'delegate', 'max_spend_per_hour', 'max_spend_per_day']) {
           if (!this.db.prepare("SELECT 1 FROM pragma_table_info('contracts') WHERE name = ?").get(column)) this.db.exec(`ALTER TABLE contracts ADD COLUMN ${column} TEXT`);
         }
       }
@@ -138,18 +150,19 @@ export class SqliteNonceStore implements NonceStore {
     this.stmts = {
       get: this.db.prepare(`SELECT reserved FROM ${nonces} WHERE contract_id = ? AND signer = ?`),
       list: this.db.prepare(`SELECT contract_id, signer, reserved, updated_at FROM ${nonces} ORDER BY CAST(contract_id AS INTEGER), signer`),
-      getContract: this.db.prepare(`SELECT contract_id, rate, deposit, max_spend, source, client, delegate FROM ${contracts} WHERE contract_id = ?`),
+      getContract: this.db.prepare(`SELECT ${CONTRACT_COLUMNS} FROM ${contracts} WHERE contract_id = ?`),
       dataVersion: this.db.prepare('PRAGMA data_version').pluck(),
       floor: this.db.prepare(`SELECT floor FROM ${nonces} WHERE contract_id = ? AND signer = ?`).pluck(),
-      listContracts: this.db.prepare(`SELECT contract_id, rate, deposit, max_spend, source, client, delegate FROM ${contracts} ORDER BY CAST(contract_id AS INTEGER)`),
+      listContracts: this.db.prepare(`SELECT ${CONTRACT_COLUMNS} FROM ${contracts} ORDER BY CAST(contract_id AS INTEGER)`),
     };
     this.writes = this.readOnly
       ? undefined
       : {
           ...reservationStatements(this.db),
           putContract: this.db.prepare(
-            'INSERT INTO contracts (contract_id, rate, deposit, max_spend, source, updated_at, client, delegate) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ' +
-              'ON CONFLICT (contract_id) DO UPDATE SET rate = excluded.rate, deposit = excluded.deposit, max_spend = excluded.max_spend, source = excluded.source, updated_at = excluded.updated_at, client = excluded.client, delegate = excluded.delegate',
+            'INSERT INTO contracts (contract_id, rate, deposit, max_spend, source, updated_at, client, delegate, max_spend_per_hour, max_spend_per_day) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ' +
+              'ON CONFLICT (contract_id) DO UPDATE SET rate = excluded.rate, deposit = excluded.deposit, max_spend = excluded.max_spend, source = excluded.source, updated_at = excluded.updated_at, client = excluded.client, delegate = excluded.delegate, ' +
+              'max_spend_per_hour = excluded.max_spend_per_hour, max_spend_per_day = excluded.max_spend_per_day',
           ),
           raise: this.db.prepare(
             'INSERT INTO nonces (contract_id, signer, reserved, updated_at, floor) VALUES (@cid, @signer, @value, @now, @value) ' +
@@ -174,11 +187,11 @@ export class SqliteNonceStore implements NonceStore {
     return new SqliteNonceStore(file, options);
   }
 
-  reserve(contractId: bigint, signer: string, count: number, ceiling?: bigint): Promise<{ first: bigint; last: bigint }> {
+  reserve(contractId: bigint, signer: string, count: number, ceiling?: bigint, budget?: SpendBudget): Promise<{ first: bigint; last: bigint }> {
     if (!Number.isInteger(count) || count < 1) throw new NonceStoreError('BAD_COUNT', `reserve: count must be a positive integer, got ${count}`);
     if (this.readOnly) return Promise.reject(readOnlyError(this.description));
     return new Promise((resolve, reject) => {
-      this.queue.push({ contractId, signer, count, ceiling, resolve, reject });
+      this.queue.push({ contractId, signer, count, ceiling, ...(budget ? { budget } : {}), resolve, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.flush());
@@ -191,12 +204,13 @@ export class SqliteNonceStore implements NonceStore {
     const batch = this.queue;
     this.queue = [];
     this.flushScheduled = false;
-    const requests = batch.map(({ contractId, signer, count, ceiling }) => ({ contractId, signer, count, ceiling }));
+    const requests = batch.map(({ contractId, signer, count, ceiling, budget }) => ({ contractId, signer, count, ceiling, ...(budget ? { budget } : {}) }));
     const settle = (outcomes: ReserveOutcome[]) =>
       batch.forEach((p, i) => {
         const o = outcomes[i]!;
-        if ('error' in o) p.reject(spendLimitError(p.contractId, o.next, p.ceiling ?? 0n));
-        else p.resolve(o);
+        if (!('error' in o)) p.resolve(o);
+        else if (o.error === 'SPEND_VELOCITY') p.reject(new SpendVelocityError(p.contractId, o.refusal));
+        else p.reject(spendLimitError(p.contractId, o.next, p.ceiling ?? 0n));
       });
     const failAll = (e: unknown) => {
       const err = unavailable(this.description, e);
@@ -298,7 +312,18 @@ export class SqliteNonceStore implements NonceStore {
     const w = this.w;
     this.terms.clear();
     this.write(() =>
-      w.putContract.run(String(t.contractId), String(t.rate), String(t.deposit), t.maxSpend === undefined ? null : String(t.maxSpend), t.source, BigInt(Date.now()), partyText(t.client), partyText(t.delegate)),
+      w.putContract.run(
+        String(t.contractId),
+        String(t.rate),
+        String(t.deposit),
+        amountText(t.maxSpend),
+        t.source,
+        BigInt(Date.now()),
+        partyText(t.client),
+        partyText(t.delegate),
+        amountText(t.maxSpendPerHour),
+        amountText(t.maxSpendPerDay),
+      ),
     );
   }
 
@@ -340,6 +365,9 @@ export class SqliteNonceStore implements NonceStore {
   }
 }
 
+/** The contracts columns the read statements select, in both engines' names. */
+const CONTRACT_COLUMNS = 'contract_id, rate, deposit, max_spend, source, client, delegate, max_spend_per_hour, max_spend_per_day';
+
 export interface ContractRowText {
   contract_id: string;
   rate: string;
@@ -348,6 +376,13 @@ export interface ContractRowText {
   source: string;
   client?: string | null;
   delegate?: string | null;
+  max_spend_per_hour?: string | null;
+  max_spend_per_day?: string | null;
+}
+
+/** An optional amount as stored: decimal text, NULL when absent. */
+export function amountText(v: bigint | undefined): string | null {
+  return v === undefined ? null : String(v);
 }
 
 /** A party key as stored: lowercase hex of the 33-byte compressed key, NULL when unknown. */
@@ -367,6 +402,8 @@ export function termsFromRow(r: ContractRowText): ContractTerms {
     maxSpend: r.max_spend === null ? undefined : BigInt(r.max_spend),
     source: r.source,
   };
+  if (r.max_spend_per_hour != null) terms.maxSpendPerHour = BigInt(r.max_spend_per_hour);
+  if (r.max_spend_per_day != null) terms.maxSpendPerDay = BigInt(r.max_spend_per_day);
   const client = partyKey(r.client);
   const delegate = partyKey(r.delegate);
   if (client) terms.client = client;
@@ -390,13 +427,24 @@ export function openDatabase(file: string, options: SqliteNonceStoreOptions): Da
   return db;
 }
 
-export function reservationStatements(db: Database.Database): { get: Database.Statement; upsert: Database.Statement } {
+export interface ReservationStatements {
+  get: Database.Statement;
+  upsert: Database.Statement;
+  spendRows: Database.Statement;
+  spendSet: Database.Statement;
+  spendPrune: Database.Statement;
+}
+
+export function reservationStatements(db: Database.Database): ReservationStatements {
   return {
     get: db.prepare('SELECT reserved FROM nonces WHERE contract_id = ? AND signer = ?'),
     upsert: db.prepare(
       'INSERT INTO nonces (contract_id, signer, reserved, updated_at) VALUES (?, ?, ?, ?) ' +
         'ON CONFLICT (contract_id, signer) DO UPDATE SET reserved = excluded.reserved, updated_at = excluded.updated_at',
     ),
+    spendRows: db.prepare('SELECT bucket, amount FROM spend WHERE contract_id = ? AND scope = ? AND bucket >= ?'),
+    spendSet: db.prepare('INSERT INTO spend (contract_id, scope, bucket, amount) VALUES (?, ?, ?, ?) ON CONFLICT (contract_id, scope, bucket) DO UPDATE SET amount = excluded.amount'),
+    spendPrune: db.prepare('DELETE FROM spend WHERE contract_id = ? AND scope = ? AND bucket < ?'),
   };
 }
 
@@ -405,16 +453,37 @@ export interface ReserveRequest {
   signer: string;
   count: number;
   ceiling?: bigint;
+  budget?: SpendBudget;
 }
-export type ReserveOutcome = { first: bigint; last: bigint } | { error: 'SPEND_LIMIT'; next: bigint };
+export type ReserveOutcome = { first: bigint; last: bigint } | { error: 'SPEND_LIMIT'; next: bigint } | { error: 'SPEND_VELOCITY'; refusal: VelocityRefusal };
 
-/** Reserve for every request in one IMMEDIATE transaction; throws (nothing reserved) if the commit fails. */
-export function reserveBatch(db: Database.Database, stmts: ReturnType<typeof reservationStatements>, batch: ReserveRequest[]): ReserveOutcome[] {
+/**
+ * Reserve for every request in one IMMEDIATE transaction; throws (nothing reserved) if the commit fails. A
+ * request with a budget is checked against the spend its scopes recorded in the last day, read inside the same
+ * transaction (BEGIN IMMEDIATE: no other writer in between), and its cost is recorded there before the commit;
+ * requests later in the batch see the earlier ones' spend.
+ */
+export function reserveBatch(db: Database.Database, stmts: ReservationStatements, batch: ReserveRequest[]): ReserveOutcome[] {
   const outcomes: ReserveOutcome[] = [];
-  const now = BigInt(Date.now());
+  const at = Date.now();
+  const now = BigInt(at);
+  const bucket = bucketOf(at);
   db.transaction(() => {
+    // Each (contract, scope) the batch touches: its buckets, read once, kept current as the batch charges it.
+    const ledgers = new Map<string, SpendBuckets>();
+    const ledger = (contractId: string, scope: string): SpendBuckets => {
+      const key = `${contractId}/${scope}`;
+      let buckets = ledgers.get(key);
+      if (!buckets) {
+        buckets = new Map();
+        for (const r of stmts.spendRows.all(contractId, scope, keepFrom(at)) as { bucket: bigint; amount: string }[]) buckets.set(Number(r.bucket), BigInt(r.amount));
+        ledgers.set(key, buckets);
+      }
+      return buckets;
+    };
     for (const p of batch) {
-      const row = stmts.get.get(String(p.contractId), p.signer) as { reserved: bigint } | undefined;
+      const cid = String(p.contractId);
+      const row = stmts.get.get(cid, p.signer) as { reserved: bigint } | undefined;
       const current = row?.reserved ?? 0n;
       let last = current + BigInt(p.count);
       if (p.ceiling !== undefined && last > p.ceiling) last = p.ceiling;
@@ -422,8 +491,28 @@ export function reserveBatch(db: Database.Database, stmts: ReturnType<typeof res
         outcomes.push({ error: 'SPEND_LIMIT', next: current + 1n });
         continue;
       }
-      stmts.upsert.run(String(p.contractId), p.signer, last, now);
+      if (p.budget) {
+        const fit = admit(p.budget, (scope) => ledger(cid, scope), last - current, at);
+        if ('refusal' in fit) {
+          outcomes.push({ error: 'SPEND_VELOCITY', refusal: fit.refusal });
+          continue;
+        }
+        last = current + fit.count;
+        const cost = fit.count * p.budget.rate;
+        for (const scope of scopesOf(p.budget)) {
+          const buckets = ledger(cid, scope);
+          const amount = (buckets.get(bucket) ?? 0n) + cost;
+          buckets.set(bucket, amount);
+          stmts.spendSet.run(cid, scope, BigInt(bucket), String(amount));
+        }
+      }
+      stmts.upsert.run(cid, p.signer, last, now);
       outcomes.push({ first: current + 1n, last });
+    }
+    // Buckets older than a day count in no window.
+    for (const key of ledgers.keys()) {
+      const slash = key.indexOf('/');
+      stmts.spendPrune.run(key.slice(0, slash), key.slice(slash + 1), BigInt(keepFrom(at)));
     }
   }).immediate();
   return outcomes;

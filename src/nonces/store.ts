@@ -1,4 +1,5 @@
 import { ArkeoSignerError } from '../errors.js';
+import { CONTRACT_SCOPE, type SpendBudget, type VelocityRefusal, type VelocityWindow } from './velocity.js';
 
 /**
  * Nonce stores. A nonce is reserved — made durable — BEFORE any signature over it exists, and a store that
@@ -15,6 +16,9 @@ export interface ContractTerms {
   deposit: bigint;
   /** An extra ceiling below the deposit, if the operator wants one. */
   maxSpend?: bigint;
+  /** Spend velocity: at most this much (uarkeo) reserved for the contract in any hour / any day (velocity.ts). */
+  maxSpendPerHour?: bigint;
+  maxSpendPerDay?: bigint;
   /** 'manual' (claim contract add) or the LCD URL it was read from. */
   source: string;
   /**
@@ -44,11 +48,14 @@ export interface NonceStore {
   /** 'sqlite:<path>' or 'postgres://…' with the password removed, for messages and /healthz. */
   readonly description: string;
   /**
-   * Atomically reserve up to `count` nonces after the current high-water mark, never above `ceiling`, and make
-   * the reservation durable. Returns the first and last nonce reserved. Throws SPEND_LIMIT when nothing fits,
+   * Atomically reserve up to `count` nonces after the current high-water mark, never above `ceiling` and never
+   * more than `budget` admits, and make the reservation durable. With a budget, the same transaction reads each
+   * scope's spend in its windows, cuts the block to what fits, and records the reserved nonces' cost (count ×
+   * rate) in every scope: a reserved nonce counts as spent. Returns the first and last nonce reserved. Throws
+   * SPEND_LIMIT when the ceiling leaves nothing, SPEND_VELOCITY (SpendVelocityError) when the budget does,
    * NONCE_STORE_UNAVAILABLE when it cannot persist.
    */
-  reserve(contractId: bigint, signer: string, count: number, ceiling?: bigint): Promise<{ first: bigint; last: bigint }>;
+  reserve(contractId: bigint, signer: string, count: number, ceiling?: bigint, budget?: SpendBudget): Promise<{ first: bigint; last: bigint }>;
   /** The high-water mark (0 when nothing was ever reserved). */
   current(contractId: bigint, signer: string): Promise<bigint>;
   /** Raise the high-water mark and the floor to at least `value`; never lowers them. Returns the new mark. */
@@ -79,6 +86,34 @@ export function spendLimitError(contractId: bigint, next: bigint, ceiling: bigin
     'SPEND_LIMIT',
     `contract ${contractId}: nonce ${next} would exceed the spend ceiling (highest allowed nonce is ${ceiling}); nothing was signed`,
   );
+}
+
+/**
+ * A claim over a spend velocity limit, refused before any nonce was taken. `retryAt` is when one claim fits again
+ * (by the store's clock), undefined when the limit is below the cost of one claim and no wait helps.
+ */
+export class SpendVelocityError extends NonceStoreError {
+  readonly scope: string;
+  readonly window: VelocityWindow;
+  readonly retryAt: Date | undefined;
+  /** Whole seconds from the refusal to `retryAt` (at least 1), measured on the store's clock: a Retry-After. */
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(contractId: bigint, r: VelocityRefusal) {
+    const who = r.scope === CONTRACT_SCOPE ? `the contract's limit (max_spend_per_${r.window})` : `${r.scope.replace(':', ' ')}'s limit on it (max_spend_per_${r.window})`;
+    const seconds = r.retryAt === undefined ? undefined : Math.max(1, Math.ceil((r.retryAt - r.now) / 1000));
+    const when =
+      r.retryAt === undefined
+        ? `the limit is below the cost of one claim, so no claim fits it; raise it`
+        : `the next claim is possible at ${new Date(r.retryAt).toISOString().replace('.000Z', 'Z')} (in ${seconds} s)`;
+    super('SPEND_VELOCITY', `contract ${contractId}: ${who} is ${r.limit} uarkeo per ${r.window}, ${r.spent} is spent in the last ${r.window} and a claim costs ${r.cost}; ${when}; nothing was signed`, {
+      context: { velocity_scope: r.scope.startsWith('token:') ? 'token' : 'contract', velocity_window: r.window, ...(r.retryAt !== undefined ? { retry_at: new Date(r.retryAt).toISOString() } : {}) },
+    });
+    this.scope = r.scope;
+    this.window = r.window;
+    this.retryAt = r.retryAt === undefined ? undefined : new Date(r.retryAt);
+    this.retryAfterSeconds = seconds;
+  }
 }
 
 export function unavailable(description: string, cause: unknown): NonceStoreError {

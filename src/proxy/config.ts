@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import { InputError } from '../errors.js';
-import { parseContractId } from '../claims/index.js';
+import { parseContractId, parseDecimal } from '../claims/index.js';
 import { checkPoolName } from '../claims/pools.js';
 import { parseListen, type Listen } from './server.js';
 import { sentinelBase } from './sentinel.js';
@@ -18,6 +18,8 @@ import { sentinelBase } from './sentinel.js';
  *   service = "eth-mainnet-fullnode"
  *   contract = "auto"                  # or a contract id, or "pool:NAME"
  *   key = "alice"                      # not with a pool: its members sign with their own keys
+ *   max_spend_per_hour = "1000000"     # optional, uarkeo: tightens the contract's own spend velocity limits
+ *   max_spend_per_day = "10000000"
  */
 /** A contract id; 'auto' (the active one for the key); or a pool's contracts, each with its own key. */
 export type ContractSpec = bigint | 'auto' | { pool: string };
@@ -30,6 +32,9 @@ export interface UpstreamConfig {
   contract: ContractSpec;
   /** The key that pays; undefined for a pool. */
   key?: string;
+  /** Spend velocity limits (uarkeo) on the upstream's contract(s), beside their registered ones (the tighter wins). */
+  maxSpendPerHour?: bigint;
+  maxSpendPerDay?: bigint;
 }
 
 export interface ProxyConfig {
@@ -39,13 +44,26 @@ export interface ProxyConfig {
 }
 
 const TOP = new Set(['nonce_store', 'node', 'upstream']);
-const FIELDS = new Set(['name', 'listen', 'sentinel', 'service', 'contract', 'key']);
+const FIELDS = new Set(['name', 'listen', 'sentinel', 'service', 'contract', 'key', 'max_spend_per_hour', 'max_spend_per_day']);
 
 function str(o: Record<string, unknown>, field: string, where: string, required = true): string | undefined {
   const v = o[field];
   if (v === undefined && !required) return undefined;
   if (typeof v !== 'string' || v === '') throw new InputError('BAD_CONFIG', `${where}: "${field}" must be a non-empty string`);
   return v;
+}
+
+/** An optional amount of uarkeo: a TOML integer or a decimal string, at least 1. */
+function amountOf(o: Record<string, unknown>, field: string, where: string): bigint | undefined {
+  const v = o[field];
+  if (v === undefined) return undefined;
+  const text = typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : typeof v === 'bigint' ? String(v) : v;
+  if (typeof text !== 'string') throw new InputError('BAD_CONFIG', `${where}: "${field}" must be an amount of uarkeo (an integer or a decimal string)`);
+  try {
+    return parseDecimal(text, `${where}: ${field}`, 1n, (1n << 128n) - 1n);
+  } catch (e) {
+    throw new InputError('BAD_CONFIG', (e as Error).message);
+  }
 }
 
 export function parseContractSpec(text: string): ContractSpec {
@@ -97,7 +115,9 @@ export function loadProxyConfig(file: string): ProxyConfig {
     }
     if (typeof contract === 'object' && o.key !== undefined) throw new InputError('BAD_CONFIG', `${where}: "key" does not go with contract = "pool:${contract.pool}": each member signs with its own key; leave key out`);
     const key = typeof contract === 'object' ? undefined : str(o, 'key', where)!;
-    return { name, listen, sentinel: o.sentinel as string, service, contract, ...(key !== undefined ? { key } : {}) };
+    const perHour = amountOf(o, 'max_spend_per_hour', where);
+    const perDay = amountOf(o, 'max_spend_per_day', where);
+    return { name, listen, sentinel: o.sentinel as string, service, contract, ...(key !== undefined ? { key } : {}), ...(perHour !== undefined ? { maxSpendPerHour: perHour } : {}), ...(perDay !== undefined ? { maxSpendPerDay: perDay } : {}) };
   });
   return { nonceStore: str(doc, 'nonce_store', file, false), node: str(doc, 'node', file, false), upstreams };
 }

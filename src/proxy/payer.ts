@@ -6,6 +6,7 @@ import { PREFIXES, toBech32PubKey } from '../crypto/address.js';
 import { equalBytes } from '../crypto/bytes.js';
 import { LocalClaimSource, RemoteError, UnprovenNonceError, fetchSentinelClaim, proveStoredClaim, type ClaimSource, type PaidClaim } from '../claims/index.js';
 import { maxNonceFor, type ContractTerms, type NonceStore } from '../nonces/store.js';
+import type { VelocityLimits } from '../nonces/velocity.js';
 import type { Signer } from '../signers/index.js';
 import { peekStream } from '../http.js';
 import { log } from '../log.js';
@@ -64,6 +65,8 @@ export interface PayerOptions {
   keyName?: string;
   blockSize?: number;
   pubPrefix?: string;
+  /** Spend velocity limits tightening the contract's own, for a Signer's claims (the daemon applies its token's). */
+  contractVelocity?: VelocityLimits;
   metrics?: ProxyMetrics;
   /** Label for metrics and logs (the upstream's name in a config file). */
   name?: string;
@@ -227,7 +230,7 @@ export class ContractPayer implements Payer {
   static async open(options: PayerOptions): Promise<ContractPayer> {
     const base = sentinelBase(options.sentinel);
     const prefix = options.pubPrefix ?? PREFIXES.accountPub;
-    const claims = isClaimSource(options.claims) ? options.claims : await LocalClaimSource.create(options.claims, options.store, { blockSize: options.blockSize ?? 1, pubPrefix: prefix });
+    const claims = isClaimSource(options.claims) ? options.claims : await LocalClaimSource.create(options.claims, options.store, { blockSize: options.blockSize ?? 1, pubPrefix: prefix, ...(options.contractVelocity ? { contractVelocity: options.contractVelocity } : {}) });
     try {
       const pub = claims.publicKey;
       let contractId: bigint;
@@ -255,6 +258,8 @@ export class ContractPayer implements Payer {
           rate: c.rate,
           deposit: c.deposit,
           ...(known?.maxSpend !== undefined ? { maxSpend: known.maxSpend } : {}),
+          ...(known?.maxSpendPerHour !== undefined ? { maxSpendPerHour: known.maxSpendPerHour } : {}),
+          ...(known?.maxSpendPerDay !== undefined ? { maxSpendPerDay: known.maxSpendPerDay } : {}),
           ...parties,
           source: options.chain ? `${options.chain.lcd}/arkeo/active-contract` : `${base}/active-contract`,
         });

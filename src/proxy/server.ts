@@ -3,7 +3,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import type { Readable } from 'node:stream';
 import { InputError } from '../errors.js';
-import { NonceStoreError, type NonceStore } from '../nonces/store.js';
+import { NonceStoreError, SpendVelocityError, type NonceStore } from '../nonces/store.js';
 import { isLoopbackHost, sendJson } from '../http.js';
 import { log } from '../log.js';
 import { ClaimPolicyError } from '../claims/service.js';
@@ -183,12 +183,15 @@ export class SigningProxy {
       if (e instanceof PayerError && e.code === 'SENTINEL_UNREACHABLE') status = 502;
       else if (e instanceof PayerError && e.code === 'SENTINEL_BUSY') status = 504;
       else if (e instanceof PayerError && e.code === 'BODY_TOO_LARGE') status = 413;
+      // A spend velocity limit (ours, or the daemon's for its token): not now, and nothing was signed.
+      else if (code === 'SPEND_VELOCITY') status = e instanceof SpendVelocityError && e.retryAfterSeconds === undefined ? 403 : 429;
       else if (e instanceof NonceStoreError) status = 503; // fail closed: no durable nonce, no signature
       // Our own refusal to sign (the wrong key or header form for the contract): the app sees why, as the daemon says it.
       else if (e instanceof ClaimPolicyError) status = 403;
       else status = 500;
       note = ` error=${code}`;
-      if (!res.headersSent) sendJson(res, status, { error: status === 500 && !(e instanceof PayerError) ? `internal error (${(e as Error).name})` : message, code });
+      const wait = e instanceof SpendVelocityError ? e.retryAfterSeconds : undefined;
+      if (!res.headersSent) sendJson(res, status, { error: status === 500 && !(e instanceof PayerError) ? `internal error (${(e as Error).name})` : message, code }, wait !== undefined ? { headers: { 'retry-after': String(wait) } } : {});
       else res.destroy();
     } finally {
       m.requests.inc({ upstream: payer.name, status: String(status), tier });

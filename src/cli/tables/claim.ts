@@ -86,12 +86,14 @@ the chain checks the delegate if there is one, else the client). P is hex, arkeo
 
 const CONTRACT_ABOUT = `Record a contract's rate and deposit and its parties (typed in, or read from an LCD endpoint) and an optional
 spend ceiling; claim sign then refuses any nonce whose nonce × rate exceeds min(deposit, max spend), and with
-the parties known chooses the key's header form and refuses a key or form a verifier would reject.`;
+the parties known chooses the key's header form and refuses a key or form a verifier would reject.
+--max-spend-per-hour / --max-spend-per-day bound what every signer using this store (claim sign, the daemon,
+the proxy) may reserve for the contract in any hour / day; a claim over it is refused with the time it fits again.`;
 
 export const CLAIM_CONTRACT_ADD = commandTable({
   command: 'claim contract add',
   summary: 'record a contract\'s rate, deposit, parties and spend ceiling',
-  usage: ['--id ID (--rate R --deposit D [--client P [--delegate P]] | --lcd URL) [--max-spend M] [--nonce-store PATH|postgres://…] [--home DIR] [-o json]'],
+  usage: ['--id ID (--rate R --deposit D [--client P [--delegate P]] | --lcd URL) [--max-spend M] [--max-spend-per-hour N] [--max-spend-per-day N] [--nonce-store PATH|postgres://…] [--home DIR] [-o json]'],
   about: CONTRACT_ABOUT,
   flags: {
     id: { type: 'string', value: 'ID', required: true, help: 'the contract id' },
@@ -101,6 +103,8 @@ export const CLAIM_CONTRACT_ADD = commandTable({
     delegate: { type: 'string', value: PUBKEY_VALUE, help: 'the contract\'s delegate' },
     lcd: { type: 'string', value: 'URL', help: 'read the rate, deposit and parties from this chain LCD' },
     'max-spend': { type: 'string', value: 'M', help: 'a spend ceiling below the deposit' },
+    'max-spend-per-hour': { type: 'string', value: 'N', help: 'at most N uarkeo of claims reserved for the contract in any hour' },
+    'max-spend-per-day': { type: 'string', value: 'N', help: 'at most N uarkeo of claims reserved for the contract in any day' },
     ...STORE_FLAGS,
     ...CREATE_STORE_FLAG,
     home: KEYRING_FLAGS.home,

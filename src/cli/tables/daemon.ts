@@ -31,7 +31,7 @@ and limits. The audit log's tail is always checked against its head before servi
 export const TOKEN_CREATE = commandTable({
   command: 'daemon token create',
   summary: 'create a bearer token and print it once',
-  usage: ['--name NAME --keys K1,K2|* [--ops claim,arkcontract,raw,tx] [--contracts 1,2|*] [--rate N [--burst N]] [--max-spend M] [--allow-management-spend] [--delegate-contracts-only] [--policy JSON|FILE] [--config PATH]'],
+  usage: ['--name NAME --keys K1,K2|* [--ops claim,arkcontract,raw,tx] [--contracts 1,2|*] [--rate N [--burst N]] [--max-spend M] [--max-spend-per-hour N] [--max-spend-per-day N] [--allow-management-spend] [--delegate-contracts-only] [--policy JSON|FILE] [--config PATH]'],
   about: `Create a bearer token and print it once on stdout; only its SHA-256 is stored. --keys must name keys of the
 keyring the daemon config names (or "*"). The flags set the policy's fields over --policy's.`,
   flags: {
@@ -42,6 +42,8 @@ keyring the daemon config names (or "*"). The flags set the policy's fields over
     rate: { type: 'string', value: 'N', help: 'requests per second it may make' },
     burst: { type: 'string', value: 'N', computedDefault: '--rate', help: 'requests it may make at once' },
     'max-spend': { type: 'string', value: 'M', help: 'a spend ceiling per contract for its claims' },
+    'max-spend-per-hour': { type: 'string', value: 'N', help: 'at most N uarkeo of its claims per contract in any hour' },
+    'max-spend-per-day': { type: 'string', value: 'N', help: 'at most N uarkeo of its claims per contract in any day' },
     'allow-management-spend': { type: 'boolean', help: 'allow arkcontract values that could be settled as a claim' },
     'delegate-contracts-only': { type: 'boolean', help: 'sign claims only for contracts that name the key as delegate' },
     policy: { type: 'string', value: 'JSON|FILE', help: 'the policy as a JSON object, or a file holding one' },
