@@ -26,6 +26,7 @@ export function createProxyMetrics() {
     spendCeiling: new Gauge({ name: 'arkeo_proxy_spend_ceiling', help: 'min(deposit, max spend) of the registered contract terms', labelNames, registers: [registry] }),
     pending: new Gauge({ name: 'arkeo_proxy_contract_pending', help: 'Requests waiting for the contract\'s turn or sent and waiting for response headers (one at a time reaches the sentinel)', labelNames, registers: [registry] }),
     poolMember: new Gauge({ name: 'arkeo_proxy_pool_member', help: 'Always 1: a contract of a pool (--contract pool:NAME) and the key that signs its claims', labelNames: ['upstream', 'pool', 'contract', 'key'], registers: [registry] }),
+    contractExpiry: new Gauge({ name: 'arkeo_proxy_contract_expiry_timestamp_seconds', help: 'When the contract expires (Unix time): its expiry height from the chain at the block rate seen (with --node only)', labelNames, registers: [registry] }),
     stopped: new Gauge({ name: 'arkeo_proxy_contract_stopped', help: '1 when no more claims are signed for the contract (spent, expired, or its provider claimed an unproven nonce)', labelNames, registers: [registry] }),
     latency: new Histogram({
       name: 'arkeo_proxy_response_header_seconds',

@@ -1,3 +1,4 @@
+import { watchExpiry } from './expiry.js';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { Readable } from 'node:stream';
@@ -191,6 +192,9 @@ export class ContractPayer implements Payer {
   private closed = false;
   private waiting = 0;
 
+  /** The contract's expiry gauge, kept up to date while a chain node is given. */
+  private expiry?: { stop(): void };
+
   private constructor(
     private readonly options: PayerOptions,
     readonly contractId: bigint,
@@ -271,6 +275,7 @@ export class ContractPayer implements Payer {
       // A contract id given as such: the registered parties say whether this key signs as the delegate.
       if (options.contract !== 'auto') delegate = options.delegate ?? (terms?.delegate !== undefined && equalBytes(terms.delegate, pub));
       const payer = new ContractPayer(options, contractId, claims, terms, delegate, qpm);
+      if (options.chain && options.metrics) payer.expiry = watchExpiry(options.chain, contractId, { upstream: payer.name, contract: String(contractId) }, options.metrics);
       try {
         await payer.catchUp();
       } catch (e) {
@@ -558,6 +563,7 @@ export class ContractPayer implements Payer {
   /** Wait for requests in flight, give back an unconsumed claim and the rest of a nonce block, and stop. */
   async close(): Promise<void> {
     this.closed = true;
+    this.expiry?.stop();
     await this.queue;
     const spare = this.spare;
     this.spare = undefined;
