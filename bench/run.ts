@@ -16,6 +16,7 @@ import { benchProxy, benchProxyPool } from './proxy.js';
 import { benchPkcs11 } from './pkcs11.js';
 import { benchConsole } from './console.js';
 import { benchTx } from './tx.js';
+import { benchSettle } from './settle.js';
 import { benchColdStart } from './coldstart.js';
 import { median } from './stats.js';
 import { openLocalSigner } from '../src/keys/index.js';
@@ -118,6 +119,9 @@ if (process.env.BENCH_SKIP_PKCS11 !== '1') rows.push(...(await benchPkcs11()));
 
 // 7. Transactions signed per second with each backend, and sent and included through the sender.
 if (process.env.BENCH_SKIP_TX !== '1') rows.push(...(await benchTx()));
+
+// 7. The settler: claims checked per second, and settled per transaction and per second.
+if (process.env.BENCH_SKIP_SETTLE !== '1') rows.push(...(await benchSettle()));
 
 // 7. The operator console on a 1,000,000-entry audit log.
 if (process.env.BENCH_SKIP_CONSOLE !== '1') rows.push(...(await benchConsole()));
