@@ -30,7 +30,7 @@
 #   * Keys: dog, cat and fox of test/vectors/shared/arkeo-claims.json (dog validates and funds the fee payer, fox is
 #     the provider of mock, cat is the client); the delegate and the fee payer are new keys made by
 #     `arkeo-signer keys add`.
-# Takes about three minutes (1 s blocks). Nothing is left behind but OUTDIR: the chain and the homes live in a temp dir.
+# Takes a little over a minute (1 s blocks). Nothing is left behind but OUTDIR: the chain and the homes live in a temp dir.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
