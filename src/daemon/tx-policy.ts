@@ -122,45 +122,30 @@ function readMessage(any: Any, i: number): ReadMessage {
     bad(`${where}: ${e instanceof InputError ? e.message : `${any.typeUrl}: truncated or malformed bytes`}`);
   }
   if (!equalBytes(codec.encode(value), any.value)) bad(`${where}: ${any.typeUrl}: not in canonical encoding (a zero value written, or fields out of order)`);
+  const read = (signer: string, moves: ReadMessage['moves'], summary: string, contract?: bigint): ReadMessage => ({ typeUrl: any.typeUrl, readable: true, signer, ...(contract !== undefined ? { contract } : {}), moves, summary });
   switch (any.typeUrl) {
     case MsgSendCodec.typeUrl: {
       const m = value as ReturnType<typeof MsgSendCodec.decode>;
-      return {
-        typeUrl: any.typeUrl,
-        readable: true,
-        signer: m.fromAddress,
-        moves: m.amount.map((c) => ({ denom: c.denom, amount: amountOf(c.amount, where) })),
-        summary: `MsgSend from=${shown(m.fromAddress)} to=${shown(m.toAddress)} amount=${coins(m.amount)}`,
-      };
+      return read(m.fromAddress, m.amount.map((c) => ({ denom: c.denom, amount: amountOf(c.amount, where) })), `MsgSend from=${shown(m.fromAddress)} to=${shown(m.toAddress)} amount=${coins(m.amount)}`);
     }
     case MsgOpenContractCodec.typeUrl: {
       const m = value as ReturnType<typeof MsgOpenContractCodec.decode>;
       const deposit = amountOf(m.deposit || '0', where);
-      return {
-        typeUrl: any.typeUrl,
-        readable: true,
-        signer: m.creator,
-        moves: [{ denom: m.rate.denom, amount: deposit }],
-        summary:
-          `MsgOpenContract creator=${shown(m.creator)} provider=${shown(m.provider)} service=${shown(m.service)} client=${shown(m.client)}` +
+      return read(
+        m.creator,
+        [{ denom: m.rate.denom, amount: deposit }],
+        `MsgOpenContract creator=${shown(m.creator)} provider=${shown(m.provider)} service=${shown(m.service)} client=${shown(m.client)}` +
           `${m.delegate ? ` delegate=${shown(m.delegate)}` : ''} type=${nameOf(ContractType, m.contractType)} duration=${m.duration} rate=${coins([m.rate])}` +
           ` deposit=${deposit}${m.rate.denom} settlement_duration=${m.settlementDuration} authorization=${nameOf(ContractAuthorization, m.authorization)} qpm=${m.queriesPerMinute}`,
-      };
+      );
     }
     case MsgCloseContractCodec.typeUrl: {
       const m = value as ReturnType<typeof MsgCloseContractCodec.decode>;
-      return {
-        typeUrl: any.typeUrl,
-        readable: true,
-        signer: m.creator,
-        contract: m.contractId,
-        moves: [],
-        summary: `MsgCloseContract creator=${shown(m.creator)} contract=${m.contractId} client=${shown(m.client)}${m.delegate !== undefined ? ` delegate=${shown(m.delegate)}` : ''}`,
-      };
+      return read(m.creator, [], `MsgCloseContract creator=${shown(m.creator)} contract=${m.contractId} client=${shown(m.client)}${m.delegate !== undefined ? ` delegate=${shown(m.delegate)}` : ''}`, m.contractId);
     }
     case MsgClaimContractIncomeCodec.typeUrl: {
       const m = value as ReturnType<typeof MsgClaimContractIncomeCodec.decode>;
-      return { typeUrl: any.typeUrl, readable: true, signer: m.creator, contract: m.contractId, moves: [], summary: `MsgClaimContractIncome creator=${shown(m.creator)} contract=${m.contractId} nonce=${m.nonce}` };
+      return read(m.creator, [], `MsgClaimContractIncome creator=${shown(m.creator)} contract=${m.contractId} nonce=${m.nonce}`, m.contractId);
     }
     default:
       // A codec registered in src/tx without a reading here: refused by checkTx, never signed unread.

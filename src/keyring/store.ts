@@ -91,3 +91,27 @@ export const KEYRING_WIDE_CODES: readonly string[] = ['WRONG_PASSPHRASE', 'KEYRI
 export function byteOrder(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
+
+/** What a store behind a service (Secret Service, pass) offers: checked at first use, not at open. */
+export interface ServiceItemStore extends ItemStore {
+  readonly location: string;
+  mustExist: boolean;
+  describe(key: string): string;
+  checkWritable(): Promise<void>;
+  keyProblem?(key: string): string | undefined;
+}
+
+/** The Storage of a store behind a service, with our external-key files in `externalsDir` (arkeod keeps none there). */
+export function serviceStorage(items: ServiceItemStore, externals: ExternalStore): Storage {
+  return {
+    items,
+    externals,
+    location: items.location,
+    describe: (key) => items.describe(key),
+    requireExisting: () => {
+      items.mustExist = true;
+    },
+    ...(items.keyProblem ? { keyProblem: (key: string) => items.keyProblem!(key) } : {}),
+    checkWritable: () => items.checkWritable(),
+  };
+}

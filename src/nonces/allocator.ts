@@ -38,7 +38,7 @@ export class NonceAllocator {
 
   /** The next nonce for (contract, signer), durable before it is returned; with a budget, its cost recorded too. */
   async next(contractId: bigint, signer: string, ceiling?: bigint, budget?: SpendBudget): Promise<bigint> {
-    if (this.closed) throw new NonceStoreError('ALLOCATOR_CLOSED', 'nonce allocator closed (shutting down); nothing was signed');
+    if (this.closed) throw closedError();
     if (this.blockSize === 1) return (await this.store.reserve(contractId, signer, 1, ceiling, budget)).first;
     const key = `${contractId}/${signer}`;
     if (budget) return this.alone(key, contractId, signer, ceiling, budget);
@@ -47,28 +47,38 @@ export class NonceAllocator {
     // floor is read from the moment of the call (so a set that returned before it counts); callers are then
     // served in call order, so concurrent claims still get increasing nonces.
     const floorRead = this.store.floor(contractId, signer);
+    try {
+      return await this.inTurn(key, async () => {
+        this.dropThrough(key, await floorRead);
+        for (;;) {
+          // close() may have given the held block back while this call waited: hand out nothing after that.
+          if (this.closed) throw closedError();
+          const nonce = this.take(key, ceiling);
+          if (nonce !== undefined) {
+            if (this.remaining(key) < this.blockSize / 2 && !this.refills.has(key)) {
+              // Prefetch: errors here (a spend ceiling, a store outage) surface on the next foreground refill.
+              this.refill(key, contractId, signer, ceiling).catch(() => {});
+            }
+            return nonce;
+          }
+          await (this.refills.get(key) ?? this.refill(key, contractId, signer, ceiling));
+        }
+      });
+    } finally {
+      floorRead.catch(() => {}); // its failure, if any, was thrown above
+    }
+  }
+
+  /** Run `work` when the calls for `key` made before it are done: callers are served in call order. */
+  private async inTurn<T>(key: string, work: () => Promise<T>): Promise<T> {
     const earlier = this.turns.get(key);
     let done!: () => void;
     const mine = new Promise<void>((resolve) => (done = resolve));
     this.turns.set(key, mine);
     try {
       if (earlier) await earlier;
-      this.dropThrough(key, await floorRead);
-      for (;;) {
-        // close() may have given the held block back while this call waited: hand out nothing after that.
-        if (this.closed) throw new NonceStoreError('ALLOCATOR_CLOSED', 'nonce allocator closed (shutting down); nothing was signed');
-        const nonce = this.take(key, ceiling);
-        if (nonce !== undefined) {
-          if (this.remaining(key) < this.blockSize / 2 && !this.refills.has(key)) {
-            // Prefetch: errors here (a spend ceiling, a store outage) surface on the next foreground refill.
-            this.refill(key, contractId, signer, ceiling).catch(() => {});
-          }
-          return nonce;
-        }
-        await (this.refills.get(key) ?? this.refill(key, contractId, signer, ceiling));
-      }
+      return await work();
     } finally {
-      floorRead.catch(() => {}); // its failure, if any, was thrown above
       done();
       if (this.turns.get(key) === mine) this.turns.delete(key);
     }
@@ -82,20 +92,12 @@ export class NonceAllocator {
    */
   private async alone(key: string, contractId: bigint, signer: string, ceiling: bigint | undefined, budget: SpendBudget): Promise<bigint> {
     if (!this.ranges.get(key)?.length && !this.refills.has(key) && !this.turns.has(key)) return (await this.store.reserve(contractId, signer, 1, ceiling, budget)).first;
-    const earlier = this.turns.get(key);
-    let done!: () => void;
-    const mine = new Promise<void>((resolve) => (done = resolve));
-    this.turns.set(key, mine);
-    try {
-      if (earlier) await earlier;
+    return this.inTurn(key, async () => {
       await this.refills.get(key)?.catch(() => {});
-      if (this.closed) throw new NonceStoreError('ALLOCATOR_CLOSED', 'nonce allocator closed (shutting down); nothing was signed');
+      if (this.closed) throw closedError();
       await this.giveBackHeld(key);
       return (await this.store.reserve(contractId, signer, 1, ceiling, budget)).first;
-    } finally {
-      done();
-      if (this.turns.get(key) === mine) this.turns.delete(key);
-    }
+    });
   }
 
   /** Give back the unused tail of the block held for `key` (compare-and-set, never below the floor) and forget the block. */
@@ -159,3 +161,5 @@ export class NonceAllocator {
     for (const key of [...this.ranges.keys()]) await this.giveBackHeld(key);
   }
 }
+
+const closedError = () => new NonceStoreError('ALLOCATOR_CLOSED', 'nonce allocator closed (shutting down); nothing was signed');

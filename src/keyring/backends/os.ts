@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { KeyringError } from '../../errors.js';
 import { FileExternalStore } from '../external.js';
 import { decodeItem, encodeItem, type Item } from '../item.js';
-import { byteOrder, type ItemStore, type Storage, type StorageBackend, type StorageCheck, type StorageOptions } from '../store.js';
+import { byteOrder, serviceStorage, type ItemStore, type Storage, type StorageBackend, type StorageCheck, type StorageOptions } from '../store.js';
 
 /**
  * arkeod's `os` backend on Linux: the freedesktop Secret Service (GNOME Keyring, KeePassXC) over the session bus,
@@ -401,18 +401,8 @@ export const osBackend: StorageBackend = {
   name: 'os',
   description: 'the desktop\'s Secret Service (GNOME Keyring, KeePassXC), collection "<service>"',
   open(options: StorageOptions): Storage {
-    const items = new SecretServiceStore(options.service);
-    return {
-      items,
-      // Where our external-key files go: arkeod keeps nothing of this backend on disk.
-      externals: new FileExternalStore(path.join(options.home, 'keyring-os')),
-      location: items.location,
-      describe: (key) => items.describe(key),
-      requireExisting: () => {
-        items.mustExist = true;
-      },
-      checkWritable: () => items.checkWritable(),
-    };
+    // Where our external-key files go: arkeod keeps nothing of this backend on disk.
+    return serviceStorage(new SecretServiceStore(options.service), new FileExternalStore(path.join(options.home, 'keyring-os')));
   },
   check: (options) => new SecretServiceStore(options.service).check(),
 };

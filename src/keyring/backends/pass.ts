@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { KeyringError } from '../../errors.js';
 import { FileExternalStore } from '../external.js';
 import { decodeItem, encodeItem, type Item } from '../item.js';
-import { byteOrder, type ItemStore, type Storage, type StorageBackend, type StorageCheck, type StorageOptions } from '../store.js';
+import { byteOrder, serviceStorage, type ItemStore, type Storage, type StorageBackend, type StorageCheck, type StorageOptions } from '../store.js';
 
 /**
  * arkeod's `pass` backend: the `pass` program (the standard unix password manager, GPG-encrypted files) as
@@ -334,18 +334,7 @@ export const passBackend: StorageBackend = {
   name: 'pass',
   description: 'the pass password store ($PASSWORD_STORE_DIR or ~/.password-store), folder keyring-<service>',
   open(options: StorageOptions): Storage {
-    const items = new PassStore(passStoreDir(), `keyring-${options.service}`);
-    return {
-      items,
-      externals: new FileExternalStore(path.join(options.home, 'keyring-pass')),
-      location: items.location,
-      describe: (key) => items.describe(key),
-      requireExisting: () => {
-        items.mustExist = true;
-      },
-      keyProblem: (key) => items.keyProblem(key),
-      checkWritable: () => items.checkWritable(),
-    };
+    return serviceStorage(new PassStore(passStoreDir(), `keyring-${options.service}`), new FileExternalStore(path.join(options.home, 'keyring-pass')));
   },
   check: async (options) => new PassStore(passStoreDir(), `keyring-${options.service}`).check(),
 };
