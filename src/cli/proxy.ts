@@ -175,10 +175,16 @@ async function proxy({ values }: Parsed<typeof PROXY>): Promise<void> {
   let store: NonceStore | undefined;
   let proxy: SigningProxy | undefined;
   let audit: ProxyAudit | undefined;
+  let started = false;
   const payers: Payer[] = [];
   try {
     // First: a log that does not match its head stops the start before a key or the store is opened.
-    if (auditPath !== undefined) audit = await ProxyAudit.open(auditPath, { ...(configAudit.auditShip ? { ship: configAudit.auditShip } : {}), acceptMismatch: values['accept-audit-log'] });
+    if (auditPath !== undefined) {
+      audit = await ProxyAudit.open(auditPath, { ...(configAudit.auditShip ? { ship: configAudit.auditShip } : {}), acceptMismatch: values['accept-audit-log'] });
+      // Before any payer opens: opening may already move a nonce (a resync the sentinel proves), which is audited.
+      await audit.append({ op: 'start' }, 'started', { reason: `upstream(s) ${upstreams.map((u) => u.name).join(', ')}` });
+      started = true;
+    }
     store = await openStoreOf(values, storeSpec);
     const metrics = createProxyMetrics();
     audit?.registerMetrics(metrics.registry);
@@ -196,8 +202,6 @@ async function proxy({ values }: Parsed<typeof PROXY>): Promise<void> {
     }
     proxy = await SigningProxy.start({ routes, store, metrics, ...(audit ? { audit } : {}) });
     if (audit) {
-      const keysUsed = [...new Set(payers.flatMap((p) => p.payers.map((c) => c.address)))];
-      await audit.append({ op: 'start' }, 'started', { reason: `${upstreams.length} upstream(s) (${upstreams.map((u) => u.name).join(', ')}); key(s) ${keysUsed.join(', ')}` });
       log('info', `arkeo-signer proxy: audit log ${audit.file}${configAudit.auditShip ? `, shipped to ${configAudit.auditShip.target}${configAudit.auditShip.address ? ` ${configAudit.auditShip.address}` : ''}` : ''}`);
     } else log('info', `arkeo-signer proxy: no audit log of its own (${daemonTarget(values) ? 'the daemon audits each claim it signs' : '--no-audit-log'})`);
     proxy.addresses().forEach((a, i) => {
@@ -223,10 +227,8 @@ async function proxy({ values }: Parsed<typeof PROXY>): Promise<void> {
     else if (payers.length && !proxy) await Promise.allSettled(payers.map((p) => p.close()));
     await store?.close();
     keys.close();
-    if (audit) {
-      await audit.append({ op: 'stop' }, 'stopped').catch(() => {});
-      await audit.close();
-    }
+    if (started) await audit!.append({ op: 'stop' }, 'stopped').catch(() => {});
+    await audit?.close();
   }
 }
 

@@ -101,6 +101,7 @@ async function settle({ values, given }: Parsed<typeof SETTLE>): Promise<number>
     let store: SettleStore | undefined;
     let server: SettleServer | undefined;
     let audit: SettleAudit | undefined;
+    let started = false;
     try {
       // First: a log that does not match its head stops the start before anything else is opened.
       audit = await SettleAudit.open(auditPath, { ...(config.audit_ship ? { ship: config.audit_ship } : {}), acceptMismatch: values['accept-audit-log'] });
@@ -129,6 +130,7 @@ async function settle({ values, given }: Parsed<typeof SETTLE>): Promise<number>
       audit.registerMetrics(metrics.registry);
       const running = audit;
       await audit.started(`fee payer ${settler.address} (${signer.kind}), provider ${provider.bech32}, store ${store.description}`);
+      started = true;
       log('info', `settle: audit log ${audit.file}${config.audit_ship ? `, shipped to ${config.audit_ship.target}${config.audit_ship.address ? ` ${config.audit_ship.address}` : ''}` : ''}`);
       if (listen) {
         server = await startSettleServer(listen, metrics, () => settler.status, () => running.health());
@@ -150,10 +152,8 @@ async function settle({ values, given }: Parsed<typeof SETTLE>): Promise<number>
     } finally {
       await server?.close();
       await store?.close();
-      if (audit) {
-        await audit.stopped().catch(() => {});
-        await audit.close();
-      }
+      if (started) await audit!.stopped().catch(() => {});
+      await audit?.close();
     }
   });
 }
