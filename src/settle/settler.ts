@@ -14,8 +14,7 @@ import {
   type FeeChoice,
   type IncludedTx,
 } from '../tx/index.js';
-import type { SettleAudit, TxResultEntry } from './audit.js';
-import { claimRef } from './audit.js';
+import { claimRef, type SettleAudit, type TxResultEntry } from './audit.js';
 import { SettleError } from './errors.js';
 import { deadlines, judge, reserveOf, type JudgeContext, type Refusal, type Worth } from './judge.js';
 import type { SettleMetrics } from './metrics.js';
