@@ -174,22 +174,28 @@ test('kill -9 mid-run, three times: after each kill the log verifies (a torn las
     const nonce = BigInt(round) * STEP;
     for (const id of ids) w.claim(id, nonce);
     if (killRounds.has(round)) {
-      const delay = Math.floor(Math.random() * 1200);
+      const delay = Math.floor(Math.random() * 700); // while the round's transactions are being signed, sent, read
       await new Promise((r) => setTimeout(r, delay));
       const victim = child!;
       victim.kill('SIGKILL');
       await new Promise((r) => (victim.exitCode !== null || victim.signalCode !== null ? r(null) : victim.once('exit', r)));
-      // The log as the kill left it: it verifies, or ends in a torn line (a write cut short), nothing else.
-      const v = run(BIN.arkeoSigner, ['audit', 'verify', file]);
-      if (v.status !== 0) {
-        assert.match(v.stdout, /^BROKEN: line \d+: torn last line \(no newline\): truncated mid-entry\n$/, v.stdout + v.stderr);
-        torn++;
-      }
-      // Every transaction the chain holds was broadcast before the kill, so its entry was already durable.
-      const logged = new Set(entriesOf(file).filter((e) => e.what.op === 'tx').map((e) => e.what.tx_hash!));
       const included = [...(await ourTransactions(w)).keys()];
-      assert.deepEqual(included.filter((h) => !logged.has(h)), [], `round ${round}: transactions on chain without their entry`);
-      notes.push(`round ${round} +${delay} ms (${included.length} transactions on chain, ${logged.size} entries for signed ones)`);
+      if (!fs.existsSync(file)) {
+        // Killed while starting, before its log was opened: then it had sent nothing either.
+        assert.deepEqual(included, [], `round ${round}: transactions on chain and no audit log`);
+        notes.push(`round ${round} +${delay} ms (before the log was opened)`);
+      } else {
+        // The log as the kill left it: it verifies, or ends in a torn line (a write cut short), nothing else.
+        const v = run(BIN.arkeoSigner, ['audit', 'verify', file]);
+        if (v.status !== 0) {
+          assert.match(v.stdout, /^BROKEN: line \d+: torn last line \(no newline\): truncated mid-entry\n$/, v.stdout + v.stderr);
+          torn++;
+        }
+        // Every transaction the chain holds was broadcast before the kill, so its entry was already durable.
+        const logged = new Set(entriesOf(file).filter((e) => e.what.op === 'tx').map((e) => e.what.tx_hash!));
+        assert.deepEqual(included.filter((h) => !logged.has(h)), [], `round ${round}: transactions on chain without their entry`);
+        notes.push(`round ${round} +${delay} ms (${included.length} transactions on chain, ${logged.size} entries for signed ones)`);
+      }
       start();
     }
     for (let i = 0; i < 3000 && !ids.every((id) => w.chain.contract(id)!.nonce === nonce); i++) await new Promise((r) => setTimeout(r, 20));
@@ -214,7 +220,9 @@ test('kill -9 mid-run, three times: after each kill the log verifies (a torn las
   const dead = new Set(entries.filter((e) => e.what.op === 'tx-dead').map((e) => e.what.tx_hash!));
   t.diagnostic(`${signed.size} transactions signed, ${onChain.size} on chain; ${unsent.length} signed and never in a block (${unsent.filter((h) => dead.has(h)).length} recorded as dead)`);
   assert.equal(entries.filter((e) => e.what.op === 'audit-repair').length, torn, 'each torn line was cut at the next start and recorded');
-  assert.equal(entries.filter((e) => e.what.op === 'start').length, 4, 'four runs');
+  // A run killed before its first cycle may not have written its start; only the last run stopped cleanly.
+  assert.ok(entries.filter((e) => e.what.op === 'start').length >= 1, 'the last run wrote its start');
+  assert.deepEqual(entries.filter((e) => e.what.op === 'stop').map((e) => e.seq), [entries.at(-1)!.seq], 'one stop, the last entry: the killed runs wrote none');
 });
 
 test('[audit.ship] in the settle config: the whole log goes to a syslog receiver (control: nothing before the table is added), app name arkeo-settle, and audit verify --against the copy agrees; a bad [audit.ship] is one line, exit 2', { timeout: 120_000 }, async (t) => {
