@@ -1,11 +1,13 @@
+import * as path from 'node:path';
 import { setLogLevel, log } from '../log.js';
 import type { Signer } from '../signers/index.js';
-import type { ClaimSource } from '../claims/index.js';
+import { LocalClaimSource, type ClaimSource } from '../claims/index.js';
 import { readPool } from '../claims/pools.js';
 import { type NonceStore } from '../nonces/store.js';
 import type { VelocityLimits } from '../nonces/velocity.js';
 import { ChainClient } from '../tx/chain.js';
-import { ContractPayer, PoolPayer, SigningProxy, createProxyMetrics, loadProxyConfig, parseListen, type Payer, type ProxyMetrics, type ProxyRoute, type UpstreamConfig } from '../proxy/index.js';
+import { ContractPayer, PoolPayer, ProxyAudit, SigningProxy, createProxyMetrics, loadProxyConfig, parseListen, type Payer, type ProxyMetrics, type ProxyRoute, type UpstreamConfig } from '../proxy/index.js';
+import type { AuditShipConfig } from '../audit/index.js';
 import { checkService, parseContractSpec, type ContractSpec } from '../proxy/config.js';
 import { UsageError, flagValue, required, commandRunner } from './common.js';
 import { openKeyring } from './open-keyring.js';
@@ -85,19 +87,52 @@ export function contractFlag(values: { contract?: string; key?: string }, comman
   return { contract, key: required(values.key, 'key', command) };
 }
 
-/** Open what pays for one upstream: one contract, or a pool's contracts. */
+/**
+ * Open what pays for one upstream: one contract, or a pool's contracts. With `audit`, the claims of a key signed
+ * here come through it (each released once its entry is durable); the daemon's claims are audited by the daemon.
+ */
 export async function openPayer(
   u: { contract: ContractSpec; key?: string; sentinel: string; service: string; name?: string },
-  common: { values: { home?: string }; keys: PayKeys; store: NonceStore; chain?: ChainClient; blockSize: number; headersTimeoutMs: number; metrics?: ProxyMetrics; contractVelocity?: VelocityLimits },
+  common: { values: { home?: string }; keys: PayKeys; store: NonceStore; chain?: ChainClient; blockSize: number; headersTimeoutMs: number; metrics?: ProxyMetrics; contractVelocity?: VelocityLimits; audit?: ProxyAudit },
 ): Promise<Payer> {
-  const { keys, store, blockSize, headersTimeoutMs, metrics, contractVelocity } = common;
+  const { keys, store, blockSize, headersTimeoutMs, metrics, contractVelocity, audit } = common;
   const shared = { store, sentinel: u.sentinel, service: u.service, blockSize, headersTimeoutMs, ...(metrics ? { metrics } : {}), ...(u.name !== undefined ? { name: u.name } : {}), ...(contractVelocity ? { contractVelocity } : {}) };
-  if (typeof u.contract === 'object') {
-    const pool = readPool(homeOf(common.values), u.contract.pool);
-    if (pool.service !== u.service) throw new UsageError(`--contract pool:${pool.name}: the pool's contracts are for service "${pool.service}", not "${u.service}"; use a pool opened for "${u.service}"`);
-    return PoolPayer.open({ ...shared, pool, claimsOf: (key) => keys.claimsOf(key) });
+  const audited: ClaimSource[] = [];
+  const claimsOf = async (key: string): Promise<Signer | ClaimSource> => {
+    const claims = await keys.claimsOf(key);
+    if (!audit || 'raise' in claims) return claims;
+    const source = audit.claims(await LocalClaimSource.create(claims, store, { blockSize, ...(contractVelocity ? { contractVelocity } : {}) }), { upstream: u.name ?? u.service, keyName: key, backend: claims.kind });
+    audited.push(source);
+    return source;
+  };
+  try {
+    if (typeof u.contract === 'object') {
+      const pool = readPool(homeOf(common.values), u.contract.pool);
+      if (pool.service !== u.service) throw new UsageError(`--contract pool:${pool.name}: the pool's contracts are for service "${pool.service}", not "${u.service}"; use a pool opened for "${u.service}"`);
+      return await PoolPayer.open({ ...shared, pool, claimsOf });
+    }
+    return await ContractPayer.open({ ...shared, claims: await claimsOf(u.key!), contract: u.contract, ...(common.chain ? { chain: common.chain } : {}) });
+  } catch (e) {
+    // A payer that did not open leaves a claim source it was given open (closing one twice is harmless).
+    await Promise.allSettled(audited.map((c) => c.close()));
+    throw e;
   }
-  return ContractPayer.open({ ...shared, claims: await keys.claimsOf(u.key!), contract: u.contract, ...(common.chain ? { chain: common.chain } : {}) });
+}
+
+/**
+ * The proxy's audit log: off with --daemon (the daemon audits its claims) or --no-audit-log; else --audit-log, the
+ * config's audit_log, or <home>/signer/proxy-audit.log.
+ */
+function auditPathOf(values: Parsed<typeof PROXY>['values'], config: { auditLog?: string; auditShip?: AuditShipConfig }): string | undefined {
+  if (daemonTarget(values)) {
+    if (config.auditLog !== undefined || config.auditShip) throw new UsageError(`${values.config}: audit_log and [audit.ship] do not go with --daemon: the daemon audits each claim it signs, in its own log (its config's [audit.ship] ships it)`);
+    return undefined;
+  }
+  if (values['no-audit-log']) {
+    if (config.auditShip) throw new UsageError(`--no-audit-log: ${values.config} has [audit.ship], which ships the audit log; remove one of them`);
+    return undefined;
+  }
+  return values['audit-log'] ?? config.auditLog ?? path.join(homeOf(values), 'signer', 'proxy-audit.log');
 }
 
 /** `--headers-timeout S`: how long the sentinel may take to send response headers (the table's default: 10 s). */
@@ -116,12 +151,14 @@ async function proxy({ values }: Parsed<typeof PROXY>): Promise<void> {
   let upstreams: UpstreamConfig[];
   let storeSpec = values['nonce-store'];
   let configNode: string | undefined;
+  let configAudit: { auditLog?: string; auditShip?: AuditShipConfig } = {};
   if (values.config) {
     // --listen, --sentinel, --service, --contract and --key go in the config's [[upstream]] tables: the table's rule.
     const config = flagValue(() => loadProxyConfig(values.config!));
     upstreams = config.upstreams;
     storeSpec ??= config.nonceStore;
     configNode = config.node;
+    configAudit = config;
   } else {
     const service = flagValue(() => checkService(required(values.service, 'service', 'proxy'), '--service'));
     const listen = flagValue(() => parseListen(required(values.listen, 'listen', 'proxy')));
@@ -131,23 +168,34 @@ async function proxy({ values }: Parsed<typeof PROXY>): Promise<void> {
   const blockSize = blockSizeFlag(values['block-size']);
   const headersTimeoutMs = headersTimeoutFlag(values['headers-timeout']);
   const chain = nodeFlag(values, configNode);
+  const auditPath = auditPathOf(values, configAudit);
   // A proxy's log is its request log: info unless the operator chose a level.
   if (!process.env.ARKEO_SIGNER_LOG) setLogLevel('info');
 
   const keys = openPayKeys(values);
   let store: NonceStore | undefined;
   let proxy: SigningProxy | undefined;
+  let audit: ProxyAudit | undefined;
+  let started = false;
   const payers: Payer[] = [];
   try {
+    // First: a log that does not match its head stops the start before a key or the store is opened.
+    if (auditPath !== undefined) {
+      audit = await ProxyAudit.open(auditPath, { ...(configAudit.auditShip ? { ship: configAudit.auditShip } : {}), acceptMismatch: values['accept-audit-log'] });
+      // Before any payer opens: opening may already move a nonce (a resync the sentinel proves), which is audited.
+      await audit.append({ op: 'start' }, 'started', { reason: `upstream(s) ${upstreams.map((u) => u.name).join(', ')}` });
+      started = true;
+    }
     store = await openStoreOf(values, storeSpec);
     const metrics = createProxyMetrics();
+    audit?.registerMetrics(metrics.registry);
     const routes: ProxyRoute[] = [];
     for (const u of upstreams) {
       const velocity = u.maxSpendPerHour !== undefined || u.maxSpendPerDay !== undefined ? { perHour: u.maxSpendPerHour, perDay: u.maxSpendPerDay } : undefined;
       if (velocity && daemonTarget(values)) {
         throw new UsageError(`proxy: upstream ${u.name}: max_spend_per_hour / max_spend_per_day bound claims signed here; with --daemon the daemon signs, so set them on its token (daemon token create --max-spend-per-hour N) or on the contract (claim contract add … --max-spend-per-hour N)`);
       }
-      const payer = await openPayer(u, { values, keys, store, chain, blockSize, headersTimeoutMs, metrics, ...(velocity ? { contractVelocity: velocity } : {}) });
+      const payer = await openPayer(u, { values, keys, store, chain, blockSize, headersTimeoutMs, metrics, ...(velocity ? { contractVelocity: velocity } : {}), ...(audit ? { audit } : {}) });
       payers.push(payer);
       // Two payers for one contract would each keep one request in flight: arrivals could swap and cost a
       // `bad nonce` and a skipped (billed) nonce. One contract, one upstream (a pool's members included).
@@ -157,7 +205,10 @@ async function proxy({ values }: Parsed<typeof PROXY>): Promise<void> {
       }
       routes.push({ listen: u.listen, payer });
     }
-    proxy = await SigningProxy.start({ routes, store, metrics });
+    proxy = await SigningProxy.start({ routes, store, metrics, ...(audit ? { audit } : {}) });
+    if (audit) {
+      log('info', `arkeo-signer proxy: audit log ${audit.file}${configAudit.auditShip ? `, shipped to ${configAudit.auditShip.target}${configAudit.auditShip.address ? ` ${configAudit.auditShip.address}` : ''}` : ''}`);
+    } else log('info', `arkeo-signer proxy: no audit log of its own (${daemonTarget(values) ? 'the daemon audits each claim it signs' : '--no-audit-log'})`);
     proxy.addresses().forEach((a, i) => {
       const p = payers[i]!;
       const paid = p.payers.map((c) => `contract ${c.contractId} (last nonce ${c.state.last_nonce}${c.state.max_nonce ? `, max ${c.state.max_nonce}` : ''}${c.isStopped ? `, stopped: ${c.state.stopped}` : ''}), key ${c.state.key ?? c.address}`);
@@ -181,6 +232,8 @@ async function proxy({ values }: Parsed<typeof PROXY>): Promise<void> {
     else if (payers.length && !proxy) await Promise.allSettled(payers.map((p) => p.close()));
     await store?.close();
     keys.close();
+    if (started) await audit!.append({ op: 'stop' }, 'stopped').catch(() => {});
+    await audit?.close();
   }
 }
 

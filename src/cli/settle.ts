@@ -1,7 +1,22 @@
+import * as path from 'node:path';
 import { toBech32PubKey } from '../crypto/address.js';
 import { log, setLogLevel } from '../log.js';
 import { ChainClient, parseFeeChoice } from '../tx/index.js';
-import { createSettleMetrics, loadSettleConfig, openSettleStore, parseListen, SentinelClient, Settler, startSettleServer, SettleError, type SettleConfig, type SettleServer, type SettleStore } from '../settle/index.js';
+import {
+  createSettleMetrics,
+  loadSettleConfig,
+  openSettleStore,
+  parseListen,
+  SentinelClient,
+  SettleAudit,
+  Settler,
+  startSettleServer,
+  SettleError,
+  type SettleConfig,
+  type SettleConfigKey,
+  type SettleServer,
+  type SettleStore,
+} from '../settle/index.js';
 import { UsageError, commandRunner, flagValue } from './common.js';
 import { closingSigners, openTxSigner, type TxValues } from './chain-tx.js';
 import { homeOf } from './nonce-store.js';
@@ -15,7 +30,7 @@ type Values = Parsed<typeof SETTLE>['values'];
 /** A flag's value: the command line's, else the config file's, else the table's default. */
 function settingOf(values: Values, given: ReadonlySet<string>, config: SettleConfig, flag: keyof Values & string): string | undefined {
   if (given.has(flag)) return values[flag] as string | undefined;
-  const fromFile = config[flag.replace(/-/g, '_') as keyof SettleConfig];
+  const fromFile = config[flag.replace(/-/g, '_') as SettleConfigKey];
   return fromFile ?? (values[flag] as string | undefined);
 }
 
@@ -78,13 +93,18 @@ async function settle({ values, given }: Parsed<typeof SETTLE>): Promise<number>
   const chain = flagValue(() => new ChainClient(nodeUrl));
   const sentinel = flagValue(() => new SentinelClient(sentinelUrl));
   const chainId = setting('chain-id');
+  const auditPath = setting('audit-log') ?? path.join(homeOf(values), 'signer', 'settle-audit.log');
   // A settler's log is its record of transactions: info unless the operator chose a level.
   if (!process.env.ARKEO_SIGNER_LOG) setLogLevel('info');
 
   return closingSigners(async () => {
     let store: SettleStore | undefined;
     let server: SettleServer | undefined;
+    let audit: SettleAudit | undefined;
+    let started = false;
     try {
+      // First: a log that does not match its head stops the start before anything else is opened.
+      audit = await SettleAudit.open(auditPath, { ...(config.audit_ship ? { ship: config.audit_ship } : {}), acceptMismatch: values['accept-audit-log'] });
       store = await openSettleStore(setting('nonce-store') ?? process.env.ARKEO_NONCE_STORE, homeOf(values), { create: values['create-nonce-store'] });
       const provider = await providerOf(setting('provider'), sentinel, store);
       const signer = await openTxSigner({ ...values, key, output: 'text' } as TxValues);
@@ -105,9 +125,15 @@ async function settle({ values, given }: Parsed<typeof SETTLE>): Promise<number>
         waitMs,
         pollMs: Math.min(1000, Math.max(100, intervalMs)),
         metrics,
+        audit,
       });
+      audit.registerMetrics(metrics.registry);
+      const running = audit;
+      await audit.started(`fee payer ${settler.address} (${signer.kind}), provider ${provider.bech32}, store ${store.description}`);
+      started = true;
+      log('info', `settle: audit log ${audit.file}${config.audit_ship ? `, shipped to ${config.audit_ship.target}${config.audit_ship.address ? ` ${config.audit_ship.address}` : ''}` : ''}`);
       if (listen) {
-        server = await startSettleServer(listen, metrics, () => settler.status);
+        server = await startSettleServer(listen, metrics, () => settler.status, () => running.health());
         log('info', `settle: GET /metrics and /healthz on ${server.address}`);
       }
       const stop = new AbortController();
@@ -126,6 +152,8 @@ async function settle({ values, given }: Parsed<typeof SETTLE>): Promise<number>
     } finally {
       await server?.close();
       await store?.close();
+      if (started) await audit!.stopped().catch(() => {});
+      await audit?.close();
     }
   });
 }

@@ -1,16 +1,23 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
+import { readShipConfig, type AuditShipConfig } from '../audit/index.js';
 import { InputError } from '../errors.js';
 import { parseContractId, parseDecimal } from '../claims/index.js';
 import { checkPoolName } from '../claims/pools.js';
 import { parseListen, type Listen } from './server.js';
 import { sentinelBase } from './sentinel.js';
+import { PROXY_APP_NAME } from './audit.js';
 
 /**
  * `arkeo-signer proxy --config FILE`: several upstreams in one process, each on its own loopback port or socket.
  *
  *   nonce_store = "/home/me/.arkeo/signer/nonces.db"   # optional; as --nonce-store
  *   node = "http://127.0.0.1:1317"     # optional; as --node
+ *   audit_log = "/var/lib/arkeo/signer/proxy-audit.log"   # optional; as --audit-log (relative: to this file)
+ *   [audit.ship]                       # optional: ship the audit log as the daemon does (app_name "arkeo-proxy")
+ *   target = "tcp"
+ *   address = "logs.example.net:514"
  *   [[upstream]]
  *   name = "eth"                       # optional; metrics and log label (default: the service)
  *   listen = "127.0.0.1:8545"
@@ -40,10 +47,33 @@ export interface UpstreamConfig {
 export interface ProxyConfig {
   nonceStore?: string;
   node?: string;
+  /** The audit log's path, resolved against the config's directory. */
+  auditLog?: string;
+  /** [audit.ship], checked and with its defaults. */
+  auditShip?: AuditShipConfig;
   upstreams: UpstreamConfig[];
 }
 
-const TOP = new Set(['nonce_store', 'node', 'upstream']);
+const TOP = new Set(['nonce_store', 'node', 'audit_log', 'audit', 'upstream']);
+
+function expand(p: string, base: string): string {
+  const home = process.env.HOME ?? '';
+  const e = p === '~' ? home : p.startsWith('~/') ? path.join(home, p.slice(2)) : p;
+  return path.resolve(base, e);
+}
+
+/** The `audit` table: only [audit.ship] goes there (the log's path is audit_log). */
+function auditShipOf(file: string, raw: unknown, base: string): AuditShipConfig | undefined {
+  const bad = (field: string, why: string): never => {
+    throw new InputError('BAD_CONFIG', `${file}: ${field}: ${why}`);
+  };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad('audit', 'expected the table [audit.ship] (the log\'s path is audit_log)');
+  for (const k of Object.keys(raw as object)) if (k !== 'ship') bad(`audit.${k.slice(0, 40)}`, 'unknown field (expected [audit.ship]; the log\'s path is audit_log, before any table)');
+  const ship = (raw as { ship?: unknown }).ship;
+  if (ship === undefined) return undefined;
+  const table = typeof ship === 'object' && ship !== null && !Array.isArray(ship) ? { app_name: PROXY_APP_NAME, ...ship } : ship;
+  return readShipConfig(table, (field, why) => bad(`audit.ship${field ? `.${field}` : ''}`, why), (p) => expand(p, base));
+}
 const FIELDS = new Set(['name', 'listen', 'sentinel', 'service', 'contract', 'key', 'max_spend_per_hour', 'max_spend_per_day']);
 
 function str(o: Record<string, unknown>, field: string, where: string, required = true): string | undefined {
@@ -90,7 +120,10 @@ export function loadProxyConfig(file: string): ProxyConfig {
   } catch (e) {
     throw new InputError('BAD_CONFIG', `${file}: not valid TOML (${(e as Error).message.split('\n')[0]})`);
   }
-  for (const k of Object.keys(doc)) if (!TOP.has(k)) throw new InputError('BAD_CONFIG', `${file}: unknown setting "${k}" (expected nonce_store, node and [[upstream]] tables)`);
+  for (const k of Object.keys(doc)) if (!TOP.has(k)) throw new InputError('BAD_CONFIG', `${file}: unknown setting "${k}" (expected nonce_store, node, audit_log, [audit.ship] and [[upstream]] tables)`);
+  const base = path.dirname(path.resolve(file));
+  const auditLog = str(doc, 'audit_log', file, false);
+  const auditShip = doc.audit === undefined ? undefined : auditShipOf(file, doc.audit, base);
   const list = doc.upstream;
   if (!Array.isArray(list) || list.length === 0) throw new InputError('BAD_CONFIG', `${file}: no [[upstream]] table`);
   const names = new Set<string>();
@@ -119,5 +152,11 @@ export function loadProxyConfig(file: string): ProxyConfig {
     const perDay = amountOf(o, 'max_spend_per_day', where);
     return { name, listen, sentinel: o.sentinel as string, service, contract, ...(key !== undefined ? { key } : {}), ...(perHour !== undefined ? { maxSpendPerHour: perHour } : {}), ...(perDay !== undefined ? { maxSpendPerDay: perDay } : {}) };
   });
-  return { nonceStore: str(doc, 'nonce_store', file, false), node: str(doc, 'node', file, false), upstreams };
+  return {
+    nonceStore: str(doc, 'nonce_store', file, false),
+    node: str(doc, 'node', file, false),
+    ...(auditLog !== undefined ? { auditLog: expand(auditLog, base) } : {}),
+    ...(auditShip ? { auditShip } : {}),
+    upstreams,
+  };
 }

@@ -4,3 +4,4 @@ export { SigningProxy, parseListen, type Listen, type ProxyRoute, type ProxyServ
 export { createProxyMetrics, type ProxyMetrics } from './metrics.js';
 export { loadProxyConfig, type ProxyConfig, type UpstreamConfig } from './config.js';
 export { fetchMetadata, fetchActiveContract, sentinelVerdict, sentinelBase, SentinelError, type ActiveContract, type SentinelVerdict } from './sentinel.js';
+export { ProxyAudit, PROXY_APP_NAME, type ClaimLabels } from './audit.js';

@@ -2,13 +2,14 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import type { Readable } from 'node:stream';
-import { InputError } from '../errors.js';
+import { ArkeoSignerError, InputError } from '../errors.js';
 import { NonceStoreError, SpendVelocityError, type NonceStore } from '../nonces/store.js';
 import { isLoopbackHost, sendJson } from '../http.js';
 import { log } from '../log.js';
 import { ClaimPolicyError } from '../claims/service.js';
 import { MAX_REQUEST_BODY, PayerError, type OutgoingRequest, type PaidReply, type Payer } from './payer.js';
 import type { ProxyMetrics } from './metrics.js';
+import type { ProxyAudit } from './audit.js';
 
 /**
  * The local signing proxy: an unchanged application talks plain HTTP to a loopback port (or a unix socket); each
@@ -49,6 +50,11 @@ export interface ProxyServerOptions {
   routes: ProxyRoute[];
   store: NonceStore;
   metrics: ProxyMetrics;
+  /**
+   * The proxy's audit log, when it signs with its own keys (the payers' claim sources write the claim entries): the
+   * sentinel's answer to each claim is recorded here, and /healthz reports the log.
+   */
+  audit?: ProxyAudit;
 }
 
 
@@ -156,6 +162,7 @@ export class SigningProxy {
         reply = { status: r.statusCode ?? 502, headers: r.headers, body: r };
       } else reply = await payer.send(out);
       status = reply.status;
+      if ('nonce' in reply && reply.nonce !== undefined) this.options.audit?.replied(payer.name, payer.payers.find((p) => p.contractId === reply.contractId)?.address, reply);
       tier = typeof reply.headers.tier === 'string' ? reply.headers.tier : 'none';
       if ('nonce' in reply && reply.nonce !== undefined) note = ` contract=${reply.contractId} nonce=${reply.nonce} consumed=${reply.consumed}${reply.resynced ? ' resynced' : ''}${reply.reused ? ' resent' : ''}`;
       else if ('contractId' in reply) note = ` contract=${reply.contractId} stopped`;
@@ -180,12 +187,18 @@ export class SigningProxy {
       }
     } catch (e) {
       const [code, message] = [(e as { code?: string }).code ?? 'ERROR', (e as Error).message];
-      if (e instanceof PayerError && e.code === 'SENTINEL_UNREACHABLE') status = 502;
+      if (e instanceof PayerError && e.code === 'SENTINEL_UNREACHABLE') {
+        status = 502;
+        // A claim was signed for it and may have reached the sentinel.
+        this.options.audit?.replied(payer.name, undefined, { error: message });
+      }
       else if (e instanceof PayerError && e.code === 'SENTINEL_BUSY') status = 504;
       else if (e instanceof PayerError && e.code === 'BODY_TOO_LARGE') status = 413;
       // A spend velocity limit (ours, or the daemon's for its token): not now, and nothing was signed.
       else if (code === 'SPEND_VELOCITY') status = e instanceof SpendVelocityError && e.retryAfterSeconds === undefined ? 403 : 429;
       else if (e instanceof NonceStoreError) status = 503; // fail closed: no durable nonce, no signature
+      // Fail closed too: a claim whose audit entry is not durable never leaves (its nonce is given back).
+      else if (e instanceof ArkeoSignerError && e.code === 'AUDIT_UNAVAILABLE') status = 503;
       // Our own refusal to sign (the wrong key or header form for the contract): the app sees why, as the daemon says it.
       else if (e instanceof ClaimPolicyError) status = 403;
       else status = 500;
@@ -204,18 +217,24 @@ export class SigningProxy {
   private async health(res: http.ServerResponse): Promise<number> {
     // Every contract, a pool's members one by one: which key pays, how busy it is, and whether it still can.
     const contracts = this.options.routes.flatMap((r) => r.payer.contracts().map((c) => ({ upstream: r.payer.name, ...c })));
+    const audit = this.options.audit?.health();
+    const fields = audit?.fields ?? {};
     try {
       await this.options.store.check();
     } catch (e) {
-      sendJson(res, 503, { status: 'unavailable', reason: (e as Error).message, contracts });
+      sendJson(res, 503, { status: 'unavailable', reason: (e as Error).message, contracts, ...fields });
+      return 503;
+    }
+    if (audit?.problem) {
+      sendJson(res, 503, { status: 'unavailable', reason: `${audit.problem}; nothing is signed`, contracts, ...fields });
       return 503;
     }
     const stopped = contracts.filter((c) => c.stopped);
     if (stopped.length === contracts.length) {
-      sendJson(res, 503, { status: 'unavailable', reason: `no contract can pay: ${stopped.map((c) => `${c.contract} ${c.stopped}`).join(', ')}`, contracts });
+      sendJson(res, 503, { status: 'unavailable', reason: `no contract can pay: ${stopped.map((c) => `${c.contract} ${c.stopped}`).join(', ')}`, contracts, ...fields });
       return 503;
     }
-    sendJson(res, 200, { status: 'ok', contracts });
+    sendJson(res, 200, { status: 'ok', contracts, ...fields });
     return 200;
   }
 

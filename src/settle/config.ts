@@ -1,6 +1,9 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
+import { readShipConfig, type AuditShipConfig } from '../audit/index.js';
 import { describeFsError, InputError } from '../errors.js';
+import { SETTLE_APP_NAME } from './audit.js';
 
 /**
  * `arkeo-signer settle --config FILE`: the settler's settings in TOML, under the flags' names with underscores.
@@ -19,6 +22,13 @@ import { describeFsError, InputError } from '../errors.js';
  *   gas_prices = "0.001uarkeo"          # or fees = "200uarkeo"; gas, gas_adjustment, chain_id
  *   nonce_store = "postgres://settle@db.example/arkeo"
  *   listen = "127.0.0.1:9464"
+ *   audit_log = "/var/lib/arkeo/signer/settle-audit.log"   # default <home>/signer/settle-audit.log
+ *
+ *   [audit.ship]                        # as the daemon's (after every plain setting: TOML puts what follows a
+ *   target = "tcp"                      # table header into that table); app_name defaults to "arkeo-settle"
+ *   address = "logs.example.net:514"
+ *
+ * audit_log and the [audit.ship] files are read relative to the config file's directory (and `~` is the home).
  */
 export const CONFIG_KEYS = [
   'sentinel',
@@ -38,9 +48,32 @@ export const CONFIG_KEYS = [
   'wait_timeout',
   'nonce_store',
   'listen',
+  'audit_log',
 ] as const;
 
-export type SettleConfig = Partial<Record<(typeof CONFIG_KEYS)[number], string>>;
+export type SettleConfigKey = (typeof CONFIG_KEYS)[number];
+
+/** The plain settings, as strings; and [audit.ship], checked and with its defaults. */
+export type SettleConfig = Partial<Record<SettleConfigKey, string>> & { audit_ship?: AuditShipConfig };
+
+function expand(p: string, base: string): string {
+  const home = process.env.HOME ?? '';
+  const e = p === '~' ? home : p.startsWith('~/') ? path.join(home, p.slice(2)) : p;
+  return path.resolve(base, e);
+}
+
+/** The `audit` table: only [audit.ship] goes there (the log's path is audit_log). */
+function auditTable(file: string, raw: unknown, base: string): AuditShipConfig | undefined {
+  const bad = (field: string, why: string): never => {
+    throw new InputError('BAD_CONFIG', `${file}: ${field}: ${why}`);
+  };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad('audit', 'expected the table [audit.ship] (the log\'s path is audit_log)');
+  for (const k of Object.keys(raw as object)) if (k !== 'ship') bad(`audit.${k.slice(0, 40)}`, 'unknown field (expected [audit.ship]; the log\'s path is audit_log, before any table)');
+  const ship = (raw as { ship?: unknown }).ship;
+  if (ship === undefined) return undefined;
+  const table = typeof ship === 'object' && ship !== null && !Array.isArray(ship) ? { app_name: SETTLE_APP_NAME, ...ship } : ship;
+  return readShipConfig(table, (field, why) => bad(`audit.ship${field ? `.${field}` : ''}`, why), (p) => expand(p, base));
+}
 
 export function loadSettleConfig(file: string): SettleConfig {
   let text: string;
@@ -56,11 +89,17 @@ export function loadSettleConfig(file: string): SettleConfig {
     throw new InputError('BAD_CONFIG', `${file}: not TOML (${(e as Error).message.split('\n')[0]})`);
   }
   const out: SettleConfig = {};
+  const base = path.dirname(path.resolve(file));
   for (const [k, v] of Object.entries(doc)) {
-    if (!(CONFIG_KEYS as readonly string[]).includes(k)) throw new InputError('BAD_CONFIG', `${file}: unknown setting "${k.slice(0, 40)}"; expected ${CONFIG_KEYS.join(', ')}`);
-    if (typeof v === 'string' && v !== '') out[k as keyof SettleConfig] = v;
-    else if (typeof v === 'number' && Number.isFinite(v)) out[k as keyof SettleConfig] = String(v);
-    else if (typeof v === 'bigint') out[k as keyof SettleConfig] = String(v);
+    if (k === 'audit') {
+      const ship = auditTable(file, v, base);
+      if (ship) out.audit_ship = ship;
+      continue;
+    }
+    if (!(CONFIG_KEYS as readonly string[]).includes(k)) throw new InputError('BAD_CONFIG', `${file}: unknown setting "${k.slice(0, 40)}"; expected ${CONFIG_KEYS.join(', ')} or [audit.ship]`);
+    if (typeof v === 'string' && v !== '') out[k as SettleConfigKey] = k === 'audit_log' ? expand(v, base) : v;
+    else if (typeof v === 'number' && Number.isFinite(v)) out[k as SettleConfigKey] = String(v);
+    else if (typeof v === 'bigint') out[k as SettleConfigKey] = String(v);
     else throw new InputError('BAD_CONFIG', `${file}: "${k}" must be a non-empty string or a number`);
   }
   return out;

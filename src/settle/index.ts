@@ -5,6 +5,7 @@ export { openSettleStore } from './open.js';
 export { lockKey, type SettleStore, type StoredClaim, type StoredTx, type ClaimState, type ClaimKey, type SeenClaim } from './store.js';
 export { createSettleMetrics, type SettleMetrics } from './metrics.js';
 export { startSettleServer, parseListen, type SettleServer } from './server.js';
-export { loadSettleConfig, CONFIG_KEYS, type SettleConfig } from './config.js';
+export { loadSettleConfig, CONFIG_KEYS, type SettleConfig, type SettleConfigKey } from './config.js';
+export { SettleAudit, SETTLE_APP_NAME, claimRef, type TxResultEntry } from './audit.js';
 export { claimsInTx, feeOfTx, type ClaimInTx } from './txclaims.js';
 export { SettleError } from './errors.js';

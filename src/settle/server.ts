@@ -9,7 +9,7 @@ import type { SettlerHealth } from './settler.js';
 /**
  * The settler's own small HTTP face, on a loopback address only: GET /metrics (Prometheus) and GET /healthz (200
  * while leading and the last cycle went through, or standing by; 503 while starting or failing, with the first
- * problem in one line). It holds no key and takes no input.
+ * problem in one line, or while its audit log cannot be written). It holds no key and takes no input.
  */
 export interface SettleServer {
   address: string;
@@ -24,7 +24,13 @@ export function parseListen(text: string): { host: string; port: number } {
   return { host, port: Number(m[2]) };
 }
 
-export async function startSettleServer(listen: { host: string; port: number }, metrics: SettleMetrics, health: () => SettlerHealth): Promise<SettleServer> {
+export async function startSettleServer(
+  listen: { host: string; port: number },
+  metrics: SettleMetrics,
+  health: () => SettlerHealth,
+  /** The audit log's health (SettleAudit.health): its fields join the reply; a log that cannot be written makes it 503. */
+  audit?: () => { ok: boolean; fields: Record<string, string | number> },
+): Promise<SettleServer> {
   const server = http.createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://settle').pathname;
     if (req.method !== 'GET') return sendJson(res, 405, { error: 'only GET' }, { headers: { allow: 'GET' } });
@@ -40,14 +46,16 @@ export async function startSettleServer(listen: { host: string; port: number }, 
     }
     if (path === '/healthz') {
       const h = health();
+      const a = audit?.();
       const body = {
         status: h.state,
         leading: h.leading,
         ...(h.lastCycle ? { last_cycle: h.lastCycle.toISOString() } : {}),
         ...(h.lastSuccess ? { last_success: h.lastSuccess.toISOString() } : {}),
         ...(h.problem ? { problem: h.problem } : {}),
+        ...(a ? a.fields : {}),
       };
-      return sendJson(res, h.state === 'ok' || h.state === 'standby' ? 200 : 503, body);
+      return sendJson(res, (h.state === 'ok' || h.state === 'standby') && a?.ok !== false ? 200 : 503, body);
     }
     sendJson(res, 404, { error: 'not found: GET /metrics or /healthz' });
   });

@@ -14,6 +14,7 @@ import {
   type FeeChoice,
   type IncludedTx,
 } from '../tx/index.js';
+import { claimRef, type SettleAudit, type TxResultEntry } from './audit.js';
 import { SettleError } from './errors.js';
 import { deadlines, judge, reserveOf, type JudgeContext, type Refusal, type Worth } from './judge.js';
 import type { SettleMetrics } from './metrics.js';
@@ -52,6 +53,11 @@ export interface SettlerOptions {
   /** Poll interval for a transaction's block. Default 1 s. */
   pollMs?: number;
   metrics?: SettleMetrics;
+  /**
+   * The settler's audit log: each transaction's entry is durable before it is broadcast; block results, dead
+   * transactions and claims refused before any fee are written before the store records them.
+   */
+  audit?: SettleAudit;
   log?: (level: LogLevel, line: string) => void;
 }
 
@@ -147,7 +153,8 @@ export class Settler {
     readonly chainId: string,
   ) {
     this.log = o.log ?? ((level, line) => defaultLog(level, line));
-    this.sender = new TxSender(o.chain, o.signer, { journal: o.store, wait: false, chainId, waitMs: o.waitMs ?? 60_000, pollMs: o.pollMs ?? 1000 });
+    const journal = o.audit ? o.audit.journal(o.store, { address, backend: o.signer.kind }) : o.store;
+    this.sender = new TxSender(o.chain, o.signer, { journal, wait: false, chainId, waitMs: o.waitMs ?? 60_000, pollMs: o.pollMs ?? 1000 });
   }
 
   /** Checks the node (and its chain id) and the fee payer's account before any claim is looked at. */
@@ -308,6 +315,7 @@ export class Settler {
 
   private async bury(tx: StoredTx, why: string): Promise<void> {
     const claims = await this.o.store.claimsOfTx(tx.hash);
+    await this.o.audit?.dead(tx, `never reached a block: ${why}`);
     await this.o.store.update(tx.address, tx, 'dead');
     this.log('info', `settle: tx ${tx.hash} never reached a block (${why}); its ${claims.filter((c) => c.state === 'sent').length} claim(s) will be judged and sent again`);
   }
@@ -348,6 +356,7 @@ export class Settler {
     });
     const ctx: JudgeContext = { height, chainId: this.chainId, provider: this.o.provider.key, margin: this.o.margin, deadlineBlocks: this.o.deadlineBlocks, minValue: this.o.minValue, fee: this.feeEstimate() };
     const changes: { key: ClaimKey; change: ClaimChange }[] = [];
+    const refusals: { contractId: bigint; nonce: bigint; reason: string; detail: string }[] = [];
     const plan: Planned[] = [];
     let earliest: bigint | undefined;
     // What the provider would receive for the sound claims not settled yet (one per contract: billing is cumulative).
@@ -368,6 +377,7 @@ export class Settler {
             }
           }
           changes.push({ key: keyOf(claim), change: { state: 'refused', reason: j.reason, detail: j.detail } });
+          refusals.push({ contractId: claim.contractId, nonce: claim.nonce, reason: j.reason, detail: j.detail });
           this.o.metrics?.claimsRefused.inc({ reason: j.reason });
           report.refused++;
           this.log('info', `settle: refused contract ${claim.contractId} nonce ${claim.nonce} (${j.reason}): ${j.detail}`);
@@ -395,6 +405,8 @@ export class Settler {
         if (claim.state !== 'waiting' || claim.reason !== j.verdict) changes.push({ key: keyOf(claim), change: { state: 'waiting', reason: j.verdict, detail } });
       }
     }
+    // In the audit log before the store: a crash in between judges them again (an entry twice), never none.
+    await this.o.audit?.refused(refusals);
     await store.updateClaims(changes);
     this.unsettledValue = unsettled;
     this.o.metrics?.unsettledValue.set(Number(unsettled));
@@ -493,6 +505,7 @@ export class Settler {
   }
 
   private async refuse(claim: StoredClaim, reason: Refusal | 'chain_refused', detail: string, report: CycleReport): Promise<void> {
+    await this.o.audit?.refused([{ contractId: claim.contractId, nonce: claim.nonce, reason, detail }]);
     await this.o.store.updateClaims([{ key: keyOf(claim), change: { state: 'refused', reason, detail, clearTx: true } }]);
     this.o.metrics?.claimsRefused.inc({ reason });
     report.refused++;
@@ -517,6 +530,7 @@ export class Settler {
     let again = false;
     let line: string;
     const settled: StoredClaim[] = [];
+    const outcome: TxResultEntry = { paid: [], unpaid: [], refused: [], again: [] };
     if (included.code === 0) {
       let paidTotal = 0n;
       let denom = '';
@@ -540,6 +554,7 @@ export class Settler {
           denom = contract;
           paidTotal += paid - reserve;
           changes.push({ key: keyOf(row), change: { state: 'settled', paid, reserve, height: included.height } });
+          outcome.paid.push(`${claimRef(row)}=${paid}${contract}`);
           settled.push(row);
           this.o.metrics?.claimsSettled.inc();
           this.o.metrics?.valueSettled.inc({ denom: contract }, Number(paid - reserve));
@@ -549,6 +564,7 @@ export class Settler {
           }
         } else {
           unpaid++;
+          outcome.unpaid.push(claimRef(row));
           changes.push({ key: keyOf(row), change: { state: 'unpaid', height: included.height, detail: event ? 'code 0 and EventSettleContract paid "0"' : 'code 0, no EventSettleContract, contract.paid unchanged' } });
         }
       }
@@ -560,7 +576,9 @@ export class Settler {
       report.failedTransactions++;
       for (const m of messages) {
         const row = rowOf(m);
-        if (row) changes.push({ key: keyOf(row), change: { state: 'new', clearTx: true } });
+        if (!row) continue;
+        changes.push({ key: keyOf(row), change: { state: 'new', clearTx: true } });
+        outcome.again.push(claimRef(row));
       }
       line = `tx ${tx.hash} height ${included.height} FAILED (code ${included.code}${included.codespace ? `, ${included.codespace}` : ''}): ${included.rawLog.slice(0, 300)}; fee ${formatCoins(fee)} charged; its ${changes.length} claim(s) are kept`;
       const advice = included.code === 11 && included.codespace === 'sdk' ? 'raise --gas or --gas-adjustment' : 'check the fee flags and the fee payer';
@@ -579,24 +597,29 @@ export class Settler {
         if (!row) continue;
         if (culpritRow && sameClaim(row, culpritRow)) {
           changes.push({ key: keyOf(row), change: { state: 'refused', reason: named.reason, detail: included.rawLog, clearTx: true } });
+          outcome.refused.push(`${claimRef(row)}=${named.reason}`);
           this.o.metrics?.claimsRefused.inc({ reason: named.reason });
           report.refused++;
           refusedText = `; contract ${row.contractId} nonce ${row.nonce} refused (${named.reason})`;
         } else if (!culpritRow && (row.alone || messages.length === 1)) {
           // Alone in its transaction and still refused by the keeper: it is the one.
           changes.push({ key: keyOf(row), change: { state: 'refused', reason: named.reason, detail: included.rawLog, clearTx: true } });
+          outcome.refused.push(`${claimRef(row)}=${named.reason}`);
           this.o.metrics?.claimsRefused.inc({ reason: named.reason });
           report.refused++;
           refusedText += `; contract ${row.contractId} nonce ${row.nonce} refused (${named.reason})`;
         } else {
           // The keeper did not say which one: each goes again in a transaction of its own.
           changes.push({ key: keyOf(row), change: { state: 'new', clearTx: true, ...(culpritRow ? {} : { alone: true }) } });
+          outcome.again.push(claimRef(row));
           again = true;
         }
       }
       const retry = changes.filter((c) => c.change.state === 'new').length;
       line = `tx ${tx.hash} height ${included.height} FAILED (code ${included.code}, ${included.codespace}): ${included.rawLog.slice(0, 300)}; fee ${formatCoins(fee)} charged${refusedText}${retry ? `; ${retry} claim(s) sent again${culpritRow ? '' : ', each alone'}` : ''}`;
     }
+    // In the audit log before the store: a crash in between reads the block again (an entry twice), never none.
+    await this.o.audit?.included(tx, included, outcome);
     await store.updateClaims(changes);
     await store.update(tx.address, tx, 'included', { height: included.height, code: included.code });
     this.log('info', `settle: ${line}${tx.run !== store.run ? ' (sent by an earlier run, found by its hash)' : ''}`);

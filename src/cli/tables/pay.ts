@@ -21,8 +21,8 @@ export const PROXY = commandTable({
   command: 'proxy',
   summary: 'local signing proxy: every request paid for',
   usage: [
-    '--listen 127.0.0.1:PORT|unix:/path --sentinel URL --service NAME (--key NAME [--contract ID|auto] [--node URL] | --contract pool:NAME) [--block-size N] [--headers-timeout S] [--nonce-store PATH|postgres://… [--create-nonce-store]] [--daemon SOCKET|https://… --token-file F] [keyring flags]',
-    '--config FILE [--node URL] [--nonce-store …] [--daemon … --token-file F] [keyring flags]',
+    '--listen 127.0.0.1:PORT|unix:/path --sentinel URL --service NAME (--key NAME [--contract ID|auto] [--node URL] | --contract pool:NAME) [--block-size N] [--headers-timeout S] [--nonce-store PATH|postgres://… [--create-nonce-store]] [--audit-log PATH | --no-audit-log] [--daemon SOCKET|https://… --token-file F] [keyring flags]',
+    '--config FILE [--node URL] [--nonce-store …] [--audit-log PATH | --no-audit-log] [--daemon … --token-file F] [keyring flags]',
   ],
   about: `A local signing proxy: every request to the listen address goes to the sentinel's /{service}/… with a fresh
 claim (durable nonce, spend ceiling) in the arkauth header, and the reply streams back. One request at a time
@@ -34,17 +34,27 @@ turn; a stopped member (spent, expired, unproven nonce) is passed over while the
 A sentinel that sends no response headers within --headers-timeout (10 s) gets the request's 502, and requests
 queued behind it on the contract are answered 504 at once, unsigned. A nonce the sentinel says it holds is
 believed only when it shows our signed claim for it; otherwise the contract stops (402 PROVIDER_UNPROVEN_NONCE).
-With --daemon, claims come from the daemon's claim operation (the token needs "claim" only).
-GET /healthz and GET /metrics are answered by the proxy. SIGTERM/SIGINT: finish requests in flight, then exit.
+With --daemon, claims come from the daemon's claim operation (the token needs "claim" only), and the daemon audits
+them. Otherwise each claim the proxy signs has an entry in its audit log (--audit-log, default
+<home>/signer/proxy-audit.log; --no-audit-log for none), durable before the claim leaves, and the sentinel's answer
+follows it; [audit.ship] in --config ships the log off the host. GET /healthz and GET /metrics are answered by the proxy. SIGTERM/SIGINT: finish requests in flight, then exit.
 Listens on loopback or a unix socket only. Log: one line per request on stderr (ARKEO_SIGNER_LOG=warn for less).`,
   flags: {
     listen: { type: 'string', value: 'HOST:PORT|unix:/path', help: 'where to listen (loopback or a unix socket)' },
     sentinel: { type: 'string', value: 'URL', help: 'the provider\'s sentinel' },
     service: { type: 'string', value: 'NAME', help: 'the service, as in the sentinel\'s /{service}/ paths' },
-    config: { type: 'string', short: 'c', value: 'FILE', help: 'the proxy\'s config: its [[upstream]] tables, nonce_store and node' },
+    config: { type: 'string', short: 'c', value: 'FILE', help: 'the proxy\'s config: its [[upstream]] tables, nonce_store, node, audit_log and [audit.ship]' },
+    'audit-log': { type: 'string', value: 'PATH', computedDefault: 'audit_log in --config, else <home>/signer/proxy-audit.log', help: 'the audit log of the claims the proxy signs (its MAC key is PATH.key)' },
+    'no-audit-log': { type: 'boolean', help: 'keep no audit log of the claims signed (the nonce store still records each nonce)' },
+    'accept-audit-log': { type: 'boolean', help: 'start even though the audit log does not match its head (truncated, rolled back or edited); the acceptance is recorded in the log' },
     ...PAY_FLAGS,
   },
-  rules: [notWith('config', ['listen', 'sentinel', 'service', 'contract', 'key'], 'they go in the config file\'s [[upstream]] tables'), ...PAY_RULES],
+  rules: [
+    notWith('config', ['listen', 'sentinel', 'service', 'contract', 'key'], 'they go in the config file\'s [[upstream]] tables'),
+    notWith('no-audit-log', ['audit-log', 'accept-audit-log'], 'there is no audit log'),
+    notWith('daemon', ['audit-log', 'accept-audit-log'], 'the daemon audits each claim it signs, in its own log'),
+    ...PAY_RULES,
+  ],
 });
 
 export const CURL = commandTable({

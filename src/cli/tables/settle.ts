@@ -6,7 +6,7 @@ export const SETTLE = commandTable({
   command: 'settle',
   summary: 'settle the provider\'s claims on chain: poll the sentinel, check, batch, pay the fee from any key',
   usage: [
-    '--sentinel URL --node URL --key FEE_PAYER [--provider PUBKEY] [--once] [--interval S] [--batch N] [--min-value N] [--margin BLOCKS] [--deadline-blocks N] [--listen 127.0.0.1:PORT] [--fees COINS | --gas-prices PRICE] [--gas N|auto] [--nonce-store PATH|postgres://… [--create-nonce-store]] [--daemon SOCKET|https://… --token-file F] [keyring flags]',
+    '--sentinel URL --node URL --key FEE_PAYER [--provider PUBKEY] [--once] [--interval S] [--batch N] [--min-value N] [--margin BLOCKS] [--deadline-blocks N] [--listen 127.0.0.1:PORT] [--fees COINS | --gas-prices PRICE] [--gas N|auto] [--nonce-store PATH|postgres://… [--create-nonce-store]] [--audit-log PATH] [--daemon SOCKET|https://… --token-file F] [keyring flags]',
     '--config FILE [any flag above, which wins over the file]',
   ],
   about: `Settle the provider's income. Every --interval the sentinel's GET /claims is read (never /open-claims, which
@@ -23,7 +23,9 @@ the claim the chain names. Claims and transactions are written before a transact
 kill -9 the next run looks each unfinished transaction up by its hash and sends nothing twice. Several settlers on
 one PostgreSQL store elect one leader; the others stand by and take over within --interval. --provider defaults to
 the sentinel's /metadata.json, pinned in the store on first use. One log line per transaction on stderr;
---listen serves GET /metrics and /healthz on loopback. SIGTERM/SIGINT: finish the cycle, then exit. --once: one
+--listen serves GET /metrics and /healthz on loopback. Every transaction (when signed, durable before it is
+broadcast; its block result) and every claim refused before a fee goes into the settler's audit log (--audit-log,
+checked by arkeo-signer audit verify; shipped off the host with [audit.ship] in --config). SIGTERM/SIGINT: finish the cycle, then exit. --once: one
 cycle; exit 1 if it met a problem or another settler leads.`,
   flags: {
     sentinel: { type: 'string', value: 'URL', help: 'the provider\'s sentinel, e.g. http://127.0.0.1:3636' },
@@ -44,6 +46,8 @@ cycle; exit 1 if it met a problem or another settler leads.`,
     gas: { type: 'string', value: 'N|auto', default: 'auto', help: 'the gas limit; auto simulates it on the node' },
     'gas-adjustment': { type: 'string', value: 'X', computedDefault: '1.6', help: 'with --gas auto: the simulated gas times X' },
     'wait-timeout': { type: 'string', value: 'S', default: '60', help: 'seconds to wait for the block' },
+    'audit-log': { type: 'string', value: 'PATH', computedDefault: '<home>/signer/settle-audit.log', help: 'the settler\'s audit log (its MAC key is PATH.key)' },
+    'accept-audit-log': { type: 'boolean', help: 'start even though the audit log does not match its head (truncated, rolled back or edited); the acceptance is recorded in the log' },
     ...STORE_FLAGS,
     ...CREATE_STORE_FLAG,
     ...DAEMON_CLIENT_FLAGS,
