@@ -380,7 +380,9 @@ export class Settler {
           refusals.push({ contractId: claim.contractId, nonce: claim.nonce, reason: j.reason, detail: j.detail });
           this.o.metrics?.claimsRefused.inc({ reason: j.reason });
           report.refused++;
-          this.log('info', `settle: refused contract ${claim.contractId} nonce ${claim.nonce} (${j.reason}): ${j.detail}`);
+          // A forged signature or another provider's contract in our own sentinel's store is tampering or a
+          // sentinel bug: worth a warning, where a stale or late claim is routine.
+          this.log(j.reason === 'bad_signature' || j.reason === 'other_provider' ? 'warn' : 'info', `settle: refused contract ${claim.contractId} nonce ${claim.nonce} (${j.reason}): ${j.detail}`);
           continue;
         }
         if (claim.state === 'new') this.o.metrics?.claimsVerified.inc();
