@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import { readShipConfig, type AuditShipConfig } from '../audit/index.js';
+import { expandConfigPath, readAuditTable, type AuditShipConfig } from '../audit/index.js';
 import { InputError } from '../errors.js';
 import { parseContractId, parseDecimal } from '../claims/index.js';
 import { checkPoolName } from '../claims/pools.js';
@@ -56,24 +56,6 @@ export interface ProxyConfig {
 
 const TOP = new Set(['nonce_store', 'node', 'audit_log', 'audit', 'upstream']);
 
-function expand(p: string, base: string): string {
-  const home = process.env.HOME ?? '';
-  const e = p === '~' ? home : p.startsWith('~/') ? path.join(home, p.slice(2)) : p;
-  return path.resolve(base, e);
-}
-
-/** The `audit` table: only [audit.ship] goes there (the log's path is audit_log). */
-function auditShipOf(file: string, raw: unknown, base: string): AuditShipConfig | undefined {
-  const bad = (field: string, why: string): never => {
-    throw new InputError('BAD_CONFIG', `${file}: ${field}: ${why}`);
-  };
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad('audit', 'expected the table [audit.ship] (the log\'s path is audit_log)');
-  for (const k of Object.keys(raw as object)) if (k !== 'ship') bad(`audit.${k.slice(0, 40)}`, 'unknown field (expected [audit.ship]; the log\'s path is audit_log, before any table)');
-  const ship = (raw as { ship?: unknown }).ship;
-  if (ship === undefined) return undefined;
-  const table = typeof ship === 'object' && ship !== null && !Array.isArray(ship) ? { app_name: PROXY_APP_NAME, ...ship } : ship;
-  return readShipConfig(table, (field, why) => bad(`audit.ship${field ? `.${field}` : ''}`, why), (p) => expand(p, base));
-}
 const FIELDS = new Set(['name', 'listen', 'sentinel', 'service', 'contract', 'key', 'max_spend_per_hour', 'max_spend_per_day']);
 
 function str(o: Record<string, unknown>, field: string, where: string, required = true): string | undefined {
@@ -123,7 +105,7 @@ export function loadProxyConfig(file: string): ProxyConfig {
   for (const k of Object.keys(doc)) if (!TOP.has(k)) throw new InputError('BAD_CONFIG', `${file}: unknown setting "${k}" (expected nonce_store, node, audit_log, [audit.ship] and [[upstream]] tables)`);
   const base = path.dirname(path.resolve(file));
   const auditLog = str(doc, 'audit_log', file, false);
-  const auditShip = doc.audit === undefined ? undefined : auditShipOf(file, doc.audit, base);
+  const auditShip = doc.audit === undefined ? undefined : readAuditTable(file, doc.audit, base, PROXY_APP_NAME);
   const list = doc.upstream;
   if (!Array.isArray(list) || list.length === 0) throw new InputError('BAD_CONFIG', `${file}: no [[upstream]] table`);
   const names = new Set<string>();
@@ -155,7 +137,7 @@ export function loadProxyConfig(file: string): ProxyConfig {
   return {
     nonceStore: str(doc, 'nonce_store', file, false),
     node: str(doc, 'node', file, false),
-    ...(auditLog !== undefined ? { auditLog: expand(auditLog, base) } : {}),
+    ...(auditLog !== undefined ? { auditLog: expandConfigPath(auditLog, base) } : {}),
     ...(auditShip ? { auditShip } : {}),
     upstreams,
   };

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import { readShipConfig, type AuditShipConfig } from '../audit/index.js';
+import { expandConfigPath, readAuditTable, type AuditShipConfig } from '../audit/index.js';
 import { describeFsError, InputError } from '../errors.js';
 import { SETTLE_APP_NAME } from './audit.js';
 
@@ -56,24 +56,6 @@ export type SettleConfigKey = (typeof CONFIG_KEYS)[number];
 /** The plain settings, as strings; and [audit.ship], checked and with its defaults. */
 export type SettleConfig = Partial<Record<SettleConfigKey, string>> & { audit_ship?: AuditShipConfig };
 
-function expand(p: string, base: string): string {
-  const home = process.env.HOME ?? '';
-  const e = p === '~' ? home : p.startsWith('~/') ? path.join(home, p.slice(2)) : p;
-  return path.resolve(base, e);
-}
-
-/** The `audit` table: only [audit.ship] goes there (the log's path is audit_log). */
-function auditTable(file: string, raw: unknown, base: string): AuditShipConfig | undefined {
-  const bad = (field: string, why: string): never => {
-    throw new InputError('BAD_CONFIG', `${file}: ${field}: ${why}`);
-  };
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad('audit', 'expected the table [audit.ship] (the log\'s path is audit_log)');
-  for (const k of Object.keys(raw as object)) if (k !== 'ship') bad(`audit.${k.slice(0, 40)}`, 'unknown field (expected [audit.ship]; the log\'s path is audit_log, before any table)');
-  const ship = (raw as { ship?: unknown }).ship;
-  if (ship === undefined) return undefined;
-  const table = typeof ship === 'object' && ship !== null && !Array.isArray(ship) ? { app_name: SETTLE_APP_NAME, ...ship } : ship;
-  return readShipConfig(table, (field, why) => bad(`audit.ship${field ? `.${field}` : ''}`, why), (p) => expand(p, base));
-}
 
 export function loadSettleConfig(file: string): SettleConfig {
   let text: string;
@@ -92,12 +74,12 @@ export function loadSettleConfig(file: string): SettleConfig {
   const base = path.dirname(path.resolve(file));
   for (const [k, v] of Object.entries(doc)) {
     if (k === 'audit') {
-      const ship = auditTable(file, v, base);
+      const ship = readAuditTable(file, v, base, SETTLE_APP_NAME);
       if (ship) out.audit_ship = ship;
       continue;
     }
     if (!(CONFIG_KEYS as readonly string[]).includes(k)) throw new InputError('BAD_CONFIG', `${file}: unknown setting "${k.slice(0, 40)}"; expected ${CONFIG_KEYS.join(', ')} or [audit.ship]`);
-    if (typeof v === 'string' && v !== '') out[k as SettleConfigKey] = k === 'audit_log' ? expand(v, base) : v;
+    if (typeof v === 'string' && v !== '') out[k as SettleConfigKey] = k === 'audit_log' ? expandConfigPath(v, base) : v;
     else if (typeof v === 'number' && Number.isFinite(v)) out[k as SettleConfigKey] = String(v);
     else if (typeof v === 'bigint') out[k as SettleConfigKey] = String(v);
     else throw new InputError('BAD_CONFIG', `${file}: "${k}" must be a non-empty string or a number`);

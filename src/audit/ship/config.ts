@@ -1,3 +1,5 @@
+import * as path from 'node:path';
+import { InputError } from '../../errors.js';
 import { FACILITIES, type Facility } from './syslog.js';
 
 /**
@@ -81,4 +83,27 @@ export function readShipConfig(raw: unknown, bad: (field: string, why: string) =
   if (c.queue_size > 10_000_000) bad('queue_size', 'at most 10000000');
   if (c.interval_ms < 100 || c.interval_ms > 3_600_000) bad('interval_ms', 'between 100 and 3600000');
   return c;
+}
+
+/** `~` and a relative path in a config file, resolved against the file's folder. */
+export function expandConfigPath(p: string, base: string): string {
+  const home = process.env.HOME ?? '';
+  const e = p === '~' ? home : p.startsWith('~/') ? path.join(home, p.slice(2)) : p;
+  return path.resolve(base, e);
+}
+
+/**
+ * The `audit` table of the proxy's and the settler's config files: only [audit.ship] goes there (the log's path is
+ * `audit_log`). `appName` is the program's default syslog APP-NAME; errors name `file` and the field.
+ */
+export function readAuditTable(file: string, raw: unknown, base: string, appName: string): AuditShipConfig | undefined {
+  const bad = (field: string, why: string): never => {
+    throw new InputError('BAD_CONFIG', `${file}: ${field}: ${why}`);
+  };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad('audit', 'expected the table [audit.ship] (the log\'s path is audit_log)');
+  for (const k of Object.keys(raw as object)) if (k !== 'ship') bad(`audit.${k.slice(0, 40)}`, 'unknown field (expected [audit.ship]; the log\'s path is audit_log, before any table)');
+  const ship = (raw as { ship?: unknown }).ship;
+  if (ship === undefined) return undefined;
+  const table = typeof ship === 'object' && ship !== null && !Array.isArray(ship) ? { app_name: appName, ...ship } : ship;
+  return readShipConfig(table, (field, why) => bad(`audit.ship${field ? `.${field}` : ''}`, why), (p) => expandConfigPath(p, base));
 }
