@@ -412,6 +412,24 @@ export function termsFromRow(r: ContractRowText): ContractTerms {
 }
 
 /** Both connections (this thread's and the writer thread's) are opened the same way. */
+/**
+ * Switch to WAL. SQLite answers SQLITE_BUSY to this pragma at once, without its busy handler, while another
+ * connection opens or recovers the same file (several processes starting together, or one starting after another
+ * was killed): wait and try again, within the busy timeout.
+ */
+function walMode(db: Database.Database, timeoutMs: number): void {
+  const deadline = Date.now() + timeoutMs;
+  for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() >= deadline) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, wait);
+    }
+  }
+}
+
 export function openDatabase(file: string, options: SqliteNonceStoreOptions): Database.Database {
   if (options.readOnly && file !== ':memory:') {
     // SQLITE_OPEN_READONLY: the file is never written (a WAL file's readers may leave empty -wal/-shm files beside it).
@@ -421,7 +439,7 @@ export function openDatabase(file: string, options: SqliteNonceStoreOptions): Da
   }
   const db = new Database(file, { timeout: options.busyTimeoutMs ?? 10_000 });
   db.defaultSafeIntegers(true);
-  db.pragma('journal_mode = WAL');
+  walMode(db, options.busyTimeoutMs ?? 10_000);
   db.pragma('synchronous = FULL');
   if (options.maxPageCount) db.pragma(`max_page_count = ${Math.floor(options.maxPageCount)}`);
   return db;
