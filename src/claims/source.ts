@@ -27,6 +27,8 @@ export interface ClaimSource {
   current(contractId: bigint): Promise<bigint>;
   /** A claim the sentinel never stored may be handed out again, if nothing was reserved after it. */
   giveBack(claim: PaidClaim): Promise<void>;
+  /** False where giveBack keeps nothing (the key daemon takes no claim back): a claim signed ahead would be lost. */
+  readonly takesBack?: boolean;
   /** Record a provider's unproven nonce where this source keeps its audit trail (the key daemon does). */
   reportUnproven?(e: UnprovenNonceError): Promise<void>;
   close(): Promise<void>;

@@ -8,9 +8,12 @@ export function homeOf(values: { home?: string }): string {
   return expandHome(values.home ?? defaultHome());
 }
 
-/** The nonce store the flags name (--nonce-store, else $ARKEO_NONCE_STORE, else the home's default store). */
-export function openStoreOf(values: { home?: string; 'nonce-store'?: string; 'create-nonce-store'?: boolean }, spec = values['nonce-store']): Promise<NonceStore> {
-  return openNonceStore(spec ?? process.env.ARKEO_NONCE_STORE, homeOf(values), { create: values['create-nonce-store'] });
+/**
+ * The nonce store the flags name (--nonce-store, else $ARKEO_NONCE_STORE, else the home's default store).
+ * `writerThread` for a long-running server (the proxy): SQLite commits, and their fsync, leave its event loop.
+ */
+export function openStoreOf(values: { home?: string; 'nonce-store'?: string; 'create-nonce-store'?: boolean }, spec = values['nonce-store'], options: { writerThread?: boolean } = {}): Promise<NonceStore> {
+  return openNonceStore(spec ?? process.env.ARKEO_NONCE_STORE, homeOf(values), { create: values['create-nonce-store'], ...options });
 }
 
 /** `access: 'read'` for commands that only look: they never create a store (their tables have no --create-nonce-store). */

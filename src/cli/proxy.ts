@@ -96,7 +96,7 @@ export async function openPayer(
   common: { values: { home?: string }; keys: PayKeys; store: NonceStore; chain?: ChainClient; blockSize: number; headersTimeoutMs: number; metrics?: ProxyMetrics; contractVelocity?: VelocityLimits; audit?: ProxyAudit },
 ): Promise<Payer> {
   const { keys, store, blockSize, headersTimeoutMs, metrics, contractVelocity, audit } = common;
-  const shared = { store, sentinel: u.sentinel, service: u.service, blockSize, headersTimeoutMs, ...(metrics ? { metrics } : {}), ...(u.name !== undefined ? { name: u.name } : {}), ...(contractVelocity ? { contractVelocity } : {}) };
+  const shared = { store, sentinel: u.sentinel, service: u.service, blockSize, headersTimeoutMs, prefetch: true, ...(metrics ? { metrics } : {}), ...(u.name !== undefined ? { name: u.name } : {}), ...(contractVelocity ? { contractVelocity } : {}) };
   const audited: ClaimSource[] = [];
   const claimsOf = async (key: string): Promise<Signer | ClaimSource> => {
     const claims = await keys.claimsOf(key);
@@ -186,7 +186,7 @@ async function proxy({ values }: Parsed<typeof PROXY>): Promise<void> {
       await audit.append({ op: 'start' }, 'started', { reason: `upstream(s) ${upstreams.map((u) => u.name).join(', ')}` });
       started = true;
     }
-    store = await openStoreOf(values, storeSpec);
+    store = await openStoreOf(values, storeSpec, { writerThread: true });
     const metrics = createProxyMetrics();
     audit?.registerMetrics(metrics.registry);
     const routes: ProxyRoute[] = [];

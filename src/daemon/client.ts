@@ -271,6 +271,8 @@ export class DaemonClaimSource implements ClaimSource {
     return this.highest.get(contractId) ?? 0n;
   }
 
+  /** The daemon takes no claim back: its nonce stays spent (the daemon's store and audit log already hold it). */
+  readonly takesBack = false;
   async giveBack(): Promise<void> {}
 
   /**

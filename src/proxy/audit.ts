@@ -136,6 +136,10 @@ class AuditedClaims implements ClaimSource {
     return this.inner.publicKey;
   }
 
+  get takesBack(): boolean | undefined {
+    return this.inner.takesBack;
+  }
+
   private what(op: string, contractId: bigint, nonce?: bigint): AuditWhat {
     const { upstream, keyName, backend } = this.labels;
     return { op, contract: String(contractId), ...(nonce !== undefined ? { nonce: String(nonce) } : {}), key: this.address, key_name: keyName, backend, upstream };

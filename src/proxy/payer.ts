@@ -74,6 +74,12 @@ export interface PayerOptions {
   /** The socket's idle limit while a reply streams (default 30 s). */
   timeoutMs?: number;
   /**
+   * Sign each contract's next claim while the current request is in flight, so a request waits only for a claim
+   * that is already durable (and audited). A long-running proxy wants this; a one-shot `curl` does not (it would
+   * sign a claim only to give it back). It costs one more nonce skipped per contract after `kill -9`.
+   */
+  prefetch?: boolean;
+  /**
    * The most the sentinel may take to send response headers once a paid request is sent (default 10 s); a
    * request that waits in this contract's queue longer than this is answered 504 with nothing signed.
    */
@@ -186,6 +192,8 @@ export class ContractPayer implements Payer {
   readonly name: string;
   private readonly agent: http.Agent;
   private spare: PaidClaim | undefined;
+  /** The next claim, being signed while the current request is in flight (with `prefetch`). */
+  private ahead: Promise<PaidClaim> | undefined;
   private stopped: Stop | undefined;
   private lastNonce = 0n;
   private queue: Promise<unknown> = Promise.resolve();
@@ -425,8 +433,8 @@ export class ContractPayer implements Payer {
       return { claim, reused: true };
     }
     try {
-      const claim = await this.claims.sign(this.contractId, { delegate: this.delegate });
-      this.options.metrics?.claimsSigned.inc(this.labels);
+      const claim = await this.takeAhead() ?? await this.signClaim();
+      this.signAhead();
       return { claim, reused: false };
     } catch (e) {
       const code = (e as { code?: unknown }).code;
@@ -437,6 +445,35 @@ export class ContractPayer implements Payer {
       if (code === 'PROVIDER_UNPROVEN_NONCE') return this.stopUnproven(new UnprovenNonceError(this.contractId, this.lastNonce, (e as Error).message));
       throw e;
     }
+  }
+
+  private async signClaim(): Promise<PaidClaim> {
+    const claim = await this.claims.sign(this.contractId, { delegate: this.delegate });
+    this.options.metrics?.claimsSigned.inc(this.labels);
+    return claim;
+  }
+
+  /**
+   * With `prefetch`: start signing the claim after this one, unless the contract is stopped or closing, or the
+   * claims come from a source that cannot take one back at a clean stop (the key daemon): there it would be lost.
+   */
+  private signAhead(): void {
+    if (!this.options.prefetch || this.claims.takesBack === false || this.ahead || this.closed || this.stopped) return;
+    const ahead = this.signClaim();
+    ahead.catch(() => {}); // its failure is met (and signed again, fresh) by the request that takes it
+    this.ahead = ahead;
+  }
+
+  /**
+   * The claim signed ahead, if any. One that failed is dropped: the request signs its own now, so what it meets (a
+   * spend limit, a velocity window, a store fault) is the state of now, not of when the claim was prepared.
+   */
+  private async takeAhead(above = 0n): Promise<PaidClaim | undefined> {
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    const claim = await ahead?.catch(() => undefined);
+    // At or below a nonce the sentinel proved it holds, it would be refused: it is never billed, so just dropped.
+    return claim && claim.nonce > above ? claim : undefined;
   }
 
   private async sendNow(req: OutgoingRequest): Promise<PaidReply> {
@@ -488,6 +525,8 @@ export class ContractPayer implements Payer {
             return reply('no');
           }
           this.options.metrics?.resyncs.inc(this.labels);
+          const ahead = await this.takeAhead(proven);
+          if (ahead) this.ahead = Promise.resolve(ahead);
           log('warn', `contract ${this.contractId}: sentinel refused nonce ${claim.nonce}; it holds our claim at nonce ${proven}, so the next claim is above it${attempt === 0 ? '; retrying once' : ''}`);
           resynced = true;
           if (attempt === 0) continue;
@@ -560,17 +599,19 @@ export class ContractPayer implements Payer {
     });
   }
 
-  /** Wait for requests in flight, give back an unconsumed claim and the rest of a nonce block, and stop. */
+  /** Wait for requests in flight, give back unconsumed claims and the rest of a nonce block, and stop. */
   async close(): Promise<void> {
     this.closed = true;
     this.expiry?.stop();
     await this.queue;
+    const ahead = await this.takeAhead();
     const spare = this.spare;
     this.spare = undefined;
-    // The rest of a held block goes back first, so the store's mark can come down to the spare claim's nonce.
+    // The rest of a held block goes back first, so the store's mark can come down to the claims signed ahead and
+    // held; each goes back only if nothing was reserved after it (compare-and-set, never below the floor), the
+    // higher first. The sentinel never stored them, so their nonces may be handed out again.
     await this.claims.close();
-    // The sentinel never stored this nonce, so it may be handed out again (compare-and-set, never below the floor).
-    if (spare) await this.claims.giveBack(spare);
+    for (const claim of [ahead, spare]) if (claim) await this.claims.giveBack(claim);
     this.agent.destroy();
   }
 }

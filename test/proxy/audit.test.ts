@@ -196,8 +196,18 @@ test('arkeo-signer proxy: the audit log by default at <home>/signer/proxy-audit.
   assert.equal(done.code, 0, done.stderr);
   const file = path.join(home, 'signer', 'proxy-audit.log');
   let entries = entriesOf(file);
-  assert.deepEqual(entries.map((e) => e.what.op), ['start', ...Array(5).fill(['claim', 'claim-reply']).flat(), 'stop']);
-  assert.deepEqual(entries.filter((e) => e.what.op === 'claim').map((e) => e.what.nonce), ['1', '2', '3', '4', '5']);
+  // Each request's claim is signed while the one before it is in flight, so the sixth was signed ahead and is given
+  // back at the clean stop (a claim's entry is before its reply's; the two runs interleave).
+  const ops = entries.map((e) => e.what.op);
+  assert.equal(ops[0], 'start');
+  assert.equal(ops.at(-1), 'stop');
+  assert.deepEqual(entries.filter((e) => e.what.op === 'claim').map((e) => e.what.nonce), ['1', '2', '3', '4', '5', '6']);
+  assert.deepEqual(entries.filter((e) => e.what.op === 'claim-reply').map((e) => e.what.nonce), ['1', '2', '3', '4', '5']);
+  assert.deepEqual(entries.filter((e) => e.what.op === 'claim-returned').map((e) => e.what.nonce), ['6']);
+  assert.equal(ops.length, 1 + 6 + 5 + 1 + 1);
+  for (const reply of entries.filter((e) => e.what.op === 'claim-reply')) {
+    assert.ok(entries.findIndex((e) => e.what.op === 'claim' && e.what.nonce === reply.what.nonce) < entries.indexOf(reply), `claim ${reply.what.nonce}: its entry before its reply's`);
+  }
   assert.equal(run(BIN.arkeoSigner, ['audit', 'verify', file]).status, 0);
 
   // Control: --no-audit-log writes nothing more (and the requests are still paid).
@@ -223,7 +233,8 @@ test('arkeo-signer proxy: the audit log by default at <home>/signer/proxy-audit.
   assert.equal(done.code, 0, done.stderr);
   const shippedLog = path.join(home, 'audit', 'proxy.log');
   entries = entriesOf(shippedLog);
-  assert.deepEqual(entries.filter((e) => e.what.op === 'claim').map((e) => [e.what.nonce, e.what.upstream]), [['7', 'eth'], ['8', 'eth'], ['9', 'eth']]);
+  assert.deepEqual(entries.filter((e) => e.what.op === 'claim').map((e) => [e.what.nonce, e.what.upstream]), [['7', 'eth'], ['8', 'eth'], ['9', 'eth'], ['10', 'eth']]);
+  assert.deepEqual(entries.filter((e) => e.what.op === 'claim-returned').map((e) => e.what.nonce), ['10'], 'the claim signed ahead, given back');
   assert.ok(fs.readFileSync(copy, 'utf8').split('\n').some((l) => / arkeo-proxy \d+ audit - \{"seq":1,/.test(l)), 'shipped with app name arkeo-proxy');
   const against = run(BIN.arkeoSigner, ['audit', 'verify', shippedLog, '--against', copy]);
   assert.equal(against.status, 0, against.stdout + against.stderr);

@@ -212,7 +212,7 @@ test(`load (${mode} key): ${CLIENTS} clients, two contracts, ${seconds} s throug
 });
 }
 
-test(`load with kill -9 twice: no nonce reused, at most one skipped per contract per kill`, { timeout: (SECONDS + 90) * 1000 }, async () => {
+test(`load with kill -9 twice: no nonce reused, at most two skipped per contract per kill`, { timeout: (SECONDS + 90) * 1000 }, async () => {
   const s = await setup();
   let p: Proxy | undefined;
   try {
@@ -235,7 +235,8 @@ test(`load with kill -9 twice: no nonce reused, at most one skipped per contract
     const skipped = await check(s);
     console.log(`# kill -9 ×2: ${tally.ok} answered 200, other ${JSON.stringify([...tally.other])}, connection errors during restarts ${tally.connectionErrors}; skipped ${JSON.stringify(skipped)}`);
     assert.equal(tally.other.size, 0, `only 200s: ${JSON.stringify([...tally.other])}`);
-    for (const [cid, n] of Object.entries(skipped)) assert.ok(n <= kills.length, `contract ${cid}: ${n} skipped, at most ${kills.length} (one per contract per kill with block size 1)`);
+    // With block size 1: the claim in flight when the process died, and the next one, signed ahead.
+    for (const [cid, n] of Object.entries(skipped)) assert.ok(n <= 2 * kills.length, `contract ${cid}: ${n} skipped, at most ${2 * kills.length} (two per contract per kill with block size 1)`);
   } finally {
     if (p) p.child.kill('SIGKILL');
     await s.sentinel.close();

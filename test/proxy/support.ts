@@ -38,14 +38,18 @@ export const CLAIM_MODES: ClaimMode[] = ['local', 'daemon'];
 /** A claim-only daemon token: the proxy needs nothing more. */
 export const CLAIM_ONLY = { keys: ['k'], operations: ['claim'], contracts: ['*'], rate: { per_second: 100_000, burst: 100_000 } };
 
-/** The sentinel-rules server with contract 7 for our key, and a proxy in this process in front of it. */
+/**
+ * The sentinel-rules server with contract 7 for our key, and a proxy in this process in front of it: one claim at a
+ * time, as `curl` pays, or with `prefetch` each next claim signed ahead, as `arkeo-signer proxy` does
+ * (test/proxy/prefetch.test.ts).
+ */
 export async function inProcessProxy(
   contract: bigint | 'auto' = 'auto',
   tweak: (s: SentinelRules, pub: Uint8Array) => void = () => {},
-  options: { mode?: ClaimMode; blockSize?: number; headersTimeoutMs?: number; prepare?: (store: NonceStore) => Promise<void> } = {},
+  options: { mode?: ClaimMode; blockSize?: number; headersTimeoutMs?: number; prefetch?: boolean; wrapSigner?: (s: Signer) => Signer; prepare?: (store: NonceStore) => Promise<void> } = {},
 ): Promise<InProcess> {
   const sentinel = await startSentinelRules({ services: [SERVICE, 'other-service'] });
-  const signer = privateKeyToSigner(KEY_PRIV);
+  const signer = (options.wrapSigner ?? ((s: Signer) => s))(privateKeyToSigner(KEY_PRIV));
   const pub = await signer.publicKey();
   sentinel.contracts.set(7n, payg(7n, pub));
   tweak(sentinel, pub);
@@ -71,7 +75,7 @@ export async function inProcessProxy(
     await sentinel.close();
   };
   try {
-    payer = await ContractPayer.open({ claims, store, sentinel: sentinel.url, service: SERVICE, contract, metrics, blockSize: options.blockSize, headersTimeoutMs: options.headersTimeoutMs });
+    payer = await ContractPayer.open({ claims, store, sentinel: sentinel.url, service: SERVICE, contract, metrics, blockSize: options.blockSize, headersTimeoutMs: options.headersTimeoutMs, ...(options.prefetch ? { prefetch: true } : {}) });
     const proxy = await SigningProxy.start({ routes: [{ listen: { host: '127.0.0.1', port: 0 }, payer }], store, metrics });
     return {
       sentinel, signer, pub, store, metrics, payer, proxy, url: proxy.addresses()[0]!, daemon,
