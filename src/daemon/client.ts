@@ -17,9 +17,18 @@ export class DaemonError extends ArkeoSignerError {
     readonly status: number,
     code: string,
     message: string,
+    /** The daemon's Retry-After (a spend velocity refusal): whole seconds, passed on to our own callers. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(code, message);
   }
+}
+
+/** A Retry-After in whole seconds, as the daemon sends it; anything else (a date, garbage, absurd) is ignored. */
+function retryAfterOf(header: string | string[] | undefined): number | undefined {
+  if (typeof header !== 'string' || !/^\d{1,6}$/.test(header)) return undefined;
+  const seconds = Number(header);
+  return seconds >= 1 && seconds <= 86_400 ? seconds : undefined;
 }
 
 export interface DaemonClientOptions {
@@ -82,7 +91,7 @@ export class DaemonClient {
             } catch {
               return reject(new DaemonError(res.statusCode ?? 0, 'BAD_REPLY', `daemon ${this.target}: reply is not JSON (HTTP ${res.statusCode})`));
             }
-            if (res.statusCode !== 200) return reject(new DaemonError(res.statusCode ?? 0, json.code ?? 'DAEMON_ERROR', `daemon: ${json.error ?? `HTTP ${res.statusCode}`}`));
+            if (res.statusCode !== 200) return reject(new DaemonError(res.statusCode ?? 0, json.code ?? 'DAEMON_ERROR', `daemon: ${json.error ?? `HTTP ${res.statusCode}`}`, res.statusCode === 429 ? retryAfterOf(res.headers['retry-after']) : undefined));
             resolve(json as T);
           });
         },

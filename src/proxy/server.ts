@@ -3,13 +3,16 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import type { Readable } from 'node:stream';
 import { ArkeoSignerError, InputError } from '../errors.js';
-import { NonceStoreError, SpendVelocityError, type NonceStore } from '../nonces/store.js';
+import { NonceStoreError, type NonceStore } from '../nonces/store.js';
 import { isLoopbackHost, sendJson } from '../http.js';
 import { log } from '../log.js';
 import { ClaimPolicyError } from '../claims/service.js';
 import { MAX_REQUEST_BODY, PayerError, type OutgoingRequest, type PaidReply, type Payer } from './payer.js';
 import type { ProxyMetrics } from './metrics.js';
 import type { ProxyAudit } from './audit.js';
+
+/** When a spend velocity refusal says the next claim is possible (ours, or the key daemon's for its token). */
+const retryAfterOf = (e: unknown): number | undefined => (e as { retryAfterSeconds?: number }).retryAfterSeconds;
 
 /**
  * The local signing proxy: an unchanged application talks plain HTTP to a loopback port (or a unix socket); each
@@ -195,7 +198,8 @@ export class SigningProxy {
       else if (e instanceof PayerError && e.code === 'SENTINEL_BUSY') status = 504;
       else if (e instanceof PayerError && e.code === 'BODY_TOO_LARGE') status = 413;
       // A spend velocity limit (ours, or the daemon's for its token): not now, and nothing was signed.
-      else if (code === 'SPEND_VELOCITY') status = e instanceof SpendVelocityError && e.retryAfterSeconds === undefined ? 403 : 429;
+      // (SpendVelocityError here, or the daemon's DaemonError carrying its Retry-After: 429 with it, 403 without.)
+      else if (code === 'SPEND_VELOCITY') status = retryAfterOf(e) === undefined ? 403 : 429;
       else if (e instanceof NonceStoreError) status = 503; // fail closed: no durable nonce, no signature
       // Fail closed too: a claim whose audit entry is not durable never leaves (its nonce is given back).
       else if (e instanceof ArkeoSignerError && e.code === 'AUDIT_UNAVAILABLE') status = 503;
@@ -203,7 +207,7 @@ export class SigningProxy {
       else if (e instanceof ClaimPolicyError) status = 403;
       else status = 500;
       note = ` error=${code}`;
-      const wait = e instanceof SpendVelocityError ? e.retryAfterSeconds : undefined;
+      const wait = code === 'SPEND_VELOCITY' ? retryAfterOf(e) : undefined;
       if (!res.headersSent) sendJson(res, status, { error: status === 500 && !(e instanceof PayerError) ? `internal error (${(e as Error).name})` : message, code }, wait !== undefined ? { headers: { 'retry-after': String(wait) } } : {});
       else res.destroy();
     } finally {

@@ -122,28 +122,31 @@ for (const engine of ['SQLite', 'PostgreSQL'] as const) {
   });
 }
 
-test('proxy: over the contract\'s max spend per hour it answers 429 with Retry-After and keeps the contract open; the config keys parse', { timeout: 60_000 }, async () => {
+test('proxy (a local key, then the key daemon\'s): over the contract\'s max spend per hour it answers 429 with Retry-After and keeps the contract open; the config keys parse', { timeout: 60_000 }, async () => {
   const { inProcessProxy, post, payg } = await import('../proxy/support.js');
   const { toAddress } = await import('../../src/crypto/index.js');
   const CALL = { jsonrpc: '2.0', id: 1, method: 'eth_blockNumber' };
+  for (const mode of ['local', 'daemon'] as const) {
   // --contract auto registers the sentinel's rate and deposit again: the operator's velocity limit must survive it.
-  const p = await inProcessProxy('auto', (s, pub) => s.contracts.set(7n, payg(7n, pub)), { prepare: (store) => store.putContract({ contractId: 7n, rate: 10n, deposit: 1_000_000n, maxSpendPerHour: 50n, source: 'manual' }) });
+  // With --daemon the daemon refuses (its store holds the limit), and its Retry-After reaches the application.
+  const p = await inProcessProxy('auto', (s, pub) => s.contracts.set(7n, payg(7n, pub)), { mode, prepare: (store) => store.putContract({ contractId: 7n, rate: 10n, deposit: 1_000_000n, maxSpendPerHour: 50n, source: 'manual' }) });
   try {
     const replies = [];
     for (let i = 0; i < 7; i++) replies.push(await post(p.url, CALL));
     assert.deepEqual(replies.map((r) => r.status), [200, 200, 200, 200, 200, 429, 429]);
     const over = replies[5]!;
     assert.equal(JSON.parse(over.text).code, 'SPEND_VELOCITY');
-    assert.match(JSON.parse(over.text).error, /^contract 7: the contract's limit \(max_spend_per_hour\) is 50 uarkeo per hour.*possible at \S+Z \(in \d+ s\); nothing was signed$/);
+    assert.match(JSON.parse(over.text).error, /^(daemon: )?contract 7: the contract's limit \(max_spend_per_hour\) is 50 uarkeo per hour.*possible at \S+Z \(in \d+ s\); nothing was signed$/);
     assert.ok(Number(over.headers.get('retry-after')) > 3_500, `Retry-After ${over.headers.get('retry-after')}`);
     assert.equal(p.sentinel.claims.get(7n)!.nonce, 5n, 'the sentinel saw five claims');
     assert.equal(await p.store.current(7n, toAddress(p.pub)), 5n, 'no nonce reserved by the refusals');
     assert.equal((await fetch(p.url + '/healthz')).status, 200, 'the contract is not stopped: the limit frees with time');
     // Control: a larger limit, and the next request is paid and served.
     await p.store.putContract({ ...(await p.store.getContract(7n))!, maxSpendPerHour: 1_000n });
-    assert.equal((await post(p.url, CALL)).status, 200);
+    assert.equal((await post(p.url, CALL)).status, 200, mode);
   } finally {
     await p.close();
+  }
   }
 
   // The proxy config's keys: per upstream, an integer or a decimal string of uarkeo, at least 1.
