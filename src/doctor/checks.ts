@@ -61,7 +61,6 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<Finding[]>
   return findings;
 }
 
-
 interface Item {
   path: string;
   what: string;

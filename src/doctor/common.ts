@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { verifyAuditLog, keyPathOf } from '../audit/index.js';
+import * as path from 'node:path';
+import { verifyAuditLog, keyPathOf, headPathOf } from '../audit/index.js';
 
 /**
  * What the daemon's checks and the settler's share: the shape of a finding, and the checks both programs get the
@@ -61,7 +62,7 @@ export function checkAuditChain(file: string, add: Add, o: AuditChainCheck): voi
   if (!r.ok) return add(o.check, 'fail', `${file}: ${r.problem}`, `inspect it: arkeo-signer audit verify ${q(file)}; ${o.accept}`);
   const notes = r.notes.filter((n) => !/after the recorded head/.test(n));
   if (!key) notes.unshift(`no readable audit key at ${keyPathOf(file)}: MACs not checked`);
-  if (notes.length) return add(o.check, 'warn', `${file}: ${r.entries} entries, chain intact; ${notes.join('; ')}`, `keep ${keyPathOf(file).split('/').pop()} and the .head file beside the log (${o.keep}); copy the head to another host to catch a rewind`);
+  if (notes.length) return add(o.check, 'warn', `${file}: ${r.entries} entries, chain intact; ${notes.join('; ')}`, `keep ${path.basename(keyPathOf(file))} and ${path.basename(headPathOf(file))} beside the log (${o.keep}); copy the head to another host to catch a rewind`);
   add(o.check, 'ok', `${file}: ${r.entries} entries, chain, MACs and head intact`);
 }
 

@@ -99,8 +99,9 @@ export async function checkSettler(config: DaemonConfig, options: SettleDoctorOp
   } catch (e) {
     storeError = e as Error;
   }
-  const noStore = storeError instanceof ArkeoSignerError && storeError.code === 'SETTLE_STORE_MISSING';
-  if (!configFile && units.length === 0 && !fs.existsSync(auditLog) && (noStore || !storeError) && !store) {
+  // Without settings or a unit, only a store holding the settler's tables says a settler ran here: the default
+  // store is also the daemon's, whose own checks report it when it cannot be read.
+  if (!configFile && units.length === 0 && !fs.existsSync(auditLog) && !store) {
     return add('settle', 'skip', `no settler here: no settings file (--settle-config), no arkeo-signer-settle.service installed, no ${auditLog}, no settler tables in the store`);
   }
   if (!configFile) add('settle.config', 'skip', `no settings file: give --settle-config FILE (the file settle --config reads)${unit ? `; ${unit.file} names none` : ''}`);

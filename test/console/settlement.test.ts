@@ -127,7 +127,7 @@ test('the Settlement view of a store the real Settler filled: pending value and 
     await page.evaluate(fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8'));
     const violations = (await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations.map((v: any) => ({ id: v.id, impact: v.impact, help: v.help })))) as { impact: string }[];
     assert.deepEqual(violations.filter((v) => v.impact === 'serious' || v.impact === 'critical'), [], theme);
-    await page.screenshot({ path: path.join(SCREENSHOTS, `settlement-${theme}.png`), fullPage: true });
+    await page.screenshot({ path: path.join(SCREENSHOTS, `settlement-filled-${theme}.png`), fullPage: true });
   }
   assert.deepEqual(errors, []);
 });
