@@ -1,5 +1,6 @@
 import { loadConfig } from '../daemon/index.js';
-import { ConsoleServer, parseAllowedHost, parseListen } from '../console/index.js';
+import { ConsoleServer, parseAllowedHost, parseListen, type SettlementSource } from '../console/index.js';
+import { loadSettleConfig, type SettleConfig } from '../settle/index.js';
 import { isLoopbackHost } from '../http.js';
 import { UsageError, flagValue, commandRunner } from './common.js';
 import { bind, runCommand, type Parsed } from './table.js';
@@ -14,6 +15,7 @@ async function consoleServer({ values }: Parsed<typeof CONSOLE>): Promise<void> 
   const allowedHosts = values['allowed-host'] ?? [];
   for (const h of allowedHosts) flagValue(() => parseAllowedHost(h));
   const config = loadConfig(values.config);
+  const settle = settlementOf(values, config.keyring.home);
   const server = await ConsoleServer.start({
     config,
     listen,
@@ -22,6 +24,7 @@ async function consoleServer({ values }: Parsed<typeof CONSOLE>): Promise<void> 
     sampleIntervalMs: Number(interval) * 1000,
     sentinel: values.sentinel,
     lcd: values.lcd,
+    settle,
   });
   process.stdout.write(`arkeo-signer console: ${server.url}\nopen this URL to log in (the secret works once):\n  ${server.loginUrl}\n`);
   await new Promise<void>((resolve) => {
@@ -30,6 +33,31 @@ async function consoleServer({ values }: Parsed<typeof CONSOLE>): Promise<void> 
     process.once('SIGTERM', stop);
   });
   await server.close();
+}
+
+/** The Settlement view's source: the settler's settings file (its store, node, margin, deadline blocks), or a store alone. */
+function settlementOf(values: Parsed<typeof CONSOLE>['values'], home: string): SettlementSource | undefined {
+  const file = values['settle-config'];
+  if (!file && !values['settle-store']) return undefined;
+  let settings: SettleConfig = {};
+  try {
+    if (file) settings = loadSettleConfig(file);
+  } catch (e) {
+    throw new UsageError(`console: ${(e as Error).message.replace(/^--config /, '--settle-config ')}`);
+  }
+  const blocks = (v: string | undefined, name: string, def: bigint) => {
+    if (v === undefined) return def;
+    if (!/^[0-9]{1,8}$/.test(v)) throw new UsageError(`console: ${file}: "${name}": expected a whole number of blocks, got "${v.slice(0, 20)}"`);
+    return BigInt(v);
+  };
+  return {
+    store: values['settle-store'] ?? settings.nonce_store,
+    home,
+    lcd: settings.node ?? values.lcd,
+    margin: blocks(settings.margin, 'margin', 3n),
+    deadlineBlocks: blocks(settings.deadline_blocks, 'deadline_blocks', 50n),
+    ...(file ? { configFile: file } : {}),
+  };
 }
 
 /** `arkeo-signer console …`, run by the dispatcher (arkeo-signer.ts). */

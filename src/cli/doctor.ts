@@ -11,7 +11,13 @@ async function doctor({ values }: Parsed<typeof DOCTOR>): Promise<number> {
   const home = path.resolve(expandHome(values.home ?? defaultHome()));
   const implicit = path.join(home, 'signer', 'daemon.toml');
   const configFile = values.config ?? (fs.existsSync(implicit) ? implicit : undefined);
-  const findings = await runDoctor({ home, configFile, unitFiles: values.unit ? [values.unit] : undefined });
+  const findings = await runDoctor({
+    home,
+    configFile,
+    unitFiles: values.unit ? [values.unit] : undefined,
+    settleConfigFile: values['settle-config'],
+    settleUnitFiles: values['settle-unit'] ? [values['settle-unit']] : undefined,
+  });
   const failed = findings.some((f) => f.level === 'fail');
   if (values.output === 'json') process.stdout.write(JSON.stringify({ ok: !failed, findings }) + '\n');
   else {

@@ -18,9 +18,11 @@ import { HostCheck, parseAllowedHost, type HostName } from './hosts.js';
 import { DaemonSampler } from './sampler.js';
 import { TimeSlices } from './slices.js';
 import { contractsView, keyNamesByAddress, keysView, publicTokens, tokensView, type PublicToken } from './views.js';
+import { SettlementView, type SettlementSource } from './settlement.js';
 
 /**
- * The operator console: a read-only web view of the daemon's audit log, nonce store, tokens and health. It holds
+ * The operator console: a read-only web view of the daemon's audit log, nonce store, tokens and health, and of a
+ * settler's store when it is given one (settlement.ts). It holds
  * no signing key and no token hash, changes nothing, and answers 401 to everything until the browser has
  * exchanged the one-time login secret (printed at start) for a session cookie.
  */
@@ -40,6 +42,10 @@ export interface ConsoleOptions {
   lcd?: string;
   /** How often the provider's view is fetched again (default 30 s). */
   providerRefreshMs?: number;
+  /** The settler's store (and its node, for values and deadlines): the Settlement view; without it the view says how to add it. */
+  settle?: SettlementSource;
+  /** How often the Settlement view reads the chain again (default 30 s). */
+  settleRefreshMs?: number;
   /** Other names the console answers to (NAME or NAME:PORT; the port defaults to its own): see hosts.ts. */
   allowedHosts?: string[];
   /** The console's clock, unix ms (default Date.now): session expiry and the overview's time windows. */
@@ -131,6 +137,7 @@ export class ConsoleServer {
   private readonly now: () => number;
   private providerFetching = false;
   private providerAt = 0;
+  private readonly settlement: SettlementView | undefined;
   /** The URL with the one-time login secret: print it, never log it. */
   loginUrl = '';
   url = '';
@@ -147,6 +154,7 @@ export class ConsoleServer {
       key = new Uint8Array(Buffer.from(text, 'hex'));
     }
     this.follower = new AuditFollower(config.audit.path, key, options.fullCheckMs);
+    if (options.settle) this.settlement = new SettlementView(options.settle, this.now, options.settleRefreshMs ?? 30_000);
     this.sampler = new DaemonSampler(config.listen.socket, options.sampleIntervalMs ?? 5000);
     this.secure = Boolean(options.tls);
     const handler = (req: http.IncomingMessage, res: http.ServerResponse) => void this.handle(req, res);
@@ -211,6 +219,7 @@ export class ConsoleServer {
     await new Promise<void>((r) => this.server.close(() => r()));
     await this.follower.refresh().catch(() => {});
     await this.store?.close().catch(() => {});
+    await this.settlement?.close();
   }
 
   // ------------------------------------------------------------------------------------------------ requests
@@ -275,6 +284,8 @@ export class ConsoleServer {
           return json(res, await this.contracts());
         case '/api/tokens':
           return json(res, this.tokens());
+        case '/api/settlement':
+          return json(res, this.settlement ? await this.settlement.view() : { configured: false });
         case '/api/audit':
           return json(res, await this.audit(url));
         case '/api/audit/export':

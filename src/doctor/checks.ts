@@ -1,33 +1,24 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { defaultConfig, loadConfig, type DaemonConfig } from '../daemon/config.js';
 import { TokenStore, type TokenRecord } from '../daemon/tokens.js';
-import { verifyAuditLog, keyPathOf, headPathOf } from '../audit/index.js';
+import { keyPathOf, headPathOf } from '../audit/index.js';
 import { openNonceStore } from '../nonces/open.js';
 import { maxNonceFor } from '../nonces/store.js';
 import { hardeningAvailable } from '../hardening.js';
 import { isLoginShell, readPasswd, socketProcess, type PasswdUser } from './host.js';
 import { Keyring, defaultKeyringService, storageBackend } from '../keyring/index.js';
+import { checkAuditChain, checkUnitFiles, q, statOrUndefined, type Add, type Finding, type Level } from './common.js';
+import { checkSettler, type SettleDoctorOptions } from './settle.js';
+
+export { unitScore, type Finding, type Level } from './common.js';
 
 /**
  * `arkeo-signer doctor`: a host and its daemon set-up measured against Arkeo's key-security guide (the `test`
- * keyring only with access limited to trusted users, dedicated hosts, audited key access). Read-only: it changes
- * nothing, and says for each problem what to run.
+ * keyring only with access limited to trusted users, dedicated hosts, audited key access), and a settler's set-up
+ * where there is one (settle.ts). Read-only: it changes nothing, and says for each problem what to run.
  */
-export type Level = 'ok' | 'warn' | 'fail' | 'skip';
-
-export interface Finding {
-  /** Stable id of the check ("paths", "keyring.test", "daemon.user", …). */
-  check: string;
-  level: Level;
-  /** What is wrong (or right), naming the file or token. */
-  message: string;
-  /** What to do; only on warn and fail. */
-  fix?: string;
-}
-
-export interface DoctorOptions {
+export interface DoctorOptions extends SettleDoctorOptions {
   /** The daemon config file, when there is one; else the defaults under `home`. */
   configFile?: string;
   home?: string;
@@ -47,7 +38,6 @@ export const AUDIT_TAIL_BYTES = 16 * 1024 * 1024;
 export const CEILING_SHARE = 0.8;
 
 const mode = (m: number) => (m & 0o7777).toString(8).padStart(4, '0');
-const q = (p: string) => `'${p.replace(/'/g, `'\\''`)}'`;
 
 export async function runDoctor(options: DoctorOptions = {}): Promise<Finding[]> {
   const config: DaemonConfig = options.configFile ? loadConfig(options.configFile) : defaultConfig(options.home);
@@ -67,18 +57,9 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<Finding[]>
   checkTokens(config, options.now ?? new Date(), add);
   await checkContracts(config, add);
   checkUnits(options.unitFiles ?? UNIT_LOCATIONS.filter((f) => fs.existsSync(f)), add);
+  await checkSettler(config, options, add);
   return findings;
 }
-
-function statOrUndefined(p: string): fs.Stats | undefined {
-  try {
-    return fs.lstatSync(p);
-  } catch {
-    return undefined;
-  }
-}
-
-type Add = (check: string, level: Level, message: string, fix?: string) => void;
 
 interface Item {
   path: string;
@@ -238,26 +219,7 @@ function listening(sock: string): boolean {
 }
 
 function checkAudit(config: DaemonConfig, add: Add): void {
-  const file = config.audit.path;
-  if (!fs.existsSync(file)) return add('audit.chain', 'skip', `no audit log at ${file} (the daemon has not run)`);
-  let key: Uint8Array | undefined;
-  try {
-    const text = fs.readFileSync(keyPathOf(file), 'utf8').trim();
-    if (/^[0-9a-f]{64}$/.test(text)) key = new Uint8Array(Buffer.from(text, 'hex'));
-  } catch {
-    /* missing or unreadable: the chain alone is checked, and that is said below */
-  }
-  let r: ReturnType<typeof verifyAuditLog>;
-  try {
-    r = verifyAuditLog(file, key);
-  } catch (e) {
-    return add('audit.chain', 'fail', `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})`, 'run doctor as the daemon\'s user or root');
-  }
-  if (!r.ok) return add('audit.chain', 'fail', `${file}: ${r.problem}`, `inspect it: arkeo-signer audit verify ${q(file)}; the daemon refuses such a log until it is accepted (daemon start --accept-audit-log)`);
-  const notes = r.notes.filter((n) => !/after the recorded head/.test(n));
-  if (!key) notes.unshift(`no readable audit key at ${keyPathOf(file)}: MACs not checked`);
-  if (notes.length) return add('audit.chain', 'warn', `${file}: ${r.entries} entries, chain intact; ${notes.join('; ')}`, 'keep audit.log.key and audit.log.head beside the log (the daemon writes both); copy the head to another host to catch a rewind');
-  add('audit.chain', 'ok', `${file}: ${r.entries} entries, chain, MACs and head intact`);
+  checkAuditChain(config.audit.path, add, { check: 'audit.chain', absent: 'the daemon has not run', owner: "the daemon's user", accept: 'the daemon refuses such a log until it is accepted (daemon start --accept-audit-log)', keep: 'the daemon writes both' });
 }
 
 /**
@@ -364,44 +326,7 @@ async function checkContracts(config: DaemonConfig, add: Add): Promise<void> {
   }
 }
 
-/** Directives of the shipped unit that the score alone does not show, or that the daemon needs. */
-const UNIT_NEEDS: [RegExp, string][] = [
-  [/^User=(?!root\s*$)\S+/m, 'User= (a dedicated user, not root)'],
-  [/^LimitCORE=0\s*$/m, 'LimitCORE=0'],
-  [/^NoNewPrivileges=(yes|true)\s*$/m, 'NoNewPrivileges=yes'],
-  [/^ProtectSystem=strict\s*$/m, 'ProtectSystem=strict'],
-  [/^PrivateDevices=(yes|true)\s*$/m, 'PrivateDevices=yes'],
-  [/^ProtectKernelTunables=(yes|true)\s*$/m, 'ProtectKernelTunables=yes'],
-  [/^RestrictAddressFamilies=/m, 'RestrictAddressFamilies=AF_UNIX'],
-  [/^CapabilityBoundingSet=\s*$/m, 'CapabilityBoundingSet= (empty)'],
-  [/^SystemCallFilter=@system-service/m, 'SystemCallFilter=@system-service'],
-  [/^UMask=0077\s*$/m, 'UMask=0077'],
-];
-
 function checkUnits(units: string[], add: Add): void {
   if (units.length === 0) return add('unit', 'skip', `no arkeo-signer.service installed (looked in ${UNIT_LOCATIONS.map((f) => path.dirname(f)).join(', ')})`);
-  for (const unit of units) {
-    let text: string;
-    try {
-      text = fs.readFileSync(unit, 'utf8');
-    } catch (e) {
-      add('unit', 'fail', `${unit}: cannot read (${(e as NodeJS.ErrnoException).code})`);
-      continue;
-    }
-    const missing = UNIT_NEEDS.filter(([re]) => !re.test(text)).map(([, d]) => d);
-    // V8 writes its compiled code into memory it then executes: MemoryDenyWriteExecute stops the daemon.
-    if (/^MemoryDenyWriteExecute=(yes|true)/m.test(text)) add('unit', 'fail', `${unit}: MemoryDenyWriteExecute=yes stops Node's JIT (the daemon aborts)`, 'remove it (contrib/systemd/arkeo-signer.service explains what is left out and why)');
-    const score = unitScore(unit);
-    if (score && /EXPOSED|UNSAFE/.test(score.level)) add('unit', 'fail', `${unit}: systemd-analyze security scores it ${score.value} ${score.level}${missing.length ? `; missing ${missing.join(', ')}` : ''}`, 'start from contrib/systemd/arkeo-signer.service');
-    else if (missing.length) add('unit', 'warn', `${unit}: missing ${missing.join(', ')}${score ? ` (systemd-analyze: ${score.value} ${score.level})` : ''}`, 'compare with contrib/systemd/arkeo-signer.service');
-    else if (score && score.level === 'MEDIUM') add('unit', 'warn', `${unit}: systemd-analyze security scores it ${score.value} MEDIUM`, 'compare with contrib/systemd/arkeo-signer.service');
-    else add('unit', 'ok', `${unit}: hardened${score ? ` (systemd-analyze security: ${score.value} ${score.level})` : ' (systemd-analyze not installed: directives checked only)'}`);
-  }
-}
-
-/** `systemd-analyze security --offline=true UNIT`'s overall score, when systemd-analyze is installed. */
-export function unitScore(unit: string): { value: number; level: string } | undefined {
-  const r = spawnSync('systemd-analyze', ['security', '--offline=true', '--no-pager', unit], { encoding: 'utf8', timeout: 30_000 });
-  const m = /Overall exposure level for \S+: (\d+(?:\.\d+)?) (\S+)/.exec(`${r.stdout ?? ''}`.replace(/\x1b\[[0-9;]*m/g, ''));
-  return m ? { value: Number(m[1]), level: m[2]!.replace(/[^A-Z]/g, '') } : undefined;
+  checkUnitFiles(units, add, { check: 'unit', shipped: 'contrib/systemd/arkeo-signer.service', what: 'the daemon' });
 }

@@ -4,7 +4,21 @@ import { toHex } from '../crypto/bytes.js';
 import type { JournalEntry, JournalState } from '../tx/index.js';
 import { claimsInTx } from './txclaims.js';
 import { changeColumns, claimOfRow, txOfRow } from './sqlite.js';
-import { emptyCounts, lockKey, storeFailure, type ClaimChange, type ClaimKey, type ClaimState, type SeenClaim, type SettleStore, type StoredClaim, type StoredTx } from './store.js';
+import {
+  checkSettleSchema,
+  emptyCounts,
+  lockKey,
+  PENDING_STATES,
+  storeFailure,
+  type ClaimChange,
+  type ClaimKey,
+  type ClaimState,
+  type PendingContract,
+  type SeenClaim,
+  type SettleStore,
+  type StoredClaim,
+  type StoredTx,
+} from './store.js';
 
 /**
  * The settler's tables in the nonce store's PostgreSQL database. The DDL runs under a transaction-level advisory
@@ -69,18 +83,37 @@ export class PostgresSettleStore implements SettleStore {
     readonly description: string,
   ) {}
 
-  static async open(url: string, description: string): Promise<PostgresSettleStore> {
+  /**
+   * `readOnly`: for views (doctor, the console): no DDL, connections that cannot write (default_transaction_read_only),
+   * and the tables must be this version's (checkSettleSchema).
+   */
+  static async open(url: string, description: string, options: { readOnly?: boolean } = {}): Promise<PostgresSettleStore> {
     const pool = new pg.Pool({ connectionString: url, max: 3, connectionTimeoutMillis: 5000, query_timeout: 30_000, keepAlive: true });
     pool.on('error', () => {});
     // A claim marked sent must be on disk before its transaction leaves, whatever the server's default.
-    pool.on('connect', (client) => void client.query('SET synchronous_commit = on').catch(() => {}));
+    const setup = options.readOnly ? 'SET synchronous_commit = on; SET default_transaction_read_only = on' : 'SET synchronous_commit = on';
+    pool.on('connect', (client) => void client.query(setup).catch(() => {}));
     const store = new PostgresSettleStore(pool, url, description);
+    let columns: Set<string> | undefined;
     try {
-      const present = (await pool.query<{ n: string }>("SELECT count(*)::text AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name IN ('arkeo_settle_claims', 'arkeo_settle_txs', 'arkeo_settle_meta')")).rows[0]!.n;
-      if (present !== '3') await pool.query(SCHEMA);
+      if (options.readOnly) {
+        const r = await pool.query<{ c: string }>("SELECT table_name || '.' || column_name AS c FROM information_schema.columns WHERE table_schema = current_schema() AND table_name IN ('arkeo_settle_claims', 'arkeo_settle_txs', 'arkeo_settle_meta')");
+        columns = new Set(r.rows.map((x) => x.c));
+      } else {
+        const present = (await pool.query<{ n: string }>("SELECT count(*)::text AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name IN ('arkeo_settle_claims', 'arkeo_settle_txs', 'arkeo_settle_meta')")).rows[0]!.n;
+        if (present !== '3') await pool.query(SCHEMA);
+      }
     } catch (e) {
       await pool.end().catch(() => {});
       throw store.failure(e);
+    }
+    if (columns) {
+      try {
+        checkSettleSchema(description, columns);
+      } catch (e) {
+        await pool.end().catch(() => {});
+        throw e;
+      }
     }
     return store;
   }
@@ -228,6 +261,20 @@ export class PostgresSettleStore implements SettleStore {
     const out = emptyCounts();
     for (const r of await this.q<{ state: ClaimState; n: string }>('SELECT state, count(*)::text AS n FROM arkeo_settle_claims GROUP BY state')) out[r.state] = Number(r.n);
     return out;
+  }
+
+  async recentTxs(limit: number): Promise<StoredTx[]> {
+    return (await this.q(`SELECT ${TX_COLUMNS} FROM arkeo_settle_txs ORDER BY written DESC LIMIT $1`, [limit])).map((r) => txOfRow(r as never));
+  }
+
+  async pendingContracts(limit: number): Promise<{ contracts: PendingContract[]; total: number }> {
+    const rows = await this.q<Row & { n: string; since: Date }>(
+      `SELECT ${CLAIM_COLUMNS}, n::text AS n, since FROM (SELECT *, row_number() OVER (PARTITION BY contract_id ORDER BY nonce DESC) AS r, count(*) OVER (PARTITION BY contract_id) AS n, ` +
+        'min(seen_at) OVER (PARTITION BY contract_id) AS since FROM arkeo_settle_claims WHERE state = ANY($1::text[])) AS pending WHERE r = 1 ORDER BY since, contract_id LIMIT $2',
+      [PENDING_STATES, limit],
+    );
+    const total = await this.q<{ n: string }>('SELECT count(DISTINCT contract_id)::text AS n FROM arkeo_settle_claims WHERE state = ANY($1::text[])', [PENDING_STATES]);
+    return { contracts: rows.map((r) => ({ contractId: BigInt(r.contract_id as string), highest: claimOfRow(r as never), claims: Number(r.n), since: r.since })), total: Number(total[0]?.n ?? 0) };
   }
 
   async getMeta(key: string): Promise<string | undefined> {

@@ -5,13 +5,16 @@ import { openDatabase } from '../nonces/sqlite.js';
 import type { JournalEntry, JournalState } from '../tx/index.js';
 import { claimsInTx } from './txclaims.js';
 import {
+  checkSettleSchema,
   emptyCounts,
   leaseHolder,
+  PENDING_STATES,
   processAlive,
   storeFailure,
   type ClaimChange,
   type ClaimKey,
   type ClaimState,
+  type PendingContract,
   type SeenClaim,
   type SettleStore,
   type StoredClaim,
@@ -155,18 +158,46 @@ export class SqliteSettleStore implements SettleStore {
   private leaseMs = 0;
   private leading = false;
 
-  private constructor(readonly file: string) {
+  private constructor(
+    readonly file: string,
+    options: { readOnly?: boolean },
+  ) {
     this.description = `sqlite:${file}`;
     try {
-      this.db = openDatabase(file, {});
-      this.db.exec(SCHEMA);
+      this.db = openDatabase(file, { readOnly: options.readOnly });
+      if (!options.readOnly) this.db.exec(SCHEMA);
     } catch (e) {
       throw storeFailure(this.description, e);
     }
+    if (options.readOnly) {
+      try {
+        checkSettleSchema(this.description, this.columns());
+      } catch (e) {
+        this.db.close();
+        throw e;
+      }
+    }
   }
 
-  static open(file: string): SqliteSettleStore {
-    return new SqliteSettleStore(file);
+  /**
+   * `readOnly`: for views (doctor, the console): the file must exist and is opened read-only; no table is created
+   * and nothing is written. Its tables must be this version's (checkSettleSchema); every writing method fails.
+   */
+  static open(file: string, options: { readOnly?: boolean } = {}): SqliteSettleStore {
+    return new SqliteSettleStore(file, options);
+  }
+
+  /** `table.column` for each of the settler's tables in the file. */
+  private columns(): Set<string> {
+    try {
+      const out = new Set<string>();
+      for (const table of ['arkeo_settle_claims', 'arkeo_settle_txs', 'arkeo_settle_meta']) {
+        for (const c of this.db.prepare(`SELECT name FROM pragma_table_info(?)`).pluck().all(table) as string[]) out.add(`${table}.${c}`);
+      }
+      return out;
+    } catch (e) {
+      throw storeFailure(this.description, e);
+    }
   }
 
   /** Every database call goes through here: a failure is one line naming the store. */
@@ -278,6 +309,25 @@ export class SqliteSettleStore implements SettleStore {
       const out = emptyCounts();
       for (const r of this.db.prepare('SELECT state, count(*) AS n FROM arkeo_settle_claims GROUP BY state').all() as { state: ClaimState; n: bigint }[]) out[r.state] = Number(r.n);
       return out;
+    });
+  }
+
+  recentTxs(limit: number): Promise<StoredTx[]> {
+    return this.io(() => (this.db.prepare('SELECT * FROM arkeo_settle_txs ORDER BY written DESC, rowid DESC LIMIT ?').all(limit) as TxRow[]).map(txOfRow));
+  }
+
+  pendingContracts(limit: number): Promise<{ contracts: PendingContract[]; total: number }> {
+    return this.io(() => {
+      const states = PENDING_STATES.map(() => '?').join(', ');
+      // Numbers are decimal text here: ordered by length, then as text, they sort as numbers.
+      const rows = this.db
+        .prepare(
+          `SELECT * FROM (SELECT c.*, row_number() OVER (PARTITION BY contract_id ORDER BY length(nonce) DESC, nonce DESC) AS r, count(*) OVER (PARTITION BY contract_id) AS n, ` +
+            `min(seen_at) OVER (PARTITION BY contract_id) AS since FROM arkeo_settle_claims c WHERE state IN (${states})) WHERE r = 1 ORDER BY since, length(contract_id), contract_id LIMIT ?`,
+        )
+        .all(...PENDING_STATES, limit) as (ClaimRow & { n: bigint; since: bigint })[];
+      const total = this.db.prepare(`SELECT count(DISTINCT contract_id) FROM arkeo_settle_claims WHERE state IN (${states})`).pluck().get(...PENDING_STATES) as bigint;
+      return { contracts: rows.map((r) => ({ contractId: BigInt(r.contract_id), highest: claimOfRow(r), claims: Number(r.n), since: new Date(Number(r.since)) })), total: Number(total) };
     });
   }
 

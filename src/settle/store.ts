@@ -19,6 +19,8 @@ import { SettleError } from './errors.js';
  */
 export type ClaimState = 'new' | 'waiting' | 'sent' | 'settled' | 'unpaid' | 'covered' | 'refused';
 export const OPEN_STATES: readonly ClaimState[] = ['new', 'waiting'];
+/** Not settled yet: still to be judged or sent, or in a transaction not yet seen in a block. */
+export const PENDING_STATES: readonly ClaimState[] = ['new', 'waiting', 'sent'];
 
 /** A claim as the sentinel lists it: the key is (contract, nonce, signature), so a second signature is a second claim. */
 export interface ClaimKey {
@@ -59,6 +61,17 @@ export interface StoredTx extends JournalEntry {
   address: string;
 }
 
+/** A contract with claims not settled yet (PENDING_STATES), as the console and doctor show it. */
+export interface PendingContract {
+  contractId: bigint;
+  /** Its highest pending claim: billing is cumulative, so this one pays for the others. */
+  highest: StoredClaim;
+  /** How many of its claims are pending. */
+  claims: number;
+  /** When the longest-waiting of them was first seen. */
+  since: Date;
+}
+
 export interface SettleStore extends Journal {
   /** 'sqlite:<path>' or the PostgreSQL URL without its password. */
   readonly description: string;
@@ -75,6 +88,13 @@ export interface SettleStore extends Journal {
   unfinishedTxs(): Promise<StoredTx[]>;
   /** How many claims are in each state. */
   counts(): Promise<Record<ClaimState, number>>;
+  /** The `limit` transactions written last, of any account and state, newest first (read-only views). */
+  recentTxs(limit: number): Promise<StoredTx[]>;
+  /**
+   * The contracts with pending claims, longest waiting first, at most `limit` of them, and how many there are in
+   * all (read-only views: the whole table is never returned).
+   */
+  pendingContracts(limit: number): Promise<{ contracts: PendingContract[]; total: number }>;
   getMeta(key: string): Promise<string | undefined>;
   setMeta(key: string, value: string): Promise<void>;
   /**
@@ -114,6 +134,29 @@ export const CLAIM_STATES: readonly ClaimState[] = ['new', 'waiting', 'sent', 's
 
 export function emptyCounts(): Record<ClaimState, number> {
   return Object.fromEntries(CLAIM_STATES.map((s) => [s, 0])) as Record<ClaimState, number>;
+}
+
+/** Every column the settler reads or writes, by table: a store lacking one was made by another version. */
+export const SETTLE_COLUMNS: Record<string, readonly string[]> = {
+  arkeo_settle_claims: ['contract_id', 'nonce', 'signature', 'spender', 'state', 'reason', 'detail', 'tx_hash', 'alone', 'chain_paid', 'paid', 'reserve', 'height', 'seen_at', 'updated_at'],
+  arkeo_settle_txs: ['hash', 'address', 'chain_id', 'account_number', 'sequence', 'intent', 'tx', 'state', 'run', 'at', 'height', 'code', 'written'],
+  arkeo_settle_meta: ['k', 'v'],
+};
+
+/**
+ * A reading open's check of the tables it finds (`table.column` names): none of ours → the settler never ran on
+ * this store (SETTLE_STORE_MISSING); some, or a column missing → not this version's schema (SETTLE_STORE_SCHEMA).
+ * The settler's tables carry no version number: the columns it uses are its schema.
+ */
+export function checkSettleSchema(description: string, columns: ReadonlySet<string>): void {
+  const tables = Object.keys(SETTLE_COLUMNS);
+  const present = tables.filter((t) => [...columns].some((c) => c.startsWith(`${t}.`)));
+  if (present.length === 0) throw new SettleError('SETTLE_STORE_MISSING', `settle store ${description}: no settler tables; the settler has not run on this store (it creates them on its first run)`);
+  const missing = tables.flatMap((t) => SETTLE_COLUMNS[t]!.filter((c) => !columns.has(`${t}.${c}`)).map((c) => `${t}.${c}`));
+  if (missing.length) {
+    const shown = missing.length > 4 ? `${missing.slice(0, 4).join(', ')} and ${missing.length - 4} more` : missing.join(', ');
+    throw new SettleError('SETTLE_STORE_SCHEMA', `settle store ${description}: not this version's schema (no ${shown}); was it made by another version of arkeo-signer?`);
+  }
 }
 
 export function storeFailure(description: string, e: unknown): SettleError {

@@ -73,6 +73,7 @@ test('arkeo-signer console: bad flags are one line and exit 2', { timeout: 30_00
     [['--sample-interval', 'often'], /--sample-interval: expected seconds/],
     [['--allowed-host', 'http://console.lan'], /--allowed-host: expected a host name or address with an optional :PORT \(for example console\.lan or console\.lan:7446\), got "http:\/\/console\.lan"/],
     [['--bogus'], /console: unknown flag --bogus/],
+    [['--settle-config', '/nonexistent/settle.toml'], /console: --settle-config \/nonexistent\/settle\.toml: .*no such file/],
   ];
   for (const [args, message] of cases) {
     const r = run(BIN.arkeoSigner, ['console', ...args]);

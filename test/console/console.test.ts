@@ -25,7 +25,7 @@ const CHROMIUM = process.env.ARKEO_CHROMIUM ?? '/usr/bin/chromium';
 export const SCREENSHOTS = path.join(REPO_ROOT, '.tmp', 'console-screenshots');
 const require = createRequire(import.meta.url);
 const KEYS = { alice: 'a1'.repeat(32), bob: 'b2'.repeat(32) };
-const VIEWS = ['overview', 'keys', 'contracts', 'audit', 'tokens'];
+const VIEWS = ['overview', 'keys', 'contracts', 'settlement', 'audit', 'tokens'];
 
 test('operator console in headless Chromium', { timeout: 240_000 }, async (t) => {
   if (!requireComponent(t, fs.existsSync(CHROMIUM), `Chromium at ${CHROMIUM} (apt-get install chromium)`)) return;
@@ -79,7 +79,7 @@ test('operator console in headless Chromium', { timeout: 240_000 }, async (t) =>
   };
 
   await t.test('without the login secret every page and API answers 401', async () => {
-    const paths = ['/', '/assets/app.js', '/assets/app.css', '/api/overview', '/api/keys', '/api/contracts', '/api/tokens', '/api/audit', '/api/audit?token=agent', '/api/audit/export?format=csv', '/no-such-page', '/login', '/login?secret=wrong'];
+    const paths = ['/', '/assets/app.js', '/assets/app.css', '/api/overview', '/api/keys', '/api/contracts', '/api/settlement', '/api/tokens', '/api/audit', '/api/audit?token=agent', '/api/audit/export?format=csv', '/no-such-page', '/login', '/login?secret=wrong'];
     for (const p of paths) {
       const res = await fetch(base + p, { redirect: 'manual' });
       const body = await res.text();

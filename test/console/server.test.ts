@@ -50,7 +50,7 @@ async function logIn(server: ConsoleServer, host?: string, connect?: string): Pr
   return String(r.headers['set-cookie']).split(';')[0]!;
 }
 
-const PAGES = ['/', '/assets/app.js', '/assets/app.css', '/api/overview', '/api/keys', '/api/contracts', '/api/tokens', '/api/audit', '/api/audit?token=agent&page=1', '/api/audit/export?format=csv'];
+const PAGES = ['/', '/assets/app.js', '/assets/app.css', '/api/overview', '/api/keys', '/api/contracts', '/api/settlement', '/api/tokens', '/api/audit', '/api/audit?token=agent&page=1', '/api/audit/export?format=csv'];
 
 function assertRefused(r: Reply, status: number, what: string): void {
   assert.equal(r.status, status, what);

@@ -7,7 +7,9 @@ export const CONSOLE = commandTable({
   about: `A read-only operator console in the browser: daemon health, claims/s and latency, keys, contracts (nonce and
 spend against the ceiling), tokens, and the audit trail with its integrity. It holds no key and changes nothing.
 It reads the daemon config's audit log (and its MAC key, to verify it), nonce store, tokens file (names and
-policies only) and the daemon's /healthz and /metrics over its socket.
+policies only) and the daemon's /healthz and /metrics over its socket. With --settle-config (the settler's
+settings) or --settle-store, a Settlement view shows the settler's pending value and deadlines per contract and its
+last transactions, from its store opened read-only and, for values and deadlines, its node (or --lcd).
 
 On start it prints a URL with a one-time login secret; opening it sets a session cookie. Without it, every page
 and API answers 401. It answers only to the host it listens on (and localhost, for a loopback address) and to the
@@ -25,7 +27,9 @@ gets 421 and nothing else.`,
     'tls-key': { type: 'string', value: 'F', help: 'the key of --tls-cert' },
     'sample-interval': { type: 'string', value: 'S', default: '5', help: 'seconds between /metrics samples; the chart keeps an hour' },
     sentinel: { type: 'string', value: 'URL', help: 'a provider\'s sentinel: its nonce for each contract (GET /claim/{id}) beside ours' },
-    lcd: { type: 'string', value: 'URL', help: 'a chain LCD: the chain\'s nonce for each contract beside ours' },
+    lcd: { type: 'string', value: 'URL', help: 'a chain LCD: the chain\'s nonce for each contract beside ours (and, without a node in --settle-config, the settlement view\'s values and deadlines)' },
+    'settle-config': { type: 'string', value: 'FILE', help: 'the settler\'s settings (as settle --config): its store, node, margin and deadline blocks, for the Settlement view' },
+    'settle-store': { type: 'string', value: 'PATH|postgres://…', computedDefault: 'nonce_store in --settle-config, else <home>/signer/nonces.db', help: 'the settler\'s store, read-only, for the Settlement view' },
   },
   rules: [together('tls-cert', 'tls-key')],
 });

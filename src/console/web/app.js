@@ -12,6 +12,7 @@ const VIEWS = [
   ['overview', 'Overview'],
   ['keys', 'Keys'],
   ['contracts', 'Contracts'],
+  ['settlement', 'Settlement'],
   ['audit', 'Audit trail'],
   ['tokens', 'Tokens'],
 ];
@@ -95,6 +96,7 @@ function App() {
       ${route === 'overview' && html`<${Overview} theme=${theme} />`}
       ${route === 'keys' && html`<${Keys} />`}
       ${route === 'contracts' && html`<${Contracts} />`}
+      ${route === 'settlement' && html`<${Settlement} />`}
       ${route === 'audit' && html`<${Audit} />`}
       ${route === 'tokens' && html`<${Tokens} />`}
     </main>
@@ -278,6 +280,92 @@ function ProviderCell({ c }) {
   return html`${p.sentinel !== undefined ? html`<div>sentinel ${num(p.sentinel)}${behind(p.sentinel)}</div>` : ''}
     ${p.chain !== undefined ? html`<div>chain ${num(p.chain)}${behind(p.chain)}</div>` : ''}
     ${p.error ? html`<div class="small bad-text">${p.error}</div>` : ''}`;
+}
+
+// ---------------------------------------------------------------------------------------------------- settlement
+
+/** Amounts are decimal strings (uint64 and more): formatted as BigInts, never through a float. */
+const big = (v) => (v === undefined || v === null ? '—' : BigInt(v).toLocaleString());
+const coins = (byDenom) => Object.entries(byDenom ?? {}).map(([d, v]) => `${big(v)} ${d}`).join(', ') || '0';
+const shortHash = (h) => `${h.slice(0, 10)}…${h.slice(-6)}`;
+
+function Settlement() {
+  return html`<${Polled} url="/api/settlement" view=${SettlementOf} />`;
+}
+
+function SettlementOf(data) {
+  if (!data.configured) {
+    return html`<p class="note" data-testid="settlement-off">No settler configured: start the console with <code>--settle-config FILE</code> (the settler's settings) or <code>--settle-store PATH|postgres://…</code> to see its pending value, deadlines and transactions.</p>`;
+  }
+  if (!data.contracts) return html`<p class="small">Settings: ${data.configFile ?? '—'}; store: ${data.store ?? '—'}. The other views do not depend on it.</p>`;
+  const c = data.counts ?? {};
+  const chain = data.chain ?? {};
+  return html`
+    <section aria-labelledby="pending-h">
+      <h2 id="pending-h">Not settled yet</h2>
+      <dl class="health" data-testid="settlement-summary">
+        <div><dt>Pending value</dt><dd data-field="pending-value">${coins(data.pendingValue)}</dd></div>
+        <div><dt>Claims pending</dt><dd>${num((c.new ?? 0) + (c.waiting ?? 0))}</dd></div>
+        <div><dt>Sent, not in a block yet</dt><dd class=${data.unconfirmed ? 'bad-text' : ''}>${num(c.sent)} claim(s), ${num(data.unconfirmed)} transaction(s)</dd></div>
+        <div><dt>Settled</dt><dd>${num(c.settled)}</dd></div>
+        <div><dt>Refused</dt><dd>${num(c.refused)}</dd></div>
+      </dl>
+      <p class="small">${!data.lcd
+        ? html`No node: values and deadlines need the settler's <code>node</code> in <code>--settle-config</code>, or <code>--lcd</code>.`
+        : chain.error
+          ? html`<span class="bad-text">Chain: ${chain.error}</span>`
+          : chain.at
+            ? `Chain at block ${big(chain.height)}, read ${fmtTime(chain.at)}.`
+            : 'Reading the chain…'}</p>
+    </section>
+    <section aria-labelledby="deadlines-h">
+      <h2 id="deadlines-h">Deadlines</h2>
+      <table data-testid="settlement-contracts">
+        <thead><tr>
+          <th scope="col">Contract</th><th scope="col" class="n">Highest nonce</th><th scope="col" class="n">Claims</th><th scope="col">State</th>
+          <th scope="col" class="n">Rate</th><th scope="col" class="n">Pending value</th><th scope="col" class="n">Settle by block</th><th scope="col" class="n">Blocks left</th>
+        </tr></thead>
+        <tbody>
+          ${data.contracts.map(
+            (r) => html`<tr data-contract=${r.contract}>
+              <th scope="row">${r.contract}</th>
+              <td class="n" data-field="nonce">${big(r.nonce)}</td>
+              <td class="n">${num(r.claims)}</td>
+              <td>${r.state}${r.reason ? ` (${r.reason})` : ''}${r.refusal ? html`<br /><span class="small bad-text" title=${r.detail}>would be refused: ${r.refusal}</span>` : ''}</td>
+              <td class="n">${r.rate === undefined ? '—' : `${big(r.rate)} ${r.denom ?? ''}`}</td>
+              <td class="n" data-field="value">${r.value === undefined ? '—' : `${big(r.value)} ${r.denom}`}</td>
+              <td class="n" data-field="deadline">${big(r.deadline)}</td>
+              <td class=${`n${r.urgent ? ' bad-text' : ''}`} data-field="blocks-left">${big(r.blocksLeft)}${r.urgent ? ' (urgent)' : ''}</td>
+            </tr>`,
+          )}
+        </tbody>
+      </table>
+      ${data.contracts.length === 0 ? html`<p class="ok-text">No claim waits to be settled.</p>` : ''}
+      ${data.contractsTotal > data.contracts.length ? html`<p class="note">Showing the ${num(data.contracts.length)} contracts waiting longest of ${num(data.contractsTotal)}.</p>` : ''}
+      <p class="small">Per contract, its highest claim not settled yet (billing is cumulative: it pays for the lower ones), valued as the settler values it: what the provider receives after the 10 % reserve, and the block to settle by. Earliest deadline first.</p>
+    </section>
+    <section aria-labelledby="txs-h">
+      <h2 id="txs-h">Last transactions</h2>
+      <table data-testid="settlement-txs">
+        <thead><tr><th scope="col">Transaction</th><th scope="col" class="n">Height</th><th scope="col">Sent</th><th scope="col" class="n">Claims</th><th scope="col" class="n">Paid to the provider (after the reserve)</th><th scope="col" class="n">Fee</th><th scope="col">Result</th></tr></thead>
+        <tbody>
+          ${data.transactions.map(
+            (t) => html`<tr data-hash=${t.hash}>
+              <th scope="row" class="mono" title=${t.hash}>${shortHash(t.hash)}</th>
+              <td class="n" data-field="height">${big(t.height)}</td>
+              <td>${fmtTime(t.at)}</td>
+              <td class="n" data-field="claims">${num(t.claims)}${t.settled !== t.claims ? ` (${num(t.settled)} paid)` : ''}</td>
+              <td class="n" data-field="received">${big(t.received)}</td>
+              <td class="n" data-field="fee">${t.fee}</td>
+              <td data-field="result" class=${t.result === 'ok' ? 'ok-text' : t.result === 'pending' ? '' : 'bad-text'}>${t.result}</td>
+            </tr>`,
+          )}
+        </tbody>
+      </table>
+      ${data.transactions.length === 0 ? html`<p class="small">No transaction sent yet.</p>` : ''}
+      <p class="small">From the settler's store (${data.store}), read-only${data.configFile ? `; settings ${data.configFile}` : ''}. The settler's audit log holds the same transactions: <code>arkeo-signer audit verify FILE</code>. Check the whole set-up with <code>arkeo-signer doctor --settle-config FILE</code>.</p>
+    </section>
+  `;
 }
 
 // ---------------------------------------------------------------------------------------------------- audit
