@@ -1,6 +1,6 @@
 import { loadConfig } from '../daemon/index.js';
 import { ConsoleServer, parseAllowedHost, parseListen, type SettlementSource } from '../console/index.js';
-import { loadSettleConfig, type SettleConfig } from '../settle/index.js';
+import { SETTING_RANGES, loadSettleConfig, wholeSetting, type SettleConfig } from '../settle/index.js';
 import { isLoopbackHost } from '../http.js';
 import { UsageError, flagValue, commandRunner } from './common.js';
 import { bind, runCommand, type Parsed } from './table.js';
@@ -45,17 +45,14 @@ function settlementOf(values: Parsed<typeof CONSOLE>['values'], home: string): S
   } catch (e) {
     throw new UsageError(`console: ${(e as Error).message.replace(/^--config /, '--settle-config ')}`);
   }
-  const blocks = (v: string | undefined, name: string, def: bigint) => {
-    if (v === undefined) return def;
-    if (!/^[0-9]{1,8}$/.test(v)) throw new UsageError(`console: ${file}: "${name}": expected a whole number of blocks, got "${v.slice(0, 20)}"`);
-    return BigInt(v);
-  };
+  // As the settler reads them: its defaults, its ranges.
+  const blocks = (v: string | undefined, name: 'margin' | 'deadline_blocks') => flagValue(() => wholeSetting(name, v ?? SETTING_RANGES[name].default, `console: ${file}: "${name}"`));
   return {
     store: values['settle-store'] ?? settings.nonce_store,
     home,
     lcd: settings.node ?? values.lcd,
-    margin: blocks(settings.margin, 'margin', 3n),
-    deadlineBlocks: blocks(settings.deadline_blocks, 'deadline_blocks', 50n),
+    margin: blocks(settings.margin, 'margin'),
+    deadlineBlocks: blocks(settings.deadline_blocks, 'deadline_blocks'),
     ...(file ? { configFile: file } : {}),
   };
 }

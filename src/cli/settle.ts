@@ -12,6 +12,8 @@ import {
   Settler,
   startSettleServer,
   SettleError,
+  secondsSetting,
+  wholeSetting,
   type SettleConfig,
   type SettleConfigKey,
   type SettleServer,
@@ -32,17 +34,6 @@ function settingOf(values: Values, given: ReadonlySet<string>, config: SettleCon
   if (given.has(flag)) return values[flag] as string | undefined;
   const fromFile = config[flag.replace(/-/g, '_') as SettleConfigKey];
   return fromFile ?? (values[flag] as string | undefined);
-}
-
-function seconds(text: string, flag: string, min: number, max: number): number {
-  const v = /^[0-9]{1,6}(\.[0-9]{1,3})?$/.test(text) ? Number(text) : NaN;
-  if (!(v >= min && v <= max)) throw new UsageError(`--${flag}: expected seconds from ${min} to ${max}, got "${text.slice(0, 20)}"`);
-  return Math.round(v * 1000);
-}
-
-function whole(text: string, flag: string, min: bigint, max: bigint): bigint {
-  if (!/^[0-9]{1,20}$/.test(text) || BigInt(text) < min || BigInt(text) > max) throw new UsageError(`--${flag}: expected a whole number from ${min} to ${max}, got "${text.slice(0, 30)}"`);
-  return BigInt(text);
 }
 
 /** The provider: --provider, else the sentinel's /metadata.json; pinned in the store, so a sentinel that changes its mind is refused. */
@@ -82,12 +73,14 @@ async function settle({ values, given }: Parsed<typeof SETTLE>): Promise<number>
   const feeFlags = given.has('fees') || given.has('gas-prices') ? { fees: values.fees, 'gas-prices': values['gas-prices'] } : { fees: config.fees, 'gas-prices': config.gas_prices };
   if (feeFlags.fees !== undefined && feeFlags['gas-prices'] !== undefined) throw new UsageError(`settle: give fees or gas_prices in ${values.config}, not both`);
   const fee = flagValue(() => parseFeeChoice({ ...feeFlags, gas: setting('gas'), 'gas-adjustment': setting('gas-adjustment') }));
-  const intervalMs = seconds(setting('interval')!, 'interval', 0.1, 86_400);
-  const waitMs = seconds(setting('wait-timeout')!, 'wait-timeout', 1, 3600);
-  const batch = Number(whole(setting('batch')!, 'batch', 1n, 100n));
-  const minValue = whole(setting('min-value')!, 'min-value', 0n, (1n << 64n) - 1n);
-  const margin = whole(setting('margin')!, 'margin', 0n, 100_000n);
-  const deadlineBlocks = whole(setting('deadline-blocks')!, 'deadline-blocks', 0n, 10_000_000n);
+  const intervalMs = flagValue(() => secondsSetting('interval', setting('interval')!, '--interval'));
+  const waitMs = flagValue(() => secondsSetting('wait_timeout', setting('wait-timeout')!, '--wait-timeout'));
+  const batch = Number(flagValue(() => wholeSetting('batch', setting('batch')!, '--batch')));
+  const minText = setting('min-value')!;
+  if (!/^[0-9]{1,20}$/.test(minText) || BigInt(minText) >= 1n << 64n) throw new UsageError(`--min-value: expected a whole number from 0 to ${(1n << 64n) - 1n}, got "${minText.slice(0, 30)}"`);
+  const minValue = BigInt(minText);
+  const margin = flagValue(() => wholeSetting('margin', setting('margin')!, '--margin'));
+  const deadlineBlocks = flagValue(() => wholeSetting('deadline_blocks', setting('deadline-blocks')!, '--deadline-blocks'));
   const listenText = setting('listen');
   const listen = listenText === undefined ? undefined : flagValue(() => parseListen(listenText));
   const chain = flagValue(() => new ChainClient(nodeUrl));

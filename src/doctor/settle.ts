@@ -6,7 +6,7 @@ import { BoundedReadError, getBounded, isLoopbackHost } from '../http.js';
 import { Keyring } from '../keyring/index.js';
 import type { Backend } from '../keyring/keyring.js';
 import { backendOf } from '../keys/index.js';
-import { ANTE_GAS, CLAIM_GAS, CONFIG_KEYS, loadSettleConfig, openSettleStore, type SettleConfig, type SettleConfigKey, type SettleStore } from '../settle/index.js';
+import { ANTE_GAS, CLAIM_GAS, CONFIG_KEYS, SETTING_RANGES, loadSettleConfig, openSettleStore, secondsSetting, wholeSetting, type RangedSetting, type SettleConfig, type SettleConfigKey, type SettleStore } from '../settle/index.js';
 import { adjustedGas, ChainClient, feeFromGasPrice, parseFeeChoice } from '../tx/index.js';
 import { checkAuditChain, checkUnitFiles, q, type Add } from './common.js';
 
@@ -135,15 +135,6 @@ function checkSettleConfig(file: string, unit: SettleUnit | undefined, add: Add)
   return problems.length ? {} : c;
 }
 
-/** What settle refuses at start, setting by setting (the ranges of its flags). */
-const RANGES: [SettleConfigKey, 'seconds' | 'whole', number, number][] = [
-  ['interval', 'seconds', 0.1, 86_400],
-  ['wait_timeout', 'seconds', 1, 3600],
-  ['batch', 'whole', 1, 100],
-  ['margin', 'whole', 0, 100_000],
-  ['deadline_blocks', 'whole', 0, 10_000_000],
-];
-
 function settingProblems(c: SettleConfig): string[] {
   const out: string[] = [];
   for (const k of ['sentinel', 'node'] as const) {
@@ -157,11 +148,15 @@ function settingProblems(c: SettleConfig): string[] {
     }
     if (!ok) out.push(`"${k}" = "${v.slice(0, 60)}": not an http(s) URL`);
   }
-  for (const [k, kind, min, max] of RANGES) {
+  // What settle refuses at start, setting by setting.
+  for (const k of Object.keys(SETTING_RANGES) as RangedSetting[]) {
     const v = c[k];
     if (v === undefined) continue;
-    const n = kind === 'whole' ? (/^[0-9]{1,20}$/.test(v) ? Number(v) : NaN) : /^[0-9]{1,6}(\.[0-9]{1,3})?$/.test(v) ? Number(v) : NaN;
-    if (!(n >= min && n <= max)) out.push(`"${k}" = ${v.slice(0, 30)}: expected ${kind === 'whole' ? 'a whole number' : 'seconds'} from ${min} to ${max}`);
+    try {
+      (SETTING_RANGES[k].kind === 'whole' ? wholeSetting : secondsSetting)(k, v, `"${k}" = ${v.slice(0, 30)}`);
+    } catch (e) {
+      out.push((e as Error).message.replace(/, got "[^"]*"$/, ''));
+    }
   }
   if (c.min_value !== undefined && !/^[0-9]{1,20}$/.test(c.min_value)) out.push(`"min_value" = ${c.min_value.slice(0, 30)}: expected a whole number of the rate's denom`);
   if (c.listen !== undefined) {

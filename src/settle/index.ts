@@ -6,6 +6,7 @@ export { lockKey, type SettleStore, type StoredClaim, type StoredTx, type ClaimS
 export { createSettleMetrics, type SettleMetrics } from './metrics.js';
 export { startSettleServer, parseListen, type SettleServer } from './server.js';
 export { loadSettleConfig, CONFIG_KEYS, type SettleConfig, type SettleConfigKey } from './config.js';
+export { SETTING_RANGES, wholeSetting, secondsSetting, type RangedSetting } from './ranges.js';
 export { SettleAudit, SETTLE_APP_NAME, claimRef, type TxResultEntry } from './audit.js';
 export { claimsInTx, feeOfTx, type ClaimInTx } from './txclaims.js';
 export { SettleError } from './errors.js';

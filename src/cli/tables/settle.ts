@@ -1,3 +1,4 @@
+import { SETTING_RANGES } from '../../settle/ranges.js';
 import { goWith, notWith, oneOf, commandTable } from '../table.js';
 import { CREATE_STORE_FLAG, DAEMON_CLIENT_FLAGS, KEYRING_FLAGS, PIN_FLAG, STORE_FLAGS } from './shared.js';
 
@@ -34,18 +35,18 @@ cycle; exit 1 if it met a problem or another settler leads.`,
     provider: { type: 'string', value: 'PUBKEY', computedDefault: 'the sentinel\'s /metadata.json', help: 'the provider whose contracts are settled (arkeopub1…)' },
     config: { type: 'string', short: 'c', value: 'FILE', help: 'the settler\'s settings (TOML, the flags\' names with underscores)' },
     once: { type: 'boolean', help: 'one cycle, then exit' },
-    interval: { type: 'string', value: 'S', default: '30', help: 'seconds between cycles (and between a standby\'s attempts to lead), from 0.1' },
-    batch: { type: 'string', value: 'N', default: '10', help: 'claims per transaction, from 1 to 100' },
+    interval: { type: 'string', value: 'S', default: SETTING_RANGES.interval.default, help: 'seconds between cycles (and between a standby\'s attempts to lead), from 0.1' },
+    batch: { type: 'string', value: 'N', default: SETTING_RANGES.batch.default, help: 'claims per transaction, from 1 to 100' },
     'min-value': { type: 'string', value: 'N', default: '0', help: 'the least a claim must pay the provider (after the reserve, in the rate\'s denom) to be sent before its deadline' },
-    margin: { type: 'string', value: 'BLOCKS', default: '3', help: 'a claim closer than this to the last block that takes it is refused as too late' },
-    'deadline-blocks': { type: 'string', value: 'N', default: '50', help: 'a claim whose contract expires or ends its settlement period within N blocks is sent whatever its value, first' },
+    margin: { type: 'string', value: 'BLOCKS', default: SETTING_RANGES.margin.default, help: 'a claim closer than this to the last block that takes it is refused as too late' },
+    'deadline-blocks': { type: 'string', value: 'N', default: SETTING_RANGES.deadline_blocks.default, help: 'a claim whose contract expires or ends its settlement period within N blocks is sent whatever its value, first' },
     listen: { type: 'string', value: 'HOST:PORT', help: 'serve GET /metrics and /healthz here (loopback only)' },
     'chain-id': { type: 'string', value: 'ID', help: 'the chain the transactions are for; the node must serve it (default: the node\'s)' },
     fees: { type: 'string', value: 'COINS', help: 'the fee of each transaction, e.g. 200uarkeo' },
     'gas-prices': { type: 'string', value: 'PRICE', computedDefault: '0.001uarkeo', help: 'the fee is ceil(price × gas)' },
     gas: { type: 'string', value: 'N|auto', default: 'auto', help: 'the gas limit; auto simulates it on the node' },
     'gas-adjustment': { type: 'string', value: 'X', computedDefault: '1.6', help: 'with --gas auto: the simulated gas times X' },
-    'wait-timeout': { type: 'string', value: 'S', default: '60', help: 'seconds to wait for the block' },
+    'wait-timeout': { type: 'string', value: 'S', default: SETTING_RANGES.wait_timeout.default, help: 'seconds to wait for the block' },
     'audit-log': { type: 'string', value: 'PATH', computedDefault: '<home>/signer/settle-audit.log', help: 'the settler\'s audit log (its MAC key is PATH.key)' },
     'accept-audit-log': { type: 'boolean', help: 'start even though the audit log does not match its head (truncated, rolled back or edited); the acceptance is recorded in the log' },
     ...STORE_FLAGS,
