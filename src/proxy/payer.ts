@@ -433,9 +433,7 @@ export class ContractPayer implements Payer {
       return { claim, reused: true };
     }
     try {
-      const claim = await this.takeAhead() ?? await this.signClaim();
-      this.signAhead();
-      return { claim, reused: false };
+      return { claim: (await this.takeAhead()) ?? (await this.signClaim()), reused: false };
     } catch (e) {
       const code = (e as { code?: unknown }).code;
       if (code === 'SPEND_LIMIT') {
@@ -487,7 +485,11 @@ export class ContractPayer implements Payer {
       const { claim, reused } = next;
       let res: http.IncomingMessage;
       try {
-        res = await this.forward(req, claim.arkauth);
+        const sent = this.forward(req, claim.arkauth);
+        // The next claim is signed once this request is on the wire (the agent hands it a socket on a later tick),
+        // while the sentinel and upstream answer.
+        setImmediate(() => this.signAhead());
+        res = await sent;
       } catch (e) {
         // The claim may or may not have reached the claim store: it stays spent locally (never reused), and the
         // next request's claim is above it either way.
