@@ -19,7 +19,8 @@ export async function getRemoteJson(url: string, what: string): Promise<unknown>
   try {
     reply = await getBounded(url, { what, timeoutMs: REMOTE_TIMEOUT_MS, maxBytes: MAX_REMOTE_BODY });
   } catch (e) {
-    if (e instanceof BoundedReadError) throw new RemoteError(e.reason === 'unreachable' || e.reason === 'timeout' ? 'REMOTE_UNREACHABLE' : 'REMOTE_BAD_REPLY', e.message);
+    // (The read's failure stays in the context: a caller may tell a peer that answered too slowly from one it never reached.)
+    if (e instanceof BoundedReadError) throw new RemoteError(e.reason === 'unreachable' || e.reason === 'timeout' ? 'REMOTE_UNREACHABLE' : 'REMOTE_BAD_REPLY', e.message, { context: { read_failure: e.reason } });
     throw e;
   }
   if (reply.status < 200 || reply.status > 299) {

@@ -66,7 +66,7 @@ read from the terminal or stdin. The new mnemonic is printed on stderr (inside t
 --no-backup. --dry-run derives and prints the key without writing it.
 
 --delegate-for ACCOUNT (a key name, arkeopub1… or hex): record NAME as a claim delegate of that account (in
-<keyring-dir>/arkeo-signer/delegates.json) and print the arkeod tx arkeo open-contract command that opens a
+<keyring-dir>/arkeo-signer/delegates.json) and print the arkeo-signer contract open command that opens a
 contract naming it, to run where the account's key is. NAME can then sign claims and nothing else that matters.`,
   check(values) {
     if (textOption(values, 'hd-path') === undefined) for (const name of ['account', 'index', 'coin-type']) hdIndex(values, name);

@@ -162,7 +162,7 @@ async function activeAtSentinel(base: string, service: string, pub: Uint8Array, 
   try {
     return await fetchActiveContract(base, service, pub, prefix);
   } catch (e) {
-    if (e instanceof SentinelError && e.code === 'SENTINEL_UNREACHABLE' && !/no complete answer within/.test(e.message)) {
+    if (e instanceof SentinelError && e.code === 'SENTINEL_UNREACHABLE' && e.context.read_failure !== 'timeout') {
       throw new SentinelError(
         'ACTIVE_CONTRACT_DROPPED',
         `the sentinel ${base} closed the connection on /active-contract/${service}/${toBech32PubKey(pub, prefix)}: sentinel v1.0.17 does this when it has no arkeo-mainnet-fullnode service configured; pass --node URL to find the contract on the chain, or --contract ID`,

@@ -76,7 +76,7 @@ export async function fetchActiveContract(base: string, service: string, spender
   try {
     body = await getJson(url);
   } catch (e) {
-    if (e instanceof SentinelError && e.code === 'NOT_FOUND') throw new SentinelError('NO_CONTRACT', `no active contract for ${service} and this key at ${base} (open one with arkeod tx arkeo open-contract)`);
+    if (e instanceof SentinelError && e.code === 'NOT_FOUND') throw new SentinelError('NO_CONTRACT', `no active contract for ${service} and this key at ${base} (open one with arkeo-signer contract open)`);
     throw e;
   }
   const c = object(object(body, url).contract, `${url} .contract`);
@@ -110,7 +110,7 @@ const REMOTE_CODES: Record<string, string> = { REMOTE_UNREACHABLE: 'SENTINEL_UNR
 
 /** claims' RemoteError as the proxy reports it (SentinelError, same message); anything else unchanged. */
 export function sentinelErrorOf(e: unknown): unknown {
-  return e instanceof RemoteError ? new SentinelError(REMOTE_CODES[e.code] ?? 'SENTINEL_ERROR', e.message) : e;
+  return e instanceof RemoteError ? new SentinelError(REMOTE_CODES[e.code] ?? 'SENTINEL_ERROR', e.message, { context: e.context }) : e;
 }
 
 /**
