@@ -105,6 +105,11 @@ export class SqliteNonceStore implements NonceStore {
   private readonly db: Database.Database;
   private queue: Pending[] = [];
   private flushScheduled = false;
+  /**
+   * The writer thread's batch being committed. One at a time: what arrives meanwhile waits and goes in the next
+   * batch, so N contracts reserving at different moments share one fsync, not queue N of them in the thread.
+   */
+  private inFlight: Promise<void> | undefined;
   private readonly stmts;
   private readonly writes;
   private readonly readOnly: boolean;
@@ -192,7 +197,7 @@ export class SqliteNonceStore implements NonceStore {
     if (this.readOnly) return Promise.reject(readOnlyError(this.description));
     return new Promise((resolve, reject) => {
       this.queue.push({ contractId, signer, count, ceiling, ...(budget ? { budget } : {}), resolve, reject });
-      if (!this.flushScheduled) {
+      if (!this.flushScheduled && !this.inFlight) {
         this.flushScheduled = true;
         setImmediate(() => this.flush());
       }
@@ -217,7 +222,13 @@ export class SqliteNonceStore implements NonceStore {
       for (const p of batch) p.reject(err);
     };
     if (this.writer) {
-      this.writer.commit(requests).then(settle, failAll);
+      this.inFlight = this.writer
+        .commit(requests)
+        .then(settle, failAll)
+        .finally(() => {
+          this.inFlight = undefined;
+          if (this.queue.length) this.flush();
+        });
       return;
     }
     try {
@@ -359,7 +370,8 @@ export class SqliteNonceStore implements NonceStore {
   }
 
   async close(): Promise<void> {
-    if (this.queue.length) this.flush();
+    if (this.queue.length && !this.inFlight) this.flush();
+    while (this.inFlight) await this.inFlight;
     await this.writer?.close();
     this.db.close();
   }
