@@ -69,9 +69,9 @@ block_size = 64                     # nonces reserved per durable write, the nex
 path = "~/.arkeo/signer/audit.log"     # hash-chained JSON lines; the HMAC key is <path>.key (keep it 0600)
 
 # [audit.ship]                      # example: also send every entry, as written, off the host (see the audit log guide)
-# target = "tls"                    # "tcp" or "tls" (RFC 5424 syslog, octet-counted), or "journal"
+# target = "tls"                    # "relp" or "relp-tls" (every entry answered), "tcp" or "tls" (RFC 5424 syslog), or "journal"
 # address = "logs.example.net:6514" # host:port; for "journal", its stream socket (default /run/systemd/journal/stdout)
-# tls_ca = "/etc/arkeo-signer/syslog-ca.crt"   # the CA of the syslog server's certificate (needed for "tls")
+# tls_ca = "/etc/arkeo-signer/syslog-ca.crt"   # the CA of the syslog server's certificate (needed for "tls", "relp-tls")
 # tls_cert = "/etc/arkeo-signer/syslog-client.crt"   # example: a client certificate, with tls_key
 # tls_key = "/etc/arkeo-signer/syslog-client.key"
 # tls_server_name = "logs.example.net"   # example: the name in the server's certificate, if not the address's host

@@ -14,9 +14,10 @@ import { rawRequest, startTestDaemon, type TestDaemon } from '../support/daemon.
 import { freePort, remoteLines, rsyslogAvailable, startRsyslog } from '../support/rsyslog.js';
 
 /**
- * Audit shipping ([audit.ship]): every durable entry, as written, to Debian's rsyslogd started by the test (TCP and
- * TLS), through an outage, and back: the remote copy holds every entry in order, and what it holds twice (identical)
- * is within what the shipper counted as sent again; `audit verify --against` finds a rewind the local checks cannot.
+ * Audit shipping ([audit.ship]): every durable entry, as written, to Debian's rsyslogd started by the test (TCP, TLS,
+ * RELP and RELP over TLS), through an outage, and back: the remote copy holds every entry in order, and what it holds
+ * twice (identical) is within what the shipper counted as sent again (over RELP, at most one window, and only what
+ * rsyslog took without answering as it stopped); `audit verify --against` finds a rewind the local checks cannot.
  * The outage lasts AUDIT_SHIP_OUTAGE_SECONDS (30 under CI, 5 otherwise).
  */
 const OUTAGE_SECONDS = Number(process.env.AUDIT_SHIP_OUTAGE_SECONDS ?? (process.env.CI === 'true' ? 30 : 5));
@@ -92,14 +93,20 @@ test('[audit.ship] config: defaults filled in; a bad address, a missing or unrea
   assert.deepEqual(c.audit.ship, { ...SHIP_DEFAULTS, target: 'tcp', address: '127.0.0.1:6514' });
   assert.equal(parseConfig('[audit.ship]\ntarget = "tls"\naddress = "[::1]:6514"\ntls_ca = "ca.pem"\n', path.join(dir, 'd.toml')).audit.ship!.tls_ca, path.join(dir, 'ca.pem'));
   assert.equal(parseConfig('[audit.ship]\ntarget = "journal"\n', path.join(dir, 'd.toml')).audit.ship!.address, undefined);
+  assert.deepEqual(parseConfig('[audit.ship]\ntarget = "relp"\naddress = "logs.example.net:2514"\n', path.join(dir, 'd.toml')).audit.ship, { ...SHIP_DEFAULTS, target: 'relp', address: 'logs.example.net:2514' });
+  assert.equal(parseConfig('[audit.ship]\ntarget = "relp-tls"\naddress = "h:2514"\ntls_ca = "ca.pem"\ntls_cert = "c.pem"\ntls_key = "c.key"\n', path.join(dir, 'd.toml')).audit.ship!.tls_key, path.join(dir, 'c.key'));
   const bad: [string, RegExp][] = [
-    ['target = "udp"\naddress = "h:1"', /audit\.ship\.target: expected "tcp", "tls" or "journal"/],
+    ['target = "udp"\naddress = "h:1"', /audit\.ship\.target: expected "relp", "relp-tls", "tcp", "tls" or "journal", got "udp"/],
     ['address = "h:1"', /audit\.ship\.target: missing/],
     ['target = "tcp"', /audit\.ship\.address: missing/],
     ['target = "tcp"\naddress = "logs.example.net"', /audit\.ship\.address: expected host:port/],
     ['target = "tcp"\naddress = "h:70000"', /audit\.ship\.address: expected host:port/],
     ['target = "tcp"\naddress = "h :1"', /audit\.ship\.address: expected host:port/],
     ['target = "tls"\naddress = "h:1"', /audit\.ship\.tls_ca: missing/],
+    ['target = "relp"', /audit\.ship\.address: missing: target "relp" needs/],
+    ['target = "relp"\naddress = "h"', /audit\.ship\.address: expected host:port/],
+    ['target = "relp-tls"\naddress = "h:1"', /audit\.ship\.tls_ca: missing: target "relp-tls" needs the CA/],
+    ['target = "relp"\naddress = "h:1"\ntls_cert = "c.pem"', /audit\.ship\.tls_cert: only meaningful with target "tls" or "relp-tls"/],
     ['target = "tcp"\naddress = "h:1"\ntls_ca = "ca.pem"', /audit\.ship\.tls_ca: only meaningful with target "tls"/],
     ['target = "tls"\naddress = "h:1"\ntls_ca = "a"\ntls_cert = "c"', /audit\.ship\.tls_key: a client certificate needs both/],
     ['target = "tcp"\naddress = "h:1"\napp_name = "two words"', /audit\.ship\.app_name/],
@@ -278,6 +285,117 @@ test('rsyslog over TLS, through the audit log API: 10,000 entries, rsyslog stopp
   assert.equal(copy.entries, 2 * RUN);
   assert.ok(copy.repeated <= status.resent, `${copy.repeated} arrived twice, ${status.resent} sent again`);
   t.diagnostic(`${2 * RUN} entries over TLS, ${copy.heads} head records; ${status.resent} sent again, ${copy.repeated} arrived twice`);
+  const r = verifyAgainst(file, rs.file, new Uint8Array(Buffer.from(fs.readFileSync(keyPathOf(file), 'utf8').trim(), 'hex')));
+  assert.equal(r.ok, true, r.problem);
+  assert.equal(r.shipped.entries, 2 * RUN);
+});
+
+/** At most this many messages wait for their answer over RELP (the shipper's window): what one broken connection can leave to send again. */
+const RELP_WINDOW = 128;
+
+test('rsyslog over RELP, through a real daemon: 10,000 claims, rsyslog stopped during a second 10,000 and restarted; the copy holds every entry in order, and repeats only what rsyslog took unanswered as it stopped', { timeout: 600_000 }, async (t) => {
+  if (!requireComponent(t, rsyslogAvailable(false, true), 'rsyslogd with imrelp at /usr/sbin/rsyslogd (Debian packages rsyslog, rsyslog-relp)')) return;
+  quietLog(t);
+  const rs = await startRsyslog({ relp: true });
+  t.after(() => rs.destroy());
+  const d = await startTestDaemon({ k: KEY_HEX }, { app: { keys: ['k'], contracts: ['*'], rate: { per_second: 1e6, burst: 1e6 } } }, (c) => {
+    c.audit.ship = shipConfig({ target: 'relp', address: rs.address, interval_ms: 500, queue_size: 2000 });
+  });
+  let stopped = false;
+  t.after(() => (stopped ? undefined : d.daemon.stop()));
+  const file = d.config.audit.path;
+
+  await claims(d, RUN);
+  await until('the first run shipped', async () => (await health(d)).audit_ship_acked === d.daemon.audit.lastSeq, 60_000);
+  assert.equal((await health(d)).audit_ship, 'ok');
+  assert.equal(await metric(d, 'arkeo_signer_audit_ship_resent_total'), 0, 'nothing sent twice while rsyslog ran');
+  const firstRun = d.daemon.audit.lastSeq;
+
+  // The second run: rsyslog stopped (SIGTERM) a third of the way in, for OUTAGE_SECONDS; signing goes on.
+  const second = claims(d, RUN);
+  await until('a third of the second run', () => d.daemon.audit.lastSeq >= firstRun + RUN / 3, 120_000);
+  await rs.stop();
+  const stoppedAt = Date.now();
+  await second;
+  assert.equal((await health(d)).ok, true, 'shipping is not part of ok: the daemon signs on');
+  if (OUTAGE_SECONDS >= 4) {
+    await until('the shipper reports the outage', async () => /^error: \d+ entries not delivered for \d+ s \(RELP to [^)]+\)$/.test((await health(d)).audit_ship), (OUTAGE_SECONDS + 1) * 1000);
+  }
+  assert.ok((await metric(d, 'arkeo_signer_audit_ship_last_acked_sequence')) < d.daemon.audit.lastSeq);
+  assert.ok((await metric(d, 'arkeo_signer_audit_ship_queue_entries')) <= 2000, 'the memory queue stays within queue_size');
+  await sleep(Math.max(0, stoppedAt + OUTAGE_SECONDS * 1000 - Date.now()));
+  await rs.start();
+  await until('the backlog shipped', async () => (await health(d)).audit_ship_acked === d.daemon.audit.lastSeq, 120_000);
+  assert.equal((await health(d)).audit_ship, 'ok');
+  const dropped = await metric(d, 'arkeo_signer_audit_ship_dropped_total');
+  const resent = await metric(d, 'arkeo_signer_audit_ship_resent_total');
+  stopped = true;
+  await d.daemon.stop();
+  await rs.stop();
+
+  const copy = compareCopy(file, remoteLines(rs));
+  const total = lines(file).length;
+  assert.ok(total >= 2 * RUN + 2, `${total} entries: 20,000 claims, the start and the stop`);
+  assert.equal(dropped, 0);
+  assert.equal(copy.missing, dropped, 'every entry arrived, or the dropped count says how many did not');
+  assert.equal(copy.entries, total);
+  // Repeats come only from the stop: rsyslog (librelp) stops answering at once on SIGTERM, and what it had read and
+  // queued without an answer is sent again; counted here, never more than was sent again, at most one window.
+  assert.ok(copy.repeated <= resent, `${copy.repeated} entries arrived twice (identical), within the ${resent} sent again`);
+  assert.ok(resent <= RELP_WINDOW, `at most one window sent again: ${resent}`);
+  assert.ok(copy.heads >= 2, 'head records were shipped');
+  t.diagnostic(`RELP: ${total} entries, ${copy.heads} head records; ${resent} sent again after the outage, ${copy.repeated} arrived twice, ${copy.missing} missing; outage ${OUTAGE_SECONDS} s`);
+  const ok = run(BIN.arkeoSigner, ['audit', 'verify', file, '--against', rs.file]);
+  assert.equal(ok.status, 0, ok.stdout + ok.stderr);
+  assert.match(ok.stdout, new RegExp(`^ok: ${total} entries, chain and MACs intact\\nok: agrees with the shipped copy \\(entries 1–${total}, head records up to entry ${total}\\)\\n$`));
+});
+
+test('rsyslog over RELP with TLS (a client certificate), through the audit log API: 10,000 entries, rsyslog stopped during a second 10,000 (read back from the file) and restarted; every entry in order, repeats counted', { timeout: 600_000 }, async (t) => {
+  if (!requireComponent(t, rsyslogAvailable(true, true), 'rsyslogd with imrelp (Debian packages rsyslog, rsyslog-relp) and openssl')) return;
+  quietLog(t);
+  const rs = await startRsyslog({ tls: true, relp: true });
+  t.after(() => rs.destroy());
+  const file = path.join(tempDir(), 'audit.log');
+  const audit = await AuditLog.open(file);
+  const config = shipConfig({ target: 'relp-tls', address: rs.address, tls_ca: rs.ca!, tls_cert: rs.clientCert!, tls_key: rs.clientKey!, interval_ms: 500, queue_size: 500 });
+  const shipper = AuditShipper.open(config, { file, durable: audit.durable });
+  audit.onCommit = (ls, offset, seq, hash) => shipper.committed(ls, offset, seq, hash);
+  let closed = false;
+  t.after(async () => {
+    if (closed) return;
+    await shipper.close(0);
+    await audit.close();
+  });
+  const write = async (from: number, n: number) => {
+    for (let i = 0; i < n; i += 50) await Promise.all(Array.from({ length: Math.min(50, n - i) }, (_, j) => audit.append(entry(from + i + j))));
+  };
+
+  await write(1, RUN);
+  assert.equal(await shipper.delivered(RUN, 60_000), true, JSON.stringify(shipper.status()));
+  assert.equal(shipper.status().resent, 0);
+  const second = write(RUN + 1, RUN);
+  await until('a third of the second run', () => audit.lastSeq >= RUN + RUN / 3, 120_000);
+  await rs.stop();
+  const stoppedAt = Date.now();
+  await second;
+  const during = shipper.status();
+  assert.ok(during.acked < 2 * RUN && during.queued <= 500, JSON.stringify(during));
+  await sleep(Math.max(0, stoppedAt + OUTAGE_SECONDS * 1000 - Date.now()));
+  await rs.start();
+  assert.equal(await shipper.delivered(2 * RUN, 120_000), true, JSON.stringify(shipper.status()));
+  const status = shipper.status();
+  closed = true;
+  await shipper.close();
+  await audit.close();
+  await rs.stop();
+
+  const copy = compareCopy(file, remoteLines(rs));
+  assert.equal(status.dropped, 0);
+  assert.equal(copy.missing, status.dropped);
+  assert.equal(copy.entries, 2 * RUN);
+  assert.ok(copy.repeated <= status.resent, `${copy.repeated} entries arrived twice (identical), within the ${status.resent} sent again`);
+  assert.ok(status.resent <= RELP_WINDOW, `at most one window sent again: ${status.resent}`);
+  t.diagnostic(`RELP over TLS: ${2 * RUN} entries, ${copy.heads} head records; ${status.resent} sent again, ${copy.repeated} arrived twice, ${copy.missing} missing; outage ${OUTAGE_SECONDS} s`);
   const r = verifyAgainst(file, rs.file, new Uint8Array(Buffer.from(fs.readFileSync(keyPathOf(file), 'utf8').trim(), 'hex')));
   assert.equal(r.ok, true, r.problem);
   assert.equal(r.shipped.entries, 2 * RUN);

@@ -261,7 +261,7 @@ test('[audit.ship] in the settle config: the whole log goes to a syslog receiver
   fs.writeFileSync(config, `${base}\n[audit.ship]\ntarget = "udp"\naddress = "127.0.0.1:${receiver.port}"\n`);
   const bad = await settle();
   assert.equal(bad.status, 2, bad.stderr);
-  assert.match(bad.stderr, /^arkeo-signer: [^\n]*settle\.toml: audit\.ship\.target: expected "tcp", "tls" or "journal", got "udp"\n$/);
+  assert.match(bad.stderr, /^arkeo-signer: [^\n]*settle\.toml: audit\.ship\.target: expected "relp", "relp-tls", "tcp", "tls" or "journal", got "udp"\n$/);
 });
 
 test('settle /healthz reports the audit log, and 503 once the log was deleted under it (control: 200 before); /metrics has arkeo_signer_audit_sequence', { timeout: 30_000 }, async (t) => {

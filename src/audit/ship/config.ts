@@ -7,16 +7,19 @@ import { FACILITIES, type Facility } from './syslog.js';
  * (src/daemon/config.ts); the files it names are read when the shipper opens.
  */
 export interface AuditShipConfig {
-  /** "tcp" (RFC 5424 over TCP), "tls" (RFC 5425) or "journal" (the systemd journal's stream socket). */
-  target: 'tcp' | 'tls' | 'journal';
-  /** host:port for tcp and tls; for journal, the stream socket's path (default JOURNAL_STREAM_SOCKET). */
+  /**
+   * "tcp" (RFC 5424 over TCP), "tls" (RFC 5425), "relp" (RFC 5424 over RELP, every message acknowledged),
+   * "relp-tls" (RELP over TLS) or "journal" (the systemd journal's stream socket).
+   */
+  target: 'tcp' | 'tls' | 'relp' | 'relp-tls' | 'journal';
+  /** host:port for tcp, tls, relp and relp-tls; for journal, the stream socket's path (default JOURNAL_STREAM_SOCKET). */
   address?: string;
-  /** tls: the CA (PEM) that signed the syslog server's certificate. */
+  /** tls and relp-tls: the CA (PEM) that signed the syslog server's certificate. */
   tls_ca?: string;
-  /** tls: a client certificate and its key (PEM), for a server that asks for one. */
+  /** tls and relp-tls: a client certificate and its key (PEM), for a server that asks for one. */
   tls_cert?: string;
   tls_key?: string;
-  /** tls: the name the server's certificate must carry, when it is not the address's host. */
+  /** tls and relp-tls: the name the server's certificate must carry, when it is not the address's host. */
   tls_server_name?: string;
   /** RFC 5424 APP-NAME, and the journal's SYSLOG_IDENTIFIER. */
   app_name: string;
@@ -45,6 +48,7 @@ const FIELDS: Record<keyof AuditShipConfig, 'string' | 'number'> = {
   interval_ms: 'number',
 };
 const PATHS = ['tls_ca', 'tls_cert', 'tls_key'];
+const TARGETS = ['tcp', 'tls', 'relp', 'relp-tls', 'journal'];
 const HOST_PORT = /^(?:[^:\s[\]]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/;
 
 /**
@@ -64,8 +68,8 @@ export function readShipConfig(raw: unknown, bad: (field: string, why: string) =
   }
   const c = ship as unknown as AuditShipConfig;
   const target = c.target as string | undefined;
-  if (target === undefined) bad('target', 'missing: "tcp" or "tls" (syslog), or "journal"');
-  if (!['tcp', 'tls', 'journal'].includes(target)) bad('target', `expected "tcp", "tls" or "journal", got "${target.slice(0, 40)}"`);
+  if (target === undefined) bad('target', 'missing: "relp" or "relp-tls" (syslog, every entry acknowledged), "tcp" or "tls" (syslog), or "journal"');
+  if (!TARGETS.includes(target)) bad('target', `expected "relp", "relp-tls", "tcp", "tls" or "journal", got "${target.slice(0, 40)}"`);
   if (target === 'journal') {
     if (c.address !== undefined) c.address = expandPath(c.address);
   } else {
@@ -73,9 +77,10 @@ export function readShipConfig(raw: unknown, bad: (field: string, why: string) =
     const m = HOST_PORT.exec(c.address);
     if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535) bad('address', `expected host:port (port 1-65535), got "${c.address.slice(0, 80)}"`);
   }
-  if (target === 'tls' && !c.tls_ca) bad('tls_ca', 'missing: target "tls" needs the CA (a PEM file) that signed the syslog server\'s certificate');
-  if (target !== 'tls') {
-    for (const f of ['tls_ca', 'tls_cert', 'tls_key', 'tls_server_name'] as const) if (c[f] !== undefined) bad(f, 'only meaningful with target "tls"');
+  const secure = target === 'tls' || target === 'relp-tls';
+  if (secure && !c.tls_ca) bad('tls_ca', `missing: target "${target}" needs the CA (a PEM file) that signed the syslog server's certificate`);
+  if (!secure) {
+    for (const f of ['tls_ca', 'tls_cert', 'tls_key', 'tls_server_name'] as const) if (c[f] !== undefined) bad(f, 'only meaningful with target "tls" or "relp-tls"');
   }
   if ((c.tls_cert === undefined) !== (c.tls_key === undefined)) bad(c.tls_cert ? 'tls_key' : 'tls_cert', 'a client certificate needs both tls_cert and tls_key');
   if (!/^[!-~]{1,48}$/.test(c.app_name)) bad('app_name', '1 to 48 printable ASCII characters, no spaces (RFC 5424 APP-NAME)');

@@ -17,7 +17,7 @@ export function registerAuditMetrics(registry: Registry, audit: { readonly lastS
   if (!shipper) return;
   new Gauge({
     name: 'arkeo_signer_audit_ship_last_acked_sequence',
-    help: 'Sequence number of the last audit entry the syslog receiver is known to have read (it closed the connection after reading through it)',
+    help: 'Sequence number of the last audit entry the syslog receiver is known to have (it answered it over RELP, or closed the connection after reading through it)',
     registers: [registry],
     collect() {
       this.set(shipper.status().acked);

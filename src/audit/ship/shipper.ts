@@ -5,7 +5,7 @@ import { log } from '../../log.js';
 import { InputError } from '../../errors.js';
 import type { AuditShipConfig } from './config.js';
 import { headRecord } from './syslog.js';
-import { transportFor, type Transport } from './transport.js';
+import { transportFor, type Link, type Transport } from './transport.js';
 
 /**
  * Sends each durable audit entry, as written, to a syslog server or the journal, and the chain head every interval.
@@ -22,6 +22,11 @@ import { transportFor, type Transport } from './transport.js';
  * Entries wait in a bounded queue in memory; past `queue_size` they are read from the file instead, so a long
  * outage costs no memory and loses nothing. An entry is dropped (counted, reported, never silently) only when the
  * local log no longer holds it where it was written.
+ *
+ * RELP (an acknowledging transport) answers every message, so none of the segment machinery applies: one connection
+ * carries on, at most WINDOW messages wait for their answer, and each `200` answer acknowledges its message (and
+ * moves `<log>.ship` on). A connection that breaks leaves the unanswered ones to be sent again, from the file, as
+ * above; the copy then holds an entry twice only if the receiver took it and its answer was lost on the way.
  */
 
 /** The local log as far as it is durable. */
@@ -63,6 +68,12 @@ const BACKOFF_MAX_MS = 5000;
 const READ_CHUNK = 256 * 1024;
 const WRITE_CHUNK = 64 * 1024;
 const STATE_WIDTH = 160;
+/** Acknowledging transports: messages sent and not yet answered, at most. */
+const WINDOW = 128;
+/** Acknowledging transports: the oldest unanswered message waits this long, then the connection is given up. */
+const ANSWER_TIMEOUT_MS = 10_000;
+/** Acknowledging transports: how long close() waits for the answer to its RELP close. */
+const FAREWELL_MS = 500;
 
 type Phase = 'idle' | 'connecting' | 'open' | 'closing' | 'waiting' | 'closed';
 
@@ -72,6 +83,9 @@ interface Queued {
   /** File offset just after the line's newline. */
   end: number;
 }
+
+/** Acknowledging transports: a message sent and not yet answered, an entry (where it ends in the file) or a head record. */
+type Unanswered = { seq: number; end: number; line: string } | { head: true };
 
 interface Position {
   seq: number;
@@ -92,6 +106,9 @@ export class AuditShipper {
   private queue: Queued[] = [];
   private phase: Phase = 'idle';
   private socket: net.Socket | undefined;
+  private link: Link | undefined;
+  /** Acknowledging transports: sent on this connection and not yet answered, oldest first. */
+  private unanswered: Unanswered[] = [];
   /** Bumped whenever a connection is given up: callbacks of an older one do nothing. */
   private generation = 0;
   private peerEnded = false;
@@ -99,13 +116,16 @@ export class AuditShipper {
   private reading = false;
   private headDue = true;
   private segment = { bytes: 0, head: false };
-  private timers: { linger?: NodeJS.Timeout; age?: NodeJS.Timeout; close?: NodeJS.Timeout; connect?: NodeJS.Timeout; backoff?: NodeJS.Timeout } = {};
+  private timers: { linger?: NodeJS.Timeout; age?: NodeJS.Timeout; close?: NodeJS.Timeout; connect?: NodeJS.Timeout; backoff?: NodeJS.Timeout; answer?: NodeJS.Timeout } = {};
   private backoffMs = 0;
   private readonly headTimer: NodeJS.Timeout;
   private dueSince: number | undefined;
   private droppedThrough = 0;
   private lastError: string | undefined;
   private stateFd: number | undefined;
+  /** `<log>.ship` written since the last fdatasync began; one sync at a time (see persist). */
+  private syncing = false;
+  private syncAgain = false;
   private closing: Promise<void> | undefined;
   private waiters: { seq: number; resolve: (ok: boolean) => void }[] = [];
   private readonly stats = { dropped: 0, resent: 0 };
@@ -184,25 +204,32 @@ export class AuditShipper {
   private connect(): void {
     this.phase = 'connecting';
     const generation = ++this.generation;
-    const { socket, ready } = this.transport.connect();
+    const link = this.transport.connect();
+    const { socket, ready } = link;
+    this.link = link;
     this.socket = socket;
+    this.unanswered = [];
     const mine = (fn: (...a: any[]) => void) => (...a: any[]) => {
       if (generation === this.generation) fn(...a);
     };
+    // For RELP this covers the session's open too: the connection is usable only once that is answered.
     this.timers.connect = setTimeout(mine(() => this.fail(`no connection within ${CONNECT_TIMEOUT_MS / 1000} s`)), CONNECT_TIMEOUT_MS).unref();
     socket.setNoDelay(true);
-    // Read (and discard) whatever comes back, so the receiver's end of stream, or its reset, is seen at once.
-    socket.resume();
+    // Read the receiver's answers; without them (syslog, the journal), read and discard whatever comes back, so
+    // the receiver's end of stream, or its reset, is seen at once.
+    if (this.transport.acknowledging) socket.on('data', mine((chunk: Buffer) => this.answered(chunk)));
+    else socket.resume();
     socket.on('error', mine((e: NodeJS.ErrnoException) => this.fail(e.code ?? e.message)));
     socket.on(
       ready,
       mine(() => {
-        clearTimeout(this.timers.connect);
-        this.phase = 'open';
         this.peerEnded = false;
         this.segment = { bytes: 0, head: false };
+        if (this.transport.acknowledging) return this.write(link.preamble); // open when the answer comes
+        clearTimeout(this.timers.connect);
+        this.phase = 'open';
         this.timers.age = setTimeout(mine(() => this.endSegment()), SEGMENT_MS).unref();
-        if (this.transport.preamble) this.write(this.transport.preamble);
+        if (link.preamble) this.write(link.preamble);
         this.pump();
       }),
     );
@@ -216,30 +243,77 @@ export class AuditShipper {
     socket.on(
       'close',
       mine((hadError: boolean) => {
+        if (this.transport.acknowledging) return this.phase === 'closing' ? void (this.peerEnded = true) : this.fail('the connection closed');
         if (this.phase === 'closing' && this.peerEnded && !hadError) this.ack();
         else this.fail(this.phase === 'closing' ? 'the connection ended without the receiver closing it in answer' : 'the connection closed');
       }),
     );
   }
 
-  /** Send what is due while the socket takes it: the head record when due, then entries from memory or the file. */
+  /** Acknowledging transports: the receiver's answers, each acknowledging the oldest unanswered message. */
+  private answered(chunk: Buffer): void {
+    const answer = this.link!.receive!(chunk);
+    if (answer.opened && this.phase === 'connecting') {
+      clearTimeout(this.timers.connect);
+      this.phase = 'open';
+    }
+    if (answer.acked > 0) this.acknowledged(answer.acked);
+    if (answer.error) return this.fail(answer.error);
+    if (answer.ended && this.phase !== 'closing') return this.fail('the receiver ended the session');
+    if (answer.ended) this.peerEnded = true; // the answer to our close
+    if (answer.opened || answer.acked > 0) this.pump();
+  }
+
+  /** The oldest `n` unanswered messages were answered: the last entry among them is acknowledged, and so all before it. */
+  private acknowledged(n: number): void {
+    let last: { seq: number; end: number; line: string } | undefined;
+    for (const u of this.unanswered.splice(0, n)) if (!('head' in u)) last = u;
+    clearTimeout(this.timers.answer);
+    this.timers.answer = undefined;
+    if (this.unanswered.length > 0) this.awaitAnswer();
+    if (last) this.advance({ seq: last.seq, offset: last.end, hash: sha256Hex(last.line) });
+    else if (this.dueSince !== undefined && !this.waiting()) this.dueSince = undefined;
+  }
+
+  /** Something is unanswered: the oldest of it must be answered within ANSWER_TIMEOUT_MS. */
+  private awaitAnswer(): void {
+    if (this.timers.answer) return;
+    const generation = this.generation;
+    this.timers.answer = setTimeout(() => generation === this.generation && this.fail(`no answer within ${ANSWER_TIMEOUT_MS / 1000} s`), ANSWER_TIMEOUT_MS).unref();
+  }
+
+  /** Whether an entry or a head record still waits for delivery. */
+  private waiting(): boolean {
+    return this.acked.seq < this.durable.seq || this.headDue || this.unanswered.length > 0;
+  }
+
+  /**
+   * Send what is due while the socket takes it: the head record when due, then entries from memory or the file.
+   * Acknowledging transports stop at WINDOW unanswered messages; each answer calls this again.
+   */
   private pump(): void {
     while (this.phase === 'open' && !this.blocked && !this.reading) {
+      let room = this.room();
+      if (room <= 0) return;
       let text = '';
       if (this.headDue) {
-        text += this.transport.frame('head', headRecord(this.durable.seq, this.durable.hash, new Date()));
+        text += this.sendFrame('head', headRecord(this.durable.seq, this.durable.hash, new Date()));
         this.headDue = false;
         this.segment.head = true;
+        room--;
       }
       if (this.mode === 'file') {
         if (this.sent.offset < this.durable.offset) {
           if (text) this.write(text);
-          return this.readFile();
+          return room > 0 ? this.readFile() : undefined;
         }
         this.mode = 'memory'; // caught up: the queue is empty, and new entries go to it again
       }
       let n = 0;
-      while (n < this.queue.length && text.length < WRITE_CHUNK) text += this.transport.frame('audit', this.queue[n++]!.line);
+      while (n < this.queue.length && n < room && text.length < WRITE_CHUNK) {
+        const q = this.queue[n++]!;
+        text += this.sendFrame('audit', q.line, q);
+      }
       if (n > 0) {
         const last = this.queue[n - 1]!;
         this.queue.splice(0, n);
@@ -248,8 +322,24 @@ export class AuditShipper {
       }
       if (!text) return this.lingering();
       this.write(text);
-      if (this.segment.bytes >= SEGMENT_BYTES) return this.endSegment();
+      if (!this.transport.acknowledging && this.segment.bytes >= SEGMENT_BYTES) return this.endSegment();
     }
+  }
+
+  /** How many more messages may go now: unbounded in a segment, the window's free places when each is answered. */
+  private room(): number {
+    return this.transport.acknowledging ? WINDOW - this.unanswered.length : Infinity;
+  }
+
+  /** One message framed for the link; on an acknowledging one, it now waits for its answer. */
+  private sendFrame(kind: 'head', line: string): string;
+  private sendFrame(kind: 'audit', line: string, at: { seq: number; end: number }): string;
+  private sendFrame(kind: 'audit' | 'head', line: string, at?: { seq: number; end: number }): string {
+    if (this.transport.acknowledging) {
+      this.unanswered.push(kind === 'head' ? { head: true } : { seq: at!.seq, end: at!.end, line });
+      this.awaitAnswer();
+    }
+    return this.link!.frame(kind, line);
   }
 
   private write(text: string): void {
@@ -266,7 +356,7 @@ export class AuditShipper {
 
   /** Nothing to send right now: end the segment unless more arrives soon. */
   private lingering(): void {
-    if (this.timers.linger) return;
+    if (this.timers.linger || this.transport.acknowledging) return; // no segments: the connection stays open
     const generation = this.generation;
     this.timers.linger = setTimeout(() => {
       this.timers.linger = undefined;
@@ -296,23 +386,27 @@ export class AuditShipper {
         }
         let text = '';
         let offset = from;
+        // What the window has room for (an acknowledging transport): the rest is read again when answers come.
+        let room = this.room();
         for (const line of buf.subarray(0, end).toString('utf8').split('\n')) {
+          if (room-- <= 0) break;
           const seq = Number(/^\{"seq":(\d{1,15}),/.exec(line)?.[1]);
           if (seq !== this.sent.seq + 1) {
             if (text) this.write(text);
             return this.dropRest(`the local log does not hold entry ${this.sent.seq + 1} where it was written (byte ${offset}): it was changed under the running daemon`);
           }
           offset += Buffer.byteLength(line) + 1;
-          text += this.transport.frame('audit', line);
+          text += this.sendFrame('audit', line, { seq, end: offset });
           this.sent = { seq, offset, hash: '' };
           this.sentLine = line;
         }
-        this.write(text);
-        if (this.segment.bytes >= SEGMENT_BYTES) return this.endSegment();
+        if (text) this.write(text);
+        if (!this.transport.acknowledging && this.segment.bytes >= SEGMENT_BYTES) return this.endSegment();
         this.pump();
       });
     };
-    read(READ_CHUNK);
+    // An acknowledging transport takes at most a window of entries per read: a smaller read wastes less.
+    read(this.transport.acknowledging ? READ_CHUNK / 4 : READ_CHUNK);
   }
 
   /**
@@ -344,22 +438,29 @@ export class AuditShipper {
     this.timers.close = setTimeout(() => generation === this.generation && this.fail(`the receiver did not close the connection within ${CLOSE_TIMEOUT_MS / 1000} s of ours, so delivery is unconfirmed`), CLOSE_TIMEOUT_MS).unref();
   }
 
+  /** The receiver closed in answer to our end of stream: the whole segment is acknowledged. */
   private ack(): void {
     this.clearTimers();
     this.generation++;
     this.socket = undefined;
+    this.link = undefined;
     this.blocked = false;
     this.reading = false;
     const hash = this.sent.hash || (this.sentLine !== undefined ? sha256Hex(this.sentLine) : this.acked.hash);
-    this.acked = { ...this.sent, hash };
-    this.sent = { ...this.acked };
-    this.persist();
     this.phase = 'idle';
+    this.advance({ ...this.sent, hash });
+    this.sent = { ...this.acked };
+    this.kick();
+  }
+
+  /** Entries up to `to` are acknowledged: recorded in `<log>.ship`, and whoever waits for them is told. */
+  private advance(to: Position): void {
+    this.acked = to;
+    this.persist();
     this.backoffMs = 0;
     this.lastError = undefined;
-    this.dueSince = this.acked.seq < this.durable.seq || this.headDue ? Date.now() : undefined;
+    this.dueSince = this.waiting() ? Date.now() : undefined;
     this.waiters = this.waiters.filter((w) => (w.seq <= this.acked.seq ? (w.resolve(true), false) : true));
-    this.kick();
   }
 
   /** The connection is given up: what it sent unacknowledged is sent again, from the file, after a backoff. */
@@ -369,10 +470,13 @@ export class AuditShipper {
     this.generation++;
     this.socket?.destroy();
     this.socket = undefined;
+    this.link = undefined;
     this.lastError = `${this.transport.describe}: ${why}`;
     const unacked = this.sent.seq - this.acked.seq;
     if (unacked > 0) this.stats.resent += unacked;
-    if (this.segment.head) this.headDue = true; // it may not have arrived; a second one is harmless
+    // A head record not known to have arrived is sent again; a second one is harmless.
+    if (this.transport.acknowledging ? this.unanswered.some((u) => 'head' in u) : this.segment.head) this.headDue = true;
+    this.unanswered = [];
     this.sent = { ...this.acked };
     this.sentLine = undefined;
     this.blocked = false;
@@ -395,16 +499,33 @@ export class AuditShipper {
     this.timers = {};
   }
 
-  /** `<log>.ship`: one fixed-width record overwritten in place, synced in the background (a stale one only means resending). */
+  /**
+   * `<log>.ship`: one fixed-width record overwritten in place, synced in the background (a stale one only means
+   * resending). RELP moves it on with every answer, so at most one fdatasync runs at a time, and one more follows
+   * if it was written meanwhile: the disk the audit log syncs to is not kept busy by this.
+   */
   private persist(): void {
     try {
       if (this.stateFd === undefined) this.stateFd = fs.openSync(shipStatePathOf(this.file), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
       const { seq, offset, hash } = this.acked;
       fs.writeSync(this.stateFd, `{"seq":${seq},"offset":${offset},"hash":"${hash}"}`.padEnd(STATE_WIDTH - 1) + '\n', 0);
-      fs.fdatasync(this.stateFd, () => {});
+      this.sync();
     } catch (e) {
       log('warn', `audit shipping: cannot record the shipped position in ${shipStatePathOf(this.file)} (${(e as NodeJS.ErrnoException).code ?? 'error'}); after a restart some entries are sent again`);
     }
+  }
+
+  private sync(): void {
+    if (this.syncing) {
+      this.syncAgain = true;
+      return;
+    }
+    this.syncing = true;
+    this.syncAgain = false;
+    fs.fdatasync(this.stateFd!, () => {
+      this.syncing = false;
+      if (this.syncAgain && this.phase !== 'closed') this.sync();
+    });
   }
 
   // ------------------------------------------------------------------------------------------------ reporting
@@ -462,8 +583,17 @@ export class AuditShipper {
       this.headDue = true;
       this.kick();
       const deadline = Date.now() + flushMs;
-      const done = () => this.acked.seq >= this.durable.seq && !this.headDue && this.phase === 'idle';
-      while (!done() && this.phase !== 'waiting' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      const sleep = () => new Promise((r) => setTimeout(r, 10));
+      // A segment is done when its connection is; a RELP connection stays open, and is done when all is answered.
+      const done = () => !this.waiting() && (this.phase === 'idle' || (this.transport.acknowledging && this.phase === 'open'));
+      while (!done() && this.phase !== 'waiting' && Date.now() < deadline) await sleep();
+      if (this.phase === 'open' && this.link?.farewell) {
+        // RELP's close, and its answer, briefly: the receiver need not guess why the connection went.
+        this.phase = 'closing';
+        this.write(this.link.farewell());
+        const until = Date.now() + FAREWELL_MS;
+        while (this.phase === 'closing' && !this.peerEnded && Date.now() < until) await sleep();
+      }
       this.clearTimers();
       this.generation++;
       this.phase = 'closed';
@@ -471,7 +601,11 @@ export class AuditShipper {
       for (const w of this.waiters) w.resolve(false);
       this.waiters = [];
       fs.closeSync(this.fd);
-      if (this.stateFd !== undefined) fs.closeSync(this.stateFd);
+      for (let i = 0; this.syncing && i < 100; i++) await sleep(); // not closed under a running fdatasync
+      if (this.stateFd !== undefined) {
+        if (this.syncAgain) fs.fdatasyncSync(this.stateFd);
+        fs.closeSync(this.stateFd);
+      }
     })();
     return this.closing;
   }

@@ -5,21 +5,39 @@ import * as tls from 'node:tls';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { InputError, fsErrorAdvice } from '../../errors.js';
 import { JOURNAL_STREAM_SOCKET, type AuditShipConfig } from './config.js';
+import { RelpSession, type RelpAnswer } from './relp.js';
 import { headerField, octetCounted, severityOf, syslogMessage, type MessageKind, type SyslogOrigin } from './syslog.js';
 
 /**
- * How the shipper reaches its receiver: a connection per segment, the bytes that open it, and the framing of each
- * message. The shipper owns delivery (what was acknowledged, what to send again); this knows only the wire.
+ * How the shipper reaches its receiver: connections, the bytes that open each, and the framing of each message. The
+ * shipper owns delivery (what was acknowledged, what to send again); this knows only the wire.
+ *
+ * Two kinds: syslog over TCP or TLS and the journal have no acknowledgement, so the shipper sends a segment per
+ * connection and takes the receiver's closing in answer to ours as the acknowledgement of all of it; RELP
+ * (`acknowledging`) answers every message, so one connection carries on, and each answer acknowledges its message.
  */
 export interface Transport {
   /** For messages: "syslog over TLS to logs.example.net:6514". */
   readonly describe: string;
-  /** A new connection; `ready` fires once it can carry messages (after the TLS handshake). */
-  connect(): { socket: net.Socket; ready: 'connect' | 'secureConnect' };
-  /** Bytes each connection starts with (the journal's stream header). */
+  /** The receiver answers every message (RELP): no segments, a window of unanswered messages instead. */
+  readonly acknowledging: boolean;
+  /** A new connection. */
+  connect(): Link;
+}
+
+/** One connection and its framing (RELP numbers its commands per connection). */
+export interface Link {
+  socket: net.Socket;
+  /** Fires once it can carry bytes (after the TLS handshake). */
+  ready: 'connect' | 'secureConnect';
+  /** Bytes the connection starts with: the journal's stream header; RELP's open command. */
   readonly preamble: string;
   /** One message, framed for the wire. */
   frame(kind: MessageKind, line: string): string;
+  /** Acknowledging links: what the receiver's bytes answer (the session open, messages acknowledged, its end, a fault). */
+  receive?(chunk: Buffer): RelpAnswer;
+  /** Acknowledging links: the bytes that end the session politely. */
+  farewell?(): string;
 }
 
 function bad(field: string, why: string): never {
@@ -49,19 +67,43 @@ export function transportFor(config: AuditShipConfig): Transport {
     const socketPath = config.address ?? JOURNAL_STREAM_SOCKET;
     return {
       describe: `the journal at ${socketPath}`,
-      connect: () => ({ socket: net.connect(socketPath), ready: 'connect' }),
-      // journald's stream protocol (what sd_journal_stream_fd sends): identifier, unit id, priority, level
-      // prefix on (each line starts <severity>), no forwarding to syslog, kmsg or the console.
-      preamble: `${origin.appName}\n\n6\n1\n0\n0\n0\n`,
-      frame: (kind, line) => `<${kind === 'audit' ? severityOf(line) : 6}>${line}\n`,
+      acknowledging: false,
+      connect: () => ({
+        socket: net.connect(socketPath),
+        ready: 'connect',
+        // journald's stream protocol (what sd_journal_stream_fd sends): identifier, unit id, priority, level
+        // prefix on (each line starts <severity>), no forwarding to syslog, kmsg or the console.
+        preamble: `${origin.appName}\n\n6\n1\n0\n0\n0\n`,
+        frame: (kind, line) => `<${kind === 'audit' ? severityOf(line) : 6}>${line}\n`,
+      }),
     };
   }
   if (!config.address) bad('address', `target "${config.target}" needs the syslog server as host:port`);
   const { host, port } = hostPort(config.address);
-  if (config.target === 'tcp') {
-    return { describe: `syslog over TCP to ${config.address}`, connect: () => ({ socket: net.connect({ host, port }), ready: 'connect' }), preamble: '', frame: syslogFrame };
+  const secure = config.target === 'tls' || config.target === 'relp-tls' ? tlsOptions(config, host, port) : undefined;
+  const open = (): Pick<Link, 'socket' | 'ready'> => (secure ? { socket: tls.connect(secure), ready: 'secureConnect' } : { socket: net.connect({ host, port }), ready: 'connect' });
+  if (config.target === 'relp' || config.target === 'relp-tls') {
+    return {
+      describe: `RELP${secure ? ' over TLS' : ''} to ${config.address}`,
+      acknowledging: true,
+      connect: () => {
+        const session = new RelpSession('arkeo-signer');
+        return {
+          ...open(),
+          preamble: session.open(),
+          frame: (kind, line) => session.syslog(syslogMessage(origin, kind, line)),
+          receive: (chunk) => session.receive(chunk),
+          farewell: () => session.close(),
+        };
+      },
+    };
   }
-  if (!config.tls_ca) bad('tls_ca', 'target "tls" needs the CA (a PEM file) that signed the syslog server\'s certificate');
+  return { describe: `syslog over ${secure ? 'TLS' : 'TCP'} to ${config.address}`, acknowledging: false, connect: () => ({ ...open(), preamble: '', frame: syslogFrame }) };
+}
+
+/** TLS 1.2 or later, the server's certificate checked against tls_ca and the host (or tls_server_name); the files read now. */
+function tlsOptions(config: AuditShipConfig, host: string, port: number): tls.ConnectionOptions {
+  if (!config.tls_ca) bad('tls_ca', `target "${config.target}" needs the CA (a PEM file) that signed the syslog server's certificate`);
   const ca = readPem('tls_ca', config.tls_ca);
   try {
     new X509Certificate(ca);
@@ -87,5 +129,5 @@ export function transportFor(config: AuditShipConfig): Transport {
   const options: tls.ConnectionOptions = { host, port, ca, ...client, minVersion: 'TLSv1.2', ...(servername ? { servername } : {}) };
   // A server name to check against the certificate when the address is an IP: Node checks the IP otherwise.
   if (config.tls_server_name && net.isIP(host)) options.checkServerIdentity = (_, cert) => tls.checkServerIdentity(config.tls_server_name!, cert);
-  return { describe: `syslog over TLS to ${config.address}`, connect: () => ({ socket: tls.connect(options), ready: 'secureConnect' }), preamble: '', frame: syslogFrame };
+  return options;
 }
