@@ -5,8 +5,9 @@
  * difference of the two medians (and p99s) from the same run.
  *
  * The pool rows (benchProxyPool): requests/s through the proxy paying with a pool of 1, 4 and 16 contracts
- * (`--contract pool:NAME`), 64 closed-loop clients, an upstream that takes 5 ms to answer, and how close N
- * contracts come to N times one: rate(N) / (N × rate(1)), goal ≥ 0.8. Only these: `node dist/bench/proxy.js pool`.
+ * (`--contract pool:NAME`), 64 closed-loop clients, an upstream that takes 5 ms to answer (it and the sentinel in a
+ * process of their own), and how close N contracts come to N times one: rate(N) / (N × rate(1)), goal ≥ 0.8. Only
+ * these: `node dist/bench/proxy.js pool`.
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -21,7 +22,7 @@ import { privateKeyToSigner } from '../src/signers/index.js';
 import { Keyring } from '../src/keyring/index.js';
 import { openNonceStore } from '../src/nonces/index.js';
 import { writePool } from '../src/claims/pools.js';
-import { bech32Pub, startSentinelRules } from '../test/support/sentinel-rules.js';
+import { startSentinelRules } from '../test/support/sentinel-rules.js';
 import type { Row } from './claims.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -79,21 +80,6 @@ async function waitHealthy(port: number, child: ReturnType<typeof spawn>): Promi
   }
 }
 
-/** A JSON-RPC node that takes `ms` to answer: the provider's node behind the sentinel, at a realistic distance. */
-async function startDelayedUpstream(ms: number): Promise<{ url: string; close: () => Promise<void> }> {
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () =>
-      setTimeout(() => {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end('{"jsonrpc":"2.0","id":1,"result":"0x1"}');
-      }, ms),
-    );
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, close: () => new Promise((r) => (server.close(() => r()), server.closeAllConnections())) };
-}
-
 export const POOL_SIZES = [1, 4, 16];
 const POOL_CLIENTS = 64;
 const UPSTREAM_MS = 5;
@@ -102,33 +88,37 @@ const POOL_BLOCK_SIZE = process.env.BENCH_POOL_BLOCK_SIZE ?? '1';
 
 /**
  * `--contract pool:NAME` with 1, 4 and 16 contracts: one proxy process per size, the same 64 clients, the same
- * sentinel-rules server (in this process) with an upstream 5 ms away. Each size gets fresh contracts (nonces from 1).
+ * sentinel-rules server with an upstream 5 ms away, both in a process of their own (bench/sentinel-process.ts).
  */
 export async function benchProxyPool(): Promise<{ rows: Row[]; ratios: Record<string, number> }> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'arkeo-bench-pool-'));
   const rows: Row[] = [];
   const ratios: Record<string, number> = {};
-  // The test sentinel checks claims with the fastest engine here, not @noble/curves (2 checks a claim at some 600/s
-  // a core): otherwise the rows would measure it, not the proxy.
-  const sentinel = await startSentinelRules({ services: [SERVICE], verify: verifySignature });
-  const upstream = await startDelayedUpstream(UPSTREAM_MS);
-  sentinel.services.set(SERVICE, upstream.url);
   const client = await privateKeyToSigner(sha256(utf8('bench pool client'))).publicKey();
   const keyring = Keyring.open({ backend: 'test', dir: home });
   const members: { key: string; pub: Uint8Array }[] = [];
   for (let i = 1; i <= Math.max(...POOL_SIZES); i++) members.push({ key: `bench-${i}`, pub: (await keyring.newAccount(`bench-${i}`, generateMnemonic())).publicKey! });
+  // Each size gets fresh contracts (nonces from 1): n × 1000 + member.
+  const contractOf = (n: number, i: number) => BigInt(n * 1000 + i + 1);
+  const contractsFile = path.join(home, 'contracts.json');
+  fs.writeFileSync(contractsFile, JSON.stringify(POOL_SIZES.flatMap((n) => members.slice(0, n).map((m, i) => ({ id: String(contractOf(n, i)), client: toHex(client), delegate: toHex(m.pub) })))));
+  const far = spawn(process.execPath, [path.join(HERE, 'sentinel-process.js'), SERVICE, String(UPSTREAM_MS), contractsFile], { stdio: ['ignore', 'pipe', 'inherit'] });
   const rates = new Map<number, number>();
   try {
+    const sentinel = await new Promise<{ url: string; provider: string }>((resolve, reject) => {
+      let out = '';
+      far.stdout!.on('data', (d: Buffer) => {
+        out += d;
+        if (out.includes('\n')) resolve(JSON.parse(out.slice(0, out.indexOf('\n'))) as { url: string; provider: string });
+      });
+      far.on('exit', (code) => reject(new Error(`bench/sentinel-process.ts exited ${code}`)));
+    });
     for (const n of POOL_SIZES) {
       const name = `pool-${n}`;
-      const pool = { name, provider: bech32Pub(sentinel.providerPubkey), service: SERVICE, members: members.slice(0, n).map((m, i) => ({ contractId: BigInt(n * 1000 + i + 1), key: m.key })) };
+      const pool = { name, provider: sentinel.provider, service: SERVICE, members: members.slice(0, n).map((m, i) => ({ contractId: contractOf(n, i), key: m.key })) };
       const store = await openNonceStore(undefined, home, { create: true });
       try {
-        for (const [i, m] of pool.members.entries()) {
-          const delegate = members[i]!.pub;
-          sentinel.contracts.set(m.contractId, { id: m.contractId, service: SERVICE, client, delegate, type: 'PAY_AS_YOU_GO', rate: 1n, deposit: 10n ** 12n, queriesPerMinute: 1e9 });
-          await store.putContract({ contractId: m.contractId, rate: 1n, deposit: 10n ** 12n, client, delegate, source: 'bench' });
-        }
+        for (const [i, m] of pool.members.entries()) await store.putContract({ contractId: m.contractId, rate: 1n, deposit: 10n ** 12n, client, delegate: members[i]!.pub, source: 'bench' });
       } finally {
         await store.close();
       }
@@ -154,8 +144,7 @@ export async function benchProxyPool(): Promise<{ rows: Row[]; ratios: Record<st
       rows.push({ name: `proxy pool of ${n}: rate / (${n} × rate of 1)`, value: ratio, unit: '×', note: `goal ≥ 0.8: ${Math.round(rates.get(n)!)} / (${n} × ${Math.round(one)})` });
     }
   } finally {
-    await sentinel.close();
-    await upstream.close();
+    far.kill('SIGTERM');
     fs.rmSync(home, { recursive: true, force: true });
   }
   return { rows, ratios };
