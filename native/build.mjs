@@ -19,7 +19,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { headersVersion, localNodeHeaders, npmNodeGyp } from './node-headers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -93,4 +93,12 @@ for (const addon of addons) {
         `set ${useLocal} and install again; ARKEO_SIGNER_NATIVE=skip installs without native addons (${addon.without}).`,
     );
   }
+}
+
+// The startup snapshots of signhere and `arkeo-signer claim` (src/cli/snapshot-blobs.mjs): built by and for the node
+// that installs the package, when the package comes built (from npm pack; in a clone, npm run build builds them).
+const snapshots = path.join(here, '..', 'dist', 'snapshot', 'blobs.mjs');
+if (fs.existsSync(snapshots)) {
+  const { buildSnapshots } = await import(pathToFileURL(snapshots).href);
+  for (const note of buildSnapshots(path.resolve(here, '..'))) process.stderr.write(`arkeo-signer: ${note}\n`);
 }

@@ -45,7 +45,7 @@ function writeLauncher(binFile, program, blobDir, node) {
         `s=${s} b=${b} m=${m}; ` +
         `if ${program.when}[ "$0" -ef "$s" ] && [ -r "$b/${program.name}.blob" ] && [ "\${ARKEO_SIGNER_SNAPSHOT-}" != off ]; then ` +
         `o=$IFS; IFS=:; n=; for d in $PATH; do if [ -f "\${d:-.}/node" ] && [ -x "\${d:-.}/node" ]; then n=\${d:-.}/node; break; fi; done; IFS=$o; ` +
-        `if [ "$n" -ef "$m" ] && ! [ "$n" -nt "$b/node.stamp" ] && ! [ "$n" -ot "$b/node.stamp" ]; then exec "$n" --snapshot-blob "$b/${program.name}.blob" "$s" "$@"; fi; fi; ` +
+        `if [ "$n" -ef "$m" ] && [ -f "$b/node.stamp" ] && ! [ "$n" -nt "$b/node.stamp" ] && ! [ "$n" -ot "$b/node.stamp" ]; then exec "$n" --snapshot-blob "$b/${program.name}.blob" "$s" "$@"; fi; fi; ` +
         'exec node "$0" "$@"',
     ];
   }
@@ -64,16 +64,17 @@ function unsupported() {
  * Build every program's blob for this node, check that each starts and answers like its plain bundle, then write
  * the launcher lines. Returns notes (one line each) on what was not done; never throws for an unsupported node.
  */
-export function buildSnapshots(root) {
+export function buildSnapshots(root, { plain = false } = {}) {
   const dir = path.join(root, 'dist', 'snapshot');
   const binDir = path.join(root, 'dist', 'bin');
   const notes = [];
   for (const f of fs.existsSync(dir) ? fs.readdirSync(dir) : []) if (f.endsWith('.blob') || f === 'node.stamp') fs.rmSync(path.join(dir, f));
-  const why = unsupported();
+  // --plain (npm pack): the package ships the builders, never a blob nor a line naming this machine's folders.
+  const why = plain ? '' : unsupported();
   const node = fs.realpathSync(process.execPath);
   const built = new Set();
   for (const program of PROGRAMS) {
-    if (why) break;
+    if (why || plain) break;
     const builder = path.join(dir, `${program.name}.cjs`);
     if (!fs.existsSync(builder)) {
       notes.push(`${builder} is missing; run npm run build`);
@@ -94,10 +95,10 @@ export function buildSnapshots(root) {
     // The blob must answer as the plain bundle does (usage text, exit code) before any bin is pointed at it.
     const bin = path.join(binDir, program.bin);
     const env = { ...process.env, ARKEO_SIGNER_LOG: 'warn' };
-    const plain = spawnSync(process.execPath, [bin, ...program.smoke], { env, encoding: 'utf8' });
+    const fromBundle = spawnSync(process.execPath, [bin, ...program.smoke], { env, encoding: 'utf8' });
     const fromBlob = spawnSync(process.execPath, ['--snapshot-blob', blob, bin, ...program.smoke], { env, encoding: 'utf8' });
-    if (fromBlob.status !== plain.status || fromBlob.stdout !== plain.stdout || fromBlob.stderr !== plain.stderr) {
-      notes.push(`${program.name}: its snapshot does not answer ${program.smoke.join(' ')} like the bundle (exit ${fromBlob.status} vs ${plain.status}); not used`);
+    if (fromBlob.status !== fromBundle.status || fromBlob.stdout !== fromBundle.stdout || fromBlob.stderr !== fromBundle.stderr) {
+      notes.push(`${program.name}: its snapshot does not answer ${program.smoke.join(' ')} like the bundle (exit ${fromBlob.status} vs ${fromBundle.status}); not used`);
       fs.rmSync(blob, { force: true });
       continue;
     }
@@ -125,5 +126,5 @@ export function buildSnapshots(root) {
 // Run alone (native/build.mjs at install): node dist/snapshot/blobs.mjs
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-  for (const note of buildSnapshots(root)) process.stderr.write(`arkeo-signer: ${note}\n`);
+  for (const note of buildSnapshots(root, { plain: process.argv.includes('--plain') })) process.stderr.write(`arkeo-signer: ${note}\n`);
 }
