@@ -80,6 +80,9 @@ await Promise.all([
 // - packages in node_modules (native addons, the cloud SDKs, @noble/curves): required at their first use, from the
 //   bin's own folder, as the bundle would import them. import.meta.url is the bin's URL, at run time.
 const snapshotDir = path.join(root, 'dist', 'snapshot');
+// node:util's parts load at their first use; claim's argument parser is one of them, at every start: all are read
+// while building (util has no part a snapshot cannot hold, unlike fs's promises or crypto's WebCrypto).
+const READ_WHOLE = new Set(['util']);
 const SNAPSHOT_BUILTINS = new Set(['assert', 'buffer', 'console', 'constants', 'crypto', 'events', 'fs', 'os', 'path', 'querystring', 'stream', 'string_decoder', 'timers', 'url', 'util', 'v8', 'zlib']);
 // Packages imported statically by modules the builder loads (see atFirstUse in the builder script below).
 const PACKAGES_AT_FIRST_USE = [];
@@ -105,7 +108,7 @@ const snapshotModules = {
     });
     b.onLoad({ filter: /.*/, namespace: 'snapshot-builtin' }, (a) => {
       const id = JSON.stringify(`node:${a.path}`);
-      if (SNAPSHOT_BUILTINS.has(a.path)) return { loader: 'js', contents: `module.exports = __snapshot.builtin(${id});` };
+      if (SNAPSHOT_BUILTINS.has(a.path)) return { loader: 'js', contents: `module.exports = __snapshot.builtin(${id}${READ_WHOLE.has(a.path) ? ', true' : ''});` };
       const keys = Object.keys(builtinRequire(`node:${a.path}`)).filter(isIdentifier);
       // node:module's createRequire loads a native addon by its absolute path without Node's module loader,
       // whose first use in a started snapshot costs more than the rest of signhere's start.
@@ -169,7 +172,11 @@ const atFirstUse = (id) => {
   });
 };
 const __snapshot = {
-  builtin: require,
+  builtin: (id, readWhole) => {
+    const m = require(id);
+    if (readWhole) for (const k of Object.keys(m)) void m[k];
+    return m;
+  },
   package: (id) => (globalThis[building] ? atFirstUse(id) : fromBin(id)),
   get url() {
     return (binUrl ??= require('node:url').pathToFileURL(bin).href);
@@ -191,8 +198,6 @@ const __snapshot = {
     };
   },
 };
-// Node modules' parts that load on first use and that the program uses at every start.
-require('node:util').parseArgs;
 (async function (__snapshot) {
 ${body}
 })(__snapshot).catch((e) => {
