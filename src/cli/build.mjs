@@ -124,7 +124,7 @@ const snapshotModules = {
 };
 
 /** The builder script's frame around the bundle: what `__snapshot` is, while building and once started. */
-const builderScript = (name, body) => `'use strict';
+const builderScript = (name, body, packages) => `'use strict';
 // ${name}'s startup snapshot builder, written by src/cli/build.mjs from src/cli/snapshot-${name}.ts: run by
 // node --build-snapshot (snapshot-blobs.mjs), not by hand.
 const building = Symbol.for('arkeo-signer.building-snapshot');
@@ -143,7 +143,7 @@ const path = require('node:path');
 const fs = require('node:fs');
 // The packages whose JavaScript is in this snapshot, and the folder each is installed in, found as Node would
 // from dist/bin while building (the blob is built where it runs): their addons are loaded from there.
-const BUNDLED = ${JSON.stringify(Object.fromEntries(SNAPSHOT_PACKAGES.map((p) => [p, packageVersion(p)])))};
+const BUNDLED = ${JSON.stringify(Object.fromEntries(packages.map((p) => [p, packageVersion(p)])))};
 const packageDirs = {};
 for (const [name, version] of Object.entries(BUNDLED)) {
   for (let dir = path.resolve(__dirname, '..', 'bin'); ; dir = path.dirname(dir)) {
@@ -224,7 +224,8 @@ for (const { name } of PROGRAMS) {
   const body = r.outputFiles[0].text;
   const left = Object.values(r.metafile.outputs).flatMap((o) => o.imports).filter((i) => i.external);
   if (left.length || /^\s*(import|export)\b/m.test(body)) throw new Error(`src/cli/build.mjs: the ${name} snapshot bundle still imports ${left.map((i) => i.path).join(', ') || 'or exports something'}`);
-  fs.writeFileSync(path.join(snapshotDir, `${name}.cjs`), builderScript(name, body));
+  const bundled = SNAPSHOT_PACKAGES.filter((p) => Object.keys(r.metafile.inputs).some((i) => i.includes(`node_modules/${p}/`)));
+  fs.writeFileSync(path.join(snapshotDir, `${name}.cjs`), builderScript(name, body, bundled));
 }
 fs.copyFileSync(path.join(root, 'src', 'cli', 'snapshot-blobs.mjs'), path.join(snapshotDir, 'blobs.mjs'));
 for (const note of buildSnapshots(root)) process.stderr.write(`src/cli/build.mjs: ${note}\n`);
