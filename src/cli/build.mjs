@@ -84,8 +84,6 @@ const snapshotDir = path.join(root, 'dist', 'snapshot');
 // while building (util has no part a snapshot cannot hold, unlike fs's promises or crypto's WebCrypto).
 const READ_WHOLE = new Set(['util']);
 const SNAPSHOT_BUILTINS = new Set(['assert', 'buffer', 'console', 'constants', 'crypto', 'events', 'fs', 'os', 'path', 'querystring', 'stream', 'string_decoder', 'timers', 'url', 'util', 'v8', 'zlib']);
-// Packages imported statically by modules the builder loads (see atFirstUse in the builder script below).
-const PACKAGES_AT_FIRST_USE = [];
 // Packages bundled into a snapshot (their JavaScript; their native addon is loaded at start from the installed
 // package): better-sqlite3, whose loading through Node's module loader and \`bindings\` was a third of a claim's
 // start. The builder checks that the installed version is the bundled one (else no blob: the plain bundle runs).
@@ -157,27 +155,19 @@ for (const [name, version] of Object.entries(BUNDLED)) {
     if (path.dirname(dir) === dir) throw new Error(\`\${name} is not installed beside \${__dirname}\`);
   }
 }
-// The packages that modules loaded while building import statically: each is used as a whole (\`new Database()\`),
-// never by a named import, which would read a property of this stand-in while building. Any other fails the build.
-const AT_FIRST_USE = new Set(${JSON.stringify(PACKAGES_AT_FIRST_USE)});
-const atFirstUse = (id) => {
-  if (!AT_FIRST_USE.has(id)) throw new Error(\`\${id} is imported by a module that the snapshot builder loads; add it to PACKAGES_AT_FIRST_USE in src/cli/build.mjs if only its default export is used\`);
-  let m;
-  const real = () => (m ??= fromBin(id));
-  return new Proxy(function () {}, {
-    get: (t, k) => (k === '__esModule' && globalThis[building] ? undefined : Reflect.get(real(), k)),
-    has: (t, k) => Reflect.has(real(), k),
-    apply: (t, self, args) => Reflect.apply(real(), self, args),
-    construct: (t, args) => Reflect.construct(real(), args),
-  });
-};
 const __snapshot = {
   builtin: (id, readWhole) => {
     const m = require(id);
     if (readWhole) for (const k of Object.keys(m)) void m[k];
     return m;
   },
-  package: (id) => (globalThis[building] ? atFirstUse(id) : fromBin(id)),
+  // A package is loaded where the bundle would import it, at run time. One that a module loaded while building
+  // imports statically cannot be: bundle its JavaScript (SNAPSHOT_PACKAGES in src/cli/build.mjs), or import it
+  // where it is used.
+  package: (id) => {
+    if (globalThis[building]) throw new Error(\`\${id} is imported by a module that the snapshot builder loads (see SNAPSHOT_PACKAGES in src/cli/build.mjs)\`);
+    return fromBin(id);
+  },
   get url() {
     return (binUrl ??= require('node:url').pathToFileURL(bin).href);
   },
