@@ -28,8 +28,21 @@ const fail = (line) => {
   process.exit(1);
 };
 
+/**
+ * The startup snapshots of signhere and `arkeo-signer claim` (src/cli/snapshot-blobs.mjs): built by and for the node
+ * that installs the package, when the package comes built (from npm pack; in a clone, npm run build builds them).
+ * They need no addon, so ARKEO_SIGNER_NATIVE=skip builds them too.
+ */
+async function buildStartupSnapshots() {
+  const snapshots = path.join(here, '..', 'dist', 'snapshot', 'blobs.mjs');
+  if (!fs.existsSync(snapshots)) return;
+  const { buildSnapshots } = await import(pathToFileURL(snapshots).href);
+  for (const note of buildSnapshots(path.resolve(here, '..'))) process.stderr.write(`arkeo-signer: ${note}\n`);
+}
+
 if (process.env.ARKEO_SIGNER_NATIVE === 'skip') {
   process.stderr.write('arkeo-signer: ARKEO_SIGNER_NATIVE=skip: native addons not built\n');
+  await buildStartupSnapshots();
   process.exit(0);
 }
 
@@ -95,10 +108,4 @@ for (const addon of addons) {
   }
 }
 
-// The startup snapshots of signhere and `arkeo-signer claim` (src/cli/snapshot-blobs.mjs): built by and for the node
-// that installs the package, when the package comes built (from npm pack; in a clone, npm run build builds them).
-const snapshots = path.join(here, '..', 'dist', 'snapshot', 'blobs.mjs');
-if (fs.existsSync(snapshots)) {
-  const { buildSnapshots } = await import(pathToFileURL(snapshots).href);
-  for (const note of buildSnapshots(path.resolve(here, '..'))) process.stderr.write(`arkeo-signer: ${note}\n`);
-}
+await buildStartupSnapshots();
