@@ -44,12 +44,15 @@ function writeLauncher(binFile, program, blobDir, node) {
       LAUNCHER_MARK +
         `s=${s} b=${b} m=${m}; ` +
         `if ${program.when}[ "$0" -ef "$s" ] && [ -r "$b/${program.name}.blob" ] && [ "\${ARKEO_SIGNER_SNAPSHOT-}" != off ]; then ` +
-        `o=$IFS; IFS=:; n=; for d in $PATH; do if [ -f "\${d:-.}/node" ] && [ -x "\${d:-.}/node" ]; then n=\${d:-.}/node; break; fi; done; IFS=$o; ` +
+        `set -f; o=$IFS; IFS=:; n=; for d in $PATH; do if [ -f "\${d:-.}/node" ] && [ -x "\${d:-.}/node" ]; then n=\${d:-.}/node; break; fi; done; IFS=$o; ` +
         `if [ "$n" -ef "$m" ] && [ -f "$b/node.stamp" ] && ! [ "$n" -nt "$b/node.stamp" ] && ! [ "$n" -ot "$b/node.stamp" ]; then exec "$n" --snapshot-blob "$b/${program.name}.blob" "$s" "$@"; fi; fi; ` +
         'exec node "$0" "$@"',
     ];
   }
-  fs.writeFileSync(binFile, [...head, ...body].join('\n'));
+  // Replaced, not rewritten in place: a command starting meanwhile reads the old file or the new one.
+  const next = `${binFile}.new`;
+  fs.writeFileSync(next, [...head, ...body].join('\n'), { mode: fs.statSync(binFile).mode & 0o7777 });
+  fs.renameSync(next, binFile);
 }
 
 /** Why this node cannot build or run our snapshots, or '' when it can. */
@@ -68,7 +71,7 @@ export function buildSnapshots(root, { plain = false } = {}) {
   const dir = path.join(root, 'dist', 'snapshot');
   const binDir = path.join(root, 'dist', 'bin');
   const notes = [];
-  for (const f of fs.existsSync(dir) ? fs.readdirSync(dir) : []) if (f.endsWith('.blob') || f === 'node.stamp') fs.rmSync(path.join(dir, f));
+  for (const f of fs.existsSync(dir) ? fs.readdirSync(dir) : []) if (/\.blob(\.new)?$|^node\.stamp/.test(f)) fs.rmSync(path.join(dir, f));
   // --plain (npm pack): the package ships the builders, never a blob nor a line naming this machine's folders.
   const why = plain ? '' : unsupported();
   const node = fs.realpathSync(process.execPath);
@@ -80,7 +83,8 @@ export function buildSnapshots(root, { plain = false } = {}) {
       notes.push(`${builder} is missing; run npm run build`);
       continue;
     }
-    const blob = path.join(dir, `${program.name}.blob`);
+    // Written beside, and renamed once checked: a command starting meanwhile never reads half a blob.
+    const blob = path.join(dir, `${program.name}.blob.new`);
     const config = path.join(dir, `${program.name}.json`);
     // Without V8's code cache for Node's own modules: a blob with it is three times the size and starts slower.
     fs.writeFileSync(config, JSON.stringify({ builder, withoutCodeCache: true }));
@@ -102,14 +106,16 @@ export function buildSnapshots(root, { plain = false } = {}) {
       fs.rmSync(blob, { force: true });
       continue;
     }
+    fs.renameSync(blob, path.join(dir, `${program.name}.blob`));
     built.add(program.name);
   }
   if (built.size) {
     // The node's modification time, to the nanosecond: sh's -nt/-ot compare the node on PATH against it.
     const stamp = path.join(dir, 'node.stamp');
-    fs.writeFileSync(stamp, '');
-    const t = spawnSync('touch', ['-r', node, stamp]);
-    if (t.status !== 0) {
+    fs.writeFileSync(`${stamp}.new`, '');
+    const t = spawnSync('touch', ['-r', node, `${stamp}.new`]);
+    if (t.status === 0) fs.renameSync(`${stamp}.new`, stamp);
+    else {
       notes.push(`touch -r ${node} failed; the snapshots are not used`);
       built.clear();
     }
