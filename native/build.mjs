@@ -19,7 +19,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { headersVersion, localNodeHeaders, npmNodeGyp } from './node-headers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -28,8 +28,21 @@ const fail = (line) => {
   process.exit(1);
 };
 
+/**
+ * The startup snapshots of signhere and `arkeo-signer claim` (src/cli/snapshot-blobs.mjs): built by and for the node
+ * that installs the package, when the package comes built (from npm pack; in a clone, npm run build builds them).
+ * They need no addon, so ARKEO_SIGNER_NATIVE=skip builds them too.
+ */
+async function buildStartupSnapshots() {
+  const snapshots = path.join(here, '..', 'dist', 'snapshot', 'blobs.mjs');
+  if (!fs.existsSync(snapshots)) return;
+  const { buildSnapshots } = await import(pathToFileURL(snapshots).href);
+  for (const note of buildSnapshots(path.resolve(here, '..'))) process.stderr.write(`arkeo-signer: ${note}\n`);
+}
+
 if (process.env.ARKEO_SIGNER_NATIVE === 'skip') {
   process.stderr.write('arkeo-signer: ARKEO_SIGNER_NATIVE=skip: native addons not built\n');
+  await buildStartupSnapshots();
   process.exit(0);
 }
 
@@ -94,3 +107,5 @@ for (const addon of addons) {
     );
   }
 }
+
+await buildStartupSnapshots();

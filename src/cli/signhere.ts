@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 import { curveEngineNote, sha256 } from '../crypto/secp256k1.js';
 import { toHex, utf8 } from '../crypto/bytes.js';
 import { log } from '../log.js';
@@ -94,4 +93,7 @@ async function main(argv: string[]): Promise<number | void> {
   }
 }
 
-await runCli('signhere', () => main(process.argv.slice(2)), (m) => goLogLine(m));
+/** One run of signhere: its bin (signhere-bin.ts) and its startup snapshot (snapshot-signhere.ts) call this. */
+export function run(argv: string[]): Promise<void> {
+  return runCli('signhere', () => main(argv), (m) => goLogLine(m));
+}

@@ -203,22 +203,38 @@ const ENGINE_NOTES: Record<CurveEngine['name'], string> = {
  * native engine, `system` the system library's. Default: the first of system library, npm addon, noble that loads
  * and passes the known answer; the ones after it are not loaded.
  */
-const wanted = process.env.ARKEO_SIGNER_CRYPTO ?? 'auto';
-const failed: string[] = [];
+let wanted = 'auto';
+let failed: string[] = [];
 let chosen: CurveEngine | undefined;
-if (wanted !== 'noble') {
-  for (const load of wanted === 'system' ? [loadSystemEngine] : [loadSystemEngine, loadNativeEngine]) {
-    const engine = load();
-    if (load === loadSystemEngine && systemStale) failed.push(systemStale);
-    if (engine && passesKnownAnswer(engine)) {
-      chosen = engine;
-      break;
+
+async function chooseEngine(): Promise<void> {
+  wanted = process.env.ARKEO_SIGNER_CRYPTO ?? 'auto';
+  failed = [];
+  chosen = undefined;
+  if (wanted !== 'noble') {
+    for (const load of wanted === 'system' ? [loadSystemEngine] : [loadSystemEngine, loadNativeEngine]) {
+      const engine = load();
+      if (load === loadSystemEngine && systemStale) failed.push(systemStale);
+      if (engine && passesKnownAnswer(engine)) {
+        chosen = engine;
+        break;
+      }
+      if (engine) failed.push(`${engine.name} failed its known-answer test`);
     }
-    if (engine) failed.push(`${engine.name} failed its known-answer test`);
   }
+  const unavailable = !chosen && (wanted === 'native' || wanted === 'system');
+  if (!chosen && !unavailable) chosen = await loadNobleEngine();
 }
-const unavailable = !chosen && (wanted === 'native' || wanted === 'system');
-if (!chosen && !unavailable) chosen = await loadNobleEngine();
+
+/**
+ * A startup snapshot (src/cli/snapshot-main.ts) is built before the program knows its environment, and a native
+ * addon cannot be part of one: while it is built, the choice waits, and the snapshot's start makes it through
+ * this function, before anything signs. Everywhere else it is made here, when the module loads.
+ */
+export function chooseCurveEngineAtStart(): Promise<void> {
+  return chooseEngine();
+}
+if (!(globalThis as Record<symbol, unknown>)[Symbol.for('arkeo-signer.building-snapshot')]) await chooseEngine();
 
 let selected: CurveEngine | undefined;
 let selectionNote = '';
