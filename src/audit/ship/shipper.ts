@@ -60,6 +60,11 @@ export const shipStatePathOf = (logPath: string) => `${logPath}.ship`;
 const SEGMENT_MS = 1000;
 const SEGMENT_BYTES = 512 * 1024;
 const LINGER_MS = 100;
+/**
+ * New entries go out at most this often, the commits in between in one write: at 1,000 claims/s a hundred writes
+ * (and wake-ups of the receiver) a second instead of a thousand, on cores that also sign.
+ */
+const SEND_EVERY_MS = 10;
 /** Our end of stream unanswered this long: the segment is not acknowledged. */
 const CLOSE_TIMEOUT_MS = 10_000;
 const CONNECT_TIMEOUT_MS = 5000;
@@ -116,7 +121,7 @@ export class AuditShipper {
   private reading = false;
   private headDue = true;
   private segment = { bytes: 0, head: false };
-  private timers: { linger?: NodeJS.Timeout; age?: NodeJS.Timeout; close?: NodeJS.Timeout; connect?: NodeJS.Timeout; backoff?: NodeJS.Timeout; answer?: NodeJS.Timeout } = {};
+  private timers: { linger?: NodeJS.Timeout; age?: NodeJS.Timeout; close?: NodeJS.Timeout; connect?: NodeJS.Timeout; backoff?: NodeJS.Timeout; answer?: NodeJS.Timeout; send?: NodeJS.Timeout } = {};
   private backoffMs = 0;
   private readonly headTimer: NodeJS.Timeout;
   private dueSince: number | undefined;
@@ -190,7 +195,10 @@ export class AuditShipper {
     }
     this.durable = { seq, offset: end, hash };
     this.dueSince ??= Date.now();
-    this.kick();
+    this.timers.send ??= setTimeout(() => {
+      this.timers.send = undefined;
+      this.kick();
+    }, SEND_EVERY_MS).unref();
   }
 
   // ------------------------------------------------------------------------------------------------ connection
