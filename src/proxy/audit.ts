@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client';
-import { AuditLog, AuditShipper, type AuditInput, type AuditShipConfig, type AuditWhat } from '../audit/index.js';
+import { openShippedLog, type AuditLog, type AuditShipper, type AuditInput, type AuditShipConfig, type AuditWhat } from '../audit/index.js';
 import { registerAuditMetrics } from '../audit/ship/metrics.js';
 import type { ClaimSource, PaidClaim, ProvenNonce, UnprovenNonceError } from '../claims/index.js';
 import { log } from '../log.js';
@@ -37,18 +37,8 @@ export class ProxyAudit {
    * `ship` start shipping it (a bad certificate file stops the start; an unreachable receiver does not).
    */
   static async open(file: string, options: { ship?: AuditShipConfig; acceptMismatch?: boolean } = {}): Promise<ProxyAudit> {
-    const audit = await AuditLog.open(file, { acceptMismatch: options.acceptMismatch });
-    let shipper: AuditShipper | undefined;
-    try {
-      if (options.ship) {
-        shipper = AuditShipper.open(options.ship, { file: audit.file, durable: audit.durable });
-        audit.onCommit = (lines, offset, seq, hash) => shipper!.committed(lines, offset, seq, hash);
-      }
-    } catch (e) {
-      await audit.close();
-      throw e;
-    }
-    return new ProxyAudit(audit, shipper);
+    const { log, shipper } = await openShippedLog(file, options);
+    return new ProxyAudit(log, shipper);
   }
 
   get file(): string {

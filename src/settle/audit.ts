@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client';
-import { AuditLog, AuditShipper, type AuditInput, type AuditShipConfig, type AuditWhat } from '../audit/index.js';
+import { openShippedLog, type AuditLog, type AuditShipper, type AuditInput, type AuditShipConfig, type AuditWhat } from '../audit/index.js';
 import { registerAuditMetrics } from '../audit/ship/metrics.js';
 import { formatCoins, type IncludedTx, type Journal, type JournalEntry } from '../tx/index.js';
 import { claimsInTx, feeOfTx } from './txclaims.js';
@@ -45,17 +45,7 @@ export class SettleAudit {
    * `ship` start shipping it (a bad certificate file stops the start; an unreachable receiver does not).
    */
   static async open(file: string, options: { ship?: AuditShipConfig; acceptMismatch?: boolean } = {}): Promise<SettleAudit> {
-    const log = await AuditLog.open(file, { acceptMismatch: options.acceptMismatch });
-    let shipper: AuditShipper | undefined;
-    try {
-      if (options.ship) {
-        shipper = AuditShipper.open(options.ship, { file: log.file, durable: log.durable });
-        log.onCommit = (lines, offset, seq, hash) => shipper!.committed(lines, offset, seq, hash);
-      }
-    } catch (e) {
-      await log.close();
-      throw e;
-    }
+    const { log, shipper } = await openShippedLog(file, options);
     return new SettleAudit(log, shipper);
   }
 
